@@ -1,0 +1,106 @@
+"""Boxes, IoU and image-size arithmetic: the one geometry for rewards and evaluation.
+
+Boxes are `(x1, y1, x2, y2)` floats (continuous xyxy) unless a name says `xywh`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+Box = tuple[float, float, float, float]
+
+
+def xywh_to_xyxy(b: Sequence[float]) -> Box:
+    x, y, w, h = (float(v) for v in b)
+    return (x, y, x + w, y + h)
+
+
+def xyxy_to_xywh(b: Sequence[float]) -> Box:
+    x1, y1, x2, y2 = (float(v) for v in b)
+    return (x1, y1, x2 - x1, y2 - y1)
+
+
+def box_area(b: Sequence[float]) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Continuous IoU: overlap clipped at 0, 0 when the union is not positive."""
+    wx = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    wy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = wx * wy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    if not union > 0 or not math.isfinite(union):
+        return 0.0
+    return float(inter / union)
+
+
+def iou_discrete(a: Sequence[float], b: Sequence[float]) -> float:
+    """VLM-R1's IoU: the overlap counts only when it exceeds 1 px on both axes.
+
+    The union uses the plain (unclipped) areas, as VLM-R1's reward does.
+    """
+    wx = min(a[2], b[2]) - max(a[0], b[0])
+    wy = min(a[3], b[3]) - max(a[1], b[1])
+    inter = wx * wy if (wx > 1 and wy > 1) else 0.0
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    if not union > 0 or not math.isfinite(union):
+        return 0.0
+    return float(inter / union)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise continuous IoU of xyxy arrays (N,4) x (M,4) -> (N,M)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    wx = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    wy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = wx * wy
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(union > 0, inter / union, 0.0)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def scale_box(b: Sequence[float], sx: float, sy: float) -> Box:
+    return (b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy)
+
+
+def clamp_box(b: Sequence[float], width: float, height: float) -> Box:
+    return (
+        min(max(b[0], 0.0), width),
+        min(max(b[1], 0.0), height),
+        min(max(b[2], 0.0), width),
+        min(max(b[3], 0.0), height),
+    )
+
+
+def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """The Qwen2-VL/Qwen2.5-VL processors' target size `(h, w)` (transformers' rule).
+
+    Rounds each side to a multiple of `factor` (Python's round: halves to even), then scales
+    down or up to fit `[min_pixels, max_pixels]`. Raises ValueError for aspect ratios over 200
+    or sides that round to 0 (callers upscale tiny images first).
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    if max(height, width) / min(height, width) > 200:
+        raise ValueError(f"aspect ratio over 200 ({width}x{height})")
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    if h_bar <= 0 or w_bar <= 0:
+        raise ValueError(f"image {width}x{height} is too small for factor {factor}")
+    return h_bar, w_bar

@@ -1,0 +1,90 @@
+"""The model-family interface: everything that differs between VLM families lives behind it.
+
+Nothing outside `models/` branches on model names (architecture rule 3). A family says how
+its processor sizes images, which coordinate frame its boxes use, how to write a box answer
+for SFT targets, and which modules form the vision tower.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vlmr1_cli.geometry import Box, scale_box
+
+
+@dataclass(frozen=True)
+class PixelLimits:
+    """The processor's resize settings that decide the model-input size."""
+
+    min_pixels: int
+    max_pixels: int
+    factor: int  # patch size x spatial merge
+
+    def as_dict(self) -> dict:
+        return {"min_pixels": self.min_pixels, "max_pixels": self.max_pixels, "factor": self.factor}
+
+
+class ModelFamily:
+    """Base class; subclasses override the class attributes and, if needed, the methods."""
+
+    name: str = ""
+    model_types: tuple[str, ...] = ()  # config.model_type values this family serves
+    # "abs": absolute pixels of the model-input (resized) image; "rel": 0..frame_scale of the image
+    frame: str = "abs"
+    frame_scale: float = 1000.0
+    # Module-name prefixes (as in model.named_modules()) that make up the vision tower.
+    vision_prefixes: tuple[str, ...] = ()
+    # Module-name prefixes of the language model (for freezing it).
+    language_prefixes: tuple[str, ...] = ()
+
+    # ---- sizes -----------------------------------------------------------------------
+    def pixel_limits(self, processor: Any) -> PixelLimits:
+        raise NotImplementedError  # every concrete family defines it
+
+    def input_size(self, width: int, height: int, limits: PixelLimits) -> tuple[int, int]:
+        """(width, height) of the image the model actually sees."""
+        return width, height
+
+    # ---- frames ----------------------------------------------------------------------
+    @property
+    def frame_name(self) -> str:
+        return "qwen25_abs" if self.frame == "abs" else f"rel{int(self.frame_scale)}"
+
+    def to_model_frame(self, box: Box, orig: tuple[int, int], inp: tuple[int, int]) -> Box:
+        """Original pixels -> model frame. `orig` and `inp` are (width, height)."""
+        if self.frame == "abs":
+            return scale_box(box, inp[0] / orig[0], inp[1] / orig[1])
+        s = self.frame_scale
+        return scale_box(box, s / orig[0], s / orig[1])
+
+    def from_model_frame(self, box: Box, orig: tuple[int, int], inp: tuple[int, int]) -> Box:
+        """Model frame -> original pixels (the exact inverse of `to_model_frame`)."""
+        if self.frame == "abs":
+            return scale_box(box, orig[0] / inp[0], orig[1] / inp[1])
+        s = self.frame_scale
+        return scale_box(box, orig[0] / s, orig[1] / s)
+
+    # ---- answers ---------------------------------------------------------------------
+    def format_box(self, box: Box) -> list[int]:
+        """A box as the model writes it: rounded integers in its frame."""
+        return [int(round(v)) for v in box]
+
+    # ---- processor -------------------------------------------------------------------
+    def processor_class(self) -> Any:
+        """The class whose `from_pretrained` loads this family's processor."""
+        from transformers import AutoProcessor
+
+        return AutoProcessor
+
+    def load_processor(self, path: str, limits: PixelLimits | None = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("local_files_only", True)
+        proc = self.processor_class().from_pretrained(path, **self.processor_kwargs(limits), **kwargs)
+        tok = getattr(proc, "tokenizer", None)
+        if tok is not None:
+            tok.padding_side = "left"  # generation and TRL need left padding
+        return proc
+
+    def processor_kwargs(self, limits: PixelLimits | None) -> dict:
+        """Keyword arguments for `AutoProcessor.from_pretrained` that pin the resize settings."""
+        return {}

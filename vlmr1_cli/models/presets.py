@@ -1,0 +1,67 @@
+"""Offline model presets: small, randomly initialised, seeded VLMs built locally in a second.
+
+A preset folder is saved exactly like a Hub checkpoint (config, safetensors, tokenizer,
+processor, chat template, generation config), so the same loading path serves both.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vlmr1_cli.errors import UserError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    family: str
+    hidden: int
+    intermediate: int
+    layers: int
+    heads: int
+    kv_heads: int
+    vision_hidden: int
+    vision_depth: int
+    min_pixels: int = 56 * 56
+    max_pixels: int = 112 * 112
+    vocab: int = 600
+    description: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("tiny-qwen2.5-vl", "qwen2_5_vl", hidden=64, intermediate=128, layers=2, heads=4,
+               kv_heads=2, vision_hidden=32, vision_depth=2,
+               description="0.2 M parameters: tests and quick checks"),
+        Preset("small-qwen2.5-vl", "qwen2_5_vl", hidden=128, intermediate=256, layers=3, heads=4,
+               kv_heads=2, vision_hidden=64, vision_depth=2,
+               description="~0.9 M parameters: the offline demo (learns the shapes task on CPU)"),
+    )
+}
+
+
+def resolve_model_path(name_or_path: str, cache_dir: str | os.PathLike | None = None) -> str:
+    """A model argument may be a folder or a preset name; presets are built once and cached."""
+    if name_or_path.startswith("preset:"):
+        name_or_path = name_or_path.split(":", 1)[1]
+    if name_or_path in PRESETS:
+        root = Path(cache_dir or os.environ.get("VLMR1_PRESET_CACHE", Path.home() / ".cache" / "vlmr1" / "presets"))
+        target = root / name_or_path
+        if not (target / "config.json").is_file():
+            build_preset(name_or_path, target)
+        return str(target)
+    return name_or_path
+
+
+def build_preset(name: str, output: str | os.PathLike, seed: int = 0) -> Path:
+    if name not in PRESETS:
+        raise UserError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})")
+    preset = PRESETS[name]
+    if preset.family == "qwen2_5_vl":
+        from vlmr1_cli.models.tiny_qwen import build_tiny_qwen25vl
+
+        return build_tiny_qwen25vl(preset, Path(output), seed)
+    raise UserError(f"preset '{name}': no builder for family '{preset.family}'")

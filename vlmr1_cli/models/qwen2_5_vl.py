@@ -1,0 +1,90 @@
+"""Qwen2.5-VL: JSON `bbox_2d` answers in absolute pixels of the smart-resized input image."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from typing import Any
+
+from vlmr1_cli.geometry import smart_resize
+from vlmr1_cli.models.base import ModelFamily, PixelLimits
+
+# transformers' class defaults, used when a processor config lacks the keys (coordinates.md §2).
+DEFAULT_MIN_PIXELS = 56 * 56
+DEFAULT_MAX_PIXELS = 1280 * 28 * 28
+
+
+@functools.cache
+def torchvision_usable() -> bool:
+    if importlib.util.find_spec("torchvision") is None:
+        return False
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # a CUDA-linked torchvision beside a CPU torch fails at import
+        return False
+    return True
+
+
+def pixel_limits_of(processor: Any, factor: int) -> PixelLimits:
+    ip = getattr(processor, "image_processor", processor)
+    size = getattr(ip, "size", None) or {}
+    lo = size.get("shortest_edge") or getattr(ip, "min_pixels", None) or DEFAULT_MIN_PIXELS
+    hi = size.get("longest_edge") or getattr(ip, "max_pixels", None) or DEFAULT_MAX_PIXELS
+    return PixelLimits(int(lo), int(hi), factor)
+
+
+class SmartResizeFamily(ModelFamily):
+    """Families whose image processor applies Qwen's `smart_resize`."""
+
+    patch_size = 14
+    merge_size = 2
+
+    def pixel_limits(self, processor: Any) -> PixelLimits:
+        ip = getattr(processor, "image_processor", processor)
+        patch = int(getattr(ip, "patch_size", self.patch_size))
+        merge = int(getattr(ip, "merge_size", self.merge_size))
+        return pixel_limits_of(processor, patch * merge)
+
+    def input_size(self, width: int, height: int, limits: PixelLimits) -> tuple[int, int]:
+        # VLM-R1 upscales sides under one factor; smart_resize would round them to 0.
+        width, height = max(width, limits.factor), max(height, limits.factor)
+        h, w = smart_resize(height, width, limits.factor, limits.min_pixels, limits.max_pixels)
+        return w, h
+
+    def processor_kwargs(self, limits: PixelLimits | None) -> dict:
+        if limits is None:
+            return {}
+        return {"size": {"shortest_edge": limits.min_pixels, "longest_edge": limits.max_pixels}}
+
+
+@functools.cache
+def image_only_processor_class(config_cls: Any, processor_cls: Any) -> Any:
+    """Without torchvision, transformers 5 cannot build Qwen-VL's video processor.
+
+    Returns `processor_cls` where torchvision works; otherwise a subclass whose constructor
+    takes no video processor (the processor machinery then treats it as image+text only),
+    registered with AutoProcessor for the config (environment.md §2).
+    """
+    if torchvision_usable():
+        return processor_cls
+    from transformers import AutoProcessor
+
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        processor_cls.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+    image_only = type(processor_cls.__name__, (processor_cls,), {"__init__": __init__, "__module__": __name__})
+    AutoProcessor.register(config_cls, image_only, exist_ok=True)
+    return image_only
+
+
+class Qwen25VL(SmartResizeFamily):
+    name = "qwen2_5_vl"
+    model_types = ("qwen2_5_vl",)
+    frame = "abs"
+    vision_prefixes = ("model.visual", "visual")
+    language_prefixes = ("model.language_model", "language_model", "lm_head")
+
+    def processor_class(self) -> Any:
+        from transformers import Qwen2_5_VLConfig, Qwen2_5_VLProcessor
+
+        return image_only_processor_class(Qwen2_5_VLConfig, Qwen2_5_VLProcessor)
