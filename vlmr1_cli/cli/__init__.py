@@ -1,0 +1,1 @@
+"""The command-line layer: parses and prints only; all work lives in importable modules."""

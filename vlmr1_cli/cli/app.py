@@ -1,0 +1,62 @@
+"""The `vlmr1` root command. Sub-commands import their heavy modules lazily, inside the
+command body, so `vlmr1 --help` answers without torch/transformers/trl."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from vlmr1_cli import __version__
+# evaluate (added below)
+from vlmr1_cli.cli import models as models_cli
+from vlmr1_cli.cli import prepare as prepare_cli
+# train (added below)
+
+app = typer.Typer(
+    name="vlmr1",
+    help="R1-style GRPO for vision-language grounding: prepare data, train, evaluate, export.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vlmr1 {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    if debug:
+        os.environ["VLMR1_DEBUG"] = "1"
+
+
+app.add_typer(prepare_cli.app, name="prepare-data")
+# train_cli.register(app)
+# evaluate_cli.register(app)
+models_cli.register(app)
+
+
+def main() -> None:
+    from vlmr1_cli.errors import UserError
+
+    try:
+        app()
+    except UserError as e:
+        if os.environ.get("VLMR1_DEBUG") == "1":
+            raise
+        from vlmr1_cli.cli.output import error_line
+
+        error_line(str(e))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)

@@ -1,0 +1,43 @@
+"""One output helper for every command: rich tables, JSON, and error lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
+    return "" if v is None else str(v)
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(_fmt(v) for v in row))
+    Console(width=max(100, len(columns) * 14)).print(table)
+
+
+def print_kv(title: str, mapping: dict) -> None:
+    print_table(title, ["key", "value"], [(k, v) for k, v in mapping.items()])
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def info(msg: str) -> None:
+    """A status line on stderr (keeps stdout clean for JSON)."""
+    sys.stderr.write(msg + "\n")
+
+
+def error_line(msg: str) -> None:
+    sys.stderr.write(f"error: {msg}\n")
