@@ -12,7 +12,7 @@ from vlmr1_cli import __version__
 # evaluate (added below)
 from vlmr1_cli.cli import models as models_cli
 from vlmr1_cli.cli import prepare as prepare_cli
-# train (added below)
+from vlmr1_cli.cli import train as train_cli
 
 app = typer.Typer(
     name="vlmr1",
@@ -40,7 +40,7 @@ def root(
 
 
 app.add_typer(prepare_cli.app, name="prepare-data")
-# train_cli.register(app)
+train_cli.register(app)
 # evaluate_cli.register(app)
 models_cli.register(app)
 

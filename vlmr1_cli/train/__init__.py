@@ -1,0 +1,1 @@
+"""Training: thin wrappers that build TRL's GRPOTrainer / SFTTrainer from a recipe."""
