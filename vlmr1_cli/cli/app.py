@@ -9,7 +9,7 @@ import sys
 import typer
 
 from vlmr1_cli import __version__
-# evaluate (added below)
+from vlmr1_cli.cli import evaluate as evaluate_cli
 from vlmr1_cli.cli import models as models_cli
 from vlmr1_cli.cli import prepare as prepare_cli
 from vlmr1_cli.cli import train as train_cli
@@ -41,7 +41,7 @@ def root(
 
 app.add_typer(prepare_cli.app, name="prepare-data")
 train_cli.register(app)
-# evaluate_cli.register(app)
+evaluate_cli.register(app)
 models_cli.register(app)
 
 

@@ -126,6 +126,8 @@ def trainer_args(ctx: RunContext, extra: dict | None = None):
         cfg.setdefault("bf16", False)
         cfg.setdefault("fp16", False)
     cfg.setdefault("report_to", "tensorboard")
+    # Images load lazily in a dataset transform that needs the path columns.
+    cfg.setdefault("remove_unused_columns", False)
     cfg.update(extra or {})
     if cfg.get("use_vllm"):
         import importlib.util
