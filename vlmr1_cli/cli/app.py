@@ -10,6 +10,7 @@ import typer
 
 from vlmr1_cli import __version__
 from vlmr1_cli.cli import evaluate as evaluate_cli
+from vlmr1_cli.cli import export as export_cli
 from vlmr1_cli.cli import models as models_cli
 from vlmr1_cli.cli import prepare as prepare_cli
 from vlmr1_cli.cli import train as train_cli
@@ -42,7 +43,9 @@ def root(
 app.add_typer(prepare_cli.app, name="prepare-data")
 train_cli.register(app)
 evaluate_cli.register(app)
+export_cli.register(app)
 models_cli.register(app)
+models_cli.register_demo(app)
 
 
 def main() -> None:

@@ -1,0 +1,54 @@
+"""Shared fixtures: one tiny preset model per test run, and small shapes datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("VLMR1_NO_PROGRESS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _preset_cache(tmp_path_factory):
+    """Presets are cached per test session, never in the user's home."""
+    cache = tmp_path_factory.mktemp("presets")
+    old = os.environ.get("VLMR1_PRESET_CACHE")
+    os.environ["VLMR1_PRESET_CACHE"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("VLMR1_PRESET_CACHE", None)
+    else:
+        os.environ["VLMR1_PRESET_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A saved tiny random Qwen2.5-VL folder (built once per session)."""
+    from vlmr1_cli.models.presets import build_preset
+
+    return build_preset("tiny-qwen2.5-vl", tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def shapes_data(tmp_path_factory) -> Path:
+    from vlmr1_cli.data.shapes import generate_shapes
+
+    out = tmp_path_factory.mktemp("shapes")
+    generate_shapes(out, train=24, eval=8, ood=8, seed=0)
+    return out
+
+
+def tiny_grpo_settings(output_dir: Path, **over) -> list[str]:
+    """--set overrides that make a GRPO run take seconds on a CPU."""
+    base = {
+        "training.output_dir": str(output_dir), "training.max_steps": 2,
+        "training.per_device_train_batch_size": 4, "training.num_generations": 4,
+        "training.max_completion_length": 12, "training.logging_steps": 1,
+        "training.report_to": "none", "training.save_strategy": "no",
+    }
+    base.update(over)
+    return [f"{k}={v}" for k, v in base.items()]
