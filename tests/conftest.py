@@ -42,8 +42,13 @@ def shapes_data(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def grpo_settings():
+    """A function giving --set overrides that make a GRPO run take seconds on a CPU."""
+    return tiny_grpo_settings
+
+
 def tiny_grpo_settings(output_dir: Path, **over) -> list[str]:
-    """--set overrides that make a GRPO run take seconds on a CPU."""
     base = {
         "training.output_dir": str(output_dir), "training.max_steps": 2,
         "training.per_device_train_batch_size": 4, "training.num_generations": 4,
