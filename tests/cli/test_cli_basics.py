@@ -1,0 +1,77 @@
+"""The CLI contract: fast help without heavy imports, one-line errors with exit code 1."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "accelerate")
+
+
+def _run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "vlmr1_cli", *args], capture_output=True, text=True, **kw)
+
+
+def test_help_imports_nothing_heavy():
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['vlmr1', '--help']\n"
+        "try:\n    runpy.run_module('vlmr1_cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "train-grpo" in out.stdout
+    assert out.stdout.strip().endswith("HEAVY="), out.stdout[-200:]
+
+
+def test_every_subcommand_help_is_light():
+    for cmd in (["train-grpo"], ["train-sft"], ["evaluate"], ["prepare-data", "shapes"], ["demo"]):
+        code = (
+            "import sys, runpy\n"
+            f"sys.argv = ['vlmr1', *{cmd!r}, '--help']\n"
+            "try:\n    runpy.run_module('vlmr1_cli', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.stdout.strip().endswith("HEAVY="), (cmd, out.stdout[-200:])
+
+
+def test_broken_jsonl_gives_file_line_and_exit_1(tmp_path):
+    bad = tmp_path / "eval.jsonl"
+    bad.write_text('{"id": "a", "task": "rec"\n')
+    r = _run("evaluate", "--model", "preset:tiny-qwen2.5-vl", "--data", str(bad), "--output-dir", str(tmp_path / "o"))
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"error: {bad}:1: invalid JSON: Expecting ',' delimiter"]
+    assert "Traceback" not in r.stderr
+
+
+def test_unknown_recipe_key_exit_1(tmp_path):
+    rec = tmp_path / "r.yaml"
+    rec.write_text("model: {path: m}\ntraining: {max_step: 2}\n")
+    r = _run("train-grpo", "--recipe", str(rec), "--print-config")
+    assert r.returncode == 1 and "max_steps" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_print_config_applies_overrides(tmp_path):
+    rec = tmp_path / "r.yaml"
+    rec.write_text("model: {path: m}\ntraining: {max_steps: 5}\n")
+    r = _run("train-grpo", "--recipe", str(rec), "--set", "max_steps=2", "--set", "beta=0.04", "--print-config")
+    assert r.returncode == 0, r.stderr
+    assert "max_steps: 2" in r.stdout and "beta: 0.04" in r.stdout
+
+
+def test_debug_shows_traceback(tmp_path):
+    r = _run("--debug", "train-grpo", "--recipe", str(tmp_path / "missing.yaml"))
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_usage_error_exit_2():
+    r = _run("evaluate", "--batch-size", "notanumber")
+    assert r.returncode == 2
+
+
+def test_version():
+    r = _run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("vlmr1 ")
