@@ -1,0 +1,74 @@
+"""The `export`/`push` commands: light help, what they print, and export -> evaluate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vlmr1_cli.cli.app import app
+
+HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub")
+
+
+@pytest.mark.parametrize("cmd", [["export"], ["push"], []])
+def test_help_imports_nothing_heavy(cmd):
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['vlmr1', *{cmd!r}, '--help']\n"
+        "try:\n    runpy.run_module('vlmr1_cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert ("--checkpoint" in out.stdout) if cmd == ["export"] else True
+    assert ("--repo-id" in out.stdout) if cmd == ["push"] else True
+    assert ("export" in out.stdout and "push" in out.stdout) if not cmd else True
+    assert out.stdout.strip().endswith("HEAVY="), out.stdout[-300:]
+
+
+def test_cli_export_names_the_source(full_run, tmp_path):
+    out = tmp_path / "cli-export"
+    result = CliRunner().invoke(app, ["export", "--checkpoint", str(full_run), "--output", str(out),
+                                      "--dtype", "float16"])
+    assert result.exit_code == 0, result.output
+    assert "source: checkpoint-10" in result.output
+    assert "metrics in model card: checkpoint-10/eval-shapes/metrics.json" in result.output
+    assert "model.safetensors" in result.output and "total" in result.output
+    assert json.loads((out / "config.json").read_text())["dtype"] == "float16"
+
+
+def test_cli_export_error_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "vlmr1_cli", "export", "--checkpoint", str(tmp_path),
+                           "--output", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path}: no model found (neither weights at the top nor a checkpoint-N folder)")
+    assert "Traceback" not in proc.stderr
+
+
+def test_export_then_evaluate(full_run, lora_run, tmp_path):
+    """Both a full checkpoint and a merged LoRA run score with `vlmr1 evaluate`."""
+    pytest.importorskip("vlmr1_cli.metrics.rec", reason="REC scoring (vlmr1_cli/metrics/rec.py) not in the tree yet")
+    runner = CliRunner()
+    data = tmp_path / "shapes"
+    r = runner.invoke(app, ["prepare-data", "shapes", "--output", str(data), "--train", "4", "--eval", "4", "--ood", "0"])
+    assert r.exit_code == 0, r.output
+    for name, args in (("full", ["--checkpoint", str(full_run)]),
+                       ("lora", ["--checkpoint", str(lora_run), "--merge-lora", "--dtype", "bfloat16"])):
+        out = tmp_path / f"export-{name}"
+        r = runner.invoke(app, ["export", *args, "--output", str(out)])
+        assert r.exit_code == 0, r.output
+        ev = tmp_path / f"eval-{name}"
+        r = runner.invoke(app, ["evaluate", "--model", str(out), "--data", str(data / "eval.jsonl"),
+                                "--output-dir", str(ev), "--max-new-tokens", "8", "--batch-size", "4"])
+        assert r.exit_code == 0, (name, r.output, r.exception)
+        metrics = json.loads((ev / "metrics.json").read_text())
+        assert metrics["task"] == "rec" and metrics["n"] == 4
+        assert Path(metrics["model"]) == out
+        preds = (ev / "predictions.jsonl").read_text().splitlines()
+        assert len(preds) == 4
