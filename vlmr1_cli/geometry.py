@@ -104,3 +104,30 @@ def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixe
     if h_bar <= 0 or w_bar <= 0:
         raise ValueError(f"image {width}x{height} is too small for factor {factor}")
     return h_bar, w_bar
+
+
+def iou_vlmr1(a: Sequence[float], b: Sequence[float]) -> float:
+    """VLM-R1's reward IoU with its exact arithmetic, for bit parity with its rewards.
+
+    `min(x2 - 1, x2' - 1) - max(x1, x1') + 1` per axis, overlap only when both spans exceed
+    1 px, union from the plain areas. Equals `iou_discrete` up to floating-point rounding.
+    Where VLM-R1 raises (zero union, overflow of huge integers) this returns 0.0, the value
+    its reward's `except` gives, and so do non-finite results. A negative result (only -0.0
+    is possible) is returned as 0.0; nothing else is clamped.
+    """
+    try:
+        ix1 = max(a[0], b[0])
+        iy1 = max(a[1], b[1])
+        ix2 = min(a[2] - 1, b[2] - 1)
+        iy2 = min(a[3] - 1, b[3] - 1)
+        if ix1 < ix2 and iy1 < iy2:
+            inter = (ix2 - ix1 + 1) * (iy2 - iy1 + 1)
+        else:
+            inter = 0
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+        value = float(inter) / union
+    except (ZeroDivisionError, OverflowError, TypeError, IndexError, ValueError):
+        return 0.0
+    if not math.isfinite(value) or value <= 0.0:
+        return 0.0
+    return value

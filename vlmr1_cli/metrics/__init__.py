@@ -1,0 +1,1 @@
+"""Evaluation metrics: REC accuracy, COCO mAP, OVDEval NMS-AP, greedy precision/recall."""

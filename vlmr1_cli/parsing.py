@@ -1,0 +1,441 @@
+"""Reading model answers: the one parser family for rewards and evaluation.
+
+Everything here runs in time linear in the length of its input and never raises, whatever
+the string: a policy stuck repeating itself writes exactly the degenerate text on which
+`.*?` regular expressions backtrack for seconds. Tag spans and code fences are found with
+`str.find` loops; the few regular expressions used have no nested or adjacent unbounded
+wildcards, so each match attempt is bounded by a run that later attempts never rescan.
+
+Two layers:
+- paper-exact scanners (`extract_answer`, `json_fences`, `find_int_box`, `match_rec_format`,
+  `match_think_answer`), each reproducing one regular expression of VLM-R1's reward code
+  with the same acceptance and the same captured text;
+- the tolerant box reader (`parse_boxes`, `parse_rec_box`) used for evaluation and for
+  rewards that are not tied to the paper's exact rule.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, NamedTuple
+
+Box = tuple[float, float, float, float]
+
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+FENCE = "```"
+BOX_KEYS = ("bbox_2d", "bbox", "box_2d", "box")
+LABEL_KEY = "label"
+QWEN2_BOX_START, QWEN2_BOX_END = "<|box_start|>", "<|box_end|>"
+QWEN2_REF_START, QWEN2_REF_END = "<|object_ref_start|>", "<|object_ref_end|>"
+
+
+# --------------------------------------------------------------------------- completions
+
+
+def completion_text(completion: Any) -> str:
+    """The text of one completion: a str, or TRL's conversational form.
+
+    `[{"role": "assistant", "content": str | [{"type": "text", "text": ...}, ...]}, ...]`
+    gives the text of its assistant messages (a message without a role counts), joined in
+    order. Anything else gives "".
+    """
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        completion = [completion]
+    if not isinstance(completion, (list, tuple)):
+        return ""
+    parts: list[str] = []
+    for msg in completion:
+        if not isinstance(msg, dict) or msg.get("role", "assistant") != "assistant":
+            continue
+        content = msg.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, (list, tuple)):
+            for part in content:
+                if isinstance(part, dict) and part.get("type", "text") == "text":
+                    text = part.get("text")
+                    if isinstance(text, str):
+                        parts.append(text)
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- tag spans
+
+
+def _tag_spans(text: str, open_tag: str, close_tag: str):
+    """Yield `(start, end)` of the contents of non-overlapping `open(.*?)close` matches.
+
+    Same spans, in the same order, as `re.finditer(open + "(.*?)" + close, text, re.DOTALL)`:
+    an opening tag with no closing tag after it ends the scan, since no later opening tag
+    can have one either.
+    """
+    pos = 0
+    lo, lc = len(open_tag), len(close_tag)
+    while True:
+        i = text.find(open_tag, pos)
+        if i < 0:
+            return
+        j = text.find(close_tag, i + lo)
+        if j < 0:
+            return
+        yield i + lo, j
+        pos = j + lc
+
+
+def extract_answer(text: str, *, last: bool = False) -> str | None:
+    """Content of the first (or last) `<answer>…</answer>` span, unstripped; None if none.
+
+    First: `re.search(r"<answer>(.*?)</answer>", text, re.DOTALL).group(1)`.
+    Last: `re.findall(...)[-1]` (non-overlapping matches scanned left to right).
+    """
+    if not isinstance(text, str):
+        return None
+    found = None
+    for found_span in _tag_spans(text, ANSWER_OPEN, ANSWER_CLOSE):
+        found = found_span
+        if not last:
+            break
+    return None if found is None else text[found[0] : found[1]]
+
+
+def json_fences(text: str) -> list[str]:
+    """`re.findall(r"```json(.*?)```", text, re.DOTALL)`, unstripped, in linear time."""
+    if not isinstance(text, str):
+        return []
+    return [text[a:b] for a, b in _tag_spans(text, FENCE + "json", FENCE)]
+
+
+# --------------------------------------------------------------------------- paper regexes
+
+# VLM-R1's REC box: integers only, no space after "[" or before "]". `\d` is any Unicode
+# decimal digit, as in the original; int() accepts the same characters. Each attempt scans a
+# run of digits, commas and spaces that contains no other "[", so the search is linear.
+_INT_BOX_RE = re.compile(r"\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)]")
+
+
+def find_int_box(text: str) -> tuple[int, int, int, int] | None:
+    """First match of VLM-R1's `\\[(\\d+),\\s*(\\d+),\\s*(\\d+),\\s*(\\d+)]` as ints, or None."""
+    if not isinstance(text, str):
+        return None
+    m = _INT_BOX_RE.search(text)
+    if m is None:
+        return None
+    return tuple(int(g) for g in m.groups())  # type: ignore[return-value]
+
+
+def _int_box_spans(text: str, pos: int = 0):
+    """`(start, end, match)` of each non-overlapping integer-box match from `pos` on."""
+    for m in _INT_BOX_RE.finditer(text, pos):
+        yield m.start(), m.end(), m
+
+
+def _think_to_answer(text: str, pos: int) -> int:
+    """End of the earliest-ending `</think>\\s*<answer>` starting at or after `pos`, or -1.
+
+    Candidates are tried in order of their `</think>`; the whitespace runs they skip are
+    disjoint (a run cannot contain "<"), so the scan is linear. The first candidate that is
+    followed by `<answer>` also ends first.
+    """
+    n = len(text)
+    while True:
+        b = text.find(THINK_CLOSE, pos)
+        if b < 0:
+            return -1
+        e = b + len(THINK_CLOSE)
+        while e < n and text[e].isspace():  # re's \s on str == str.isspace
+            e += 1
+        if text.startswith(ANSWER_OPEN, e):
+            return e + len(ANSWER_OPEN)
+        pos = b + 1
+
+
+def match_rec_format(text: str) -> bool:
+    """Same acceptance as VLM-R1's REC format check, in linear time:
+
+    `re.search(r"<think>.*?</think>\\s*<answer>.*?\\{.*\\[\\d+,\\s*\\d+,\\s*\\d+,\\s*\\d+\\].*\\}.*?</answer>",
+    text, re.DOTALL)`. With DOTALL every wildcard is unrestricted, so a match exists iff the
+    pieces occur in order without overlapping; taking each piece's earliest-ending occurrence
+    after the previous one is then optimal.
+    """
+    if not isinstance(text, str):
+        return False
+    a = text.find(THINK_OPEN)
+    if a < 0:
+        return False
+    pos = _think_to_answer(text, a + len(THINK_OPEN))
+    if pos < 0:
+        return False
+    d = text.find("{", pos)
+    if d < 0:
+        return False
+    m = _INT_BOX_RE.search(text, d + 1)
+    if m is None:
+        return False
+    g = text.find("}", m.end())
+    if g < 0:
+        return False
+    return text.find(ANSWER_CLOSE, g + 1) >= 0
+
+
+def match_think_answer(text: str, *, require_json_fence: bool = False) -> bool:
+    """Same acceptance as `re.fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>", text, re.DOTALL)`.
+
+    With `require_json_fence`, the paper's stricter OVD rule: as
+    `re.fullmatch(r"<think>.*?</think>\\s*<answer>.*?```json.*?```.*?</answer>", text, re.DOTALL)`.
+    Linear time (see `match_rec_format` for why earliest-ending pieces decide).
+    """
+    if not isinstance(text, str):
+        return False
+    n = len(text)
+    if not text.startswith(THINK_OPEN) or not text.endswith(ANSWER_CLOSE):
+        return False
+    limit = n - len(ANSWER_CLOSE)  # the final "</answer>" starts here
+    pos = _think_to_answer(text, len(THINK_OPEN))
+    if pos < 0 or pos > limit:
+        return False
+    if require_json_fence:
+        f = text.find(FENCE + "json", pos)
+        if f < 0:
+            return False
+        c = text.find(FENCE, f + len(FENCE) + 4)
+        if c < 0 or c + len(FENCE) > limit:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- tolerant boxes
+
+
+class ParsedBox(NamedTuple):
+    bbox: tuple[float, float, float, float]
+    label: str | None
+
+
+# Tokens of the tolerant reader. Double-quoted strings stop at a newline (JSON strings cannot
+# hold one); single-quoted strings (Python-style dicts) may not hold brackets or braces, so an
+# apostrophe in prose never swallows a box. No alternative can backtrack beyond its own run.
+_TOKEN_RE = re.compile(
+    r'"(?:[^"\\\n]|\\.)*"'
+    r"|'[^'\\\n\[\]{}\"]*'"
+    r"|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+    r"|[{}\[\]:,]"
+)
+
+
+def _number(tok: str) -> float | None:
+    try:
+        v = float(tok)
+    except (ValueError, OverflowError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _string(tok: str) -> str:
+    if tok[0] == "'":
+        return tok[1:-1]
+    try:
+        v = json.loads(tok)
+    except ValueError:
+        return tok[1:-1]
+    return v if isinstance(v, str) else tok[1:-1]
+
+
+def _is_num(tok: str) -> bool:
+    c = tok[0]
+    return c.isdigit() or c in "-+."
+
+
+def _scan_boxes(text: str) -> list[ParsedBox]:
+    """Boxes in `text`, read token by token (linear; tolerant of prose and truncation).
+
+    A box is a flat list of exactly four finite numbers. One that is the value of a box key
+    (`bbox_2d`, `bbox`, `box_2d`, `box`, or an unreadable key) inside `{…}` takes that
+    object's string `label` (before or after it); a list that is the value of another named
+    key is not a box; any other four-number list is a box without a label. An object cut off
+    by the end of the text still gives its box.
+    """
+    toks = [m.group(0) for m in _TOKEN_RE.finditer(text)]
+    n = len(toks)
+    found: list[tuple[int, ParsedBox]] = []
+    # object frames: [position of its box token, box, label, current key or None]
+    frames: list[list[Any]] = []
+    i = 0
+    while i < n:
+        t = toks[i]
+        c = t[0]
+        if c == "{":
+            frames.append([-1, None, None, None])
+        elif c == "}":
+            if frames:
+                pos, box, label, _ = frames.pop()
+                if box is not None:
+                    found.append((pos, ParsedBox(box, label)))
+        elif c == ",":
+            if frames:
+                frames[-1][3] = None
+        elif c == ":":
+            pass
+        elif c in "\"'":
+            value = _string(t)
+            if i + 1 < n and toks[i + 1] == ":":
+                if frames:
+                    frames[-1][3] = value
+                i += 2
+                continue
+            if frames and i > 0 and toks[i - 1] == ":" and frames[-1][3] == LABEL_KEY:
+                if frames[-1][2] is None:
+                    frames[-1][2] = value
+        elif c == "[":
+            # flat list of numbers: "[" num ("," num)* "]"
+            j = i + 1
+            nums: list[float | None] = []
+            ok = False
+            while j < n and _is_num(toks[j]):
+                nums.append(_number(toks[j]))
+                j += 1
+                if j < n and toks[j] == ",":
+                    j += 1
+                    continue
+                if j < n and toks[j] == "]":
+                    ok = True
+                break
+            if ok and len(nums) == 4 and all(v is not None for v in nums):
+                box = (nums[0], nums[1], nums[2], nums[3])
+                after_colon = i > 0 and toks[i - 1] == ":"
+                if frames and after_colon:
+                    frame = frames[-1]
+                    key = frame[3]
+                    if (key is None or key in BOX_KEYS) and frame[1] is None:
+                        frame[0], frame[1] = i, box
+                elif not after_colon or not frames:
+                    found.append((i, ParsedBox(box, None)))  # type: ignore[arg-type]
+                i = j + 1
+                continue
+            if ok:
+                i = j + 1
+                continue
+        i += 1
+    for pos, box, label, _ in frames:  # truncated objects
+        if box is not None:
+            found.append((pos, ParsedBox(box, label)))
+    found.sort(key=lambda pb: pb[0])
+    return [pb for _, pb in found]
+
+
+def _fence_bodies(text: str) -> list[str] | None:
+    """Bodies of the ``` fences in `text` (any language tag), or None if there are none.
+
+    A fence left open by a truncated generation runs to the end of the text.
+    """
+    if FENCE not in text:
+        return None
+    bodies = []
+    pos = 0
+    while True:
+        i = text.find(FENCE, pos)
+        if i < 0:
+            break
+        start = i + len(FENCE)
+        k = start
+        while k < len(text) and (text[k].isalnum() or text[k] in "_-+"):
+            k += 1  # language tag such as json / JSON / python
+        j = text.find(FENCE, k)
+        if j < 0:
+            bodies.append(text[k:])
+            break
+        bodies.append(text[k:j])
+        pos = j + len(FENCE)
+    return bodies
+
+
+_QWEN2_NUM_RE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def _qwen2_boxes(text: str) -> list[ParsedBox]:
+    """Qwen2-VL's `<|object_ref_start|>label<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)<|box_end|>`.
+
+    A reference applies to the boxes that directly follow it (only whitespace between).
+    """
+    out: list[ParsedBox] = []
+    label: str | None = None
+    prev_end = 0
+    for a, b in _tag_spans(text, QWEN2_BOX_START, QWEN2_BOX_END):
+        gap = text[prev_end : a - len(QWEN2_BOX_START)]
+        r_end = gap.rfind(QWEN2_REF_END)
+        if r_end >= 0:
+            r_start = gap.rfind(QWEN2_REF_START, 0, r_end)
+            tail = gap[r_end + len(QWEN2_REF_END) :]
+            if r_start >= 0 and not tail.strip():
+                label = gap[r_start + len(QWEN2_REF_START) : r_end].strip()
+            else:
+                label = None
+        elif gap.strip():
+            label = None
+        nums = [_number(m.group(0)) for m in _QWEN2_NUM_RE.finditer(text, a, b)]
+        if len(nums) == 4 and all(v is not None for v in nums):
+            out.append(ParsedBox((nums[0], nums[1], nums[2], nums[3]), label))  # type: ignore[arg-type]
+        prev_end = b + len(QWEN2_BOX_END)
+    return out
+
+
+def parse_boxes(text: str) -> list[ParsedBox]:
+    """Every box the answer states, in order; tolerant, linear, never raises.
+
+    Reads the first `<answer>` span if there is one, else the whole text. Within it:
+    the bodies of ``` fences if any (```json, ```JSON, plain ```; an unclosed one runs to the
+    end); else Qwen2-VL `<|box_start|>` boxes if any; else the text itself. JSON lists and
+    objects with `bbox_2d` (+ `label`), bare `[x1, y1, x2, y2]` lists, ints and floats are
+    read; malformed items (wrong length, non-numbers, non-finite values) are skipped.
+    Coordinates are returned as written: converting frames is the caller's job.
+    """
+    if not isinstance(text, str):
+        return []
+    span = extract_answer(text)
+    if span is None:
+        span = text
+    bodies = _fence_bodies(span)
+    if bodies is not None:
+        out: list[ParsedBox] = []
+        for body in bodies:
+            out.extend(_scan_boxes(body))
+        return out
+    if QWEN2_BOX_START in span:
+        return _qwen2_boxes(span)
+    return _scan_boxes(span)
+
+
+def parse_rec_box(text: str) -> Box | None:
+    """The first box of the answer (or of the whole text), for REC; None if there is none."""
+    boxes = parse_boxes(text)
+    return boxes[0].bbox if boxes else None
+
+
+def parse_rec_box_vlmr1(text: str) -> tuple[int, int, int, int] | None:
+    """VLM-R1's REC evaluation parser (metrics.md §1), in linear time.
+
+    The first `<answer>` span (or the whole text if none), then
+    `re.search(r"\\{.*\\[(\\d+),\\s*(\\d+),\\s*(\\d+),\\s*(\\d+)]\\s*.*\\}", span, re.DOTALL)`:
+    after the first "{", the last integer 4-list that has a "}" somewhere after it.
+    """
+    if not isinstance(text, str):
+        return None
+    span = extract_answer(text)
+    if span is None:
+        span = text
+    first_brace = span.find("{")
+    last_brace = span.rfind("}")
+    if first_brace < 0 or last_brace < 0:
+        return None
+    best = None
+    for _, end, m in _int_box_spans(span, first_brace + 1):
+        if end > last_brace:
+            break
+        best = m
+    if best is None:
+        return None
+    return tuple(int(g) for g in best.groups())  # type: ignore[return-value]
