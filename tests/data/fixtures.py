@@ -342,7 +342,7 @@ def vlmr1_eval_items() -> list[dict]:
          "area": 23814.1, "iscrowd": 0, "image_id": 581857, "category_id": 1, "text_type": "phrase"},
         {"image": "train2014/COCO_train2014_000000000009.jpg", "problem":
          "Please provide the bounding box coordinate of the region this sentence describes: bowl of broccoli.",
-         "solution": [1.0, 2.0, 301.0, 202.0], "normalized_solution": [1, 4, 470, 421],
+         "solution": [1.0, 2.0, 301.0, 202.0], "normalized_solution": [1, 4, 470, 420],
          "bbox_list": [[1.0, 2.0, 300.0, 201.0]], "width": 640, "height": 480, "id": 1,
          "dataset_name": "refcoco"},
     ]

@@ -226,7 +226,7 @@ def convert_d3(output: str | os.PathLike, *, anno_dir: str | os.PathLike | None 
 def _record(d3: _D3, img: _Image, all_sids: list, n_neg: int, seed: int, prefer_group: bool,
             image_prefix: str, tol: float, gt_rel: str | None, summary: Summary) -> dict:
     solution, pos_sids = [], []
-    for _aid, (x, y, w, h), sids in img.instances:
+    for _aid, (x, y, w, h), sids in sorted(img.instances, key=lambda t: _sort_key(t[0])):
         box = [x, y, x + w, y + h]
         why = box_problem(box, img.width, img.height, tol)
         for sid in sids:
