@@ -160,3 +160,23 @@ def test_merge_flag_on_full_model_is_noted(full_run, tmp_path):
     res = export_checkpoint(full_run, tmp_path / "o", merge_lora=True)
     assert res.weights == "full model" and res.checks == []
     assert any("nothing to merge" in n for n in res.notes)
+
+
+def test_video_processor_settings_survive_an_image_only_processor(full_run, tmp_path):
+    """Checkpoints saved where torchvision works carry video-processor settings; an export
+    made without torchvision keeps them, so the stock processor still loads the export."""
+    import shutil
+
+    run = tmp_path / "gpu-run"
+    shutil.copytree(full_run / "checkpoint-2", run)
+    video = {"video_processor_type": "Qwen2VLVideoProcessor", "patch_size": 14, "merge_size": 2}
+    cfg = json.loads((run / "processor_config.json").read_text())
+    (run / "processor_config.json").write_text(json.dumps({**cfg, "video_processor": video}))
+    (run / "video_preprocessor_config.json").write_text(json.dumps(video))
+    out = tmp_path / "o"
+    export_checkpoint(run, out)
+    assert json.loads((out / "processor_config.json").read_text())["video_processor"] == video
+    assert json.loads((out / "video_preprocessor_config.json").read_text()) == video
+    from vlmr1_cli.models.loading import load_model
+
+    assert load_model(str(out)).processor is not None

@@ -84,6 +84,30 @@ def _drop_loader_kwargs(processor) -> None:
                 kwargs.pop(key, None)
 
 
+VIDEO_CONFIG = "video_preprocessor_config.json"
+
+
+def _keep_video_config(source: Path, tmp: Path) -> None:
+    """Without torchvision the processor loads image-only and would save no video-processor
+    config; the stock Qwen-VL processor then fails to load the export where torchvision is
+    installed. Carry the source's video-processor settings over unchanged."""
+    import json
+
+    if (source / VIDEO_CONFIG).is_file() and not (tmp / VIDEO_CONFIG).exists():
+        shutil.copyfile(source / VIDEO_CONFIG, tmp / VIDEO_CONFIG)
+    src_cfg, out_cfg = source / "processor_config.json", tmp / "processor_config.json"
+    if not (src_cfg.is_file() and out_cfg.is_file()):
+        return
+    try:
+        video = json.loads(src_cfg.read_text(encoding="utf-8")).get("video_processor")
+    except (ValueError, AttributeError):
+        raise UserError(f"{src_cfg}: invalid JSON") from None
+    saved = json.loads(out_cfg.read_text(encoding="utf-8"))
+    if video is not None and "video_processor" not in saved:
+        saved["video_processor"] = video
+        out_cfg.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def _task(meta: dict) -> str | None:
     """vlmr1.json names the task ("task") or the tasks its rewards cover ("tasks")."""
     if isinstance(meta.get("task"), str):
@@ -209,6 +233,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, *, merge_lora:
         else:
             model.save_pretrained(tmp, max_shard_size=shard)
         loaded.processor.save_pretrained(tmp)
+        _keep_video_config(src.processor_dir or Path(loaded.base_path), tmp)
         _write_extras(tmp, src, info)
         files = _listing(tmp)
         _replace_dir(tmp, output)
