@@ -70,13 +70,13 @@ def register(app: typer.Typer) -> None:
         rows.append(("total", _size(plan.total_bytes)))
         where = f"{repo_id}@{revision}" if revision else repo_id
         if res.dry_run:
-            print_table(f"dry run: would upload {len(plan.files)} files to {where}", ["file", "size"], rows)
+            print_table(f"{where} (dry run, nothing sent)", ["file", "size"], rows)
             if plan.card_changed:
                 info(f"README.md: the usage section would name {repo_id}")
             info("Hub token: found" if res.token_found else
                  "Hub token: not found (run `hf auth login` or set HF_TOKEN before pushing)")
             return
-        print_table(f"uploaded {len(plan.files)} files to {where}", ["file", "size"], rows)
+        print_table(f"{where} (uploaded)", ["file", "size"], rows)
         info(f"repository: {res.repo_url}")
         if res.commit_url:
             info(f"commit: {res.commit_url}")
