@@ -52,6 +52,21 @@ def bbox_iou(d: np.ndarray, g: np.ndarray, crowd: np.ndarray | None = None) -> n
     return np.where((w <= 0) | (h <= 0), 0.0, o)
 
 
+def block_pairs(blk_a: np.ndarray, blk_b: np.ndarray, a_start, a_len, b_start, b_len):
+    """All (a, b) index pairs of paired blocks: block i pairs `blk_a[a_start[i]:+a_len[i]]`
+    with `blk_b[b_start[i]:+b_len[i]]`, a-major. Returns two index arrays."""
+    sizes = a_len * b_len
+    total = int(sizes.sum())
+    if total == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    blk = np.repeat(np.arange(len(sizes)), sizes)
+    offs = np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    bl = b_len[blk]
+    ai = blk_a[a_start[blk] + offs // bl]
+    bi = blk_b[b_start[blk] + offs % bl]
+    return ai, bi
+
+
 def greedy_match(ious: np.ndarray, gt_ignore: list[bool], gt_crowd: list[bool]) -> list[list[int]]:
     """COCOeval's matcher for one (image, category, area range).
 

@@ -33,6 +33,7 @@ from vlmr1_cli.metrics.ap import (
     STAT_NAMES,
     R,
     T,
+    block_pairs,
     greedy_match,
     precision_recall,
     summarize,
@@ -56,20 +57,6 @@ def _pair_iou(d: np.ndarray, g: np.ndarray, crowd: np.ndarray) -> np.ndarray:
         u = np.where(crowd, da, (da + ga) - i)
         o = i / u
     return np.where((w <= 0) | (h <= 0), 0.0, o)
-
-
-def _block_pairs(blk_d: np.ndarray, blk_g: np.ndarray, d_start, d_len, g_start, g_len):
-    """All (detection, gt) index pairs of the blocks, detections major, gts minor."""
-    sizes = d_len * g_len
-    total = int(sizes.sum())
-    if total == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    blk = np.repeat(np.arange(len(sizes)), sizes)
-    offs = np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    gl = g_len[blk]
-    di = blk_d[d_start[blk] + offs // gl]
-    gi = blk_g[g_start[blk] + offs % gl]
-    return di, gi
 
 
 class _Matches:
@@ -119,7 +106,7 @@ def evaluate_arrays(gt: GroundTruth, dets: Detections) -> dict[str, Any]:
     common, id_, ig_ = np.intersect1d(ukeys_d, ukeys_g, assume_unique=True, return_indices=True)
 
     matches = _Matches(n_det)
-    di, gi = _block_pairs(np.arange(n_det), g_order, d_start[id_], d_len[id_], g_start[ig_], g_len[ig_])
+    di, gi = block_pairs(np.arange(n_det), g_order, d_start[id_], d_len[id_], g_start[ig_], g_len[ig_])
     if di.size:
         ious = _pair_iou(d_box[di], g_box[gi], g_crowd[gi])
         if np.isnan(ious).any():

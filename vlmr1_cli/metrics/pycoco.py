@@ -86,3 +86,41 @@ def vlmr1_calculate_map(pred_items: list, gt_items: list) -> tuple[float, float]
         return 0.0, 0.0
     stats = pycocotools_stats(gt, dts)
     return float(stats[0]), float(stats[1])
+
+
+def reference_gt_anchored_nms(gt: dict, results: list[dict], iou_threshold: float = 0.5) -> list[dict]:
+    """OVDEval's GT-anchored NMS, literally as metrics.md §3 describes it (one image and
+    one ground truth at a time, numpy's default argsort for the winner). The reference for
+    tests and the benchmark baseline; `metrics.nms_ap` is the fast equivalent.
+    """
+    by_img: dict = {}
+    for r in results:
+        by_img.setdefault(r["image_id"], []).append(r)
+    gt_by_img: dict = {}
+    for a in gt.get("annotations", []):
+        gt_by_img.setdefault(a["image_id"], []).append(a)
+    kept: list[dict] = []
+    for img, preds in by_img.items():
+        gts = gt_by_img.get(img, [])
+        boxes = np.array([p["bbox"] for p in preds])
+        scores = np.array([p["score"] for p in preds])
+        winners, losers = set(), []
+        gt_boxes = np.array([g["bbox"] for g in gts])
+        for gb in gt_boxes:
+            x1, y1, w1, h1 = gb
+            xmin = np.maximum(x1, boxes[:, 0])
+            ymin = np.maximum(y1, boxes[:, 1])
+            xmax = np.minimum(x1 + w1, boxes[:, 0] + boxes[:, 2])
+            ymax = np.minimum(y1 + h1, boxes[:, 1] + boxes[:, 3])
+            inter = np.maximum(0, xmax - xmin) * np.maximum(0, ymax - ymin)
+            union = w1 * h1 + boxes[:, 2] * boxes[:, 3] - inter
+            with np.errstate(divide="ignore", invalid="ignore"):
+                iou = np.where(union == 0, 0, inter / union)
+            idx = np.where(iou > iou_threshold)[0].tolist()
+            if idx:
+                ranked = [idx[i] for i in np.argsort(scores[idx])[::-1].tolist()]
+                winners.add(ranked[0])
+                losers += ranked[1:]
+        dropped = {i for i in losers if i not in winners}
+        kept += [p for i, p in enumerate(preds) if i not in dropped]
+    return kept
