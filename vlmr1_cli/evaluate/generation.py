@@ -1,8 +1,13 @@
-"""Batched greedy generation with left padding, batches formed by prompt length."""
+"""Batched greedy generation with Hugging Face `generate`: left padding, batches by length.
+
+Batches are a fixed partition of the whole evaluation set (longest prompts first, so memory
+errors surface at once), computed the same way on every run: a resumed run or a rank of a
+sharded run generates exactly the batches an uninterrupted single-process run would, so the
+completions, and the metrics, do not depend on where a run was cut or how it was split.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from vlmr1_cli.data.loader import load_image
@@ -20,26 +25,47 @@ def chat_text(processor: Any, prompt: list[dict], n_images: int) -> str:
     return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
-def length_sorted_batches(rows: list[dict], batch_size: int) -> Iterator[list[dict]]:
-    """Group rows of similar prompt length (text + image tokens) to minimise padding."""
-    def cost(r: dict) -> int:
-        return len(r["prompt"][-1]["content"]) + sum(w * h for w, h in r["input_sizes"]) // 784
-    ordered = sorted(rows, key=cost)
-    for i in range(0, len(ordered), batch_size):
-        yield ordered[i:i + batch_size]
+def add_prompt_texts(rows: list[dict], processor: Any, factor: int) -> None:
+    """Store each row's chat text (`text`) and its prompt length in tokens (`n_tokens`):
+    text tokens plus the image's visual tokens (one per factor x factor pixels)."""
+    texts = [chat_text(processor, r["prompt"], len(r["image_paths"])) for r in rows]
+    lengths = processor.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    for row, text, ids in zip(rows, texts, lengths, strict=True):
+        row["text"] = text
+        row["n_tokens"] = len(ids) + sum(w * h for w, h in row["input_sizes"]) // (factor * factor)
 
 
-def generate_batch(model: Any, processor: Any, batch: list[dict], max_new_tokens: int) -> list[str]:
-    import torch
+def plan_batches(rows: list[dict], batch_size: int) -> list[list[dict]]:
+    """Rows sorted by prompt length (longest first; ties keep file order), cut in batches."""
+    ordered = sorted(rows, key=lambda r: -r["n_tokens"])
+    return [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
 
-    texts = [chat_text(processor, r["prompt"], len(r["image_paths"])) for r in batch]
-    images = [load_image(p, s) for r in batch for p, s in zip(r["image_paths"], r["input_sizes"], strict=True)]
-    tok = processor.tokenizer
-    tok.padding_side = "left"
-    inputs = processor(text=texts, images=images or None, padding=True, return_tensors="pt")
-    inputs = inputs.to(model.device)
-    with torch.inference_mode():
-        out = model.generate(**inputs, do_sample=False, max_new_tokens=max_new_tokens,
-                             pad_token_id=tok.pad_token_id, temperature=None, top_p=None, top_k=None)
-    new = out[:, inputs["input_ids"].shape[1]:]
-    return tok.batch_decode(new, skip_special_tokens=True)
+
+def row_images(rows: list[dict]) -> list:
+    """The images of `rows`, in order, each at its model-input size."""
+    return [load_image(p, s) for r in rows for p, s in zip(r["image_paths"], r["input_sizes"], strict=True)]
+
+
+class HFGenerator:
+    """Greedy decoding with transformers' `generate` on a loaded model (models.loading)."""
+
+    name = "hf"
+
+    def __init__(self, model: Any, processor: Any, max_new_tokens: int):
+        self.model = model
+        self.processor = processor
+        self.max_new_tokens = max_new_tokens
+        processor.tokenizer.padding_side = "left"
+
+    def generate(self, rows: list[dict]) -> list[str]:
+        import torch
+
+        tok = self.processor.tokenizer
+        images = row_images(rows)
+        inputs = self.processor(text=[r["text"] for r in rows], images=images or None, padding=True,
+                                return_tensors="pt").to(self.model.device)
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens,
+                                      pad_token_id=tok.pad_token_id, temperature=None, top_p=None,
+                                      top_k=None)
+        return tok.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)

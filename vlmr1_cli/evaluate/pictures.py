@@ -1,41 +1,73 @@
-"""PNG pictures of predictions: ground truth in green, predictions in red, labelled."""
+"""PNG pictures of predictions: ground truth in green, predictions in red, each box labelled.
+
+Boxes are drawn in original-image pixels (where the predictions were mapped back to), on
+the original image; small images are upscaled so labels stay readable. A caption strip
+under the image gives the query and whether the answer could be read.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+GT_COLOR = (0, 170, 0)
+PRED_COLOR = (225, 0, 0)
+MIN_SIDE = 480  # pictures smaller than this are upscaled (nearest neighbour)
 
-def _boxes(task: str, value) -> list[tuple[list[float], str]]:
+
+def _items(task: str, value, tag: str) -> list[tuple[list[float], str]]:
     if task == "rec":
-        return [(value, "")] if value else []
-    return [(o["bbox_2d"], o.get("label") or "") for o in (value or [])]
+        return [(value, tag)] if value else []
+    return [(o["bbox_2d"], f"{tag}: {o.get('label') or '?'}") for o in (value or [])]
+
+
+def safe_name(index: int, rec_id: str) -> str:
+    stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in rec_id)[:80]
+    return f"{index:04d}-{stem}.png"
+
+
+def draw_one(rec: dict, pred: dict, path: Path) -> None:
+    from PIL import Image, ImageDraw, ImageFont
+
+    with Image.open(rec["_image_paths"][0]) as im:
+        img = im.convert("RGB")
+    scale = max(1.0, MIN_SIDE / max(img.size))
+    if scale > 1:
+        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.NEAREST)
+    font = ImageFont.load_default(size=max(12, img.width // 45))
+    task = rec["task"]
+    query = rec.get("problem") if task == "rec" else ", ".join(rec.get("labels") or [])
+    status = "answer read" if pred.get("parsed") else "UNPARSEABLE answer (scored as a miss)"
+    caption = [f"{rec['id']}: {query or ''}"[:160], f"green = ground truth, red = prediction; {status}"]
+    line_h = font.size + 4
+    canvas = Image.new("RGB", (img.width, img.height + line_h * len(caption) + 6), "white")
+    canvas.paste(img, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    pred_value = pred.get("box") if task == "rec" else pred.get("objects")
+    for color, items in ((GT_COLOR, _items(task, rec["solution"], "GT")),
+                         (PRED_COLOR, _items(task, pred_value, "pred"))):
+        for box, label in items:
+            x1, y1, x2, y2 = (v * scale for v in box)
+            draw.rectangle((min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)), outline=color,
+                           width=max(2, round(scale)))
+            tx, ty = min(x1, x2) + 2, max(0.0, min(y1, y2) - line_h)
+            text_box = draw.textbbox((tx, ty), label, font=font)
+            draw.rectangle(text_box, fill=color)
+            draw.text((tx, ty), label, fill="white", font=font)
+    for i, line in enumerate(caption):
+        draw.text((4, img.height + 3 + i * line_h), line, fill="black", font=font)
+    canvas.save(path)
 
 
 def draw_predictions(records: list[dict], preds: list[dict], folder: Path, limit: int) -> list[str]:
-    from PIL import Image, ImageDraw
-
+    """Pictures of the first `limit` records that have an image; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for rec, pred in list(zip(records, preds, strict=True))[:limit]:
+    for i, (rec, pred) in enumerate(zip(records, preds, strict=True)):
+        if len(written) >= limit:
+            break
         if not rec["_image_paths"]:
             continue
-        with Image.open(rec["_image_paths"][0]) as im:
-            img = im.convert("RGB")
-        # Small images are upscaled so the labels stay readable.
-        scale = max(1, 320 // max(img.size))
-        if scale > 1:
-            img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-        draw = ImageDraw.Draw(img)
-        task = rec["task"]
-        pred_value = pred.get("box") if task == "rec" else pred.get("objects")
-        for color, items in (("#00b000", _boxes(task, rec["solution"])), ("#e00000", _boxes(task, pred_value))):
-            for box, label in items:
-                b = [v * scale for v in box]
-                draw.rectangle(b, outline=color, width=2)
-                if label:
-                    draw.text((b[0] + 2, b[1] + 1), label[:40], fill=color)
-        draw.text((3, img.height - 12), (rec.get("problem") or "")[:60], fill="#000000")
-        name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in rec["id"])[:80] + ".png"
-        img.save(folder / name)
-        written.append(str(folder / name))
+        path = folder / safe_name(i, rec["id"])
+        draw_one(rec, pred, path)
+        written.append(str(path))
     return written

@@ -1,23 +1,37 @@
-"""`evaluate` on a model: generate for every sample (resumable), parse, score, write files.
+"""`evaluate` on a model: generate for every sample (resumable, optionally sharded), parse,
+score, write files.
 
 Outputs in the output folder: `predictions.jsonl` (appended as batches finish; a rerun skips
-finished ids), `metrics.json` (atomic), and optionally pictures.
+finished ids), `metrics.json` (atomic), `run.json` (what the predictions were generated
+with: a rerun with other settings is refused instead of mixing two runs), the COCO files of
+OVD tasks, and optionally `pictures/`.
+
+The work is split so that nothing heavy happens before the input is known to be good:
+`prepare` reads and checks the data and the model's files (no weights), `generate_missing`
+loads the model and generates the batches of one rank, `finish` merges and scores.
 """
 
 from __future__ import annotations
 
+import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.evaluate.predictions import PredictionWriter, read_done
+from vlmr1_cli.evaluate.predictions import (
+    PREDICTIONS,
+    PredictionWriter,
+    merge_shards,
+    read_all_done,
+)
 from vlmr1_cli.io import write_json
 from vlmr1_cli.progress import track
 
-PREDICTIONS = "predictions.jsonl"
 METRICS = "metrics.json"
+RUN_FILE = "run.json"
+BACKENDS = ("hf", "vllm")
 
 
 @dataclass
@@ -26,76 +40,251 @@ class EvalOptions:
     max_new_tokens: int = 256
     template: str | None = None  # overrides the checkpoint's prompt template for the task
     system: str | None = None
-    compat: bool = False  # VLM-R1's discrete IoU > 0.5 as the headline REC accuracy
-    max_samples: int | None = None
+    compat: bool = False  # VLM-R1's parser and discrete IoU > 0.5 as the headline REC accuracy
+    task: str | None = None  # rec | coco | ovdeval | d3 | ovd (default: from the records)
+    labels: str | None = None  # coco: all | positive (default: as the records list them)
+    max_samples: int | None = None  # the first N records
+    sample: int | None = None  # VLM-R1's protocol: shuffle with `seed`, keep the first N
+    seed: int = 42
     dtype: str | None = None
     device: str | None = None
+    backend: str = "hf"
+    num_processes: int = 1
     visualize: int = 0
+    overwrite: bool = False  # discard earlier predictions in the output folder
+    trust_remote_code: bool = False
     extra: dict = field(default_factory=dict)
 
+    def check(self) -> None:
+        for name in ("batch_size", "max_new_tokens", "num_processes"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_samples", "sample"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.max_samples is not None and self.sample is not None:
+            raise UserError("--max-samples and --sample exclude each other (--sample shuffles first)")
+        if self.visualize < 0:
+            raise UserError(f"--visualize must be >= 0, got {self.visualize}")
+        if self.backend not in BACKENDS:
+            raise UserError(f"--backend '{self.backend}': choose one of {', '.join(BACKENDS)}")
+        if self.backend == "vllm":
+            from vlmr1_cli.evaluate.vllm_backend import require_vllm
 
-def prompt_config(meta: dict, task: str, opts: EvalOptions) -> dict:
+            require_vllm()
+
+
+@dataclass
+class Plan:
+    """Everything known before any weights load: the checked data, the model's files, the
+    prompts, the fixed batch partition."""
+
+    model_ref: str
+    data: str
+    image_root: str | None
+    out: Path
+    opts: EvalOptions
+    task: str
+    records: list[dict]
+    source: Any  # models.loading.ModelSource
+    processor: Any
+    family: Any
+    limits: Any
+    prompt: dict
+    prompt_source: str
+    batches: list[list[dict]]
+
+    def fingerprint(self) -> dict:
+        """The settings that decide what a prediction is; a resumed run must match them."""
+        return {"model": str(Path(self.source.path).resolve()), "data": str(Path(self.data).resolve()),
+                "task": self.task, "prompt": self.prompt, "max_new_tokens": self.opts.max_new_tokens,
+                "labels": self.opts.labels, "frame": self.family.frame_name,
+                "pixel_limits": self.limits.as_dict()}
+
+
+def prompt_config(meta: dict, task: str, opts: EvalOptions) -> tuple[dict, str]:
+    """The prompt of the checkpoint's recipe (vlmr1.json), with --template/--system on top."""
     from vlmr1_cli.recipes import DEFAULTS
 
-    prompt = dict(DEFAULTS["prompt"])
-    prompt["templates"] = dict(prompt["templates"])
+    prompt = {"system": None, "templates": dict(DEFAULTS["prompt"]["templates"]),
+              "answer_templates": dict(DEFAULTS["prompt"]["answer_templates"])}
     saved = meta.get("prompt") or {}
     prompt["templates"].update(saved.get("templates") or {})
     prompt["system"] = saved.get("system")
+    source = "checkpoint recipe" if saved.get("templates") else "default (paper)"
     if opts.template:
         prompt["templates"][task] = opts.template
+        source = "--template"
     if opts.system is not None:
         prompt["system"] = opts.system
-    return prompt
+    return prompt, source
+
+
+def select_records(records: list[dict], opts: EvalOptions) -> list[dict]:
+    if opts.sample is not None:
+        records = list(records)
+        random.Random(opts.seed).shuffle(records)  # == random.seed(seed); random.shuffle(...)
+        records = records[:opts.sample]
+    return records
+
+
+def prepare(model_ref: str, data: str | Path, output_dir: str | Path, image_root: str | None,
+            opts: EvalOptions) -> Plan:
+    from vlmr1_cli.data.loader import build_rows, load_records
+    from vlmr1_cli.evaluate.generation import add_prompt_texts, plan_batches
+    from vlmr1_cli.evaluate.tasks import RECORD_TASK, category_names, resolve_task, set_query_labels
+    from vlmr1_cli.models.loading import load_processor_for, locate_model
+
+    opts.check()
+    data = str(data)
+    records = load_records(data, image_root, max_samples=None if opts.sample else opts.max_samples)
+    records = select_records(records, opts)
+    task = resolve_task(records, opts.task, data)
+    if opts.labels is not None:
+        if task != "coco":
+            raise UserError(f"--labels applies to the coco task, not '{task}'")
+        from vlmr1_cli.evaluate.coco_results import gt_file_of
+
+        gt_path = gt_file_of(records, data)
+        cats = None
+        if gt_path is not None:
+            from vlmr1_cli.data.coco_json import load_coco
+
+            cats = load_coco(gt_path).categories
+        set_query_labels(records, opts.labels, category_names(records, cats))
+        if opts.labels == "positive":
+            records = [r for r in records if r["labels"]]  # nothing to ask for (as the importer does)
+            if not records:
+                raise UserError(f"{data}: --labels positive leaves no record with a box to ask for")
+    src = locate_model(model_ref)
+    processor, family, limits = load_processor_for(src.processor_dir, family_dir=src.weights_dir)
+    prompt, prompt_source = prompt_config(src.meta, RECORD_TASK[task], opts)
+    rows = build_rows(records, family, limits, prompt, with_answers=False)
+    add_prompt_texts(rows, processor, limits.factor)
+    return Plan(model_ref, data, image_root, Path(output_dir), opts, task, records, src, processor,
+                family, limits, prompt, prompt_source, plan_batches(rows, opts.batch_size))
+
+
+def check_resume(plan: Plan) -> dict[str, dict]:
+    """Earlier predictions to keep (none with --overwrite); refuses those of another run."""
+    from vlmr1_cli.evaluate.predictions import SHARD_GLOB
+    from vlmr1_cli.io import read_json
+
+    out = plan.out
+    run_file = out / RUN_FILE
+    files = [out / PREDICTIONS, *out.glob(SHARD_GLOB)]
+    if plan.opts.overwrite:
+        for f in files:
+            f.unlink(missing_ok=True)
+    done = read_all_done(out)
+    current = plan.fingerprint()
+    if done and run_file.is_file():
+        before = read_json(run_file)
+        for key, value in current.items():
+            if before.get(key) != value:
+                raise UserError(f"{out}: holds predictions made with another '{key}' "
+                                f"({before.get(key)!r}); use another --output-dir or --overwrite")
+    write_json(run_file, current)
+    return done
+
+
+def make_generator(plan: Plan, device: str | None):
+    opts = plan.opts
+    if opts.backend == "vllm":
+        from vlmr1_cli.evaluate.vllm_backend import VLLMGenerator
+
+        src = plan.source
+        return VLLMGenerator(src.weights_dir, src.processor_dir, src.path if src.is_adapter else None,
+                             plan.limits, opts.max_new_tokens,
+                             max(len(r["images"]) for r in plan.records), opts.dtype, opts.trust_remote_code)
+    from vlmr1_cli.evaluate.generation import HFGenerator
+    from vlmr1_cli.models.loading import load_model
+
+    loaded = load_model(plan.model_ref, dtype=opts.dtype, device=device, trust_remote_code=opts.trust_remote_code)
+    return HFGenerator(loaded.model, plan.processor, opts.max_new_tokens)
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def generate_missing(plan: Plan, done: dict[str, dict], rank: int = 0, world: int = 1,
+                     path: Path | None = None, device: str | None = None) -> int:
+    """Generate this rank's share of the unfinished batches (batch i goes to rank i % world)
+    and append them to `path`; returns how many samples were generated."""
+    from vlmr1_cli.evaluate.tasks import read_answer
+
+    todo = []
+    for i, batch in enumerate(plan.batches):
+        if i % world == rank:
+            missing = [r for r in batch if r["id"] not in done]
+            if missing:
+                todo.append(missing)
+    if not todo:
+        return 0
+    generator = make_generator(plan, device or plan.opts.device or default_device())
+    n = 0
+    with PredictionWriter(path or plan.out / PREDICTIONS) as writer:
+        for batch in track(todo, f"evaluate {Path(plan.data).name}"):
+            texts = generator.generate(batch)
+            writer.write([{"id": row["id"], "completion": text,
+                           **read_answer(plan.task, text, row, plan.family)}
+                          for row, text in zip(batch, texts, strict=True)])
+            n += len(batch)
+    return n
+
+
+def finish(plan: Plan, generated: int, gen_s: float) -> dict[str, Any]:
+    from vlmr1_cli.evaluate.scoring import score
+
+    done = merge_shards(plan.out, [r["id"] for r in plan.records])
+    missing = [r["id"] for r in plan.records if r["id"] not in done]
+    if missing:
+        raise UserError(f"{plan.out}: {len(missing)} samples have no prediction (first: '{missing[0]}'); "
+                        "a worker failed: rerun to resume")
+    preds = {r["id"]: done[r["id"]] for r in plan.records}
+    metrics = score(plan.task, plan.records, preds, plan.out, plan.data, {"compat": plan.opts.compat})
+    opts = plan.opts
+    metrics.update({
+        "task": plan.task, "model": str(plan.model_ref), "data": plan.data,
+        "is_adapter": plan.source.is_adapter, "prompt_source": plan.prompt_source,
+        "frame": plan.family.frame_name, "pixel_limits": plan.limits.as_dict(),
+        "max_new_tokens": opts.max_new_tokens, "decoding": "greedy", "backend": opts.backend,
+        "labels_mode": opts.labels, "sample": {"n": opts.sample, "seed": opts.seed} if opts.sample else None,
+        "generated_now": generated, "resumed": len(plan.records) - generated,
+        "generation_s": round(gen_s, 3),
+        "samples_per_s": round(generated / gen_s, 3) if generated and gen_s > 0 else None,
+    })
+    write_json(plan.out / METRICS, metrics)
+    if opts.visualize:
+        from vlmr1_cli.evaluate.pictures import draw_predictions
+
+        metrics["pictures"] = draw_predictions(plan.records, [preds[r["id"]] for r in plan.records],
+                                               plan.out / "pictures", opts.visualize)
+    return metrics
 
 
 def evaluate(model_ref: str, data: str | Path, output_dir: str | Path, image_root: str | None = None,
              opts: EvalOptions | None = None) -> dict[str, Any]:
-    from vlmr1_cli.data.loader import build_rows, load_records
-    from vlmr1_cli.evaluate.generation import generate_batch, length_sorted_batches
-    from vlmr1_cli.evaluate.tasks import SCORERS, read_answer
-    from vlmr1_cli.models.loading import load_model
-
+    """Generate (resuming), score, and write the outputs; returns the metrics."""
     opts = opts or EvalOptions()
-    out = Path(output_dir)
-    records = load_records(data, image_root, max_samples=opts.max_samples)
-    tasks = sorted({r["task"] for r in records})
-    if len(tasks) != 1:
-        raise UserError(f"{data}: mixes tasks {tasks}; evaluate one task per file")
-    task = tasks[0]
-    if task not in SCORERS:
-        raise UserError(f"{data}: task '{task}' has no scorer (supported: {', '.join(sorted(SCORERS))})")
-    loaded = load_model(model_ref, dtype=opts.dtype, device=opts.device)
-    prompt = prompt_config(loaded.meta, task, opts)
-    rows = build_rows(records, loaded.family, loaded.limits, prompt, with_answers=False)
-    pred_path = out / PREDICTIONS
-    done = read_done(pred_path)
-    todo = [r for r in rows if r["id"] not in done]
+    plan = prepare(model_ref, data, output_dir, image_root, opts)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    done = check_resume(plan)
     t0 = time.perf_counter()
-    batches = list(length_sorted_batches(todo, opts.batch_size))
-    with PredictionWriter(pred_path) as writer:
-        for batch in track(batches, f"evaluate {Path(data).name}"):
-            texts = generate_batch(loaded.model, loaded.processor, batch, opts.max_new_tokens)
-            finished = []
-            for row, text in zip(batch, texts, strict=True):
-                pred = {"id": row["id"], "completion": text,
-                        **read_answer(task, text, row, loaded.family)}
-                finished.append(pred)
-                done[row["id"]] = pred
-            writer.write(finished)
-    gen_s = time.perf_counter() - t0
-    preds = [done[r["id"]] for r in records]
-    metrics = SCORERS[task](preds, records, {"compat": opts.compat, **opts.extra})
-    metrics.update({
-        "task": task, "model": str(model_ref), "data": str(data),
-        "frame": loaded.family.frame_name, "pixel_limits": loaded.limits.as_dict(),
-        "max_new_tokens": opts.max_new_tokens, "decoding": "greedy",
-        "generated_now": len(todo), "resumed": len(rows) - len(todo),
-        "generation_s": round(gen_s, 3),
-    })
-    write_json(out / METRICS, metrics)
-    if opts.visualize:
-        from vlmr1_cli.evaluate.pictures import draw_predictions
+    if opts.num_processes > 1:
+        from vlmr1_cli.evaluate.sharding import run_sharded
 
-        metrics["pictures"] = draw_predictions(records, preds, out / "pictures", opts.visualize)
-    return metrics
+        run_sharded(plan, done)
+        generated = len([r for r in plan.records if r["id"] not in done])
+    else:
+        generated = generate_missing(plan, done)
+    return finish(plan, generated, time.perf_counter() - t0)
+
+
+def plan_args(plan: Plan) -> dict:
+    """What a worker needs to rebuild the same plan."""
+    return {"model": plan.model_ref, "data": plan.data, "image_root": plan.image_root,
+            "output_dir": str(plan.out), "options": asdict(plan.opts)}

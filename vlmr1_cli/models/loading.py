@@ -1,9 +1,14 @@
 """Load a model and its processor from a folder, a preset name, a LoRA adapter folder, or a
-Hub id already in the local cache. Nothing is downloaded."""
+Hub id already in the local cache. Nothing is downloaded.
+
+`locate_model` answers every question that needs no weights (which folder holds the
+weights, the processor, the adapter, the run's `vlmr1.json`); `load_model` then loads.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +19,17 @@ from vlmr1_cli.models.presets import resolve_model_path
 from vlmr1_cli.models.registry import family_for_path
 
 META_FILE = "vlmr1.json"  # written beside every model vlmr1 saves: family, frame, prompt, limits
+_CHECKPOINT = re.compile(r"^checkpoint-\d+$")
+
+
+@dataclass
+class ModelSource:
+    path: str  # the resolved folder (the adapter folder for LoRA)
+    weights_dir: str  # the full-model folder (same as path unless LoRA)
+    processor_dir: str  # where the tokenizer/processor files are
+    is_adapter: bool
+    meta: dict  # contents of vlmr1.json, {} if absent
+    meta_path: str | None  # where vlmr1.json was found
 
 
 @dataclass
@@ -26,6 +42,7 @@ class LoadedModel:
     base_path: str  # the full-model folder (same as path unless LoRA)
     meta: dict  # contents of vlmr1.json, {} if absent
     is_adapter: bool = False
+    meta_path: str | None = None
 
 
 def read_meta(folder: str | Path) -> dict:
@@ -33,9 +50,12 @@ def read_meta(folder: str | Path) -> dict:
     if not f.is_file():
         return {}
     try:
-        return json.loads(f.read_text(encoding="utf-8"))
-    except ValueError:
+        meta = json.loads(f.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
         raise UserError(f"{f}: invalid JSON") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{f}: expected a JSON object")
+    return meta
 
 
 def resolve_local(name_or_path: str) -> str:
@@ -43,7 +63,7 @@ def resolve_local(name_or_path: str) -> str:
     path = resolve_model_path(name_or_path)
     if Path(path).is_dir():
         return path
-    if "/" in path and not Path(path).exists() and path.count("/") == 1:
+    if "/" in path and not Path(path).exists() and path.count("/") == 1 and not path.startswith((".", "/")):
         try:
             from huggingface_hub import snapshot_download
 
@@ -60,17 +80,58 @@ def adapter_base(folder: str | Path) -> str | None:
         return None
     try:
         base = json.loads(cfg.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    except ValueError:
+    except (ValueError, UnicodeDecodeError, AttributeError):
         raise UserError(f"{cfg}: invalid JSON") from None
     if not base:
         raise UserError(f"{cfg}: no 'base_model_name_or_path'")
     return str(base)
 
 
-def load_processor_for(path: str, limits: PixelLimits | None = None) -> tuple[Any, ModelFamily, PixelLimits]:
-    fam = family_for_path(path)
-    proc = fam.load_processor(path, limits)
+def find_meta(path: str, weights_dir: str) -> tuple[dict, str | None]:
+    """vlmr1.json of the model: its folder, the training run above a `checkpoint-N`
+    folder (the trainer saves checkpoints without it), or an adapter's base."""
+    candidates = [Path(path)]
+    if _CHECKPOINT.match(Path(path).name):
+        candidates.append(Path(path).parent)
+    if weights_dir != path:
+        candidates.append(Path(weights_dir))
+    for folder in candidates:
+        meta = read_meta(folder)
+        if meta:
+            return meta, str(folder / META_FILE)
+    return {}, None
+
+
+def locate_model(name_or_path: str) -> ModelSource:
+    """Resolve a model argument without loading weights."""
+    path = resolve_local(name_or_path)
+    base = adapter_base(path)
+    weights_dir = resolve_local(base) if base else path
+    meta, meta_path = find_meta(path, weights_dir)
+    proc_dir = path if (Path(path) / "tokenizer_config.json").is_file() else weights_dir
+    return ModelSource(path, weights_dir, proc_dir, bool(base), meta, meta_path)
+
+
+def load_processor_for(path: str, limits: PixelLimits | None = None,
+                       family_dir: str | None = None) -> tuple[Any, ModelFamily, PixelLimits]:
+    """The processor in `path`, the family of the model in `family_dir` (default: `path`)."""
+    fam = family_for_path(family_dir or path)
+    try:
+        proc = fam.load_processor(path, limits)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: cannot load the processor: {str(e).splitlines()[0]}") from None
     return proc, fam, fam.pixel_limits(proc)
+
+
+def _load_errors() -> tuple[type[BaseException], ...]:
+    errors: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError)
+    try:
+        from safetensors import SafetensorError
+
+        errors += (SafetensorError,)
+    except ImportError:
+        pass
+    return errors
 
 
 def load_model(name_or_path: str, dtype: str | None = None, device: str | None = None,
@@ -79,31 +140,29 @@ def load_model(name_or_path: str, dtype: str | None = None, device: str | None =
     import torch
     from transformers import AutoModelForImageTextToText
 
-    path = resolve_local(name_or_path)
-    base = adapter_base(path)
-    weights_from = resolve_local(base) if base else path
-    meta = read_meta(path) or (read_meta(weights_from) if base else {})
-    proc_dir = path if (Path(path) / "tokenizer_config.json").is_file() else weights_from
+    src = locate_model(name_or_path)
+    processor, fam, limits = load_processor_for(src.processor_dir, family_dir=src.weights_dir)
+    if dtype is not None and not isinstance(getattr(torch, dtype, None), torch.dtype):
+        raise UserError(f"--dtype '{dtype}': not a torch dtype (e.g. float32, bfloat16, float16)")
     try:
-        processor, fam, limits = load_processor_for(proc_dir) if not base else (None, None, None)
-        if base:
-            fam = family_for_path(weights_from)
-            processor = fam.load_processor(proc_dir)
-            limits = fam.pixel_limits(processor)
-        torch_dtype = getattr(torch, dtype) if dtype else "auto"
         model = AutoModelForImageTextToText.from_pretrained(
-            weights_from, dtype=torch_dtype, local_files_only=True, trust_remote_code=trust_remote_code)
-        if base:
+            src.weights_dir, dtype=getattr(torch, dtype) if dtype else "auto", local_files_only=True,
+            trust_remote_code=trust_remote_code)
+        if src.is_adapter:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, path, is_trainable=False)
+            model = PeftModel.from_pretrained(model, src.path, is_trainable=False)
             if merge_adapter:
                 model = model.merge_and_unload()
     except UserError:
         raise
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: cannot load model: {str(e).splitlines()[0]}") from None
+    except torch.OutOfMemoryError:
+        raise
+    except (*_load_errors(), RuntimeError) as e:
+        where = src.path if src.is_adapter else src.weights_dir
+        raise UserError(f"{where}: cannot load model: {str(e).strip().splitlines()[0]}") from None
     if device:
         model.to(device)
     model.eval()
-    return LoadedModel(model, processor, fam, limits, path, weights_from, meta, is_adapter=bool(base))
+    return LoadedModel(model, processor, fam, limits, src.path, src.weights_dir, src.meta,
+                       is_adapter=src.is_adapter, meta_path=src.meta_path)

@@ -1,0 +1,71 @@
+"""OVD predictions -> COCO GT and results lists."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vlmr1_cli.errors import UserError
+from vlmr1_cli.evaluate.coco_results import coco_gt_from_records, coco_results, load_ground_truth
+from vlmr1_cli.io import iter_jsonl
+
+
+def _records(path):
+    return [{**r, "_line": n} for n, r in iter_jsonl(path)]
+
+
+def test_gt_built_from_records():
+    recs = [{"id": "a", "images": ["a.png"], "image_sizes": [[10, 20]], "labels": ["x", "y"],
+             "solution": [{"bbox_2d": [1, 2, 4, 8], "label": "y"}]},
+            {"id": "b", "images": ["b.png"], "image_sizes": [[30, 40]], "labels": ["z"],
+             "solution": [{"bbox_2d": [0, 0, 1, 1], "label": "w"}, {"bbox_2d": [2, 2, 3, 5], "label": "x"}]}]
+    gt = coco_gt_from_records(recs)
+    assert gt.coco["categories"] == [{"id": 1, "name": "x"}, {"id": 2, "name": "y"}, {"id": 3, "name": "z"},
+                                     {"id": 4, "name": "w"}]
+    assert gt.image_ids == {"a": 1, "b": 2}
+    assert [a["id"] for a in gt.coco["annotations"]] == [1, 2, 3]  # never id 0
+    assert gt.coco["annotations"][0] == {"id": 1, "image_id": 1, "category_id": 2, "bbox": [1, 2, 3, 6],
+                                         "area": 18, "iscrowd": 0}
+    assert gt.coco["images"][1] == {"id": 2, "width": 30, "height": 40, "file_name": "b.png"}
+
+
+def test_results_keep_order_drop_unknown_labels_and_score_one(eval_data):
+    recs = _records(eval_data["coco"])
+    gt = load_ground_truth(recs, eval_data["coco"])
+    preds = {r["id"]: {"objects": []} for r in recs}
+    preds["coco-1"] = {"objects": [{"bbox_2d": [1, 2, 5, 10], "label": "red car"},
+                                   {"bbox_2d": [0, 0, 1, 1], "label": "horse"},
+                                   {"bbox_2d": [3, 3, 4, 4], "label": "cat"},
+                                   {"bbox_2d": [3, 3, 4, 4], "label": "horse"}]}
+    res = coco_results(recs, preds, gt)
+    assert res.results == [
+        {"image_id": 2, "category_id": 5, "bbox": [1, 2, 4, 8], "score": 1.0},
+        {"image_id": 2, "category_id": 1, "bbox": [3, 3, 1, 1], "score": 1.0},
+    ]
+    assert res.n_predicted == 4 and res.dropped_labels == {"horse": 2}
+
+
+def test_gt_file_restricted_to_evaluated_images(eval_data):
+    recs = _records(eval_data["coco"])
+    full = json.loads((eval_data["coco"].parent / "coco_gt.json").read_text())
+    gt = load_ground_truth(recs[1:2], eval_data["coco"])
+    assert gt.total_images == len(full["images"]) == 3
+    assert [i["id"] for i in gt.coco["images"]] == [2]
+    assert {a["image_id"] for a in gt.coco["annotations"]} == {2}
+    assert gt.coco["categories"] == full["categories"]
+    assert gt.source.endswith("coco_gt.json")
+
+
+def test_gt_file_problems_name_the_record(eval_data, tmp_path):
+    recs = _records(eval_data["coco"])
+    recs[1]["image_id"] = 999
+    with pytest.raises(UserError, match=r"coco.jsonl:2: image_id 999 is not in .*coco_gt.json"):
+        load_ground_truth(recs, eval_data["coco"])
+    recs = _records(eval_data["coco"])
+    recs[2]["gt_file"] = "other.json"
+    with pytest.raises(UserError, match=r"coco.jsonl:3: key 'gt_file': records scored together must name one GT file"):
+        load_ground_truth(recs, eval_data["coco"])
+    recs = [{**r, "gt_file": "missing.json"} for r in _records(eval_data["coco"])]
+    with pytest.raises(UserError, match=r"coco.jsonl:1: key 'gt_file': file not found"):
+        load_ground_truth(recs, eval_data["coco"])
