@@ -122,3 +122,20 @@ def test_check_relpath_and_safe_join_accept(tmp_path):
     assert safe_join(tmp_path, inside) == inside  # absolute, but inside the root
     with pytest.raises(UnsafePathError):
         safe_join(tmp_path / "sub", inside)
+
+
+def test_corrupted_records_never_crash_validate(root):
+    import random
+
+    from .test_malformed_inputs import corrupt
+
+    good = [_rec(0), _ovd(0)]
+    rng = random.Random("validate")
+    f = root / "f.jsonl"
+    flagged = 0
+    for _ in range(300):
+        recs = [corrupt({"r": r}, rng)["r"] for r in good]
+        _write(f, recs)
+        rep = validate_file(f, root)  # must not raise, whatever the record holds
+        flagged += not rep.ok
+    assert flagged > 100

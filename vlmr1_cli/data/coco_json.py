@@ -62,7 +62,7 @@ def positive_int(v: Any) -> int | None:
     return int(v)
 
 
-def _is_id(v: Any) -> bool:
+def is_id(v: Any) -> bool:
     return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and v != "")
 
 
@@ -102,7 +102,7 @@ def check_image(img: Any, loc: str) -> None:
     for key in ("id", "file_name", "width", "height"):
         if key not in img:
             raise UserError(f"{loc}: key '{key}' missing")
-    if not _is_id(img["id"]):
+    if not is_id(img["id"]):
         raise UserError(f"{loc}: key 'id' must be an integer or string, got {img['id']!r}")
     for key in ("width", "height"):
         if positive_int(img[key]) is None:
@@ -135,7 +135,7 @@ def load_coco(path: str | os.PathLike, *, require_categories: bool = True) -> Co
         loc = f"{p}: categories[{i}]"
         if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
             raise UserError(f"{loc}: expected an object with 'id' and 'name'")
-        if not _is_id(cat["id"]) or not isinstance(cat["name"], str):
+        if not is_id(cat["id"]) or not isinstance(cat["name"], str):
             raise UserError(f"{loc}: 'id' must be an integer and 'name' a string")
         if cat["id"] in out.categories_by_id:
             raise UserError(f"{loc}: duplicate category id {cat['id']!r}")
@@ -154,21 +154,22 @@ def load_coco(path: str | os.PathLike, *, require_categories: bool = True) -> Co
         for key in ("id", "image_id", "bbox"):
             if key not in ann:
                 raise UserError(f"{loc}: key '{key}' missing")
-        if not _is_id(ann["id"]):
+        if not is_id(ann["id"]):
             raise UserError(f"{loc}: key 'id' must be an integer or string")
         if ann["id"] in seen:
             raise UserError(f"{loc}: duplicate annotation id {ann['id']!r}")
         seen.add(ann["id"])
-        if ann["image_id"] not in out.images_by_id:
+        if not is_id(ann["image_id"]) or ann["image_id"] not in out.images_by_id:
             raise UserError(f"{loc}: image_id {ann['image_id']!r} is not in 'images'")
-        if cats or "category_id" in ann:
-            if ann.get("category_id") not in out.categories_by_id:
+        if cats or require_categories:
+            cid = ann.get("category_id")
+            if not is_id(cid) or cid not in out.categories_by_id:
                 raise UserError(f"{loc}: category_id {ann.get('category_id')!r} is not in 'categories'")
         ann["bbox"] = bbox_xywh(ann["bbox"], loc)
         if "area" in ann and not is_number(ann["area"]):
             raise UserError(f"{loc}: key 'area' must be a finite number, got {ann['area']!r}")
         crowd = ann.get("iscrowd", 0)
-        if crowd not in (0, 1) or isinstance(crowd, float) and crowd not in (0.0, 1.0):
+        if crowd not in (0, 1):
             raise UserError(f"{loc}: key 'iscrowd' must be 0 or 1, got {crowd!r}")
         ann["iscrowd"] = int(crowd)
     return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vlmr1_cli.data.coco_json import load_coco
+from vlmr1_cli.data.coco_json import is_id, load_coco
 from vlmr1_cli.data.paths import check_relpath
 from vlmr1_cli.data.report import RecordSink, Summary
 from vlmr1_cli.data.safe_pickle import load_pickle
@@ -102,7 +102,7 @@ def convert_refcoco(refer_root: str | os.PathLike, dataset: str, split_by: str, 
     with RecordSink(output, summary) as sink:
         for i, ref in track(selected, f"{dataset} ({split_by}) {split}"):
             loc = f"{refs_file}: ref #{i} (ref_id={ref['ref_id']!r})"
-            ann = anns.get(ref["ann_id"])
+            ann = anns.get(ref["ann_id"]) if is_id(ref["ann_id"]) else None
             if ann is None:
                 raise UserError(f"{loc}: ann_id {ref['ann_id']!r} is not in {instances}")
             if ann["image_id"] != ref["image_id"]:

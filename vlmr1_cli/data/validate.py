@@ -102,8 +102,8 @@ def _label_problems(rec: dict) -> list[str]:
         return []
     out = []
     labels = rec.get("labels")
-    if not isinstance(labels, list):
-        return out
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        return out  # the schema check reports it
     if any(isinstance(x, str) and not x.strip() for x in labels):
         out.append("key 'labels': empty label")
     negs = rec.get("negatives")
@@ -113,7 +113,9 @@ def _label_problems(rec: dict) -> list[str]:
         else:
             if set(negs) - set(labels):
                 out.append(f"key 'negatives': not queried in 'labels': {sorted(set(negs) - set(labels))[:3]}")
-            pos = {o.get("label") for o in rec.get("solution") or [] if isinstance(o, dict)}
+            sol = rec.get("solution")
+            pos = {o.get("label") for o in (sol if isinstance(sol, list) else [])
+                   if isinstance(o, dict) and isinstance(o.get("label"), str)}
             if pos & set(negs):
                 out.append(f"key 'negatives': also a solution label: {sorted(pos & set(negs))[:3]}")
     return out
@@ -161,7 +163,10 @@ def _check_record(rec: dict, lineno: int, rep: ValidationReport, cache: _ImageCa
                   seen: dict[str, int], tol: float, allow_absolute: bool) -> None:
     rid = rec.get("id")
     tag = f"id '{rid}': " if isinstance(rid, str) else ""
-    problems = record_problems(rec)
+    try:
+        problems = record_problems(rec)
+    except TypeError:  # schema.record_problems on an unhashable OVD label (reported upstream)
+        problems = ["key 'solution': every label must be a string"]
     for msg in problems:
         rep.add(lineno, "schema", tag + msg)
     if isinstance(rid, str):

@@ -142,16 +142,21 @@ def _problem_and_solution(item: dict, loc: str, summary: Summary) -> tuple[str, 
     return problem, box
 
 
+def _numbers(v: Any, n: int) -> bool:
+    return (isinstance(v, list) and len(v) == n
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v))
+
+
 def _check_conventions(item: dict, box: list[float], w: int, h: int, summary: Summary) -> None:
     bl = item.get("bbox_list")
-    if isinstance(bl, list) and len(bl) == 1 and isinstance(bl[0], list) and len(bl[0]) == 4:
+    if isinstance(bl, list) and len(bl) == 1 and _numbers(bl[0], 4):
         d = [box[i] - bl[0][i] for i in range(4)]
         if all(abs(v) < 1e-6 for v in d[:2]) and all(abs(v - 1) < 1e-6 for v in d[2:]):
             summary.note("bbox_list = solution - 1 on x2,y2 (the documented convention)")
         else:
             summary.note("bbox_list NOT solution - 1 on x2,y2 (solution imported unchanged)")
     ns = item.get("normalized_solution")
-    if isinstance(ns, list) and len(ns) == 4:
+    if _numbers(ns, 4):
         expect = [int(box[0] / w * 1000), int(box[1] / h * 1000), int(box[2] / w * 1000), int(box[3] / h * 1000)]
         key = "matches" if list(ns) == expect else "does NOT match"
         summary.note(f"normalized_solution {key} int(solution / size * 1000)")
