@@ -110,15 +110,18 @@ def gt_anchored_nms(gt: GroundTruth, dets: Detections, iou_threshold: float = 0.
     return keep
 
 
-def nms_ap_evaluate(
-    gt: dict | str | os.PathLike, results: list | str | os.PathLike, iou_threshold: float = 0.5
-) -> dict[str, Any]:
-    """NMS-AP of a results list: `{"nms_ap", "stats", AP…ARl, "counts"}` (stats after NMS)."""
-    g = load_ground_truth(gt)
-    d = load_detections(results, g)
+def nms_ap_arrays(g: GroundTruth, d: Detections, iou_threshold: float = 0.5) -> dict[str, Any]:
+    """NMS then COCOeval on validated arrays: `{"nms_ap", "stats", AP…ARl, "counts", …}`."""
     keep = gt_anchored_nms(g, d, iou_threshold)
     survivors = d.subset(keep)
     out = stats_dict(evaluate_arrays_safe(g, survivors)["stats"], g, survivors)
     out["counts"].update({"detections_before_nms": len(d), "detections_after_nms": int(keep.sum())})
-    out = {"nms_ap": out["stats"][0], **out, "nms_iou_threshold": iou_threshold}
-    return out
+    return {"nms_ap": out["stats"][0], **out, "nms_iou_threshold": iou_threshold}
+
+
+def nms_ap_evaluate(
+    gt: dict | str | os.PathLike, results: list | str | os.PathLike, iou_threshold: float = 0.5
+) -> dict[str, Any]:
+    """NMS-AP of a results list (GT as a COCO dict or path; results as a list or path)."""
+    g = load_ground_truth(gt)
+    return nms_ap_arrays(g, load_detections(results, g), iou_threshold)
