@@ -36,7 +36,7 @@ def test_vlmr1_published_example_box(tmp_path):
     convert_refcoco(root, "refcoco", "unc", "testA", out, text="sent", image_prefix="train2014/")
     rec = read_jsonl(out)[0]
     assert rec["problem"] == "the lady with the blue shirt"
-    assert rec["solution"] == pytest.approx([103.93, 299.99, 238.15, 477.41])
+    assert rec["solution"] == [103.93, 299.99, 238.15, 477.41]  # exactly VLM-R1's published values
     assert rec["images"] == ["train2014/COCO_train2014_000000000002.jpg"]
     assert rec["image_sizes"] == [[427, 640]]
 

@@ -83,6 +83,13 @@ def test_codecs_encode_only_latin1():
         loads_restricted(bad)
 
 
+def test_bytes_of_int_is_not_a_memory_bomb():
+    blob = b"\x80\x02c__builtin__\nbytes\nJ\x00\x00\x00\x40\x85R."  # bytes(2**30)
+    with pytest.raises(pickle.UnpicklingError, match="bytes"):
+        loads_restricted(blob)
+    assert loads_restricted(b"\x80\x02c__builtin__\nbytes\n]K\x41a\x85R.") == b"A"
+
+
 def test_load_pickle_errors_are_one_line(tmp_path):
     p = tmp_path / "x.pkl"
     p.write_bytes(b"")

@@ -24,7 +24,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from vlmr1_cli.data.coco_json import load_coco
+from vlmr1_cli.data.coco_json import load_coco, xyxy
 from vlmr1_cli.data.paths import check_relpath
 from vlmr1_cli.data.report import RecordSink, Summary, relpath_for_record
 from vlmr1_cli.data.validate import BOX_TOLERANCE, box_problem
@@ -99,7 +99,7 @@ def convert_coco(instances: str | os.PathLike, output: str | os.PathLike, *,
                 "images": [check_relpath(image_prefix + img["file_name"], f"{instances}: image {img['id']!r}")],
                 "image_sizes": [[img["width"], img["height"]]],
                 "problem": "",
-                "solution": [{"bbox_2d": _xyxy(a["bbox"]), "label": names[a["category_id"]]} for a in kept],
+                "solution": [{"bbox_2d": xyxy(a["bbox"]), "label": names[a["category_id"]]} for a in kept],
                 "labels": queried,
                 "source": "coco",
                 "image_id": img["id"],
@@ -122,10 +122,6 @@ def convert_coco(instances: str | os.PathLike, output: str | os.PathLike, *,
     return summary
 
 
-def _xyxy(b: list[float]) -> list[float]:
-    return [b[0], b[1], b[0] + b[2], b[1] + b[3]]
-
-
 def _kept_boxes(anns: list[dict], img: dict, max_per_cat: int | None, crowd: str, tol: float,
                 summary: Summary) -> list[dict]:
     kept = []
@@ -133,7 +129,7 @@ def _kept_boxes(anns: list[dict], img: dict, max_per_cat: int | None, crowd: str
         if a["iscrowd"] and crowd == "drop":
             summary.skip("box: crowd (--crowd drop)")
             continue
-        why = box_problem(_xyxy(a["bbox"]), img["width"], img["height"], tol)
+        why = box_problem(xyxy(a["bbox"]), img["width"], img["height"], tol)
         if why is not None:
             summary.skip(f"box: {why}")
             continue

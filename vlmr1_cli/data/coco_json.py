@@ -120,6 +120,12 @@ def bbox_xywh(v: Any, loc: str) -> list[float]:
     return [float(x) for x in v]
 
 
+def xyxy(b: list[float]) -> list[float]:
+    """COCO `[x, y, w, h]` -> `[x, y, x+w, y+h]`; sums rounded to 10 decimals, which removes
+    float noise (`293.16 + 35.98` -> `329.14`, not `329.14000000000004`) and nothing else."""
+    return [b[0], b[1], round(b[0] + b[2], 10), round(b[1] + b[3], 10)]
+
+
 def load_coco(path: str | os.PathLike, *, require_categories: bool = True) -> CocoFile:
     """Read and validate a COCO-format detection file (images, annotations, categories)."""
     p = str(path)

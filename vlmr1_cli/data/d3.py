@@ -22,7 +22,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from vlmr1_cli.data.coco_json import is_number, load_coco, positive_int
+from vlmr1_cli.data.coco_json import is_number, load_coco, positive_int, xyxy
 from vlmr1_cli.data.paths import check_relpath
 from vlmr1_cli.data.report import RecordSink, Summary, relpath_for_record
 from vlmr1_cli.data.safe_pickle import load_pickle
@@ -226,8 +226,8 @@ def convert_d3(output: str | os.PathLike, *, anno_dir: str | os.PathLike | None 
 def _record(d3: _D3, img: _Image, all_sids: list, n_neg: int, seed: int, prefer_group: bool,
             image_prefix: str, tol: float, gt_rel: str | None, summary: Summary) -> dict:
     solution, pos_sids = [], []
-    for _aid, (x, y, w, h), sids in sorted(img.instances, key=lambda t: _sort_key(t[0])):
-        box = [x, y, x + w, y + h]
+    for _aid, xywh, sids in sorted(img.instances, key=lambda t: _sort_key(t[0])):
+        box = xyxy(xywh)
         why = box_problem(box, img.width, img.height, tol)
         for sid in sids:
             if sid not in pos_sids:

@@ -20,7 +20,7 @@ import random
 from pathlib import Path
 
 from vlmr1_cli.data.coco import category_names
-from vlmr1_cli.data.coco_json import load_coco
+from vlmr1_cli.data.coco_json import load_coco, xyxy
 from vlmr1_cli.data.paths import check_relpath
 from vlmr1_cli.data.report import RecordSink, Summary, relpath_for_record
 from vlmr1_cli.data.validate import BOX_TOLERANCE, box_problem
@@ -84,8 +84,7 @@ def _convert_one(path: Path, subset: str, sink: RecordSink, summary: Summary, ou
         solution = []
         for ann in by_image.get(img["id"], []):
             label = names[ann["category_id"]]
-            x, y, w, h = ann["bbox"]
-            box = [x, y, x + w, y + h]
+            box = xyxy(ann["bbox"])
             why = box_problem(box, img["width"], img["height"], tol)
             if why is not None:
                 summary.skip(f"box: {why} (still in the GT file)")

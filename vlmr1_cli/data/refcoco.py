@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vlmr1_cli.data.coco_json import is_id, load_coco
+from vlmr1_cli.data.coco_json import is_id, load_coco, xyxy
 from vlmr1_cli.data.paths import check_relpath
 from vlmr1_cli.data.report import RecordSink, Summary
 from vlmr1_cli.data.safe_pickle import load_pickle
@@ -110,8 +110,7 @@ def convert_refcoco(refer_root: str | os.PathLike, dataset: str, split_by: str, 
                                 f"{ref['ann_id']!r} is on image {ann['image_id']!r}")
             img = coco.images_by_id[ann["image_id"]]
             rel = check_relpath(image_prefix + img["file_name"], f"{instances}: image {img['id']!r}")
-            x, y, w, h = ann["bbox"]
-            box = [x, y, x + w, y + h]
+            box = xyxy(ann["bbox"])
             why = box_problem(box, img["width"], img["height"], tolerance)
             if why is not None:
                 summary.skip(why, len(ref["sentences"]))

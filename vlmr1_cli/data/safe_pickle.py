@@ -43,6 +43,13 @@ def _latin1_encode(obj: Any, encoding: str = "utf-8", errors: str = "strict") ->
     return obj.encode("latin1")
 
 
+def _bytes(*args: Any) -> bytes:
+    # `bytes(n)` would allocate n zero bytes: a memory bomb, not data.
+    if args and isinstance(args[0], int):
+        raise pickle.UnpicklingError("bytes(int) is not admitted")
+    return bytes(*args)
+
+
 def _numpy_entries() -> dict[tuple[str, str], Any]:
     import numpy as np
     from numpy._core import multiarray, numeric
@@ -68,7 +75,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if module in _BUILTIN_MODULES and name in _BUILTIN_NAMES:
-            return getattr(builtins, name)
+            return _bytes if name == "bytes" else getattr(builtins, name)
         if module == "_codecs" and name == "encode":
             return _latin1_encode
         entry = self._numpy.get((module, name))
