@@ -53,7 +53,6 @@ def test_cli_export_error_is_one_line(tmp_path):
 
 def test_export_then_evaluate(full_run, lora_run, tmp_path):
     """Both a full checkpoint and a merged LoRA run score with `vlmr1 evaluate`."""
-    pytest.importorskip("vlmr1_cli.metrics.rec", reason="REC scoring (vlmr1_cli/metrics/rec.py) not in the tree yet")
     runner = CliRunner()
     data = tmp_path / "shapes"
     r = runner.invoke(app, ["prepare-data", "shapes", "--output", str(data), "--train", "4", "--eval", "4", "--ood", "0"])
