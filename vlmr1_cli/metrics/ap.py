@@ -25,6 +25,7 @@ STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100",
 # COCOeval compares each IoU with min(t, 1 - 1e-10).
 MATCH_THRS = tuple(float(min(t, 1 - 1e-10)) for t in IOU_THRS)
 MIN_THR = min(MATCH_THRS)
+MATCH_THR_ARR = np.array(MATCH_THRS)
 EPS = np.spacing(1)
 T, R = len(IOU_THRS), len(REC_THRS)
 
@@ -37,19 +38,20 @@ def bbox_iou(d: np.ndarray, g: np.ndarray, crowd: np.ndarray | None = None) -> n
     """
     d = np.asarray(d, dtype=np.float64).reshape(-1, 4)
     g = np.asarray(g, dtype=np.float64).reshape(-1, 4)
-    dx, dy, dw, dh = (d[:, k, None] for k in range(4))
-    gx, gy, gw, gh = (g[None, :, k] for k in range(4))
-    da = dw * dh
-    ga = gw * gh
+    dT, gT = d.T, g.T
     with np.errstate(all="ignore"):
-        w = np.fmin(dw + dx, gw + gx) - np.fmax(dx, gx)
-        h = np.fmin(dh + dy, gh + gy) - np.fmax(dy, gy)
+        d_end = (dT[2:] + dT[:2])[:, :, None]  # x+w, y+h
+        g_end = (gT[2:] + gT[:2])[:, None, :]
+        wh = np.fmin(d_end, g_end) - np.fmax(dT[:2, :, None], gT[:2, None, :])  # (2, D, G)
+        w, h = wh[0], wh[1]
         i = w * h
-        u = (da + ga) - i
+        da = (dT[2] * dT[3])[:, None]
+        u = (da + (gT[2] * gT[3])[None, :]) - i
         if crowd is not None and np.any(crowd):
             u = np.where(np.asarray(crowd, dtype=bool)[None, :], da, u)
         o = i / u
-    return np.where((w <= 0) | (h <= 0), 0.0, o)
+    o[(w <= 0) | (h <= 0)] = 0.0
+    return o
 
 
 def block_pairs(blk_a: np.ndarray, blk_b: np.ndarray, a_start, a_len, b_start, b_len):
@@ -67,25 +69,35 @@ def block_pairs(blk_a: np.ndarray, blk_b: np.ndarray, a_start, a_len, b_start, b
     return ai, bi
 
 
-def greedy_match(ious: np.ndarray, gt_ignore: list[bool], gt_crowd: list[bool]) -> list[list[int]]:
-    """COCOeval's matcher for one (image, category, area range).
+def greedy_match(ious: np.ndarray, gt_ignore: list[bool], gt_crowd: list[bool]) -> np.ndarray:
+    """COCOeval's matcher for one (image, category, area range): (T, D) matched GT or -1.
 
     `ious` is (D, G) with detections in score order and ground truths already sorted with
-    ignored ones last; returns, per IoU threshold, the matched ground-truth index of each
-    detection or -1. Each detection takes the available ground truth with the highest IoU
-    >= t (the later one on ties), preferring non-ignored ones; crowd ground truths stay
-    available. `ious` must hold no NaN (callers fall back to pycocotools otherwise).
+    ignored ones last. Each detection takes the available ground truth with the highest
+    IoU >= t (the later one on ties), preferring non-ignored ones; crowd ground truths stay
+    available. Only candidates (IoU >= 0.5, the lowest threshold) are visited: COCOeval
+    skips every other ground truth too. A pair that is the only candidate of both its ends
+    is matched exactly at the thresholds its IoU reaches. `ious` must hold no NaN (callers
+    fall back to pycocotools otherwise); entries < 0.5 (e.g. -1) are never candidates.
     """
-    n_d = ious.shape[0]
-    out = [[-1] * n_d for _ in MATCH_THRS]
-    if n_d == 0 or ious.shape[1] == 0:
+    n_d, n_g = ious.shape
+    out = np.full((T, n_d), -1, dtype=np.int64)
+    if n_d == 0 or n_g == 0:
         return out
     dd, gg = np.nonzero(ious >= MIN_THR)
     if dd.size == 0:
         return out
-    vals = ious[dd, gg].tolist()
+    vv = ious[dd, gg]
+    simple = (np.bincount(dd, minlength=n_d)[dd] == 1) & (np.bincount(gg, minlength=n_g)[gg] == 1)
+    if simple.any():
+        sd, sg, sv = dd[simple], gg[simple], vv[simple]
+        out[:, sd] = np.where(sv[None, :] >= MATCH_THR_ARR[:, None], sg[None, :], -1)
+        if simple.all():
+            return out
+        rest = ~simple
+        dd, gg, vv = dd[rest], gg[rest], vv[rest]
     cands: dict[int, list[tuple[int, float]]] = {}
-    for d_i, g_i, v in zip(dd.tolist(), gg.tolist(), vals, strict=True):
+    for d_i, g_i, v in zip(dd.tolist(), gg.tolist(), vv.tolist(), strict=True):
         cands.setdefault(d_i, []).append((g_i, v))
     order = sorted(cands)
     for t_i, thr in enumerate(MATCH_THRS):
@@ -164,6 +176,41 @@ def summarize(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     return stats
 
 
+def precision_batch(tps: np.ndarray, fps: np.ndarray, n_valid: np.ndarray, npig: np.ndarray) -> np.ndarray:
+    """`precision_recall`'s precision for B blocks at once: (B, T, R).
+
+    `tps`/`fps` are (B, T, nmax), block b using its first `n_valid[b]` columns (the rest
+    False); `npig[b] > 0`. Same values as pycocotools: recall `rc = tp / npig` takes only
+    the values `L_j = j / npig`, so "first i with rc[i] >= r" is "first i where tp reaches
+    J(r)", J(r) being the first level with `L_j >= r` (the same float comparison); padding
+    repeats the last cumulative counts, which leaves the suffix maxima unchanged.
+    """
+    B, n_t, nmax = tps.shape
+    out = np.zeros((B, n_t, R))
+    if nmax == 0 or B == 0:
+        return out
+    tp_sum = np.cumsum(tps, axis=2).astype(dtype=float)
+    fp_sum = np.cumsum(fps, axis=2).astype(dtype=float)
+    pr = tp_sum / (fp_sum + tp_sum + EPS)
+    pr = np.maximum.accumulate(pr[:, :, ::-1], axis=2)[:, :, ::-1]
+    jmax = int(npig.max())
+    levels = np.arange(jmax + 1, dtype=np.float64)[None, :] / npig[:, None].astype(np.float64)
+    levels[np.arange(jmax + 1)[None, :] > npig[:, None]] = np.inf
+    need = (levels[:, :, None] < REC_THRS[None, None, :]).sum(axis=1)  # (B, R): J(r)
+    # first column where the cumulative TP count reaches j (j = 0: column 0)
+    first = np.full((B, n_t, jmax + 2), nmax, dtype=np.int64)
+    first[:, :, 0] = np.where(n_valid > 0, 0, nmax)[:, None]
+    b_i, t_i, c_i = np.nonzero(tps)
+    j = tp_sum[b_i, t_i, c_i].astype(np.int64)
+    first[b_i, t_i, j] = c_i
+    rows = np.arange(B * n_t).reshape(B, n_t, 1)
+    inds = first.reshape(-1)[rows * (jmax + 2) + need[:, None, :]]  # (B, T, R)
+    reached = inds < n_valid[:, None, None]
+    vals = pr.reshape(-1)[rows * nmax + np.minimum(inds, nmax - 1)]
+    out[reached] = vals[reached]
+    return out
+
+
 def single_image_ap(
     gt_xywh: list, gt_area: list, gt_cat: list[int], dt_xywh: list, dt_cat: list[int], n_cats: int
 ) -> tuple[float, float] | None:
@@ -174,50 +221,48 @@ def single_image_ap(
     `gt_area` holds the annotations' `area` values; detection areas are w*h as `loadRes`
     computes them, with Python arithmetic on the given numbers. Returns None when an IoU is
     NaN (non-finite coordinates), where only pycocotools itself defines the result.
+    Categories never interact, so one matcher pass over the image serves them all.
     """
-    ious_all = bbox_iou(np.array(dt_xywh, dtype=np.float64), np.array(gt_xywh, dtype=np.float64))
-    if np.isnan(ious_all).any():
-        return None
     lo, hi = AREA_RNG[0]
-    precision = -np.ones((T, R, n_cats))
-    gt_by_cat: list[list[int]] = [[] for _ in range(n_cats)]
-    dt_by_cat: list[list[int]] = [[] for _ in range(n_cats)]
-    for g_i, k in enumerate(gt_cat):
-        gt_by_cat[k].append(g_i)
+    # detections: the first 100 of each category, in listed order
+    per_cat = [0] * n_cats
+    d_keep, d_pos = [], []
     for d_i, k in enumerate(dt_cat):
-        if len(dt_by_cat[k]) < MAX_DETS[-1]:
-            dt_by_cat[k].append(d_i)
-    for k in range(n_cats):
-        g_idx, d_idx = gt_by_cat[k], dt_by_cat[k]
-        if not g_idx and not d_idx:
-            continue
-        ign = [bool(gt_area[g] < lo or gt_area[g] > hi) for g in g_idx]
-        npig = ign.count(False)
-        if npig == 0:
-            continue
-        order = [j for j in range(len(g_idx)) if not ign[j]] + [j for j in range(len(g_idx)) if ign[j]]
-        g_sorted = [g_idx[j] for j in order]
-        ign_sorted = [ign[j] for j in order]
-        n = len(d_idx)
-        tps = np.zeros((T, n), dtype=bool)
-        fps = np.zeros((T, n), dtype=bool)
-        if n:
-            sub = ious_all[np.ix_(d_idx, g_sorted)]
-            matches = greedy_match(sub, ign_sorted, [False] * len(g_sorted))
-            out_rng = []
-            for d in d_idx:
-                w, h = dt_xywh[d][2], dt_xywh[d][3]
-                a = w * h
-                out_rng.append(bool(a < lo or a > hi))
-            for t_i, row in enumerate(matches):
-                for j, m in enumerate(row):
-                    if m >= 0:
-                        if not ign_sorted[m]:
-                            tps[t_i, j] = True
-                    elif not out_rng[j]:
-                        fps[t_i, j] = True
-        q, _ = precision_recall(tps, fps, npig)
-        precision[:, :, k] = q
+        if per_cat[k] < MAX_DETS[-1]:
+            d_keep.append(d_i)
+            d_pos.append(per_cat[k])
+            per_cat[k] += 1
+    ign = [bool(a < lo or a > hi) for a in gt_area]
+    g_order = [g for g in range(len(ign)) if not ign[g]] + [g for g in range(len(ign)) if ign[g]]
+    ign_sorted = [ign[g] for g in g_order]
+    gt_arr = np.array(gt_xywh, dtype=np.float64)[g_order]
+    dt_arr = np.array([dt_xywh[d] for d in d_keep], dtype=np.float64)
+    ious = bbox_iou(dt_arr, gt_arr)
+    if np.isnan(ious).any():
+        return None
+    d_cat = np.array([dt_cat[d] for d in d_keep], dtype=np.int64)
+    g_cat_sorted = np.array(gt_cat, dtype=np.int64)[g_order]
+    ious[d_cat[:, None] != g_cat_sorted[None, :]] = -1.0  # other categories: never candidates
+    matches = greedy_match(ious, ign_sorted, [False] * len(g_order))
+    m = matches  # (T, D)
+    matched = m >= 0
+    ign_arr = np.array(ign_sorted + [False], dtype=bool)
+    out_rng = np.array([bool((dt_xywh[d][2] * dt_xywh[d][3]) < lo or (dt_xywh[d][2] * dt_xywh[d][3]) > hi)
+                        for d in d_keep], dtype=bool)
+    tps = matched & ~ign_arr[m]
+    fps = ~matched & ~out_rng[None, :]
+    npig = np.bincount(np.array(gt_cat, dtype=np.int64)[~np.array(ign, dtype=bool)], minlength=n_cats)
+    valid = np.nonzero(npig > 0)[0]
+    precision = -np.ones((T, R, n_cats))
+    if valid.size:
+        nmax = max(per_cat) if per_cat else 0
+        tp_b = np.zeros((n_cats, T, nmax), dtype=bool)
+        fp_b = np.zeros((n_cats, T, nmax), dtype=bool)
+        pos = np.array(d_pos, dtype=np.int64)
+        tp_b[d_cat, :, pos] = tps.T
+        fp_b[d_cat, :, pos] = fps.T
+        q = precision_batch(tp_b[valid], fp_b[valid], np.array(per_cat)[valid], npig[valid])
+        precision[:, :, valid] = q.transpose(1, 2, 0)
     ap = _mean_valid(precision)
     ap50 = _mean_valid(precision[np.where(0.5 == IOU_THRS)[0]])
     return ap, ap50

@@ -181,15 +181,15 @@ def _match_candidates(cd, cg, cv, g_crowd, g_ign, d_key, matches: _Matches) -> N
         ious = np.full((len(dets_b), len(gts_b)), -1.0)
         ious[np.searchsorted(dets_b, sd_b), np.searchsorted(gts_b, sg_b)] = sv_b
         crowd_b = g_crowd[gts_b].tolist()
-        cache: dict[tuple, list[list[int]]] = {}
+        cache: dict[tuple, np.ndarray] = {}
         for a in range(A):
             ign = g_ign[a, gts_b]
             sig = tuple(ign.tolist())
             if sig not in cache:
                 perm = np.argsort(ign, kind="stable")
                 res = greedy_match(ious[:, perm], ign[perm].tolist(), [crowd_b[j] for j in perm])
-                cache[sig] = [[int(gts_b[perm[j]]) if j >= 0 else -1 for j in row] for row in res]
-            matches.m[a][:, dets_b] = np.array(cache[sig], dtype=np.int64)
+                cache[sig] = np.where(res >= 0, gts_b[perm][np.maximum(res, 0)], -1)
+            matches.m[a][:, dets_b] = cache[sig]
 
 
 def coco_evaluate(gt: dict | str | os.PathLike, results: list | str | os.PathLike) -> dict[str, Any]:
