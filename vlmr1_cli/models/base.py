@@ -7,6 +7,7 @@ for SFT targets, and which modules form the vision tower.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +20,16 @@ class PixelLimits:
 
     min_pixels: int
     max_pixels: int
-    factor: int  # patch size x spatial merge
+    factor: int  # patch size x spatial merge (tiling families: the tile edge)
+    # Families that first scale the longer side to a fixed length (Idefics3/SmolVLM) keep that
+    # length here; None for smart-resize families, whose size follows from min/max pixels.
+    longest_edge: int | None = None
 
     def as_dict(self) -> dict:
-        return {"min_pixels": self.min_pixels, "max_pixels": self.max_pixels, "factor": self.factor}
+        out = {"min_pixels": self.min_pixels, "max_pixels": self.max_pixels, "factor": self.factor}
+        if self.longest_edge is not None:
+            out["longest_edge"] = self.longest_edge
+        return out
 
 
 class ModelFamily:
@@ -70,6 +77,14 @@ class ModelFamily:
         """A box as the model writes it: rounded integers in its frame."""
         return [int(round(v)) for v in box]
 
+    def box_text(self, box: Box) -> str:
+        """A box (model frame) in the family's own answer syntax; JSON `[x1, y1, x2, y2]` here.
+
+        Families with a native grounding syntax (Qwen2-VL's box tokens) override it. The shared
+        parser (`vlmr1_cli.parsing.parse_boxes`) reads every syntax a family writes here.
+        """
+        return json.dumps(self.format_box(box))
+
     # ---- processor -------------------------------------------------------------------
     def processor_class(self) -> Any:
         """The class whose `from_pretrained` loads this family's processor."""
@@ -83,6 +98,9 @@ class ModelFamily:
         tok = getattr(proc, "tokenizer", None)
         if tok is not None:
             tok.padding_side = "left"  # generation and TRL need left padding
+            # Loader arguments would otherwise be saved into every tokenizer_config.json.
+            for key in ("local_files_only", "is_local"):
+                tok.init_kwargs.pop(key, None)
         return proc
 
     def processor_kwargs(self, limits: PixelLimits | None) -> dict:

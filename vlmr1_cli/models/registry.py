@@ -24,7 +24,7 @@ def _load_optional_families() -> None:
     # Families added in their own files register themselves on import.
     import importlib
 
-    for mod in ("qwen2_vl", "qwen3_vl", "smolvlm"):
+    for mod in ("qwen2_vl", "qwen3_vl", "idefics3", "smolvlm"):
         try:
             importlib.import_module(f"vlmr1_cli.models.{mod}")
         except ModuleNotFoundError as e:
