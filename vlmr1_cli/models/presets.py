@@ -39,7 +39,26 @@ PRESETS: dict[str, Preset] = {
         Preset("small-qwen2.5-vl", "qwen2_5_vl", hidden=128, intermediate=256, layers=3, heads=4,
                kv_heads=2, vision_hidden=64, vision_depth=2,
                description="~0.9 M parameters: the offline demo (learns the shapes task on CPU)"),
+        Preset("tiny-qwen2-vl", "qwen2_vl", hidden=64, intermediate=128, layers=2, heads=4,
+               kv_heads=2, vision_hidden=32, vision_depth=2,
+               description="0.2 M parameters, Qwen2-VL (0-1000 frame): tests"),
+        Preset("tiny-qwen3-vl", "qwen3_vl", hidden=64, intermediate=128, layers=2, heads=4,
+               kv_heads=2, vision_hidden=32, vision_depth=2, min_pixels=64 * 64, max_pixels=128 * 128,
+               description="0.2 M parameters, Qwen3-VL (factor 32, 0-1000 frame): tests"),
+        # Idefics3 limits: min_pixels = one 32 px tile, max_pixels = longest edge 64 squared.
+        Preset("tiny-idefics3", "idefics3", hidden=64, intermediate=128, layers=2, heads=4,
+               kv_heads=2, vision_hidden=32, vision_depth=2, min_pixels=32 * 32, max_pixels=64 * 64,
+               description="0.15 M parameters, Idefics3/SmolVLM (tiles, 0-1000 frame): tests"),
     )
+}
+
+
+# family -> (module, function) of its tiny builder; imported only when a preset is built.
+BUILDERS: dict[str, tuple[str, str]] = {
+    "qwen2_5_vl": ("vlmr1_cli.models.tiny_qwen", "build_tiny_qwen25vl"),
+    "qwen2_vl": ("vlmr1_cli.models.tiny_qwen2_vl", "build_tiny_qwen2vl"),
+    "qwen3_vl": ("vlmr1_cli.models.tiny_qwen3_vl", "build_tiny_qwen3vl"),
+    "idefics3": ("vlmr1_cli.models.tiny_idefics3", "build_tiny_idefics3"),
 }
 
 
@@ -60,8 +79,9 @@ def build_preset(name: str, output: str | os.PathLike, seed: int = 0) -> Path:
     if name not in PRESETS:
         raise UserError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})")
     preset = PRESETS[name]
-    if preset.family == "qwen2_5_vl":
-        from vlmr1_cli.models.tiny_qwen import build_tiny_qwen25vl
+    if preset.family in BUILDERS:
+        import importlib
 
-        return build_tiny_qwen25vl(preset, Path(output), seed)
+        module, func = BUILDERS[preset.family]
+        return getattr(importlib.import_module(module), func)(preset, Path(output), seed)
     raise UserError(f"preset '{name}': no builder for family '{preset.family}'")
