@@ -8,6 +8,8 @@ them), which keeps peak memory near the size of the boxes, not of the polygons.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import math
 import os
@@ -18,10 +20,22 @@ from vlmr1_cli.data.paths import check_relpath
 from vlmr1_cli.errors import UserError
 
 
-def _drop_segmentation(pairs: list[tuple[str, Any]]) -> dict:
-    d = dict(pairs)
+def _drop_segmentation(d: dict) -> dict:
     d.pop("segmentation", None)
     return d
+
+
+@contextlib.contextmanager
+def no_gc():
+    """Pause the cyclic GC while a big parse builds millions of acyclic containers (it would
+    rescan them again and again); restored afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def read_json_file(path: str | os.PathLike, drop_segmentation: bool = True) -> Any:
@@ -41,7 +55,8 @@ def read_json_file(path: str | os.PathLike, drop_segmentation: bool = True) -> A
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        return json.loads(text, object_pairs_hook=_drop_segmentation if drop_segmentation else None)
+        with no_gc():
+            return json.loads(text, object_hook=_drop_segmentation if drop_segmentation else None)
     except json.JSONDecodeError as e:
         hint = " (file truncated?)" if e.pos >= len(text.rstrip()) else ""
         raise UserError(f"{path}:{e.lineno}: invalid JSON: {e.msg} at column {e.colno}{hint}") from None
@@ -111,9 +126,15 @@ def check_image(img: Any, loc: str) -> None:
     check_relpath(img["file_name"], loc)
 
 
+_NUM = (int, float)
+
+
 def bbox_xywh(v: Any, loc: str) -> list[float]:
     """A COCO `[x, y, w, h]`: 4 finite numbers, w and h not negative."""
-    if not isinstance(v, (list, tuple)) or len(v) != 4 or not all(is_number(x) for x in v):
+    if type(v) is list and len(v) == 4 and type(v[0]) in _NUM and type(v[1]) in _NUM \
+            and type(v[2]) in _NUM and type(v[3]) in _NUM and math.isfinite(v[0] + v[1] + v[2] + v[3]):
+        pass  # fast path (the common case); exact types, so no bool
+    elif not isinstance(v, (list, tuple)) or len(v) != 4 or not all(is_number(x) for x in v):
         raise UserError(f"{loc}: key 'bbox' must be [x, y, w, h] finite numbers, got {v!r}")
     if v[2] < 0 or v[3] < 0:
         raise UserError(f"{loc}: key 'bbox' has a negative size {list(v)!r}")
@@ -126,14 +147,20 @@ def xyxy(b: list[float]) -> list[float]:
     return [b[0], b[1], round(b[0] + b[2], 10), round(b[1] + b[3], 10)]
 
 
-def load_coco(path: str | os.PathLike, *, require_categories: bool = True) -> CocoFile:
-    """Read and validate a COCO-format detection file (images, annotations, categories)."""
+def load_coco(path: str | os.PathLike, *, require_categories: bool = True,
+              ann_ids: set | None = None) -> CocoFile:
+    """Read and validate a COCO-format detection file (images, annotations, categories).
+
+    `ann_ids`: keep (and check) only these annotations (refer needs a fraction of them).
+    """
     p = str(path)
     top = read_json_file(path)
     if not isinstance(top, dict):
         raise UserError(f"{p}: expected a JSON object with 'images' and 'annotations', got {type(top).__name__}")
     images = _list(top, "images", p, True)
     anns = _list(top, "annotations", p, True)
+    if ann_ids is not None:
+        anns = [a for a in anns if isinstance(a, dict) and is_id(a.get("id")) and a["id"] in ann_ids]
     cats = _list(top, "categories", p, require_categories)
     out = CocoFile(path=p, images=images, annotations=anns, categories=cats,
                    top={k: v for k, v in top.items() if k not in ("images", "annotations", "categories")})

@@ -96,7 +96,8 @@ def convert_refcoco(refer_root: str | os.PathLike, dataset: str, split_by: str, 
     summary.note("refs in the split", len(selected))
 
     instances = folder / "instances.json"
-    coco = load_coco(instances, require_categories=False)
+    wanted = {ref["ann_id"] for _, ref in selected if is_id(ref["ann_id"])}
+    coco = load_coco(instances, require_categories=False, ann_ids=wanted)
     anns = {a["id"]: a for a in coco.annotations}
 
     with RecordSink(output, summary) as sink:

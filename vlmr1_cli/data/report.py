@@ -26,6 +26,8 @@ from vlmr1_cli.data.schema import record_problems
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.io import atomic_open
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one instance: json.dumps(..., ensure_ascii=False) builds one per call
+
 
 @dataclass
 class Summary:
@@ -121,7 +123,7 @@ class RecordSink:
             problems = record_problems(rec)
             if problems:
                 raise UserError(f"record '{rid}' ({self.summary.source}): {problems[0]}")
-        self._fh.write(json.dumps(rec, ensure_ascii=False))
+        self._fh.write(_ENCODER.encode(rec))
         self._fh.write("\n")
         self.summary.written += 1
 

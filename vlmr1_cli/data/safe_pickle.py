@@ -23,6 +23,7 @@ import os
 import pickle
 from typing import Any
 
+from vlmr1_cli.data.coco_json import no_gc
 from vlmr1_cli.errors import UserError
 
 _BUILTIN_NAMES = frozenset({"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "int",
@@ -109,7 +110,8 @@ def load_pickle(path: str | os.PathLike, *, allow_numpy: bool = False,
     last_unicode: UnicodeDecodeError | None = None
     for enc in encodings:
         try:
-            return loads_restricted(data, allow_numpy=allow_numpy, encoding=enc), enc
+            with no_gc():
+                return loads_restricted(data, allow_numpy=allow_numpy, encoding=enc), enc
         except RefusedPickle as e:
             raise RefusedPickle(
                 f"{path}: refused to unpickle: it references '{e}', which is not a plain "
