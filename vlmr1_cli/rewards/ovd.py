@@ -173,6 +173,8 @@ _NL_AFTER_OTHER = {c: re.compile(r"(?<!\s)" + re.escape(c)) for c in "\n\r"}
 def clean_text(text: str) -> str:
     """VLM-R1's `clean_text`: last `<answer>` span (or all), newlines folded, stripped,
     trailing dots removed, lowercased. The look-behind substitutions are linear."""
+    if not isinstance(text, str):
+        return ""
     answer = extract_answer(text, last=True)
     if answer is not None:
         text = answer
