@@ -217,10 +217,12 @@ class ParsedBox(NamedTuple):
 
 
 # Tokens of the tolerant reader. Double-quoted strings stop at a newline (JSON strings cannot
-# hold one); single-quoted strings (Python-style dicts) may not hold brackets or braces, so an
-# apostrophe in prose never swallows a box. No alternative can backtrack beyond its own run.
+# hold one) and never start at an escaped quote: a failed string attempt ends at a newline or
+# the end, every quote it passed was escaped, so no later attempt rescans its run (linear
+# time even on `"\"\"\"…`). Single-quoted strings (Python-style dicts) may not hold brackets
+# or braces, so an apostrophe in prose never swallows a box.
 _TOKEN_RE = re.compile(
-    r'"(?:[^"\\\n]|\\.)*"'
+    r'(?<!\\)"(?:[^"\\\n]|\\.)*"'
     r"|'[^'\\\n\[\]{}\"]*'"
     r"|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
     r"|[{}\[\]:,]"

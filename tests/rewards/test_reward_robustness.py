@@ -102,6 +102,7 @@ def adversarial_strings(n: int = 10_000, seed: int = 0) -> list[str]:
         '{"bbox_2d": [1, 2, 3, 4], "label": "a"}, ', '{"bbox_2d": [', "[[[[", "}}}}", '"', "\\",
         "<answer>{[1,2,3,4]", "[1,2,3,4]}", "<|box_start|>(1,2),(3,4)", "<|object_ref_start|>a",
         "the the the ", "1", "9" * 50, "<", "<ans", "</think><answer>", "```json[1,2,3,4]",
+        '"\\', '["\\', "'a", "[1,[", '{"a":', "\r\n",
     ]
     out = []
     for i in range(n):
