@@ -3,8 +3,8 @@
 A recipe has these sections (all optional except `model` and `data`):
 
     method:   grpo | sft
-    model:    path, dtype, trust_remote_code, min_pixels, max_pixels, attn_implementation
-    data:     train: [{path, image_root, weight}], eval: [...], max_samples, seed
+    model:    path, family, frame, dtype, trust_remote_code, min_pixels, max_pixels, attn_implementation
+    data:     train: [{path, image_root, weight, max_samples}], eval: [...], max_samples, seed
     prompt:   system, templates: {task: "...{problem}...{labels}..."}, answer_templates: {...}
     rewards:  {task: [{name, weight}]}            (GRPO only; names or module:function)
     training: every field of TRL's GRPOConfig / SFTConfig, passed through and validated
@@ -40,8 +40,10 @@ PAPER_OVD_TEMPLATE = (
 
 DEFAULTS: dict[str, Any] = {
     "method": "grpo",
-    "model": {"path": None, "dtype": None, "trust_remote_code": False, "min_pixels": None,
-              "max_pixels": None, "attn_implementation": None},
+    # family/frame: optional expectations (e.g. qwen2_5_vl / qwen25_abs); a checkpoint of
+    # another family or frame is then an error before any weights load.
+    "model": {"path": None, "family": None, "frame": None, "dtype": None, "trust_remote_code": False,
+              "min_pixels": None, "max_pixels": None, "attn_implementation": None},
     "data": {"train": [], "eval": [], "max_samples": None, "seed": 0},
     "prompt": {
         "system": None,
@@ -57,7 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "peft": {"enabled": False, "r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
              "target_modules": "all-linear", "include_vision": False},
     "freeze": {"vision": False, "language": False},
-    "launch": {"num_processes": 1, "num_machines": 1, "machine_rank": 0, "main_process_ip": None,
+    # Unset launch keys are left to the accelerate config (or to accelerate's defaults).
+    "launch": {"num_processes": None, "num_machines": None, "machine_rank": None, "main_process_ip": None,
                "main_process_port": None, "config_file": None},
 }
 SECTIONS = tuple(DEFAULTS)
@@ -76,6 +79,8 @@ def parse_scalar(text: str) -> Any:
     """`--set` values are YAML scalars: 1e-6 -> float, true -> bool, [a, b] -> list."""
     import yaml
 
+    if text.strip().lower() in ("yes", "no", "on", "off", "y", "n"):
+        return text.strip()  # YAML 1.1 booleans; TRL enums use "no" (save_strategy=no)
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -146,7 +151,24 @@ def load_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         raise UserError(f"{where}: key 'method': must be grpo or sft, got {recipe['method']!r}")
     if not recipe["model"]["path"]:
         raise UserError(f"{where}: key 'model.path' is required")
+    check_launch(recipe["launch"], where)
     return recipe
+
+
+_LAUNCH_INTS = ("num_processes", "num_machines", "machine_rank", "main_process_port")
+
+
+def check_launch(launch: dict, where: str) -> None:
+    for key in _LAUNCH_INTS:
+        value = launch.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise UserError(f"{where}: key 'launch.{key}': must be a non-negative integer, got {value!r}")
+    for key in ("num_processes", "num_machines"):
+        if launch.get(key) == 0:
+            raise UserError(f"{where}: key 'launch.{key}': must be at least 1")
+    if (launch.get("machine_rank") or 0) >= (launch.get("num_machines") or 1):
+        raise UserError(f"{where}: key 'launch.machine_rank': {launch['machine_rank']} is not below "
+                        f"num_machines ({launch.get('num_machines') or 1})")
 
 
 def _normalise_data(recipe: dict, base_dir: Path) -> None:
@@ -184,11 +206,39 @@ def trainer_config_fields(method: str) -> dict[str, Any]:
     return {f.name: f for f in dataclasses.fields(Cfg)}
 
 
+def _type_tokens(field) -> set[str]:
+    t = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
+    return {tok.strip() for tok in str(t).split("|")}
+
+
+def _check_value(key: str, value: Any, field, method: str) -> Any:
+    """Light type check of one TRL field: numbers and booleans where TRL wants them (a YAML
+    `1e-6` string becomes a float); anything else is left to TRL's own validation."""
+    tokens = _type_tokens(field)
+    if value is None or not tokens <= {"int", "float", "bool", "None"}:
+        return value
+    if "float" in tokens and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    ok = (("bool" in tokens and isinstance(value, bool))
+          or ("int" in tokens and isinstance(value, int) and not isinstance(value, bool))
+          or ("float" in tokens and isinstance(value, (int, float)) and not isinstance(value, bool)))
+    if not ok:
+        want = " or ".join(sorted(tokens - {"None"}))
+        raise UserError(f"recipe: key 'training.{key}': expected {want} for {method}, got {value!r}")
+    return value
+
+
 def validate_training(recipe: dict) -> None:
+    """Every `training` key must be a field of TRL's GRPOConfig/SFTConfig (typos name the
+    closest fields); numbers and booleans are type-checked here, the rest by TRL itself."""
     fields = trainer_config_fields(recipe["method"])
-    for key in recipe["training"]:
+    for key in list(recipe["training"]):
         if key not in fields:
             raise UserError(f"recipe: unknown key 'training.{key}' for {recipe['method']}{_suggest(key, fields)}")
+        recipe["training"][key] = _check_value(key, recipe["training"][key], fields[key], recipe["method"])
 
 
 def dump_recipe(recipe: dict) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,7 +11,7 @@ def _run(method: str, recipe_path: Path, overrides: list[str], print_config: boo
          launch_opts: dict) -> None:
     from vlmr1_cli.cli.output import info, print_kv
     from vlmr1_cli.errors import UserError
-    from vlmr1_cli.recipes import dump_recipe, load_recipe
+    from vlmr1_cli.recipes import check_launch, dump_recipe, load_recipe
 
     recipe = load_recipe(recipe_path, overrides)
     if recipe["method"] != method:
@@ -22,6 +21,7 @@ def _run(method: str, recipe_path: Path, overrides: list[str], print_config: boo
     for key, value in launch_opts.items():
         if value is not None:
             recipe["launch"][key] = value
+    check_launch(recipe["launch"], "command line")
     if print_config:
         from vlmr1_cli.recipes import validate_training
 
@@ -31,9 +31,10 @@ def _run(method: str, recipe_path: Path, overrides: list[str], print_config: boo
     from vlmr1_cli.train.launch import launch, needs_launcher
 
     if needs_launcher(recipe["launch"]):
-        from vlmr1_cli.train.setup import check_data_files
+        from vlmr1_cli.train.setup import prepare_run
 
-        check_data_files(recipe)
+        # Every check runs here once, so a bad recipe is one line, not one traceback per rank.
+        prepare_run(recipe, resume=resume)
         code = launch(recipe, resume=resume)
         if code != 0:
             raise UserError(f"training workers exited with code {code} (see the log above)")
@@ -48,15 +49,15 @@ def _run(method: str, recipe_path: Path, overrides: list[str], print_config: boo
 def _command(method: str):
     def command(
         recipe: Path = typer.Option(..., "--recipe", "-r", help="Recipe YAML."),
-        set_: Optional[list[str]] = typer.Option(None, "--set", help="Override: key=value (a.b=c; bare keys are training.*). Repeatable."),
+        set_: list[str] | None = typer.Option(None, "--set", help="Override: key=value (a.b=c; bare keys are training.*). Repeatable."),
         print_config: bool = typer.Option(False, "--print-config", help="Print the resolved recipe and exit."),
         resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in output_dir."),
-        num_processes: Optional[int] = typer.Option(None, "--num-processes", help="Processes (accelerate launch)."),
-        num_machines: Optional[int] = typer.Option(None, "--num-machines", help="Machines (accelerate launch)."),
-        machine_rank: Optional[int] = typer.Option(None, "--machine-rank", help="This machine's rank."),
-        main_process_ip: Optional[str] = typer.Option(None, "--main-process-ip", help="Rank-0 machine address."),
-        main_process_port: Optional[int] = typer.Option(None, "--main-process-port", help="Rank-0 port."),
-        config_file: Optional[Path] = typer.Option(None, "--config-file", help="accelerate config (DDP, ZeRO, FSDP)."),
+        num_processes: int | None = typer.Option(None, "--num-processes", help="Processes (accelerate launch)."),
+        num_machines: int | None = typer.Option(None, "--num-machines", help="Machines (accelerate launch)."),
+        machine_rank: int | None = typer.Option(None, "--machine-rank", help="This machine's rank."),
+        main_process_ip: str | None = typer.Option(None, "--main-process-ip", help="Rank-0 machine address."),
+        main_process_port: int | None = typer.Option(None, "--main-process-port", help="Rank-0 port."),
+        config_file: Path | None = typer.Option(None, "--config-file", help="accelerate config (DDP, ZeRO, FSDP)."),
     ) -> None:
         _run(method, recipe, list(set_ or []), print_config, resume, {
             "num_processes": num_processes, "num_machines": num_machines, "machine_rank": machine_rank,

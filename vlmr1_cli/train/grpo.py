@@ -2,29 +2,51 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from vlmr1_cli.train import setup
 
 
-def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
+@cache
+def trainer_class():
+    """GRPOTrainer with one fix for batches that mix text-only and image prompts.
+
+    TRL 1.16 hands the forward pass the image list its generation step built, where a
+    text-only prompt is `None`; the processor accepts `[]` but not `None` beside images.
+    """
     from trl import GRPOTrainer
 
-    from vlmr1_cli.data.loader import build_dataset
+    class VlmGRPOTrainer(GRPOTrainer):
+        def _generate(self, prompts):
+            out = super()._generate(prompts)
+            images = out[6]
+            if images is not None and any(im is None for im in images):
+                images = [im if im is not None else [] for im in images]
+                out = (*out[:6], images, *out[7:])
+            return out
+
+    return VlmGRPOTrainer
+
+
+def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
     from vlmr1_cli.train.callbacks import RunFilesCallback
+    from vlmr1_cli.train.model_setup import load_model, lora_config
     from vlmr1_cli.train.rewards import build_reward_funcs
+    from vlmr1_cli.train.samples import DEFAULT_LIMIT, SampleLog, SampleLogCallback
 
     ctx = ctx or setup.prepare_run(recipe)
-    funcs, weights = build_reward_funcs(recipe)
-    data = recipe["data"]
-    train = build_dataset(data["train"], ctx.family, ctx.limits, recipe["prompt"], seed=data["seed"],
-                          max_samples=data["max_samples"])
+    samples = SampleLog(int(recipe["training"].get("num_completions_to_print") or DEFAULT_LIMIT))
+    funcs, weights = build_reward_funcs(recipe, samples)
     args = setup.trainer_args(ctx, {"reward_weights": weights})
-    model = setup.load_model(ctx)
-    return GRPOTrainer(
+    model = load_model(ctx.model_path, ctx.family, recipe)
+    return trainer_class()(
         model=model,
         reward_funcs=funcs,
         args=args,
-        train_dataset=train,
+        train_dataset=ctx.train_dataset,
+        eval_dataset=ctx.eval_dataset,
         processing_class=ctx.processor,
-        peft_config=setup.lora_config(model, ctx.family, recipe["peft"]),
-        callbacks=[RunFilesCallback(ctx.output_dir, lambda folder: setup.write_run_files(ctx, folder))],
+        peft_config=lora_config(model, ctx.family, recipe["peft"]),
+        callbacks=[RunFilesCallback(ctx.output_dir, lambda folder: setup.write_run_files(ctx, folder)),
+                   SampleLogCallback(samples, ctx.output_dir)],
     )

@@ -1,6 +1,12 @@
 """Rewards per task: each recipe reward is wrapped so that it scores only rows of its task
 (returning None elsewhere, which TRL treats as "not applicable"), so REC and OVD rows can
-train together with their own rewards. Weights become TRL's `reward_weights`."""
+train together with their own rewards. Weights become TRL's `reward_weights`.
+
+The first reward of the `ovd` task also logs `ovd/pred_to_gt_boxes`, the number of boxes
+predicted over the number in the ground truth: the reward-hacking signal (a policy that
+lists every queried label drives it far above 1). Every wrapper records its scores for the
+sample-completions log.
+"""
 
 from __future__ import annotations
 
@@ -8,48 +14,80 @@ from collections.abc import Callable
 from typing import Any
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.train.samples import SampleLog
+
+REWARD_ITEM_KEYS = ("name", "weight", "options")
+
+
+def box_count_ratio(completions: list, solution: list) -> tuple[int, int]:
+    """(predicted boxes, ground-truth boxes) summed over OVD completions."""
+    from vlmr1_cli.parsing import completion_text, parse_boxes
+
+    n_pred = sum(len(parse_boxes(completion_text(c))) for c in completions)
+    n_gt = sum(len(s) for s in solution if isinstance(s, list))
+    return n_pred, n_gt
 
 
 class TaskReward:
-    """A reward restricted to one task; logs under `rewards/<task>/<name>` in TRL."""
+    """A reward restricted to one task; logs under `rewards/<task>/<name>` when several tasks train."""
 
-    def __init__(self, fn: Callable, task: str, name: str, multi_task: bool):
+    def __init__(self, fn: Callable, task: str, name: str, multi_task: bool,
+                 samples: SampleLog | None = None, log_boxes: bool = False):
         self.fn = fn
         self.task = task
         self.name = name
+        self.samples = samples
+        self.log_boxes = log_boxes
         self.__name__ = f"{task}/{name}" if multi_task else name
 
     def __call__(self, completions: list, solution: list, task: list | None = None, **kwargs: Any):
-        if task is None:
-            return self.fn(completions, solution, **kwargs)
-        idx = [i for i, t in enumerate(task) if t == self.task]
-        out: list[float | None] = [None] * len(completions)
-        if not idx:
-            return out
-        sub_kwargs = {k: [v[i] for i in idx] if isinstance(v, list) and len(v) == len(completions) else v
-                      for k, v in kwargs.items()}
-        scores = self.fn([completions[i] for i in idx], [solution[i] for i in idx], **sub_kwargs)
-        for i, s in zip(idx, scores, strict=True):
-            out[i] = s
+        n = len(completions)
+        idx = list(range(n)) if task is None else [i for i, t in enumerate(task) if t == self.task]
+        out: list[float | None] = [None] * n
+        if idx:
+            sub = {k: [v[i] for i in idx] if isinstance(v, list) and len(v) == n else v
+                   for k, v in kwargs.items()}
+            comps, sols = [completions[i] for i in idx], [solution[i] for i in idx]
+            if task is not None:
+                sub["task"] = [task[i] for i in idx]
+            scores = self.fn(comps, sols, **sub)
+            for i, s in zip(idx, scores, strict=True):
+                out[i] = s
+            if self.log_boxes and callable(kwargs.get("log_metric")):
+                n_pred, n_gt = box_count_ratio(comps, sols)
+                if n_gt:
+                    kwargs["log_metric"]("ovd/pred_to_gt_boxes", n_pred / n_gt)
+        state = kwargs.get("trainer_state")
+        if self.samples is not None and state is not None:
+            self.samples.record(int(state.global_step) + 1, kwargs.get("id"), task, completions, self.__name__, out)
         return out
 
 
-def box_count_ratio(completions: list, solution: list, task: list | None = None, log_metric=None, **_: Any):
-    """Not a reward (weight 0): logs predicted/GT box counts on OVD rows, the hacking signal."""
-    from vlmr1_cli.parsing import completion_text, parse_boxes
+def _reward_items(spec: dict):
+    for task, items in spec.items():
+        if not isinstance(items, list) or not items:
+            raise UserError(f"recipe: key 'rewards.{task}' must be a non-empty list of reward names")
+        for j, item in enumerate(items):
+            if isinstance(item, str):
+                item = {"name": item}
+            if not isinstance(item, dict) or "name" not in item:
+                raise UserError(f"recipe: key 'rewards.{task}[{j}]' needs a 'name'")
+            unknown = set(item) - set(REWARD_ITEM_KEYS)
+            if unknown:
+                raise UserError(f"recipe: key 'rewards.{task}[{j}].{sorted(unknown)[0]}': unknown (use name, weight, options)")
+            try:
+                weight = float(item.get("weight", 1.0))
+            except (TypeError, ValueError):
+                raise UserError(f"recipe: key 'rewards.{task}[{j}].weight': not a number: {item['weight']!r}") from None
+            options = item.get("options") or {}
+            if not isinstance(options, dict):
+                raise UserError(f"recipe: key 'rewards.{task}[{j}].options': must be a mapping")
+            yield task, j, str(item["name"]), weight, options
 
-    n_pred = n_gt = 0
-    for i, (c, s) in enumerate(zip(completions, solution, strict=True)):
-        if task is not None and task[i] != "ovd":
-            continue
-        n_pred += len(parse_boxes(completion_text(c)))
-        n_gt += len(s) if isinstance(s, list) else 0
-    if log_metric is not None and n_gt:
-        log_metric("ovd/pred_to_gt_boxes", n_pred / n_gt)
-    return [None] * len(completions)
 
-
-def build_reward_funcs(recipe: dict) -> tuple[list[Callable], list[float]]:
+def build_reward_funcs(recipe: dict, samples: SampleLog | None = None) -> tuple[list[Callable], list[float]]:
+    """The recipe's `rewards` section as TRL reward functions and weights (names checked here,
+    with suggestions for typos, before any model loads)."""
     from vlmr1_cli.rewards import get_reward
 
     spec = recipe.get("rewards") or {}
@@ -57,29 +95,20 @@ def build_reward_funcs(recipe: dict) -> tuple[list[Callable], list[float]]:
         raise UserError("recipe: key 'rewards' is empty: GRPO needs at least one reward per task")
     if not isinstance(spec, dict):
         raise UserError("recipe: key 'rewards' must map task names to reward lists")
+    if recipe["training"].get("reward_weights") is not None:
+        raise UserError("recipe: key 'training.reward_weights': set weights on each reward under 'rewards' instead")
     multi = len(spec) > 1
     funcs: list[Callable] = []
     weights: list[float] = []
-    for task, items in spec.items():
-        if not isinstance(items, list) or not items:
-            raise UserError(f"recipe: key 'rewards.{task}' must be a non-empty list")
-        for j, item in enumerate(items):
-            if isinstance(item, str):
-                item = {"name": item}
-            if not isinstance(item, dict) or "name" not in item:
-                raise UserError(f"recipe: key 'rewards.{task}[{j}]' needs a 'name'")
-            unknown = set(item) - {"name", "weight"}
-            if unknown:
-                raise UserError(f"recipe: key 'rewards.{task}[{j}].{sorted(unknown)[0]}': unknown (use name, weight)")
-            try:
-                fn = get_reward(str(item["name"]))
-            except UserError as e:
-                raise UserError(f"recipe: key 'rewards.{task}[{j}]': {e}") from None
-            funcs.append(TaskReward(fn, task, str(item["name"]).split(":")[-1], multi))
-            weights.append(float(item.get("weight", 1.0)))
-    if "ovd" in spec:
-        funcs.append(box_count_ratio)
-        weights.append(0.0)
-    if recipe["training"].get("reward_weights") is not None:
-        raise UserError("recipe: key 'training.reward_weights': set weights on each reward under 'rewards' instead")
+    first_ovd = True
+    for task, j, name, weight, options in _reward_items(spec):
+        try:
+            fn = get_reward(name, **options)
+        except UserError as e:
+            raise UserError(f"recipe: key 'rewards.{task}[{j}]': {e}") from None
+        log_boxes = task == "ovd" and first_ovd
+        first_ovd = first_ovd and task != "ovd"
+        label = getattr(fn, "__name__", None) or name.split(":")[-1]
+        funcs.append(TaskReward(fn, task, label, multi, samples, log_boxes))
+        weights.append(weight)
     return funcs, weights

@@ -4,27 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlmr1_cli.errors import UserError
 from vlmr1_cli.train import setup
 
 
 def train(recipe: dict, resume: bool = False) -> dict:
-    """Train, save the final model and processor, and return a summary."""
-    ctx = setup.prepare_run(recipe)
+    """Check, train, save the final model and processor, and return a summary.
+
+    With `resume`, training continues from the last complete checkpoint in the output folder:
+    the trainer restores the optimizer, scheduler, RNG states and step count, and skips the
+    batches already seen, so the data order is the uninterrupted run's.
+    """
+    from vlmr1_cli.train.callbacks import LOG_FILE, trim_jsonl
+    from vlmr1_cli.train.samples import SAMPLES_FILE
+
+    ctx = setup.prepare_run(recipe, resume=resume)
     out = ctx.output_dir
-    resume_from = None
-    if resume:
-        resume_from = setup.last_checkpoint(out)
-        if resume_from is None:
-            raise UserError(f"--resume: no checkpoint-* folder in {out}")
     if setup.is_main_process():
+        done = int(Path(ctx.resume_from).name.split("-")[-1]) if ctx.resume_from else None
+        for name in (LOG_FILE, SAMPLES_FILE):
+            trim_jsonl(out / name, done)
         setup.write_run_files(ctx)
     if recipe["method"] == "grpo":
         from vlmr1_cli.train.grpo import build_trainer
     else:
         from vlmr1_cli.train.sft import build_trainer
     trainer = build_trainer(recipe, ctx)
-    result = trainer.train(resume_from_checkpoint=resume_from)
+    result = trainer.train(resume_from_checkpoint=ctx.resume_from)
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         ctx.processor.save_pretrained(str(out))
@@ -34,5 +39,5 @@ def train(recipe: dict, resume: bool = False) -> dict:
         "global_step": trainer.state.global_step,
         "train_runtime_s": round(float(result.metrics.get("train_runtime", 0.0)), 2),
         "train_loss": result.metrics.get("train_loss"),
-        "resumed_from": resume_from,
+        "resumed_from": ctx.resume_from,
     }

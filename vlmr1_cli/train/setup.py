@@ -1,19 +1,21 @@
-"""Everything GRPO and SFT share: checking a recipe before any model loads, loading and
-freezing the model, the LoRA config, trainer arguments, and the run's metadata file."""
+"""What GRPO and SFT share: preparing a run (every check, the processor, the datasets: all
+before any weights load), the TRL arguments, and the run's metadata files."""
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import ModelFamily, PixelLimits
-from vlmr1_cli.models.loading import META_FILE, resolve_local
+from vlmr1_cli.models.loading import META_FILE, read_meta, resolve_local
 from vlmr1_cli.models.registry import family_for_path
 from vlmr1_cli.recipes import dump_recipe, validate_training
+from vlmr1_cli.train import checks
+from vlmr1_cli.train.checks import check_data_files  # noqa: F401  (re-exported for the CLI)
+from vlmr1_cli.train.model_setup import apply_freezing, lora_config  # noqa: F401  (re-exported)
 
 RECIPE_FILE = "vlmr1_recipe.yaml"
 
@@ -26,29 +28,40 @@ class RunContext:
     processor: Any
     limits: PixelLimits
     output_dir: Path
+    train_dataset: Any = None
+    eval_dataset: Any = None
+    resume_from: str | None = None
+    reward_funcs: list = field(default_factory=list)
+    reward_weights: list = field(default_factory=list)
 
 
-def check_data_files(recipe: dict) -> None:
-    if not recipe["data"]["train"]:
-        raise UserError("recipe: key 'data.train' is empty: name at least one JSONL file")
-    for split in ("train", "eval"):
-        for i, src in enumerate(recipe["data"][split]):
-            if not Path(src["path"]).is_file():
-                raise UserError(f"recipe: key 'data.{split}[{i}].path': file not found: {src['path']}")
-            if not Path(src["image_root"]).is_dir():
-                raise UserError(f"recipe: key 'data.{split}[{i}].image_root': folder not found: {src['image_root']}")
+def default_output_dir(recipe: dict) -> Path:
+    return Path(recipe["training"].get("output_dir") or f"runs/{recipe['method']}")
 
 
-def prepare_run(recipe: dict) -> RunContext:
-    """Validate everything that can be validated without loading weights."""
+def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True) -> RunContext:
+    """Validate everything that can be validated without loading weights: recipe keys, files,
+    training modes, rewards (names and tasks), vLLM, the model's family and frame, the output
+    folder, then the processor and the datasets."""
+    from vlmr1_cli.train.model_setup import check_dtype
+
     validate_training(recipe)
     check_data_files(recipe)
+    checks.check_modes(recipe)
+    checks.check_vllm(recipe["training"])
+    checks.check_launch_config(recipe["launch"])
+    check_dtype(recipe["model"].get("dtype"))
+    funcs, weights = [], []
     if recipe["method"] == "grpo":
         from vlmr1_cli.train.rewards import build_reward_funcs
 
-        build_reward_funcs(recipe)  # name typos fail here, before the model loads
+        funcs, weights = build_reward_funcs(recipe)  # name typos fail here
+    out = default_output_dir(recipe)
+    recipe["training"]["output_dir"] = str(out)
+    resume_from = checks.check_output_dir(out, resume)
     model_path = resolve_local(str(recipe["model"]["path"]))
     family = family_for_path(model_path)
+    checks.check_family(recipe, family, read_meta(model_path))
     m = recipe["model"]
     limits = None
     if m.get("min_pixels") or m.get("max_pixels"):
@@ -57,63 +70,34 @@ def prepare_run(recipe: dict) -> RunContext:
                              int(m.get("max_pixels") or base.max_pixels), base.factor)
     processor = family.load_processor(model_path, limits)
     limits = family.pixel_limits(processor)
-    out = Path(recipe["training"].get("output_dir") or f"runs/{recipe['method']}")
-    recipe["training"]["output_dir"] = str(out)
-    return RunContext(recipe, model_path, family, processor, limits, out)
+    ctx = RunContext(recipe, model_path, family, processor, limits, out, resume_from=resume_from,
+                     reward_funcs=funcs, reward_weights=weights)
+    if load_data:
+        load_datasets(ctx)
+    return ctx
 
 
-def load_model(ctx: RunContext):
-    import torch
-    from transformers import AutoModelForImageTextToText
+def load_datasets(ctx: RunContext) -> None:
+    from vlmr1_cli.data.loader import build_dataset
 
-    m = ctx.recipe["model"]
-    kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": bool(m.get("trust_remote_code"))}
-    if m.get("dtype"):
-        kwargs["dtype"] = getattr(torch, m["dtype"])
-    if m.get("attn_implementation"):
-        kwargs["attn_implementation"] = m["attn_implementation"]
-    model = AutoModelForImageTextToText.from_pretrained(ctx.model_path, **kwargs)
-    apply_freezing(model, ctx.family, ctx.recipe["freeze"])
-    return model
-
-
-def _under(name: str, prefixes: tuple[str, ...]) -> bool:
-    return any(name == p or name.startswith(p + ".") for p in prefixes)
-
-
-def apply_freezing(model, family: ModelFamily, freeze: dict) -> None:
-    frozen = 0
-    for name, param in model.named_parameters():
-        if (freeze.get("vision") and _under(name, family.vision_prefixes)) or (
-            freeze.get("language") and _under(name, family.language_prefixes)
-        ):
-            param.requires_grad_(False)
-            frozen += 1
-    if (freeze.get("vision") or freeze.get("language")) and frozen == 0:
-        raise UserError(f"recipe: key 'freeze': no parameters matched the {family.name} module names")
-
-
-def lora_config(model, family: ModelFamily, peft: dict):
-    """LoRA on the language model's linear layers; the vision tower only if asked."""
-    if not peft.get("enabled"):
-        return None
-    import torch
-    from peft import LoraConfig
-
-    targets = peft.get("target_modules", "all-linear")
-    if targets == "all-linear":
-        targets = sorted(
-            name for name, mod in model.named_modules()
-            if isinstance(mod, torch.nn.Linear) and not name.endswith("lm_head")
-            and (peft.get("include_vision") or not _under(name, family.vision_prefixes))
-        )
-    return LoraConfig(r=int(peft["r"]), lora_alpha=int(peft["lora_alpha"]),
-                      lora_dropout=float(peft["lora_dropout"]), target_modules=targets,
-                      task_type="CAUSAL_LM")
+    recipe, data = ctx.recipe, ctx.recipe["data"]
+    sft = recipe["method"] == "sft"
+    ctx.train_dataset = build_dataset(data["train"], ctx.family, ctx.limits, recipe["prompt"], with_answers=sft,
+                                      seed=data["seed"], max_samples=data["max_samples"])
+    if data["eval"]:
+        ctx.eval_dataset = build_dataset(data["eval"], ctx.family, ctx.limits, recipe["prompt"], with_answers=sft,
+                                         seed=data["seed"], max_samples=data["max_samples"])
+    # Column reads that skip the image transform: cheap.
+    table = ctx.train_dataset.with_format(None)
+    tasks = set(table["task"])
+    n_text = sum(1 for paths in table["image_paths"] if not paths)
+    checks.check_tasks(recipe, tasks)
+    checks.check_batch(recipe, n_text, len(table) - n_text)
 
 
 def trainer_args(ctx: RunContext, extra: dict | None = None):
-    """TRL config from the recipe's `training` section; CPU-safe precision when unset."""
+    """TRL config from the recipe's `training` section, with vlmr1's defaults where unset:
+    CPU-safe precision, TensorBoard, the extra columns kept for the image transform."""
     import torch
 
     if ctx.recipe["method"] == "grpo":
@@ -128,12 +112,11 @@ def trainer_args(ctx: RunContext, extra: dict | None = None):
     cfg.setdefault("report_to", "tensorboard")
     # Images load lazily in a dataset transform that needs the path columns.
     cfg.setdefault("remove_unused_columns", False)
+    if ctx.recipe["method"] == "grpo":
+        # vlmr1 logs its own samples; TRL's image logging hangs mixed text/image batches
+        # on several processes (see checks.check_batch).
+        cfg.setdefault("log_multimodal", False)
     cfg.update(extra or {})
-    if cfg.get("use_vllm"):
-        import importlib.util
-
-        if importlib.util.find_spec("vllm") is None:
-            raise UserError("recipe: key 'training.use_vllm': vLLM is not installed (pip install 'vlmr1[vllm]')")
     try:
         return Cfg(**cfg)
     except (TypeError, ValueError) as e:
@@ -151,7 +134,7 @@ def run_meta(ctx: RunContext) -> dict:
         "datasets": [s["path"] for s in r["data"]["train"]],
         "recipe": RECIPE_FILE,
         "method": r["method"],
-        "tasks": sorted({t for t in r.get("rewards", {})}) or None,
+        "tasks": sorted(r.get("rewards") or {}) or None,
     }
 
 
@@ -170,12 +153,5 @@ def is_main_process() -> bool:
 
 
 def last_checkpoint(output_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if not output_dir.is_dir():
-        return None
-    return get_last_checkpoint(str(output_dir))
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+    found = [p for p in checks.checkpoints(Path(output_dir)) if (p / "trainer_state.json").is_file()]
+    return str(found[-1]) if found else None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
     from vlmr1_cli.errors import UserError
     from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.train.launch import ERROR_DIR_ENV
     from vlmr1_cli.train.run import train
 
     if not argv:
@@ -17,7 +20,11 @@ def main(argv: list[str]) -> int:
         recipe = load_recipe(argv[0])
         train(recipe, resume="--resume" in argv[1:])
     except UserError as e:
-        sys.stderr.write(f"error: {e}\n")
+        rank = os.environ.get("RANK", "0")
+        folder = os.environ.get(ERROR_DIR_ENV)
+        if folder:
+            (Path(folder) / f"error-rank{rank}.txt").write_text(str(e), encoding="utf-8")
+        sys.stderr.write(f"error: [rank {rank}] {e}\n")
         return 1
     return 0
 

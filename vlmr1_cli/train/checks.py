@@ -1,0 +1,134 @@
+"""Pre-flight checks: what can be wrong in a recipe is found here, before any weights load,
+and reported as one line naming the recipe key (or the file and line of a record)."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+from pathlib import Path
+
+from vlmr1_cli.errors import UserError
+
+CHECKPOINT_PREFIX = "checkpoint-"
+
+
+def check_data_files(recipe: dict) -> None:
+    if not recipe["data"]["train"]:
+        raise UserError("recipe: key 'data.train' is empty: name at least one JSONL file")
+    for split in ("train", "eval"):
+        for i, src in enumerate(recipe["data"][split]):
+            if not Path(src["path"]).is_file():
+                raise UserError(f"recipe: key 'data.{split}[{i}].path': file not found: {src['path']}")
+            if not Path(src["image_root"]).is_dir():
+                raise UserError(f"recipe: key 'data.{split}[{i}].image_root': folder not found: {src['image_root']}")
+            if float(src["weight"]) <= 0:
+                raise UserError(f"recipe: key 'data.{split}[{i}].weight': must be > 0, got {src['weight']}")
+
+
+def check_modes(recipe: dict) -> None:
+    """Training-mode combinations that would silently train nothing (or not what was asked)."""
+    freeze, peft = recipe["freeze"], recipe["peft"]
+    if peft.get("enabled") and (freeze.get("vision") or freeze.get("language")):
+        raise UserError("recipe: key 'freeze' has no effect with peft.enabled: LoRA trains only its adapters "
+                        "(the vision tower is left out unless peft.include_vision is true)")
+    if freeze.get("vision") and freeze.get("language"):
+        raise UserError("recipe: key 'freeze': freezing both vision and language leaves nothing to train")
+
+
+def check_family(recipe: dict, family, meta: dict) -> None:
+    """The recipe's expected family/frame against the checkpoint's (and the frame a vlmr1
+    checkpoint was trained in, from its vlmr1.json)."""
+    m = recipe["model"]
+    if m.get("family") and m["family"] != family.name:
+        raise UserError(f"recipe: key 'model.family': the recipe is written for '{m['family']}' but "
+                        f"{m['path']} is a '{family.name}' model (frame {family.frame_name})")
+    if m.get("frame") and m["frame"] != family.frame_name:
+        raise UserError(f"recipe: key 'model.frame': the recipe's boxes are in frame '{m['frame']}' but "
+                        f"{m['path']} ({family.name}) answers in frame '{family.frame_name}'")
+    saved = meta.get("frame")
+    if saved and saved != family.frame_name:
+        raise UserError(f"{m['path']}: vlmr1.json says frame '{saved}' but the model is a {family.name} "
+                        f"(frame '{family.frame_name}'): the folder mixes two models")
+
+
+def check_tasks(recipe: dict, tasks: set[str]) -> None:
+    """GRPO: every task in the data has rewards, and every reward task occurs in the data."""
+    if recipe["method"] != "grpo":
+        return
+    rewarded = set(recipe.get("rewards") or {})
+    for task in sorted(tasks - rewarded):
+        raise UserError(f"recipe: key 'rewards': the training data has task '{task}' but no reward for it "
+                        f"(add rewards.{task}; rewards are given for: {', '.join(sorted(rewarded)) or 'none'})")
+    for task in sorted(rewarded - tasks):
+        close = difflib.get_close_matches(task, sorted(tasks), n=2, cutoff=0.5)
+        hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+        raise UserError(f"recipe: key 'rewards.{task}': no training record has task '{task}'{hint}; "
+                        f"tasks in the data: {', '.join(sorted(tasks))}")
+
+
+def world_size(recipe: dict) -> int:
+    env = os.environ.get("WORLD_SIZE")
+    if env:
+        return int(env)
+    launch = recipe["launch"]
+    return int(launch.get("num_processes") or 1) * int(launch.get("num_machines") or 1)
+
+
+def check_batch(recipe: dict, n_text: int, n_image: int) -> None:
+    """GRPO batch arithmetic and the mixed text/image logging trap, before any model loads."""
+    if recipe["method"] != "grpo":
+        return
+    t = recipe["training"]
+    if t.get("log_multimodal") and n_text and n_image and world_size(recipe) > 1:
+        # TRL 1.16 gathers the logged images only on ranks whose batch has images: a rank
+        # with a text-only batch skips the collective and the run hangs.
+        raise UserError("recipe: key 'training.log_multimodal': must stay false when text-only and image "
+                        "samples train together on several processes (TRL would hang)")
+    g = t.get("num_generations", 8)
+    per_device = t.get("per_device_train_batch_size", 8)
+    steps = t.get("steps_per_generation") or t.get("gradient_accumulation_steps", 1)
+    if t.get("generation_batch_size"):
+        total, how = int(t["generation_batch_size"]), "generation_batch_size"
+    else:
+        total = int(per_device) * int(steps) * world_size(recipe)
+        how = f"per_device_train_batch_size {per_device} x {steps} steps x {world_size(recipe)} processes"
+    if g and total % int(g):
+        raise UserError(f"recipe: key 'training.num_generations': the generation batch ({how} = {total} "
+                        f"completions) must be a multiple of num_generations ({g})")
+
+
+def check_vllm(training: dict) -> None:
+    if training.get("use_vllm") and importlib.util.find_spec("vllm") is None:
+        raise UserError("recipe: key 'training.use_vllm': vLLM is not installed (pip install 'vlmr1[vllm]')")
+
+
+def checkpoints(output_dir: Path) -> list[Path]:
+    if not output_dir.is_dir():
+        return []
+    found = [p for p in output_dir.iterdir()
+             if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and p.name[len(CHECKPOINT_PREFIX):].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+
+
+def check_output_dir(output_dir: Path, resume: bool) -> str | None:
+    """With --resume: the last complete checkpoint (its trainer_state.json written). Without:
+    an output folder that already holds checkpoints is an error, not silently restarted."""
+    found = checkpoints(output_dir)
+    if resume:
+        complete = [p for p in found if (p / "trainer_state.json").is_file()]
+        if not complete:
+            raise UserError(f"--resume: no complete checkpoint-* folder in {output_dir}")
+        return str(complete[-1])
+    if found:
+        raise UserError(f"recipe: key 'training.output_dir': {output_dir} already holds {found[-1].name}: "
+                        "pass --resume to continue that run, or choose another output_dir")
+    return None
+
+
+def check_launch_config(launch: dict) -> None:
+    cfg = launch.get("config_file")
+    if cfg and not Path(cfg).is_file():
+        raise UserError(f"recipe: key 'launch.config_file': file not found: {cfg}")
+    if int(launch.get("num_machines") or 1) > 1 and not launch.get("main_process_ip"):
+        raise UserError("recipe: key 'launch.main_process_ip' is required with num_machines > 1")
