@@ -77,3 +77,18 @@ def test_empty_results_give_zeros():
     assert out["nms_ap"] == 0.0
     assert out["stats"] == pycocotools_stats(gt, []).tolist()
     assert np.isfinite(out["stats"]).all()
+
+
+def test_mixed_score_ties_use_numpys_argsort():
+    # four predictions on one GT, scores [1.0, 1.0, 0.5, 0.5] in listing order: whichever
+    # the same numpy call ranks first survives (metrics.md §3: no simple rule)
+    gt = {"images": [{"id": 1}], "categories": [{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0}]}
+    res = [{"image_id": 1, "category_id": c, "bbox": [0, 0, 10, 10], "score": s}
+           for c, s in zip((1, 2, 3, 4), (1.0, 1.0, 0.5, 0.5), strict=True)]
+    winner = int(np.argsort(np.array([1.0, 1.0, 0.5, 0.5]))[::-1][0])
+    kept = reference_gt_anchored_nms(gt, res)
+    assert [r["category_id"] for r in kept] == [winner + 1]
+    out = nms_ap_evaluate(gt, res)
+    assert out["counts"]["detections_after_nms"] == 1
+    assert out["nms_ap"] == pytest.approx(1.0 if winner == 0 else 0.0)

@@ -206,3 +206,32 @@ def test_weighted_sum_hand_cases():
     assert fn(["<answer>None.</answer>", "<answer>no</answer>"], [[], []]) == [1.0, 0.0]
     assert fn(["<answer>```json\n[]\n```</answer>"], [gt]) == [0.0]
     assert clean_text("<answer> A\n\nB.. </answer>") == "a b"
+
+
+def test_paper_parsing_quirks():
+    ap, length = get_reward("od_ap"), get_reward("od_length")
+    gt = [{"bbox_2d": [0, 0, 10, 10], "label": "a"}]
+    fenced = lambda body: f"<answer>```json\n{body}\n```</answer>"  # noqa: E731
+    # numbers, null and bad JSON give no predictions: with GT None that is "both empty"
+    for body in ("12", "null", "{bad", "", "true"):
+        assert ap([fenced(body)], [[]]) == [1.0], body
+        assert ap([fenced(body)], [gt]) == [0.0], body
+    # a string or an object is iterated into malformed items: they are predictions
+    assert ap([fenced('"ab"')], [[]]) == [0.0]
+    obj = '{"bbox_2d": [0, 0, 10, 10], "label": "a"}'
+    assert ap([fenced(obj)], [gt]) == [0.0]  # its keys are not boxes
+    assert length([fenced(obj)], [gt]) == [0.0]
+    # the last <answer> span and the last fence inside it decide
+    good = fenced(json.dumps(gt))
+    assert ap([good + "<answer>None</answer>"], [gt]) == [0.0]
+    assert ap(["<answer>None</answer>" + good], [gt]) == [pytest.approx(1.0)]
+    two = "<answer>```json\n" + json.dumps(gt) + "\n``` then ```json\n[]\n```</answer>"
+    assert ap([two], [gt]) == [0.0]
+
+
+def test_array_solutions_are_accepted():
+    np = pytest.importorskip("numpy")
+    rec = get_reward("rec_iou")
+    assert rec(["<answer>[0,0,10,10]</answer>"], [np.array([0.0, 0.0, 10.0, 10.0])]) == [1.0]
+    ap = get_reward("od_ap")
+    assert ap(["<answer>None</answer>"], [np.array([], dtype=object)]) == [1.0]

@@ -1,1 +1,10 @@
-"""Evaluation metrics: REC accuracy, COCO mAP, OVDEval NMS-AP, greedy precision/recall."""
+"""Evaluation metrics (metrics.md), pycocotools-exact where the paper uses pycocotools.
+
+- `rec.rec_scores`: REC Acc@0.5 and mean IoU (standard, or VLM-R1's discrete `> 0.5`).
+- `coco.coco_evaluate`: COCO bbox mAP, bit-identical to COCOeval (`ap` is its core).
+- `nms_ap.nms_ap_evaluate`: OVDEval's GT-anchored NMS, then COCO mAP.
+- `greedy.greedy_pr`: greedy precision / recall at IoU 0.5.
+- `ovdeval.ovdeval_average`: VLM-R1's 5-group OVDEval average.
+- `scoring.score_files`: `vlmr1 evaluate --gt … --results … --metric …`.
+- `pycoco`: quiet pycocotools references used by tests, benchmarks and rare fallbacks.
+"""

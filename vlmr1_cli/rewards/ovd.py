@@ -44,6 +44,8 @@ def _json_items(fence_body: str | None) -> list:
 
 def od_ground_truth(sol: Any) -> _GT | None:
     """The ground truth of one OVD solution item, as VLM-R1's `od_reward` reads it."""
+    if hasattr(sol, "tolist") and not isinstance(sol, (list, tuple, str)):
+        sol = sol.tolist()
     if isinstance(sol, (list, tuple)):
         return _GT(len(sol) == 0, list(sol))
     if not isinstance(sol, str):

@@ -21,6 +21,8 @@ def rec_solution_box(sol: Any) -> tuple | None:
     A string is VLM-R1's form: the JSON list in its last `<answer>` span (or the whole string);
     failing JSON, the first box the tolerant parser finds there.
     """
+    if hasattr(sol, "tolist") and not isinstance(sol, (list, tuple, str)):
+        sol = sol.tolist()  # numpy arrays / tensors from a dataset's format
     if isinstance(sol, (list, tuple)):
         if len(sol) == 4 and all(is_number(v) for v in sol):
             return tuple(sol)
