@@ -68,7 +68,7 @@ def record_problems(rec: dict) -> list[str]:
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             out.append("key 'labels': an ovd record needs a list of label strings")
         elif isinstance(sol, list):
-            missing = {o.get("label") for o in sol if isinstance(o, dict)} - set(labels)
+            missing = {o.get("label") for o in sol if isinstance(o, dict) and isinstance(o.get("label"), str)} - set(labels)
             if missing:
                 out.append(f"key 'labels': solution labels not queried: {sorted(map(str, missing))[:3]}")
     elif task == "text":
