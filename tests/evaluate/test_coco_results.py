@@ -43,7 +43,8 @@ def test_results_keep_order_drop_unknown_labels_and_score_one(eval_data):
         {"image_id": 2, "category_id": 5, "bbox": [1, 2, 4, 8], "score": 1.0},
         {"image_id": 2, "category_id": 1, "bbox": [3, 3, 1, 1], "score": 1.0},
     ]
-    assert res.n_predicted == 4 and res.dropped_labels == {"horse": 2}
+    assert len(res.every) == 4 and res.dropped_labels == {"horse": 2}
+    assert res.every[1] == {"image_id": 2, "category_id": None, "bbox": [0, 0, 1, 1], "score": 1.0}
 
 
 def test_gt_file_restricted_to_evaluated_images(eval_data):

@@ -97,25 +97,26 @@ def load_ground_truth(records: list[dict], data: str | Path) -> GroundTruth:
 
 @dataclass
 class Results:
-    results: list[dict]  # COCO results list
-    n_predicted: int  # every predicted box, dropped ones included
-    dropped_labels: Counter  # label -> boxes dropped because no category has that name
+    every: list[dict]  # every predicted box in emission order; unknown labels: category_id None
+    dropped_labels: Counter  # label -> boxes whose label names no category
+
+    @property
+    def results(self) -> list[dict]:
+        """The COCO results list: the boxes whose label names a category."""
+        return [d for d in self.every if d["category_id"] is not None]
 
 
 def coco_results(records: list[dict], preds: dict[str, dict], gt: GroundTruth) -> Results:
-    """COCO results of the predictions, in record order then emission order, score 1.0."""
-    out: list[dict] = []
+    """Every predicted box as a COCO detection (record order, then emission order), score 1.0."""
+    every: list[dict] = []
     dropped: Counter = Counter()
-    n = 0
     for r in records:
         image_id = gt.image_ids[r["id"]]
         for o in preds[r["id"]].get("objects") or []:
-            n += 1
             cat = gt.name_to_id.get(o["label"])
             if cat is None:
                 dropped[o["label"]] += 1
-                continue
             x1, y1, x2, y2 = o["bbox_2d"]
-            out.append({"image_id": image_id, "category_id": cat, "bbox": [x1, y1, x2 - x1, y2 - y1],
-                        "score": 1.0})
-    return Results(out, n, dropped)
+            every.append({"image_id": image_id, "category_id": cat, "bbox": [x1, y1, x2 - x1, y2 - y1],
+                          "score": 1.0})
+    return Results(every, dropped)

@@ -37,7 +37,8 @@ def draw_one(rec: dict, pred: dict, path: Path) -> None:
     task = rec["task"]
     query = rec.get("problem") if task == "rec" else ", ".join(rec.get("labels") or [])
     status = "answer read" if pred.get("parsed") else "UNPARSEABLE answer (scored as a miss)"
-    caption = [f"{rec['id']}: {query or ''}"[:160], f"green = ground truth, red = prediction; {status}"]
+    caption = _wrap([f"{rec['id']}: {query or ''}"[:300], "green = ground truth, red = prediction;", status],
+                    font, img.width - 8)
     line_h = font.size + 4
     canvas = Image.new("RGB", (img.width, img.height + line_h * len(caption) + 6), "white")
     canvas.paste(img, (0, 0))
@@ -48,7 +49,7 @@ def draw_one(rec: dict, pred: dict, path: Path) -> None:
         for box, label in items:
             x1, y1, x2, y2 = (v * scale for v in box)
             draw.rectangle((min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)), outline=color,
-                           width=max(2, round(scale)))
+                           width=max(2, round(scale / 2)))
             tx, ty = min(x1, x2) + 2, max(0.0, min(y1, y2) - line_h)
             text_box = draw.textbbox((tx, ty), label, font=font)
             draw.rectangle(text_box, fill=color)
@@ -56,6 +57,22 @@ def draw_one(rec: dict, pred: dict, path: Path) -> None:
     for i, line in enumerate(caption):
         draw.text((4, img.height + 3 + i * line_h), line, fill="black", font=font)
     canvas.save(path)
+
+
+def _wrap(lines: list[str], font, width: int) -> list[str]:
+    """Lines broken at spaces so that each fits `width` pixels (a long word stays whole)."""
+    out = []
+    for line in lines:
+        current = ""
+        for word in line.split(" "):
+            trial = f"{current} {word}" if current else word
+            if current and font.getlength(trial) > width:
+                out.append(current)
+                current = word
+            else:
+                current = trial
+        out.append(current)
+    return out
 
 
 def draw_predictions(records: list[dict], preds: list[dict], folder: Path, limit: int) -> list[str]:

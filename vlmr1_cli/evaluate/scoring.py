@@ -5,10 +5,10 @@
 - `coco`, `d3`, `ovd`: COCO mAP (the 12 stats) and greedy precision/recall.
 - `ovdeval`: NMS-AP per subset, each on its own GT file, and VLM-R1's 5-group average.
 
-OVD predictions are written as a COCO results list (`results.json`, or one per subset) and
-scored against the GT file through the same code as `vlmr1 evaluate --gt --results`; a GT
-restricted to the evaluated images, or built from the records, is written beside it
-(`gt.json`), so every figure can be recomputed from the output folder alone.
+OVD predictions become a COCO results list, written as `results.json` (one per OVDEval
+subset) and scored against the GT file; a GT restricted to the evaluated images, or built
+from the records, is written beside it (`gt.json`), so `vlmr1 evaluate --gt --results
+--metric coco|nms-ap` recomputes the mAP and NMS-AP from the output folder alone.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vlmr1_cli.data.ovdeval import SUBSETS as OVDEVAL_ORDER
 from vlmr1_cli.evaluate.coco_results import coco_results, load_ground_truth
 from vlmr1_cli.io import write_json
 
@@ -66,34 +65,27 @@ def score_rec(records: list[dict], preds: dict[str, dict], options: dict) -> dic
 # --------------------------------------------------------------------------- OVD
 
 
-def _score_files(gt_path: Path, results_path: Path, metric: str) -> dict[str, Any]:
-    from vlmr1_cli.metrics.scoring import score_files
-
-    return score_files(gt_path, results_path, metric)
-
-
-def _write_coco_files(records: list[dict], preds: dict[str, dict], out: Path, data: str | Path,
-                      suffix: str) -> tuple[Path, Path, dict[str, Any]]:
-    """results{suffix}.json (+ gt{suffix}.json unless the GT file is used as it is)."""
+def _coco_inputs(records: list[dict], preds: dict[str, dict], out: Path, data: str | Path,
+                 suffix: str) -> tuple[Any, Any, dict[str, Any]]:
+    """The GT and the results of these records; writes results{suffix}.json, and
+    gt{suffix}.json when the GT is not a file used as it is."""
     gt = load_ground_truth(records, data)
     res = coco_results(records, preds, gt)
-    results_path = out / f"results{suffix}.json"
-    write_json(results_path, res.results, indent=None)
-    whole_file = gt.source != "built from the records" and len(gt.coco["images"]) == gt.total_images
-    gt_path = Path(gt.source) if whole_file else out / f"gt{suffix}.json"
-    if not whole_file:
-        write_json(gt_path, gt.coco, indent=None)
+    write_json(out / f"results{suffix}.json", res.results, indent=None)
     info = {
         "n": len(records),
         "n_unparsed": sum(1 for r in records if not preds[r["id"]].get("parsed")),
-        "n_predicted_boxes": res.n_predicted,
+        "n_predicted_boxes": len(res.every),
         "n_dropped_unknown_label": sum(res.dropped_labels.values()),
         "unknown_labels": dict(res.dropped_labels.most_common(10)),
         "gt": gt.source,
         "gt_images": f"{len(gt.coco['images'])} of {gt.total_images}",
-        "results_file": results_path.name,
+        "results_file": f"results{suffix}.json",
     }
-    return gt_path, results_path, info
+    if gt.source == "built from the records" or len(gt.coco["images"]) != gt.total_images:
+        write_json(out / f"gt{suffix}.json", gt.coco, indent=None)
+        info["gt_file"] = f"gt{suffix}.json"
+    return gt, res, info
 
 
 def _stats_keys(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -103,11 +95,19 @@ def _stats_keys(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def score_detection(task: str, records: list[dict], preds: dict[str, dict], out: Path,
                     data: str | Path) -> dict[str, Any]:
-    """COCO mAP and greedy P/R (coco, d3 and generic OVD data)."""
-    gt_path, results_path, info = _write_coco_files(records, preds, out, data, "")
-    m = _stats_keys(_score_files(gt_path, results_path, "coco"))
-    greedy = _score_files(gt_path, results_path, "greedy-pr")
-    m.update({k: v for k, v in greedy.items() if k.startswith("greedy_")})
+    """COCO mAP (boxes whose label names no category are dropped) and greedy P/R (every
+    predicted box counts; one with an unknown label is never right)."""
+    from vlmr1_cli.metrics.coco import coco_evaluate
+    from vlmr1_cli.metrics.cocodata import load_detections
+    from vlmr1_cli.metrics.cocodata import load_ground_truth as load_ground_truth_arrays
+    from vlmr1_cli.metrics.greedy import greedy_pr
+
+    gt, res, info = _coco_inputs(records, preds, out, data, "")
+    m = _stats_keys(coco_evaluate(gt.coco, res.results))
+    g = load_ground_truth_arrays(gt.coco, name=gt.source)
+    greedy = greedy_pr(g, load_detections(res.every, g, name="predictions"))
+    m.update({k: greedy[k] for k in ("greedy_precision", "greedy_recall")})
+    m["greedy_counts"] = {k: greedy[k] for k in ("tp", "n_pred", "n_gt", "matching", "average")}
     m.update(info)
     m.update({"primary_name": "AP", "primary": m["AP"]})
     return m
@@ -115,29 +115,33 @@ def score_detection(task: str, records: list[dict], preds: dict[str, dict], out:
 
 def score_ovdeval(records: list[dict], preds: dict[str, dict], out: Path, data: str | Path) -> dict[str, Any]:
     """NMS-AP of each subset on its own GT file, then VLM-R1's 5-group average."""
-    from vlmr1_cli.metrics.ovdeval import five_group_average
+    from vlmr1_cli.metrics.nms_ap import nms_ap_evaluate
+    from vlmr1_cli.metrics.ovdeval import OVDEVAL_SUBSETS, ovdeval_average, ovdeval_mean8
 
     subsets: dict[str, list[dict]] = {}
     for r in records:
         subsets.setdefault(r["subset"], []).append(r)
+    order = {s: i for i, s in enumerate(OVDEVAL_SUBSETS)}
     per: dict[str, dict] = {}
-    for name in sorted(subsets, key=lambda s: (OVDEVAL_ORDER.index(s) if s in OVDEVAL_ORDER else 99, s)):
-        gt_path, results_path, info = _write_coco_files(subsets[name], preds, out, data, f"-{name}")
-        nms = _score_files(gt_path, results_path, "nms-ap")
+    for name in sorted(subsets, key=lambda s: (order.get(s, len(order)), s)):
+        gt, res, info = _coco_inputs(subsets[name], preds, out, data, f"-{name}")
+        nms = nms_ap_evaluate(gt.coco, res.results)
         per[name] = {"nms_ap": nms["nms_ap"], **_stats_keys(nms), **info}
     values = {k: v["nms_ap"] for k, v in per.items()}
     m: dict[str, Any] = {
         "subsets": per,
-        "nms_ap_mean": sum(values.values()) / len(values),
         "n": len(records),
         "n_unparsed": sum(v["n_unparsed"] for v in per.values()),
         "n_dropped_unknown_label": sum(v["n_dropped_unknown_label"] for v in per.values()),
     }
-    if set(OVDEVAL_ORDER) <= set(values):
-        m["nms_ap_5group"] = five_group_average(values)
-        m["primary_name"] = "nms_ap_5group"
-    else:
+    missing = [s for s in OVDEVAL_SUBSETS if s not in values]
+    if missing:
+        m["missing_subsets"] = missing
+        m["nms_ap_mean"] = sum(values.values()) / len(values)
         m["primary_name"] = "nms_ap_mean"
-        m["missing_subsets"] = [s for s in OVDEVAL_ORDER if s not in values]
+    else:
+        m["nms_ap_mean"] = ovdeval_mean8(values)
+        m["nms_ap_5group"] = ovdeval_average(values)
+        m["primary_name"] = "nms_ap_5group"
     m["primary"] = m[m["primary_name"]]
     return m
