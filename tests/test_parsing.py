@@ -173,3 +173,23 @@ def test_never_raises_on_junk():
         parse_boxes(s)
         parse_rec_box(s)
         parse_rec_box_vlmr1(s)
+
+
+def test_decoded_qwen2_boxes_without_special_tokens():
+    from vlmr1_cli.parsing import parse_boxes
+
+    boxes = parse_boxes("the cat(10,20),(300,400) and the dog (1.5, 2),(3,4.25)")
+    assert [b.bbox for b in boxes] == [(10, 20, 300, 400), (1.5, 2, 3, 4.25)]
+    assert [b.label for b in boxes] == ["the cat", "and the dog"]
+    assert parse_boxes("(1,2),(3)") == []
+
+
+def test_pair_scan_is_linear_on_degenerate_text():
+    import time
+
+    from vlmr1_cli.parsing import parse_boxes
+
+    for text in ("(" * 10000, "(1," * 5000, "(1,2),(" * 3000, "1" * 10000 + ")"):
+        t = time.perf_counter()
+        parse_boxes(text)
+        assert time.perf_counter() - t < 2.0  # a stall guard: backtracking would take minutes

@@ -385,6 +385,27 @@ def _qwen2_boxes(text: str) -> list[ParsedBox]:
     return out
 
 
+# `(x1,y1),(x2,y2)`: Qwen2-VL's box once `<|box_start|>`/`<|box_end|>` are dropped by decoding
+# with skip_special_tokens=True (TRL and generate both do). Every quantifier is bounded by a
+# literal, so the scan stays linear.
+_PAIR_NUM = r"\s*([-+]?\d+(?:\.\d+)?)\s*"
+_PAIR_RE = re.compile(r"\(" + _PAIR_NUM + "," + _PAIR_NUM + r"\)\s*,\s*\(" + _PAIR_NUM + "," + _PAIR_NUM + r"\)")
+
+
+def _pair_boxes(text: str) -> list[ParsedBox]:
+    """Bare `(x1,y1),(x2,y2)` boxes; the text since the previous box (the object reference,
+    whose tokens were dropped) becomes the label when it is short."""
+    out: list[ParsedBox] = []
+    prev = 0
+    for m in _PAIR_RE.finditer(text):
+        nums = [_number(g) for g in m.groups()]
+        if all(v is not None for v in nums):
+            label = text[prev:m.start()].strip(" \t\r\n,;.")
+            out.append(ParsedBox(tuple(nums), label if 0 < len(label) <= 200 else None))  # type: ignore[arg-type]
+        prev = m.end()
+    return out
+
+
 def parse_boxes(text: str) -> list[ParsedBox]:
     """Every box the answer states, in order; tolerant, linear, never raises.
 
@@ -408,7 +429,7 @@ def parse_boxes(text: str) -> list[ParsedBox]:
         return out
     if QWEN2_BOX_START in span:
         return _qwen2_boxes(span)
-    return _scan_boxes(span)
+    return _scan_boxes(span) or _pair_boxes(span)
 
 
 def parse_rec_box(text: str) -> Box | None:

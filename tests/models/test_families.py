@@ -138,8 +138,6 @@ def test_box_syntax_per_family():
         assert parse_boxes(f'<answer>{{"bbox_2d": {fam.box_text(box)}}}</answer>')[0].bbox == (12, 57, 400, 1000)
 
 
-@pytest.mark.xfail(strict=True, reason="TRL and evaluation decode with skip_special_tokens=True, which "
-                   "drops <|box_start|>; the shared parser does not read bare '(x1,y1),(x2,y2)'")
 def test_qwen2_native_box_survives_decoding(family_model):
     from transformers import AutoTokenizer
 
