@@ -1,11 +1,13 @@
 """The offline end-to-end demo: preset model -> shapes data -> SFT warm start -> GRPO ->
 evaluation of the base, SFT and GRPO checkpoints, in domain and out of domain.
 
-Every figure in the returned table comes from this run; nothing is downloaded.
+The stages are separate functions so the learning benchmark (bench/learning.py) can run the
+same pipeline with controls. Every figure in the returned table comes from the run itself.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,60 +27,91 @@ class DemoConfig:
     batch_size: int = 32
 
 
-def _source(path: Path, root: Path) -> str:
-    return f"data.train=[{{path: '{path}', image_root: '{root}'}}]"
+@dataclass
+class Stage:
+    path: str
+    wall_s: float
+    steps: int
+    runtime_s: float
 
 
-def run_demo(cfg: DemoConfig, log=print) -> dict:
+def data_source(data: Path) -> str:
+    return f"data.train=[{{path: '{data / 'train.jsonl'}', image_root: '{data}'}}]"
+
+
+def make_data(cfg: DemoConfig) -> Path:
     from vlmr1_cli.data.shapes import generate_shapes
-    from vlmr1_cli.evaluate.runner import EvalOptions, evaluate
-    from vlmr1_cli.models.presets import resolve_model_path
+
+    data = Path(cfg.output_dir) / "data"
+    generate_shapes(data, train=cfg.train, eval=cfg.eval, ood=cfg.ood, seed=cfg.seed)
+    return data
+
+
+def run_stage(cfg: DemoConfig, recipe_name: str, data: Path, out: Path, overrides: list[str]) -> Stage:
+    """Train one recipe on the demo data into `out`."""
     from vlmr1_cli.recipes import load_recipe
     from vlmr1_cli.train.run import train
 
+    recipe = load_recipe(Path(cfg.recipes_dir) / recipe_name, [
+        data_source(data), f"training.output_dir={out}", f"training.seed={cfg.seed}",
+        f"data.seed={cfg.seed}", *overrides])
+    t = time.perf_counter()
+    summary = train(recipe)
+    return Stage(str(out), time.perf_counter() - t, int(summary["global_step"]),
+                 float(summary["train_runtime_s"]))
+
+
+def evaluate_model(cfg: DemoConfig, model: str, data: Path, out: Path, template: str) -> dict:
+    """Acc@0.5, mean IoU and unparsed rate on the in-domain and out-of-domain splits."""
+    from vlmr1_cli.evaluate.runner import EvalOptions, evaluate
+
+    row: dict = {}
+    for split in ("eval", "eval_ood"):
+        f = data / f"{split}.jsonl"
+        if not f.is_file():
+            continue
+        m = evaluate(model, f, out / split, image_root=str(data),
+                     opts=EvalOptions(batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
+                                      template=template))
+        row[f"{split}_acc"] = m["acc"]
+        row[f"{split}_miou"] = m["mean_iou"]
+        row[f"{split}_unparsed"] = m["n_unparsed"] / max(1, m["n"])
+    return row
+
+
+def demo_template(cfg: DemoConfig) -> str:
+    from vlmr1_cli.recipes import load_recipe
+
+    return load_recipe(Path(cfg.recipes_dir) / "demo_shapes_grpo.yaml")["prompt"]["templates"]["rec"]
+
+
+def run_demo(cfg: DemoConfig, log=print) -> dict:
+    from vlmr1_cli.models.presets import resolve_model_path
+    from vlmr1_cli.recipes import load_recipe
+
     out = Path(cfg.output_dir)
-    data = out / "data"
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    generate_shapes(data, train=cfg.train, eval=cfg.eval, ood=cfg.ood, seed=cfg.seed)
+    data = make_data(cfg)
     timings["data"] = time.perf_counter() - t
     log(f"[demo] data: {cfg.train} train / {cfg.eval} eval / {cfg.ood} out-of-domain samples in {data}")
+    base = resolve_model_path(str(load_recipe(Path(cfg.recipes_dir) / "demo_shapes_sft.yaml")["model"]["path"]))
 
-    sft_recipe = load_recipe(cfg.recipes_dir / "demo_shapes_sft.yaml", [
-        _source(data / "train.jsonl", data), f"training.output_dir={out / 'sft'}", f"training.seed={cfg.seed}",
-        f"data.seed={cfg.seed}", *cfg.sft_overrides])
-    base_model = resolve_model_path(str(sft_recipe["model"]["path"]))
-    t = time.perf_counter()
     log("[demo] SFT warm start ...")
-    train(sft_recipe)
-    timings["sft"] = time.perf_counter() - t
+    sft = run_stage(cfg, "demo_shapes_sft.yaml", data, out / "sft", cfg.sft_overrides)
+    timings["sft"] = sft.wall_s
+    log(f"[demo] GRPO from {sft.path} ...")
+    grpo = run_stage(cfg, "demo_shapes_grpo.yaml", data, out / "grpo", [f"model.path={sft.path}", *cfg.grpo_overrides])
+    timings["grpo"] = grpo.wall_s
 
-    grpo_recipe = load_recipe(cfg.recipes_dir / "demo_shapes_grpo.yaml", [
-        _source(data / "train.jsonl", data), f"model.path={out / 'sft'}", f"training.output_dir={out / 'grpo'}",
-        f"training.seed={cfg.seed}", f"data.seed={cfg.seed}", *cfg.grpo_overrides])
-    t = time.perf_counter()
-    log("[demo] GRPO ...")
-    train(grpo_recipe)
-    timings["grpo"] = time.perf_counter() - t
-
+    template = demo_template(cfg)
     rows = []
     t = time.perf_counter()
-    models = {"base": base_model, "sft": str(out / "sft"), "grpo": str(out / "grpo")}
-    prompt = grpo_recipe["prompt"]["templates"]["rec"]
-    for name, path in models.items():
-        row = {"model": name}
-        for split in ("eval", "eval_ood"):
-            f = data / f"{split}.jsonl"
-            if not f.is_file():
-                continue
-            log(f"[demo] evaluate {name} on {split} ...")
-            m = evaluate(path, f, out / "eval" / f"{name}-{split}", image_root=str(data),
-                         opts=EvalOptions(batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
-                                          template=prompt))
-            row[f"{split}_acc"] = m["acc"]
-            row[f"{split}_miou"] = m["mean_iou"]
-            row[f"{split}_unparsed"] = m["n_unparsed"] / max(1, m["n"])
-        rows.append(row)
+    for name, path in (("base", base), ("sft", sft.path), ("grpo", grpo.path)):
+        log(f"[demo] evaluate {name} ...")
+        rows.append({"model": name, **evaluate_model(cfg, path, data, out / "eval" / name, template)})
     timings["evaluate"] = time.perf_counter() - t
-    return {"rows": rows, "timings_s": {k: round(v, 1) for k, v in timings.items()},
-            "output_dir": str(out)}
+    result = {"rows": rows, "timings_s": {k: round(v, 1) for k, v in timings.items()},
+              "steps": {"sft": sft.steps, "grpo": grpo.steps}, "output_dir": str(out), "seed": cfg.seed}
+    (out / "demo_result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
