@@ -1,0 +1,155 @@
+"""Does GRPO learn, and does it generalise where SFT memorises? (issue: learning proof)
+
+Per seed, on the offline shapes task with the demo recipes:
+  sft          the SFT warm start
+  grpo         GRPO from it (IoU + format rewards)
+  grpo_shuffled  the same GRPO run, rewards computed against other prompts' boxes (control)
+  sft_more     SFT continued from the warm start for as many steps as fit in GRPO's train time
+               (compute-matched baseline; steps = GRPO runtime x SFT steps/s of the warm start)
+Each model is evaluated in domain and out of domain (held-out colour-shape pairs, more
+distractors). Writes results.json, results.md and learning_curves.png to --out and prints the
+table; --check exits 1 if the gaps the project claims do not hold.
+
+    .venv/bin/python bench/learning.py --seeds 0 1 2 --out bench-output/learning
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ARMS = ("sft", "grpo", "grpo_shuffled", "sft_more")
+
+
+def run_seed(seed: int, out: Path, args) -> dict:
+    from vlmr1_cli.demo import DemoConfig, demo_template, evaluate_model, make_data, run_stage
+
+    cfg = DemoConfig(output_dir=out, recipes_dir=ROOT / "recipes", seed=seed, train=args.train,
+                     eval=args.eval, ood=args.ood)
+    data = make_data(cfg)
+    sft = run_stage(cfg, "demo_shapes_sft.yaml", data, out / "sft", args.sft_set)
+    grpo = run_stage(cfg, "demo_shapes_grpo.yaml", data, out / "grpo", [f"model.path={sft.path}", *args.grpo_set])
+    shuffled = run_stage(cfg, "demo_shapes_grpo.yaml", data, out / "grpo_shuffled", [
+        f"model.path={sft.path}", "rewards={rec: [{name: 'controls:shuffled_rec_iou'}, rec_format]}", *args.grpo_set])
+    sft_rate = sft.steps / max(sft.runtime_s, 1e-9)
+    more_steps = max(1, round(grpo.runtime_s * sft_rate))
+    sft_more = run_stage(cfg, "demo_shapes_sft.yaml", data, out / "sft_more", [
+        f"model.path={sft.path}", f"training.max_steps={more_steps}", "training.warmup_steps=0", *args.sft_set])
+    template = demo_template(cfg)
+    rows = {}
+    for name, stage in (("sft", sft), ("grpo", grpo), ("grpo_shuffled", shuffled), ("sft_more", sft_more)):
+        rows[name] = evaluate_model(cfg, stage.path, data, out / "eval" / name, template)
+        rows[name]["train_runtime_s"] = round(stage.runtime_s, 1)
+        rows[name]["steps"] = stage.steps
+    return {"seed": seed, "arms": rows}
+
+
+def summarise(results: list[dict]) -> dict:
+    def stats(arm: str, key: str) -> tuple[float, float]:
+        vals = [r["arms"][arm][key] for r in results]
+        return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+    summary = {arm: {k: stats(arm, k) for k in ("eval_acc", "eval_ood_acc", "eval_unparsed", "eval_ood_unparsed")}
+               for arm in ARMS}
+    per_seed = lambda a, b, k: [r["arms"][a][k] - r["arms"][b][k] for r in results]  # noqa: E731
+    summary["gaps"] = {
+        "grpo_minus_sft_in_domain": per_seed("grpo", "sft", "eval_acc"),
+        "shuffled_minus_sft_in_domain": per_seed("grpo_shuffled", "sft", "eval_acc"),
+        "grpo_minus_sft_more_in_domain": per_seed("grpo", "sft_more", "eval_acc"),
+        "grpo_minus_sft_more_out_of_domain": per_seed("grpo", "sft_more", "eval_ood_acc"),
+        "grpo_minus_sft_out_of_domain": per_seed("grpo", "sft", "eval_ood_acc"),
+    }
+    summary["grpo_format_rate_min"] = min(1 - r["arms"]["grpo"]["eval_unparsed"] for r in results)
+    return summary
+
+
+def table(results: list[dict], summary: dict) -> str:
+    seeds = ", ".join(str(r["seed"]) for r in results)
+    lines = [f"Acc@0.5 (mean ± std over seeds {seeds}; ×100)", "",
+             "| arm | in-domain | out-of-domain | unparsed (in) | train s |", "|---|---|---|---|---|"]
+    for arm in ARMS:
+        s = summary[arm]
+        rt = statistics.mean(r["arms"][arm]["train_runtime_s"] for r in results)
+        lines.append(f"| {arm} | {100 * s['eval_acc'][0]:.1f} ± {100 * s['eval_acc'][1]:.1f} | "
+                     f"{100 * s['eval_ood_acc'][0]:.1f} ± {100 * s['eval_ood_acc'][1]:.1f} | "
+                     f"{100 * s['eval_unparsed'][0]:.1f} | {rt:.0f} |")
+    lines.append("")
+    for k, v in summary["gaps"].items():
+        lines.append(f"- {k}: mean {100 * statistics.mean(v):+.1f} points (per seed: "
+                     + ", ".join(f"{100 * x:+.1f}" for x in v) + ")")
+    lines.append(f"- GRPO format rate, worst seed: {100 * summary['grpo_format_rate_min']:.1f}%")
+    return "\n".join(lines)
+
+
+def plot(results: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for r in results:
+        for arm, ax in (("grpo", axes[0]), ("grpo_shuffled", axes[1])):
+            log = out / f"seed{r['seed']}" / arm / "train_log.jsonl"
+            if not log.is_file():
+                continue
+            pts = [json.loads(x) for x in log.read_text().splitlines()]
+            pts = [(p["step"], p["rewards/rec_iou/mean"] if "rewards/rec_iou/mean" in p
+                    else p.get("rewards/shuffled_rec_iou/mean")) for p in pts]
+            pts = [p for p in pts if p[1] is not None]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"seed {r['seed']}")
+    axes[0].set_title("GRPO: IoU reward (true boxes)")
+    axes[1].set_title("control: IoU reward vs. another prompt's box")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "learning_curves.png", dpi=90)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--out", type=Path, default=ROOT / "bench-output" / "learning")
+    p.add_argument("--train", type=int, default=2000)
+    p.add_argument("--eval", type=int, default=200)
+    p.add_argument("--ood", type=int, default=200)
+    p.add_argument("--sft-set", action="append", default=[])
+    p.add_argument("--grpo-set", action="append", default=[])
+    p.add_argument("--check", action="store_true", help="exit 1 unless the claimed gaps hold")
+    args = p.parse_args()
+    sys.path.insert(0, str(HERE))  # controls:shuffled_rec_iou
+    os.environ.setdefault("VLMR1_NO_PROGRESS", "1")
+    t0 = time.perf_counter()
+    results = []
+    for seed in args.seeds:
+        results.append(run_seed(seed, args.out / f"seed{seed}", args))
+        print(f"seed {seed}: " + json.dumps({a: round(v['eval_acc'], 3) for a, v in results[-1]['arms'].items()}),
+              flush=True)
+    summary = summarise(results)
+    text = table(results, summary)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps({"results": results, "summary": summary,
+                                                       "wall_s": time.perf_counter() - t0}, indent=2))
+    (args.out / "results.md").write_text(text + "\n")
+    plot(results, args.out)
+    print(text)
+    if args.check:
+        g = summary["gaps"]
+        ok = (statistics.mean(g["grpo_minus_sft_in_domain"]) >= 0.10
+              and statistics.mean(g["shuffled_minus_sft_in_domain"]) <= 0.02
+              and summary["grpo_format_rate_min"] >= 0.95)
+        print("check:", "PASS" if ok else "FAIL")
+        return 0 if ok else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
