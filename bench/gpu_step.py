@@ -52,6 +52,12 @@ def qwen_tokenizer():
     return tok
 
 
+def full_attention_blocks(depth: int) -> list[int]:
+    """Every 4th block uses full attention, as in Qwen2.5-VL (7, 15, 23, 31 of 32)."""
+    step = max(1, depth // 4)
+    return list(range(step - 1, depth, step))
+
+
 def build_model(size: str, folder: Path, seed: int, min_pixels: int, max_pixels: int):
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
@@ -72,7 +78,7 @@ def build_model(size: str, folder: Path, seed: int, min_pixels: int, max_pixels:
     text, ids, _ = tiny_qwen_configs(preset, tok)
     vision = dict(depth=d["vision_depth"], hidden_size=d["vision_hidden"], intermediate_size=d["vision_hidden"] * 4,
                   num_heads=d["vision_heads"], patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
-                  window_size=112, fullatt_block_indexes=list(range(d["vision_depth"] // 4 - 1, d["vision_depth"], d["vision_depth"] // 4)) or [0],
+                  window_size=112, fullatt_block_indexes=full_attention_blocks(d["vision_depth"]),
                   out_hidden_size=d["hidden"], in_channels=3)
     cfg = Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids, tie_word_embeddings=True)
     torch.manual_seed(seed)
