@@ -89,6 +89,23 @@ def test_other_settings_refuse_to_mix_with_earlier_predictions(tiny_model, eval_
     assert m["generated_now"] == 6
 
 
+def test_retrained_weights_make_earlier_predictions_stale(tiny_model, eval_data, tmp_path, scripted):
+    import os
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    scripted(lambda row: "x")
+    evaluate(str(model), eval_data["rec"], tmp_path / "o", opts=_opts())
+    weights = model / "model.safetensors"
+    st = weights.stat()
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # retrained in place
+    m = evaluate(str(model), eval_data["rec"], tmp_path / "o", opts=_opts())
+    assert m["generated_now"] == 6 and m["resumed"] == 0
+    assert m["discarded_earlier_predictions"] == "the model's weights changed since they were made"
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["discarded_earlier_predictions"]
+    assert len(_preds(tmp_path / "o")) == 6
+
+
 def test_pictures_show_ground_truth_and_prediction(tiny_model, eval_data, tmp_path, scripted):
     from PIL import Image
 

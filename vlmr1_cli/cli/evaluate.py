@@ -75,5 +75,7 @@ def register(app: typer.Typer) -> None:
             print_json(metrics)
             return
         print_table(*summary_table(metrics))
+        if metrics.get("discarded_earlier_predictions"):
+            info(f"earlier predictions discarded: {metrics['discarded_earlier_predictions']}")
         info(f"{metrics['generated_now']} generated, {metrics['resumed']} resumed; outputs in {out}"
              + (f"; {len(metrics['pictures'])} pictures in {out / 'pictures'}" if metrics.get("pictures") else ""))

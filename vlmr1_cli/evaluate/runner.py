@@ -101,6 +101,13 @@ class Plan:
                 "labels": self.opts.labels, "frame": self.family.frame_name,
                 "pixel_limits": self.limits.as_dict()}
 
+    def weights_stamp(self) -> dict:
+        """Size and modification time of the weight files: retraining into the same folder
+        makes earlier predictions stale."""
+        folders = {self.source.weights_dir, self.source.path}
+        return {str(f): [f.stat().st_size, f.stat().st_mtime_ns]
+                for d in sorted(folders) for f in sorted(Path(d).glob("*.safetensors"))}
+
 
 def prompt_config(meta: dict, task: str, opts: EvalOptions) -> tuple[dict, str]:
     """The prompt of the checkpoint's recipe (vlmr1.json), with --template/--system on top."""
@@ -165,27 +172,35 @@ def prepare(model_ref: str, data: str | Path, output_dir: str | Path, image_root
                 family, limits, prompt, prompt_source, plan_batches(rows, opts.batch_size))
 
 
-def check_resume(plan: Plan) -> dict[str, dict]:
-    """Earlier predictions to keep (none with --overwrite); refuses those of another run."""
+def check_resume(plan: Plan) -> tuple[dict[str, dict], str | None]:
+    """Earlier predictions to keep, and why any were discarded.
+
+    Predictions made with other settings are refused (the output folder was probably not
+    meant); predictions of weights that have changed since (retrained into the same
+    folder) are stale and discarded, as with --overwrite.
+    """
     from vlmr1_cli.evaluate.predictions import SHARD_GLOB
     from vlmr1_cli.io import read_json
 
     out = plan.out
     run_file = out / RUN_FILE
-    files = [out / PREDICTIONS, *out.glob(SHARD_GLOB)]
-    if plan.opts.overwrite:
-        for f in files:
-            f.unlink(missing_ok=True)
-    done = read_all_done(out)
-    current = plan.fingerprint()
+    current = {**plan.fingerprint(), "weights": plan.weights_stamp()}
+    discarded = "--overwrite" if plan.opts.overwrite else None
+    done = read_all_done(out) if not plan.opts.overwrite else {}
     if done and run_file.is_file():
         before = read_json(run_file)
-        for key, value in current.items():
+        for key, value in plan.fingerprint().items():
             if before.get(key) != value:
                 raise UserError(f"{out}: holds predictions made with another '{key}' "
                                 f"({before.get(key)!r}); use another --output-dir or --overwrite")
+        if before.get("weights") != current["weights"]:
+            discarded = "the model's weights changed since they were made"
+    if discarded:
+        for f in [out / PREDICTIONS, *out.glob(SHARD_GLOB)]:
+            f.unlink(missing_ok=True)
+        done = {}
     write_json(run_file, current)
-    return done
+    return done, discarded
 
 
 def make_generator(plan: Plan, device: str | None):
@@ -236,7 +251,7 @@ def generate_missing(plan: Plan, done: dict[str, dict], rank: int = 0, world: in
     return n
 
 
-def finish(plan: Plan, generated: int, gen_s: float) -> dict[str, Any]:
+def finish(plan: Plan, generated: int, gen_s: float, notes: dict | None = None) -> dict[str, Any]:
     from vlmr1_cli.evaluate.scoring import score
 
     done = merge_shards(plan.out, [r["id"] for r in plan.records])
@@ -256,6 +271,7 @@ def finish(plan: Plan, generated: int, gen_s: float) -> dict[str, Any]:
         "generated_now": generated, "resumed": len(plan.records) - generated,
         "generation_s": round(gen_s, 3),
         "samples_per_s": round(generated / gen_s, 3) if generated and gen_s > 0 else None,
+        **(notes or {}),
     })
     write_json(plan.out / METRICS, metrics)
     if opts.visualize:
@@ -272,7 +288,7 @@ def evaluate(model_ref: str, data: str | Path, output_dir: str | Path, image_roo
     opts = opts or EvalOptions()
     plan = prepare(model_ref, data, output_dir, image_root, opts)
     plan.out.mkdir(parents=True, exist_ok=True)
-    done = check_resume(plan)
+    done, discarded = check_resume(plan)
     t0 = time.perf_counter()
     if opts.num_processes > 1:
         from vlmr1_cli.evaluate.sharding import run_sharded
@@ -281,7 +297,8 @@ def evaluate(model_ref: str, data: str | Path, output_dir: str | Path, image_roo
         generated = len([r for r in plan.records if r["id"] not in done])
     else:
         generated = generate_missing(plan, done)
-    return finish(plan, generated, time.perf_counter() - t0)
+    notes = {"discarded_earlier_predictions": discarded} if discarded and discarded != "--overwrite" else {}
+    return finish(plan, generated, time.perf_counter() - t0, notes)
 
 
 def plan_args(plan: Plan) -> dict:
