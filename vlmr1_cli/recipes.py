@@ -12,8 +12,10 @@ A recipe has these sections (all optional except `model` and `data`):
     freeze:   vision, language
     launch:   num_processes, num_machines, machine_rank, main_process_ip, main_process_port, config_file
 
-Unknown keys are errors that name the closest valid keys. A bare `--set max_steps=2` (no
-section) means `training.max_steps`.
+A recipe may begin with `extends: base.yaml` (relative to its folder): the base is read
+first, mappings merge key by key, `null` removes a base key and other values replace (the LoRA variants extend the
+full fine-tuning recipes this way). Unknown keys are errors that name the closest valid
+keys. A bare `--set max_steps=2` (no section) means `training.max_steps`.
 """
 
 from __future__ import annotations
@@ -113,24 +115,60 @@ def _merge(base: dict, over: dict, where: str, path: tuple[str, ...] = ()) -> di
     return out
 
 
+def _read_yaml(p: Path) -> dict:
+    import yaml
+
+    if not p.is_file():
+        raise UserError(f"{p}: recipe not found")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise UserError(f"{p}{line}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{p}: a recipe must be a YAML mapping")
+    return raw
+
+
+def _overlay(base: dict, over: dict) -> dict:
+    """JSON merge-patch rules: mappings merge key by key, null removes the base's key, any
+    other value (lists included) replaces it."""
+    out = dict(base)
+    for k, v in over.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _overlay(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _read_with_extends(p: Path, seen: tuple[Path, ...]) -> dict:
+    """A recipe may start with `extends: other.yaml` (relative to its own folder): the other
+    recipe is read first and this one is laid over it."""
+    raw = _read_yaml(p)
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise UserError(f"{p}: key 'extends': must be a recipe file name")
+    base_path = (p.parent / base).resolve()
+    if base_path in seen or base_path == p.resolve():
+        raise UserError(f"{p}: key 'extends': recipes extend each other in a cycle ({base})")
+    if not base_path.is_file():
+        raise UserError(f"{p}: key 'extends': recipe not found: {base}")
+    return _overlay(_read_with_extends(base_path, (*seen, p.resolve())), raw)
+
+
 def load_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
     """Read a recipe file, apply `key=value` overrides, fill defaults; structure-checked."""
-    import yaml
 
     raw: dict = {}
     where = str(path) if path else "recipe"
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise UserError(f"{p}: recipe not found")
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark else ""
-            raise UserError(f"{p}{line}: invalid YAML: {getattr(e, 'problem', e)}") from None
-        if not isinstance(raw, dict):
-            raise UserError(f"{p}: a recipe must be a YAML mapping")
+        raw = _read_with_extends(Path(path), ())
     recipe = _merge(DEFAULTS, raw, where)
     recipe["_raw_keys"] = sorted(raw)
     for item in overrides:

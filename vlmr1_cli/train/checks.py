@@ -56,23 +56,45 @@ def check_tasks(recipe: dict, tasks: set[str]) -> None:
     """GRPO: every task in the data has rewards, and every reward task occurs in the data."""
     if recipe["method"] != "grpo":
         return
-    rewarded = set(recipe.get("rewards") or {})
-    for task in sorted(tasks - rewarded):
-        raise UserError(f"recipe: key 'rewards': the training data has task '{task}' but no reward for it "
-                        f"(add rewards.{task}; rewards are given for: {', '.join(sorted(rewarded)) or 'none'})")
+    from vlmr1_cli.train.rewards import reward_spec
+
+    rewarded = set(reward_spec(recipe))
     for task in sorted(rewarded - tasks):
         close = difflib.get_close_matches(task, sorted(tasks), n=2, cutoff=0.5)
         hint = f" (did you mean: {', '.join(close)}?)" if close else ""
         raise UserError(f"recipe: key 'rewards.{task}': no training record has task '{task}'{hint}; "
                         f"tasks in the data: {', '.join(sorted(tasks))}")
+    for task in sorted(tasks - rewarded):
+        raise UserError(f"recipe: key 'rewards': the training data has task '{task}' but no reward for it "
+                        f"(add rewards.{task}; rewards are given for: {', '.join(sorted(rewarded)) or 'none'})")
+
+
+def effective_launch(launch: dict) -> dict:
+    """The launch settings accelerate will use: the config file's, overridden by those set."""
+    out = {}
+    cfg = launch.get("config_file")
+    if cfg and Path(cfg).is_file():
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(cfg).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise UserError(f"{cfg}: invalid YAML: {getattr(e, 'problem', e)}") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{cfg}: an accelerate config must be a YAML mapping")
+        out = {k: data.get(k) for k in ("num_processes", "num_machines", "machine_rank", "main_process_ip",
+                                        "main_process_port")}
+    out.update({k: v for k, v in launch.items() if v is not None})
+    return out
 
 
 def world_size(recipe: dict) -> int:
+    """Processes over all machines: WORLD_SIZE inside a launched worker, else the launch
+    settings (`num_processes` counts all machines' processes, as in accelerate)."""
     env = os.environ.get("WORLD_SIZE")
     if env:
         return int(env)
-    launch = recipe["launch"]
-    return int(launch.get("num_processes") or 1) * int(launch.get("num_machines") or 1)
+    return int(effective_launch(recipe["launch"]).get("num_processes") or 1)
 
 
 def check_batch(recipe: dict, n_text: int, n_image: int) -> None:
@@ -130,5 +152,11 @@ def check_launch_config(launch: dict) -> None:
     cfg = launch.get("config_file")
     if cfg and not Path(cfg).is_file():
         raise UserError(f"recipe: key 'launch.config_file': file not found: {cfg}")
-    if int(launch.get("num_machines") or 1) > 1 and not launch.get("main_process_ip"):
-        raise UserError("recipe: key 'launch.main_process_ip' is required with num_machines > 1")
+    eff = effective_launch(launch)
+    machines = int(eff.get("num_machines") or 1)
+    if machines > 1 and not eff.get("main_process_ip"):
+        raise UserError("recipe: key 'launch.main_process_ip' (--main-process-ip) is required with "
+                        f"{machines} machines")
+    if int(eff.get("machine_rank") or 0) >= machines:
+        raise UserError(f"recipe: key 'launch.machine_rank': {eff['machine_rank']} is not below the "
+                        f"number of machines ({machines})")

@@ -85,16 +85,22 @@ def _reward_items(spec: dict):
             yield task, j, str(item["name"]), weight, options
 
 
+def reward_spec(recipe: dict) -> dict:
+    """The `rewards` section without tasks set to null (`--set rewards.rec=null` drops REC's)."""
+    spec = recipe.get("rewards") or {}
+    if not isinstance(spec, dict):
+        raise UserError("recipe: key 'rewards' must map task names to reward lists")
+    return {task: items for task, items in spec.items() if items is not None}
+
+
 def build_reward_funcs(recipe: dict, samples: SampleLog | None = None) -> tuple[list[Callable], list[float]]:
     """The recipe's `rewards` section as TRL reward functions and weights (names checked here,
     with suggestions for typos, before any model loads)."""
     from vlmr1_cli.rewards import get_reward
 
-    spec = recipe.get("rewards") or {}
+    spec = reward_spec(recipe)
     if not spec:
         raise UserError("recipe: key 'rewards' is empty: GRPO needs at least one reward per task")
-    if not isinstance(spec, dict):
-        raise UserError("recipe: key 'rewards' must map task names to reward lists")
     if recipe["training"].get("reward_weights") is not None:
         raise UserError("recipe: key 'training.reward_weights': set weights on each reward under 'rewards' instead")
     multi = len(spec) > 1

@@ -109,7 +109,8 @@ def trainer_args(ctx: RunContext, extra: dict | None = None):
         cfg.setdefault("use_cpu", True)
         cfg.setdefault("bf16", False)
         cfg.setdefault("fp16", False)
-    cfg.setdefault("report_to", "tensorboard")
+    if cfg.get("report_to") is None:  # unset or null: TensorBoard ("none" turns logging off)
+        cfg["report_to"] = "tensorboard"
     # Images load lazily in a dataset transform that needs the path columns.
     cfg.setdefault("remove_unused_columns", False)
     if ctx.recipe["method"] == "grpo":
@@ -134,7 +135,7 @@ def run_meta(ctx: RunContext) -> dict:
         "datasets": [s["path"] for s in r["data"]["train"]],
         "recipe": RECIPE_FILE,
         "method": r["method"],
-        "tasks": sorted(r.get("rewards") or {}) or None,
+        "tasks": sorted({t for t in r.get("rewards") or {} if r["rewards"][t] is not None}) or None,
     }
 
 

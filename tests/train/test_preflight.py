@@ -1,0 +1,160 @@
+"""Bad configuration: one clear line naming the key, exit code 1, before any model loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vlmr1_cli.errors import UserError
+from vlmr1_cli.recipes import load_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = str(ROOT / "recipes" / "demo_shapes_grpo.yaml")
+
+
+@pytest.fixture
+def data_override(data_override_fn):
+    return data_override_fn
+
+
+@pytest.fixture(autouse=True)
+def no_model_loads(monkeypatch):
+    """Any attempt to load weights fails the test: every check must come first."""
+    from transformers import AutoModelForImageTextToText
+
+    def refuse(*a, **k):
+        raise AssertionError("a model was loaded before the configuration error was reported")
+
+    monkeypatch.setattr(AutoModelForImageTextToText, "from_pretrained", refuse)
+
+
+def _recipe(tiny_model, mixed_data, tmp_path, *extra, names=("rec",)):
+    return load_recipe(DEMO, [f"model.path={tiny_model}", _source_list(mixed_data, names),
+                              f"training.output_dir={tmp_path / 'out'}", *extra])
+
+
+def _source_list(folder, names):
+    items = ", ".join(f"{{path: '{folder / (n + '.jsonl')}', image_root: '{folder}'}}" for n in names)
+    return f"data.train=[{items}]"
+
+
+def _prepare(recipe, resume=False):
+    from vlmr1_cli.train.setup import prepare_run
+
+    return prepare_run(recipe, resume=resume)
+
+
+def _one_line_error(run_cli, *args) -> str:
+    code, out, err = run_cli(*args)
+    assert code == 1, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_reward_typo_suggests_the_name(run_cli, tiny_model, mixed_data, tmp_path, data_override):
+    line = _one_line_error(run_cli, "train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}",
+                           "--set", data_override(mixed_data, "rec"), "--set", "rewards={rec: [rec_iuo]}")
+    assert "rewards.rec[0]" in line and "rec_iou" in line
+
+
+def test_missing_files_are_named(run_cli, tiny_model, mixed_data, tmp_path, data_override):
+    line = _one_line_error(run_cli, "train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}",
+                           "--set", "data.train=[missing.jsonl]")
+    assert "data.train[0].path" in line and "missing.jsonl" in line
+    line = _one_line_error(run_cli, "train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}",
+                           "--set", f"data.train=[{{path: '{mixed_data / 'rec.jsonl'}', image_root: nowhere}}]")
+    assert "data.train[0].image_root" in line
+    line = _one_line_error(run_cli, "train-grpo", "-r", DEMO, "--set", f"model.path={tmp_path / 'no-model'}",
+                           "--set", data_override(mixed_data, "rec"))
+    assert "no-model" in line
+    line = _one_line_error(run_cli, "train-grpo", "-r", str(tmp_path / "nope.yaml"))
+    assert "nope.yaml" in line
+    line = _one_line_error(run_cli, "train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}",
+                           "--set", data_override(mixed_data, "rec"), "--config-file", str(tmp_path / "acc.yaml"))
+    assert "launch.config_file" in line
+
+
+def test_frame_or_family_mismatch_fails_before_loading(tiny_model, mixed_data, tmp_path):
+    with pytest.raises(UserError, match=r"model.frame.*rel1000.*qwen25_abs"):
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "model.frame=rel1000"))
+    with pytest.raises(UserError, match=r"model.family.*qwen3_vl.*qwen2_5_vl"):
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "model.family=qwen3_vl"))
+    # a folder whose vlmr1.json was written for another frame
+    import shutil
+
+    other = tmp_path / "copied"
+    shutil.copytree(tiny_model, other)
+    (other / "vlmr1.json").write_text('{"frame": "rel1000", "family": "qwen3_vl"}')
+    with pytest.raises(UserError, match=r"vlmr1.json says frame 'rel1000'"):
+        _prepare(_recipe(other, mixed_data, tmp_path))
+
+
+def test_every_task_needs_a_reward_and_every_reward_a_task(tiny_model, mixed_data, tmp_path):
+    with pytest.raises(UserError, match=r"task 'text' but no reward.*rewards.text"):
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path, names=("rec", "text")))
+    with pytest.raises(UserError, match=r"rewards.ovd.*no training record has task 'ovd'"):
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "rewards.ovd=[od_length]"))
+    with pytest.raises(UserError, match=r"rewards.Rec.*did you mean: rec"):
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "rewards={Rec: [rec_iou]}", "rewards.rec=null"))
+
+
+def test_training_keys_and_modes(tiny_model, mixed_data, tmp_path):
+    with pytest.raises(UserError, match=r"training.num_generatons.*num_generations"):
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "num_generatons=4"))
+    with pytest.raises(UserError, match=r"training.max_steps.*expected int"):
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "max_steps=many"))
+    with pytest.raises(UserError, match=r"multiple of num_generations \(8\)"):
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "per_device_train_batch_size=6"))
+    with pytest.raises(UserError, match=r"freeze.*nothing to train"):
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "freeze.vision=true", "freeze.language=true"))
+    with pytest.raises(UserError, match=r"freeze.*no effect with peft"):
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "freeze.vision=true", "peft.enabled=true"))
+    with pytest.raises(UserError, match=r"model.dtype.*bfloat17"):
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "model.dtype=bfloat17"))
+
+
+def test_mixed_text_and_image_logging_trap(tiny_model, mixed_data, tmp_path):
+    recipe = _recipe(tiny_model, mixed_data, tmp_path, "log_multimodal=true", "rewards.text=[ovd_format]",
+                     "launch.num_processes=2", names=("rec", "text"))
+    with pytest.raises(UserError, match=r"log_multimodal.*several processes"):
+        _prepare(recipe)
+
+
+def test_vllm_without_vllm_is_one_line(run_cli, tiny_model, mixed_data, data_override):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here")
+    line = _one_line_error(run_cli, "train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}",
+                           "--set", data_override(mixed_data, "rec"), "--set", "use_vllm=true",
+                           "--set", "vllm_mode=colocate")
+    assert "training.use_vllm" in line and "vlmr1[vllm]" in line
+
+
+def test_output_dir_and_resume_states(tiny_model, mixed_data, tmp_path):
+    recipe = _recipe(tiny_model, mixed_data, tmp_path)
+    with pytest.raises(UserError, match=r"--resume: no complete checkpoint"):
+        _prepare(recipe, resume=True)
+    ckpt = tmp_path / "out" / "checkpoint-3"
+    ckpt.mkdir(parents=True)
+    with pytest.raises(UserError, match=r"--resume: no complete checkpoint"):  # trainer_state.json missing
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path), resume=True)
+    (ckpt / "trainer_state.json").write_text("{}")
+    with pytest.raises(UserError, match=r"already holds checkpoint-3.*--resume"):
+        _prepare(_recipe(tiny_model, mixed_data, tmp_path))
+    ctx = _prepare(_recipe(tiny_model, mixed_data, tmp_path), resume=True)
+    assert ctx.resume_from == str(ckpt)
+
+
+def test_launch_settings_are_checked(run_cli, tiny_model, mixed_data, tmp_path, data_override):
+    base = ["train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}", "--set", data_override(mixed_data, "rec")]
+    line = _one_line_error(run_cli, *base, "--num-machines", "2", "--num-processes", "4")
+    assert "main_process_ip" in line
+    line = _one_line_error(run_cli, *base, "--num-machines", "2", "--machine-rank", "2",
+                           "--main-process-ip", "127.0.0.1")
+    assert "machine_rank" in line
+    line = _one_line_error(run_cli, *base, "--config-file", str(ROOT / "recipes" / "accelerate" / "multi_node.yaml"))
+    assert "main_process_ip" in line
