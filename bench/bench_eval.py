@@ -39,10 +39,11 @@ def baseline(model_dir: str, data: Path, max_new_tokens: int, template: str) -> 
 
     from vlmr1_cli.data.loader import build_rows, load_image, load_records
     from vlmr1_cli.evaluate.generation import chat_text
+    from vlmr1_cli.evaluate.runner import default_device
     from vlmr1_cli.models.loading import load_model
 
     t0 = time.perf_counter()
-    loaded = load_model(model_dir)
+    loaded = load_model(model_dir, device=default_device())
     records = load_records(data)
     prompt = {"system": None, "templates": {"rec": template}}
     rows = build_rows(records, loaded.family, loaded.limits, prompt, with_answers=False)
@@ -51,7 +52,7 @@ def baseline(model_dir: str, data: Path, max_new_tokens: int, template: str) -> 
     for row in rows:
         text = chat_text(loaded.processor, row["prompt"], 1)
         image = load_image(row["image_paths"][0], row["input_sizes"][0])
-        inputs = loaded.processor(text=[text], images=[image], return_tensors="pt")
+        inputs = loaded.processor(text=[text], images=[image], return_tensors="pt").to(loaded.model.device)
         with torch.inference_mode():
             ids = loaded.model.generate(**inputs, do_sample=False, max_new_tokens=max_new_tokens,
                                         pad_token_id=tok.pad_token_id, temperature=None, top_p=None, top_k=None)
@@ -106,7 +107,8 @@ def main() -> int:
         ours[p["id"]] = p["completion"]
     same = sum(ours[k] == v for k, v in base_out.items())
     n = metrics["n"]
-    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} threads={torch.get_num_threads()}, "
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    print(f"machine: {os.cpu_count()} CPUs, {gpu}, torch {torch.__version__} threads={torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"samples: {n}, max_new_tokens: {args.max_new_tokens}, batch size: {args.batch_size}")
     print(f"command: vlmr1 evaluate --model {model_dir} --data {data} --template '{template}' "

@@ -10,12 +10,12 @@ from vlmr1_cli.models.qwen2_5_vl import Qwen25VL
 
 
 def _ovd(i, **extra):
-    return {"id": str(i), "task": "ovd", "_line": i + 1, "labels": ["a", "b"],
+    return {"id": str(i), "task": "ovd", "_line": i + 1, "labels": ["a", "b"], "images": ["x.png"],
             "solution": [{"bbox_2d": [0, 0, 1, 1], "label": "b"}], **extra}
 
 
 def test_task_from_records():
-    assert resolve_task([{"task": "rec", "_line": 1}], None, "f") == "rec"
+    assert resolve_task([{"task": "rec", "_line": 1, "images": ["x.png"]}], None, "f") == "rec"
     assert resolve_task([_ovd(0, source="coco")], None, "f") == "coco"
     assert resolve_task([_ovd(0, source="d3")], None, "f") == "d3"
     assert resolve_task([_ovd(0, source="ovdeval", subset="logo")], None, "f") == "ovdeval"
@@ -26,7 +26,7 @@ def test_task_from_records():
 
 def test_wrong_task_is_one_clear_error():
     with pytest.raises(UserError, match=r"data.jsonl: --task coco needs 'ovd' records, this file holds 'rec'"):
-        resolve_task([{"task": "rec", "_line": 1}], "coco", "data.jsonl")
+        resolve_task([{"task": "rec", "_line": 1, "images": ["x.png"]}], "coco", "data.jsonl")
     with pytest.raises(UserError, match=r"--task rec needs 'rec' records"):
         resolve_task([_ovd(0)], "rec", "data.jsonl")
     with pytest.raises(UserError, match=r"data.jsonl:2: --task ovdeval needs a 'subset' key"):
@@ -34,7 +34,9 @@ def test_wrong_task_is_one_clear_error():
     with pytest.raises(UserError, match="choose one of"):
         resolve_task([_ovd(0)], "lvis", "data.jsonl")
     with pytest.raises(UserError, match="mixes tasks"):
-        resolve_task([_ovd(0), {"task": "rec", "_line": 2}], None, "data.jsonl")
+        resolve_task([_ovd(0), {"task": "rec", "_line": 2, "images": ["x.png"]}], None, "data.jsonl")
+    with pytest.raises(UserError, match=r"data.jsonl:3: a 'rec' record needs an image"):
+        resolve_task([{"task": "rec", "_line": 3, "images": []}], None, "data.jsonl")
     with pytest.raises(UserError, match="task 'text' cannot be evaluated"):
         resolve_task([{"task": "text", "_line": 1}], None, "data.jsonl")
 

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         max_samples: int | None = typer.Option(None, "--max-samples", help="Evaluate only the first N samples."),
         sample: int | None = typer.Option(None, "--sample", help="VLM-R1's protocol: shuffle with --seed, keep the first N (e.g. 2000)."),
         seed: int = typer.Option(42, "--seed", help="Shuffle seed for --sample."),
-        backend: str = typer.Option("hf", "--backend", help="hf (transformers generate) | vllm (needs the [vllm] extra)."),
+        backend: str = typer.Option("hf", "--backend", help="hf (transformers generate) | vllm (needs the vllm extra: pip install 'vlmr1\\[vllm]')."),
         num_processes: int = typer.Option(1, "--num-processes", help="Shard samples across N processes (accelerate)."),
         dtype: str | None = typer.Option(None, "--dtype", help="Model dtype (default: as stored), e.g. bfloat16."),
         device: str | None = typer.Option(None, "--device", help="Device for one process (default: cuda if available, else cpu)."),

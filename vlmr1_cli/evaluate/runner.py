@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class EvalOptions:
     visualize: int = 0
     overwrite: bool = False  # discard earlier predictions in the output folder
     trust_remote_code: bool = False
-    extra: dict = field(default_factory=dict)
 
     def check(self) -> None:
         for name in ("batch_size", "max_new_tokens", "num_processes"):

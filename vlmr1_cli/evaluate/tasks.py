@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import ModelFamily
-from vlmr1_cli.parsing import parse_boxes, parse_rec_box, parse_rec_box_vlmr1
+from vlmr1_cli.parsing import extract_answer, parse_boxes, parse_rec_box, parse_rec_box_vlmr1
 
 EVAL_TASKS = ("rec", "coco", "ovdeval", "d3", "ovd")
 RECORD_TASK = {"rec": "rec", "coco": "ovd", "ovdeval": "ovd", "d3": "ovd", "ovd": "ovd"}
@@ -46,6 +46,9 @@ def resolve_task(records: list[dict], override: str | None, data: str | Path) ->
             task = sources.pop()
         else:
             task = "ovd"
+    for r in records:
+        if not r["images"]:
+            raise UserError(f"{data}:{r['_line']}: a '{kind}' record needs an image (key 'images' is empty)")
     if task == "ovdeval":
         for r in records:
             if not isinstance(r.get("subset"), str) or not r["subset"]:
@@ -101,7 +104,5 @@ def read_answer(task: str, text: str, row: dict, family: ModelFamily) -> dict:
 
 
 def _says_none(text: str) -> bool:
-    from vlmr1_cli.parsing import extract_answer
-
     span = extract_answer(text)
     return (span if span is not None else text).strip().strip(".").strip().lower() == "none"
