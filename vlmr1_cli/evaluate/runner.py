@@ -112,11 +112,9 @@ def prompt_config(meta: dict, task: str, opts: EvalOptions) -> tuple[dict, str]:
     """The prompt of the checkpoint's recipe (vlmr1.json), with --template/--system on top."""
     from vlmr1_cli.recipes import DEFAULTS
 
-    prompt = {"system": None, "templates": dict(DEFAULTS["prompt"]["templates"]),
-              "answer_templates": dict(DEFAULTS["prompt"]["answer_templates"])}
     saved = meta.get("prompt") or {}
-    prompt["templates"].update(saved.get("templates") or {})
-    prompt["system"] = saved.get("system")
+    prompt = {"system": saved.get("system"),
+              "templates": {**DEFAULTS["prompt"]["templates"], **(saved.get("templates") or {})}}
     source = "checkpoint recipe" if saved.get("templates") else "default (paper)"
     if opts.template:
         prompt["templates"][task] = opts.template
@@ -183,12 +181,13 @@ def check_resume(plan: Plan) -> tuple[dict[str, dict], str | None]:
 
     out = plan.out
     run_file = out / RUN_FILE
-    current = {**plan.fingerprint(), "weights": plan.weights_stamp()}
+    settings = plan.fingerprint()
+    current = {**settings, "weights": plan.weights_stamp()}
     discarded = "--overwrite" if plan.opts.overwrite else None
     done = read_all_done(out) if not plan.opts.overwrite else {}
     if done and run_file.is_file():
         before = read_json(run_file)
-        for key, value in plan.fingerprint().items():
+        for key, value in settings.items():
             if before.get(key) != value:
                 raise UserError(f"{out}: holds predictions made with another '{key}' "
                                 f"({before.get(key)!r}); use another --output-dir or --overwrite")
@@ -266,6 +265,7 @@ def finish(plan: Plan, generated: int, gen_s: float, notes: dict | None = None) 
         "is_adapter": plan.source.is_adapter, "prompt_source": plan.prompt_source,
         "frame": plan.family.frame_name, "pixel_limits": plan.limits.as_dict(),
         "max_new_tokens": opts.max_new_tokens, "decoding": "greedy", "backend": opts.backend,
+        "dtype": opts.dtype or "as stored",
         "labels_mode": opts.labels, "sample": {"n": opts.sample, "seed": opts.seed} if opts.sample else None,
         "generated_now": generated, "resumed": len(plan.records) - generated,
         "generation_s": round(gen_s, 3),
