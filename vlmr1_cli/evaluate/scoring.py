@@ -26,7 +26,7 @@ def score(task: str, records: list[dict], preds: dict[str, dict], out: Path, dat
         return score_rec(records, preds, options)
     if task == "ovdeval":
         return score_ovdeval(records, preds, out, data)
-    return score_detection(task, records, preds, out, data)
+    return score_detection(records, preds, out, data)
 
 
 # --------------------------------------------------------------------------- REC
@@ -93,7 +93,7 @@ def _stats_keys(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics[k] for k in keys if k in metrics}
 
 
-def score_detection(task: str, records: list[dict], preds: dict[str, dict], out: Path,
+def score_detection(records: list[dict], preds: dict[str, dict], out: Path,
                     data: str | Path) -> dict[str, Any]:
     """COCO mAP (boxes whose label names no category are dropped) and greedy P/R (every
     predicted box counts; one with an unknown label is never right)."""
