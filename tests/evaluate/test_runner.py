@@ -23,16 +23,20 @@ def _opts(**kw):
     return EvalOptions(**base)
 
 
+@pytest.mark.parametrize("model", ["tiny_model", "lora_adapter"])
 @pytest.mark.parametrize("task", ["rec", "coco", "ovdeval", "d3"])
-def test_every_task_end_to_end_from_the_tiny_checkpoint(tiny_model, eval_data, tmp_path, task):
+def test_every_task_end_to_end(request, eval_data, tmp_path, task, model):
+    """From the tiny checkpoint and from a LoRA adapter on it."""
     out = tmp_path / task
-    m = evaluate(str(tiny_model), eval_data[task], out, opts=_opts(visualize=2))
+    m = evaluate(str(request.getfixturevalue(model)), eval_data[task], out, opts=_opts(visualize=2))
     records = [r for _, r in iter_jsonl(eval_data[task])]
     preds = _preds(out)
     assert set(preds) == {r["id"] for r in records} and m["n"] == len(records)
     assert all(isinstance(p["completion"], str) and isinstance(p["parsed"], bool) for p in preds.values())
     assert m["task"] == task and m["generated_now"] == len(records) and m["resumed"] == 0
-    assert m["frame"] == "qwen25_abs" and m["backend"] == "hf" and m["prompt_source"] == "default (paper)"
+    assert m["frame"] == "qwen25_abs" and m["backend"] == "hf" and m["is_adapter"] == (model == "lora_adapter")
+    # the adapter's recipe sets only a REC template; OVD prompts fall back to the paper's
+    assert m["prompt_source"] == ("checkpoint recipe" if model == "lora_adapter" else "default (paper)")
     assert json.loads((out / "metrics.json").read_text())["primary"] == m["primary"]
     assert len(m["pictures"]) == 2 and all(p.endswith(".png") for p in m["pictures"])
 
