@@ -39,8 +39,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = 'Locate {problem}. Answer as <answer>{"bbox_2d": [x1, y1, x2, y2]}</answer>.'
 
 
+def cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def settings(args, out: Path) -> dict:
-    """The GRPO settings both arms use (TRL field names)."""
+    """The GRPO settings both arms use (TRL field names): fp32 on CPU, bf16 on a GPU."""
     return {
         "output_dir": str(out), "max_steps": args.steps + args.warmup, "seed": 0,
         "per_device_train_batch_size": args.G * args.prompts, "num_generations": args.G,
@@ -48,7 +54,7 @@ def settings(args, out: Path) -> dict:
         "temperature": 1.0, "top_p": 1.0, "beta": args.beta, "epsilon": 0.2, "loss_type": "grpo",
         "scale_rewards": "group", "learning_rate": 5e-4, "lr_scheduler_type": "constant",
         "logging_steps": 1, "save_strategy": "no", "report_to": "none", "gradient_checkpointing": False,
-        "use_cpu": True, "bf16": False, "fp16": False, "remove_unused_columns": False,
+        "use_cpu": not cuda(), "bf16": cuda(), "fp16": False, "remove_unused_columns": False,
         "log_multimodal": False, "log_completions": False, "dataloader_num_workers": 0,
     }
 
@@ -58,7 +64,7 @@ def run_vlmr1(args, work: Path, out: Path) -> list[dict]:
     from vlmr1_cli.train.run import train
 
     data = work / "data"
-    overrides = [f"model.path={work / 'model'}", "model.dtype=float32",
+    overrides = [f"model.path={work / 'model'}", f"model.dtype={'bfloat16' if cuda() else 'float32'}",
                  f"data.train=[{{path: '{data / 'train.jsonl'}', image_root: '{data}'}}]",
                  "data.seed=0", f"prompt.templates.rec={TEMPLATE}",
                  "rewards={rec: [rec_iou, rec_format]}"]
@@ -90,7 +96,8 @@ def run_trl(args, work: Path, out: Path) -> list[dict]:
         text = TEMPLATE.replace("{problem}", r["problem"].strip().rstrip("."))
         rows.append({"prompt": [{"role": "user", "content": text}], "images": [img],
                      "solution": list(fam.to_model_frame(r["solution"], (w, h), (iw, ih)))})
-    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32, local_files_only=True)
+    model = AutoModelForImageTextToText.from_pretrained(
+        model_dir, dtype=torch.bfloat16 if cuda() else torch.float32, local_files_only=True)
     trainer = GRPOTrainer(model=model, reward_funcs=[get_reward("rec_iou"), get_reward("rec_format")],
                           args=GRPOConfig(**settings(args, out), reward_weights=[1.0, 1.0]),
                           train_dataset=Dataset.from_list(rows), processing_class=proc)
@@ -177,8 +184,11 @@ def main() -> int:
         }
 
     ours, bare = summary("vlmr1"), summary("trl")
+    import torch
+
+    device = torch.cuda.get_device_name(0) if cuda() else f"cpu ({os.cpu_count()} cores)"
     result = {
-        "setup": {"model": "tiny-qwen2.5-vl", "completions_per_step": args.G * args.prompts, "G": args.G,
+        "setup": {"device": device, "model": "tiny-qwen2.5-vl", "completions_per_step": args.G * args.prompts, "G": args.G,
                   "max_completion_tokens": args.completion, "beta": args.beta, "threads": args.threads,
                   "timed_steps_per_run": args.steps, "repeats": args.repeats},
         "vlmr1": ours, "trl": bare,
