@@ -28,7 +28,7 @@ def safe_name(index: int, rec_id: str) -> str:
 def draw_one(rec: dict, pred: dict, path: Path) -> None:
     from PIL import Image, ImageDraw, ImageFont
 
-    with Image.open(rec["_image_paths"][0]) as im:
+    with Image.open(rec["_image_paths"][int(rec.get("box_image") or 0)]) as im:
         img = im.convert("RGB")
     scale = max(1.0, MIN_SIDE / max(img.size))
     if scale > 1:

@@ -14,7 +14,6 @@ input writes its one-line message for the launcher, which raises it as its own.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,17 +29,13 @@ if TYPE_CHECKING:
 WORKER_LOG = "workers.log"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def error_file(folder: Path, rank: int) -> Path:
     return folder / f"error-rank{rank}.txt"
 
 
 def launch_command(config: Path, num_processes: int, plan_file: Path) -> list[str]:
+    from vlmr1_cli.train.launch import free_port
+
     return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
             "--num_processes", str(num_processes), "--main_process_port", str(free_port()),
             "-m", "vlmr1_cli.evaluate.worker", str(plan_file)]
@@ -48,7 +43,7 @@ def launch_command(config: Path, num_processes: int, plan_file: Path) -> list[st
 
 def run_sharded(plan: Plan, done: dict[str, dict]) -> None:
     from vlmr1_cli.evaluate.runner import plan_args
-    from vlmr1_cli.train.launch import _default_config
+    from vlmr1_cli.train.launch import default_config
 
     n = plan.opts.num_processes
     log = plan.out / WORKER_LOG
@@ -56,7 +51,7 @@ def run_sharded(plan: Plan, done: dict[str, dict]) -> None:
         folder = Path(tmp)
         plan_file = folder / "plan.json"
         write_json(plan_file, {**plan_args(plan), "done": sorted(done)})
-        config = _default_config({"num_processes": n}, folder)
+        config = default_config({"num_processes": n}, folder)
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         env["VLMR1_NO_PROGRESS"] = "1"

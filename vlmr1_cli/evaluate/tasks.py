@@ -87,8 +87,9 @@ def read_answer(task: str, text: str, row: dict, family: ModelFamily) -> dict:
     (for the compatible accuracy). OVD: `objects` [{bbox_2d, label}]. `parsed` is False when
     the answer states no box (for OVD: no box and no "None").
     """
-    orig = tuple(row["image_sizes"][0])
-    inp = tuple(row["input_sizes"][0])
+    k = int(row.get("box_image") or 0)  # the image the boxes refer to (loader.box_image_index)
+    orig = tuple(row["image_sizes"][k])
+    inp = tuple(row["input_sizes"][k])
 
     def back(box) -> list[float]:
         return [round(v, 3) for v in family.from_model_frame(box, orig, inp)]

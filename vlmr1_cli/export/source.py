@@ -19,7 +19,10 @@ META_FILE = "vlmr1.json"
 RECIPE_FILE = "vlmr1_recipe.yaml"
 METRICS_FILE = "metrics.json"
 # Run bookkeeping that `vlmr1 evaluate` writes beside the scores; not shown as metrics.
-NOT_METRICS = frozenset({"max_new_tokens", "generated_now", "resumed", "generation_s", "pixel_limits"})
+# Bookkeeping numbers of metrics.json that are not scores (the card lists scores only).
+NOT_METRICS = frozenset({"max_new_tokens", "generated_now", "resumed", "generation_s", "pixel_limits",
+                         "samples_per_s", "primary", "n_predicted_boxes", "greedy_counts",
+                         "discarded_earlier_predictions", "batch_size", "num_processes", "sample"})
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 ADAPTER_WEIGHTS = "adapter_model.safetensors"

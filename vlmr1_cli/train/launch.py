@@ -57,9 +57,6 @@ def default_config(launch: dict, folder: Path) -> Path:
     return path
 
 
-_default_config = default_config  # the name evaluate's sharding imports
-
-
 def launch_command(launch: dict, recipe_path: Path, resume: bool, workdir: Path) -> list[str]:
     cfg = launch.get("config_file")
     if cfg and not Path(cfg).is_file():
