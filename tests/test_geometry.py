@@ -1,6 +1,13 @@
 import pytest
 
-from vlmr1_cli.geometry import iou, iou_discrete, iou_matrix, smart_resize, xywh_to_xyxy, xyxy_to_xywh
+from vlmr1_cli.geometry import (
+    iou,
+    iou_discrete,
+    iou_matrix,
+    smart_resize,
+    xywh_to_xyxy,
+    xyxy_to_xywh,
+)
 
 
 def test_iou_continuous_and_discrete_differ_only_for_thin_overlaps():
