@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from summary import emit  # bench/ is on sys.path when a bench runs as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = 'Locate {problem}. Answer as <answer>{"bbox_2d": [x1, y1, x2, y2]}</answer>.'
 
@@ -199,6 +201,8 @@ def main() -> int:
     print(json.dumps(result, indent=2))
     print(f"median step time vlmr1 / bare TRL = {result['ratio_step_time']:.3f} (target <= 1.03); "
           f"peak RSS {ours['peak_rss_mb']:.0f} MB vs {bare['peak_rss_mb']:.0f} MB")
+    emit("GRPO step overhead (tiny model)", f"bare TRL {bare['median_step_s']:.3f} s/step", f"vlmr1 {ours['median_step_s']:.3f} s/step",
+         result["ratio_step_time"], "<= 1.03", result["ratio_step_time"] <= 1.03)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

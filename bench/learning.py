@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # summary.py, controls.py
+from summary import emit  # noqa: E402
+
 ROOT = HERE.parent
 ARMS = ("sft", "grpo", "grpo_shuffled", "sft_more")
 
@@ -141,6 +144,14 @@ def main() -> int:
     (args.out / "results.md").write_text(text + "\n")
     plot(results, args.out)
     print(text)
+    g = summary["gaps"]
+    gain = 100 * statistics.mean(g["grpo_minus_sft_in_domain"])
+    ood = 100 * statistics.mean(g["grpo_minus_sft_more_out_of_domain"])
+    emit("learning: GRPO vs SFT, in domain (points)", f"SFT {100 * summary['sft']['eval_acc'][0]:.1f}%",
+         f"GRPO {100 * summary['grpo']['eval_acc'][0]:.1f}%", gain, ">= +10 points", gain >= 10)
+    emit("learning: GRPO vs compute-matched SFT, OOD (points)",
+         f"SFT+ {100 * summary['sft_more']['eval_ood_acc'][0]:.1f}%",
+         f"GRPO {100 * summary['grpo']['eval_ood_acc'][0]:.1f}%", ood, ">= +5 points", ood >= 5)
     if args.check:
         g = summary["gaps"]
         ok = (statistics.mean(g["grpo_minus_sft_in_domain"]) >= 0.10

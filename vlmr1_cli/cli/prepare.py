@@ -17,12 +17,16 @@ def shapes(
     eval: int = typer.Option(200, "--eval", help="In-domain evaluation samples."),
     ood: int = typer.Option(200, "--ood", help="Out-of-domain samples (held-out colour-shape pairs)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; same seed, same bytes."),
+    shapes: tuple[int, int] = typer.Option((1, 3), "--shapes", help="Min and max shapes per in-domain image."),
+    ood_shapes: tuple[int, int] = typer.Option((3, 4), "--ood-shapes", help="Min and max shapes per out-of-domain image."),
+    canvas: tuple[int, int] = typer.Option((56, 112), "--canvas", help="Min and max image side, pixels."),
 ) -> None:
     """Synthetic coloured-shapes REC data (offline; the demo's dataset)."""
     from vlmr1_cli.cli.output import print_table
     from vlmr1_cli.data.shapes import generate_shapes
 
-    counts = generate_shapes(output, train=train, eval=eval, ood=ood, seed=seed)
+    counts = generate_shapes(output, train=train, eval=eval, ood=ood, seed=seed, shapes=shapes,
+                             ood_shapes=ood_shapes, canvas=canvas)
     print_table(f"shapes -> {output}", ["file", "records"], sorted(counts.items()))
 
 

@@ -32,6 +32,8 @@ class SplitSpec:
     min_shapes: int
     max_shapes: int
     held_out_targets: bool  # target drawn from HELD_OUT combos
+    canvas: tuple[int, int] = (56, 112)  # image side range, pixels
+    size: tuple[float, float] = (0.25, 0.5)  # shape side as a fraction of the shorter image side
 
 
 def _draw(draw, shape: str, box: tuple[int, int, int, int], color) -> None:
@@ -47,13 +49,15 @@ def _draw(draw, shape: str, box: tuple[int, int, int, int], color) -> None:
         draw.polygon([(cx, y1), (x2 - 1, cy), (cx, y2 - 1), (x1, cy)], fill=color)
 
 
-def _place(rng: random.Random, w: int, h: int, n: int) -> list[tuple[int, int, int, int]]:
+def _place(rng: random.Random, w: int, h: int, n: int, size: tuple[float, float]) -> list[tuple[int, int, int, int]]:
     """Up to n non-overlapping boxes (rejection sampling with a bounded number of tries)."""
     boxes: list[tuple[int, int, int, int]] = []
+    lo = max(8, int(min(w, h) * size[0]))
+    hi = max(lo + 1, int(min(w, h) * size[1]))
     for _ in range(200):
         if len(boxes) == n:
             break
-        s = rng.randint(max(12, min(w, h) // 7), max(14, min(w, h) // 3))
+        s = rng.randint(lo, hi)
         x, y = rng.randint(0, w - s), rng.randint(0, h - s)
         b = (x, y, x + s, y + s)
         if all(b[2] + 2 <= o[0] or o[2] + 2 <= b[0] or b[3] + 2 <= o[1] or o[3] + 2 <= b[1] for o in boxes):
@@ -64,8 +68,8 @@ def _place(rng: random.Random, w: int, h: int, n: int) -> list[tuple[int, int, i
 def _sample(rng: random.Random, spec: SplitSpec, idx: int, image_dir: Path, rel_prefix: str) -> dict:
     from PIL import Image, ImageDraw
 
-    w, h = rng.randint(84, 140), rng.randint(84, 140)
-    boxes = _place(rng, w, h, rng.randint(spec.min_shapes, spec.max_shapes))
+    w, h = rng.randint(*spec.canvas), rng.randint(*spec.canvas)
+    boxes = _place(rng, w, h, rng.randint(spec.min_shapes, spec.max_shapes), spec.size)
     allowed = [(c, s) for c in COLORS for s in SHAPES if (c, s) not in HELD_OUT]
     if spec.held_out_targets:
         target = rng.choice(sorted(HELD_OUT))
@@ -97,18 +101,22 @@ def _sample(rng: random.Random, spec: SplitSpec, idx: int, image_dir: Path, rel_
     }
 
 
-def generate_shapes(output: str | Path, train: int, eval: int, ood: int = 0, seed: int = 0) -> dict[str, int]:
+def generate_shapes(output: str | Path, train: int, eval: int, ood: int = 0, seed: int = 0,
+                    shapes: tuple[int, int] = (1, 3), ood_shapes: tuple[int, int] = (3, 4),
+                    canvas: tuple[int, int] = (56, 112)) -> dict[str, int]:
     """Write `train.jsonl`, `eval.jsonl` (and `eval_ood.jsonl` if ood > 0) plus `images/`.
 
-    Returns the number of records per split file.
+    `shapes` is the (min, max) number of shapes per in-domain image, `ood_shapes` the same for
+    the out-of-domain split, whose targets are held-out colour-shape pairs. Returns the number
+    of records per split file.
     """
     out = Path(output)
     image_dir = out / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     specs = [
-        SplitSpec("train", train, 2, 4, False),
-        SplitSpec("eval", eval, 2, 4, False),
-        SplitSpec("eval_ood", ood, 4, 6, True),
+        SplitSpec("train", train, *shapes, False, canvas),
+        SplitSpec("eval", eval, *shapes, False, canvas),
+        SplitSpec("eval_ood", ood, *ood_shapes, True, canvas),
     ]
     counts: dict[str, int] = {}
     for k, spec in enumerate(specs):

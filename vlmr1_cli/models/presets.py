@@ -28,6 +28,12 @@ class Preset:
     max_pixels: int = 112 * 112
     vocab: int = 600
     description: str = ""
+    # Multimodal RoPE: real Qwen models use theta 1e6 over 64 frequencies. With a head of 32
+    # the image's height/width sections would get only near-zero frequencies, so a tiny model
+    # could not tell where an image token is. Small presets use a low theta and give height
+    # and width most of the frequencies.
+    rope_theta: float = 1e6
+    mrope_section: tuple[int, int, int] | None = None  # None: half to time, rest to h/w
 
 
 PRESETS: dict[str, Preset] = {
@@ -38,7 +44,8 @@ PRESETS: dict[str, Preset] = {
                description="0.2 M parameters: tests and quick checks"),
         Preset("small-qwen2.5-vl", "qwen2_5_vl", hidden=128, intermediate=256, layers=3, heads=4,
                kv_heads=2, vision_hidden=64, vision_depth=2,
-               description="~0.9 M parameters: the offline demo (learns the shapes task on CPU)"),
+               description="~0.9 M parameters: the offline demo (learns the shapes task on CPU)",
+               rope_theta=10.0, mrope_section=(2, 7, 7)),
         Preset("tiny-qwen2-vl", "qwen2_vl", hidden=64, intermediate=128, layers=2, heads=4,
                kv_heads=2, vision_hidden=32, vision_depth=2,
                description="0.2 M parameters, Qwen2-VL (0-1000 frame): tests"),
@@ -69,10 +76,23 @@ def resolve_model_path(name_or_path: str, cache_dir: str | os.PathLike | None = 
     if name_or_path in PRESETS:
         root = Path(cache_dir or os.environ.get("VLMR1_PRESET_CACHE", Path.home() / ".cache" / "vlmr1" / "presets"))
         target = root / name_or_path
-        if not (target / "config.json").is_file():
-            build_preset(name_or_path, target)
+        stamp = target / PRESET_STAMP
+        want = preset_fingerprint(PRESETS[name_or_path])
+        if not (target / "config.json").is_file() or not stamp.is_file() or stamp.read_text() != want:
+            build_preset(name_or_path, target)  # first use, or the preset's definition changed
+            stamp.write_text(want)
         return str(target)
     return name_or_path
+
+
+PRESET_STAMP = "vlmr1_preset.json"
+
+
+def preset_fingerprint(preset: Preset) -> str:
+    import dataclasses
+    import json
+
+    return json.dumps(dataclasses.asdict(preset), sort_keys=True)
 
 
 def build_preset(name: str, output: str | os.PathLike, seed: int = 0) -> Path:

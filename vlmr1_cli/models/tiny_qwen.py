@@ -17,6 +17,10 @@ def tiny_qwen_configs(preset, tok):
     # mrope_section must sum to head_dim/2 (temporal, height, width).
     t = half // 2
     mrope = [t, (half - t) // 2 + (half - t) % 2, (half - t) // 2]
+    if getattr(preset, "mrope_section", None):
+        mrope = list(preset.mrope_section)
+        if sum(mrope) != half:
+            raise ValueError(f"preset {preset.name}: mrope_section must sum to head_dim/2 = {half}")
     vocab = ((len(tok) + 63) // 64) * 64
     ids = {
         "image_token_id": tok.convert_tokens_to_ids("<|image_pad|>"),
@@ -28,7 +32,7 @@ def tiny_qwen_configs(preset, tok):
         vocab_size=vocab, hidden_size=preset.hidden, intermediate_size=preset.intermediate,
         num_hidden_layers=preset.layers, num_attention_heads=preset.heads,
         num_key_value_heads=preset.kv_heads, max_position_embeddings=4096,
-        rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": mrope},
+        rope_parameters={"rope_type": "default", "rope_theta": float(getattr(preset, "rope_theta", 1e6)), "mrope_section": mrope},
         tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
         bos_token_id=None,
     )
