@@ -44,7 +44,8 @@ def run_seed(seed: int, out: Path, args) -> dict:
     sft_rate = sft.steps / max(sft.runtime_s, 1e-9)
     more_steps = max(1, round(grpo.runtime_s * sft_rate))
     sft_more = run_stage(cfg, "demo_shapes_sft.yaml", data, out / "sft_more", [
-        f"model.path={sft.path}", f"training.max_steps={more_steps}", "training.warmup_steps=0", *args.sft_set])
+        f"model.path={sft.path}", f"training.max_steps={more_steps}", "training.warmup_steps=0",
+        "training.lr_scheduler_type=constant", "training.learning_rate=5e-4", *args.sft_set])
     template = demo_template(cfg)
     rows = {}
     for name, stage in (("sft", sft), ("grpo", grpo), ("grpo_shuffled", shuffled), ("sft_more", sft_more)):

@@ -18,7 +18,7 @@ class DemoConfig:
     output_dir: Path = Path("demo-output")
     recipes_dir: Path = Path("recipes")
     seed: int = 0
-    train: int = 2000
+    train: int = 20000
     eval: int = 200
     ood: int = 200
     sft_overrides: list[str] = field(default_factory=list)

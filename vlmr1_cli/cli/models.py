@@ -37,7 +37,7 @@ def register_demo(app: typer.Typer) -> None:
         output_dir: Path = typer.Option(Path("demo-output"), "--output-dir", "-o", help="Where data, checkpoints and evaluations go."),
         recipes_dir: Path = typer.Option(Path("recipes"), "--recipes-dir", help="Folder with demo_shapes_{sft,grpo}.yaml."),
         seed: int = typer.Option(0, "--seed", help="Seed for data, initialisation order and sampling."),
-        train: int = typer.Option(2000, "--train", help="Training samples."),
+        train: int = typer.Option(20000, "--train", help="Training samples."),
         eval: int = typer.Option(200, "--eval", help="In-domain evaluation samples."),
         ood: int = typer.Option(200, "--ood", help="Out-of-domain evaluation samples."),
         sft_set: list[str] = typer.Option([], "--sft-set", help="Override for the SFT recipe (key=value)."),

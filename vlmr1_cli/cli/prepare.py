@@ -17,8 +17,8 @@ def shapes(
     eval: int = typer.Option(200, "--eval", help="In-domain evaluation samples."),
     ood: int = typer.Option(200, "--ood", help="Out-of-domain samples (held-out colour-shape pairs)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; same seed, same bytes."),
-    shapes: tuple[int, int] = typer.Option((1, 3), "--shapes", help="Min and max shapes per in-domain image."),
-    ood_shapes: tuple[int, int] = typer.Option((3, 4), "--ood-shapes", help="Min and max shapes per out-of-domain image."),
+    shapes: tuple[int, int] = typer.Option((1, 2), "--shapes", help="Min and max shapes per in-domain image."),
+    ood_shapes: tuple[int, int] = typer.Option((2, 3), "--ood-shapes", help="Min and max shapes per out-of-domain image."),
     canvas: tuple[int, int] = typer.Option((56, 112), "--canvas", help="Min and max image side, pixels."),
 ) -> None:
     """Synthetic coloured-shapes REC data (offline; the demo's dataset)."""
