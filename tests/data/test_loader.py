@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from vlmr1_cli.data.loader import build_rows, load_image, load_records, safe_image_path
+from vlmr1_cli.data.loader import build_rows, load_image, load_records
+from vlmr1_cli.data.paths import safe_join
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import PixelLimits
 from vlmr1_cli.models.qwen2_5_vl import Qwen25VL
@@ -50,9 +51,9 @@ def test_duplicate_ids_and_missing_images(folder):
 
 def test_image_paths_stay_inside_root(folder):
     with pytest.raises(UserError, match="escapes the image root"):
-        safe_image_path(folder, "../../etc/passwd", "x")
+        safe_join(folder, "../../etc/passwd", "x")
     with pytest.raises(UserError, match="escapes the image root"):
-        safe_image_path(folder, "/etc/passwd", "x")
+        safe_join(folder, "/etc/passwd", "x")
 
 
 def test_rows_convert_gt_into_model_frame(folder):

@@ -20,7 +20,8 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
 
     table = Table(title=title, title_justify="left")
     for i, col in enumerate(columns):
-        table.add_column(col, justify="left" if i == 0 else "right")
+        # fold, never cut: paths in a table must stay copyable
+        table.add_column(col, justify="left" if i == 0 else "right", overflow="fold")
     for row in rows:
         table.add_row(*(_fmt(v) for v in row))
     Console(width=max(100, len(columns) * 14)).print(table)

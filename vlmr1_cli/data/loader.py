@@ -13,19 +13,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vlmr1_cli.data.paths import safe_join
 from vlmr1_cli.data.schema import check_record
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.io import iter_jsonl
 from vlmr1_cli.models.base import ModelFamily, PixelLimits
-
-
-def safe_image_path(root: str | Path, rel: str, location: str) -> str:
-    """Resolve `rel` under `root`; absolute paths are allowed only if they stay inside it."""
-    root_real = os.path.realpath(root)
-    full = os.path.realpath(os.path.join(root_real, rel))
-    if full != root_real and not full.startswith(root_real + os.sep):
-        raise UserError(f"{location}: image path '{rel}' escapes the image root {root}")
-    return full
 
 
 def load_records(path: str | Path, image_root: str | Path | None = None,
@@ -40,7 +32,7 @@ def load_records(path: str | Path, image_root: str | Path | None = None,
         if rec["id"] in seen:
             raise UserError(f"{loc}: duplicate id '{rec['id']}' (first on line {seen[rec['id']]})")
         seen[rec["id"]] = lineno
-        paths = [safe_image_path(root, p, loc) for p in rec["images"]]
+        paths = [safe_join(root, p, loc) for p in rec["images"]]
         if check_images:
             for p, rel in zip(paths, rec["images"], strict=True):
                 if not os.path.isfile(p):
