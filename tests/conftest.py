@@ -57,3 +57,26 @@ def tiny_grpo_settings(output_dir: Path, **over) -> list[str]:
     }
     base.update(over)
     return [f"{k}={v}" for k, v in base.items()]
+
+
+GRADED_REWARD_MODULE = "vlmr1_test_graded_reward"
+GRADED_REWARD_SOURCE = """
+def variety(completions, solution=None, **kwargs):
+    # A graded signal for random models: the built-in rewards are all 0 at initialisation,
+    # which makes every advantage 0 and the gradient exactly 0 (environment.md §5).
+    from vlmr1_cli.parsing import completion_text
+    return [len(set(completion_text(c))) / 20.0 for c in completions]
+"""
+
+
+@pytest.fixture(scope="session")
+def graded_reward(tmp_path_factory):
+    """`module:function` of a reward with a spread of values, importable for the session."""
+    import sys
+
+    folder = tmp_path_factory.mktemp("reward-module")
+    (folder / f"{GRADED_REWARD_MODULE}.py").write_text(GRADED_REWARD_SOURCE, encoding="utf-8")
+    sys.path.insert(0, str(folder))
+    yield f"{GRADED_REWARD_MODULE}:variety"
+    sys.path.remove(str(folder))
+    sys.modules.pop(GRADED_REWARD_MODULE, None)

@@ -5,7 +5,6 @@ back in original pixels."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,19 +29,6 @@ PRESET_FAMILIES = {
 PRESETS = list(PRESET_FAMILIES)
 SIZES = [(640, 480), (427, 640), (98, 70), (30, 20), (4000, 3000), (133, 91)]
 
-REWARD_MODULE = "vlmr1_test_family_reward"
-REWARD_SOURCE = '''
-def text_length(completions, solution=None, **kwargs):
-    """A graded reward (random completions differ in length), so GRPO's advantages are not 0."""
-    out = []
-    for c in completions:
-        text = c if isinstance(c, str) else "".join(
-            m["content"] for m in c if isinstance(m.get("content"), str))
-        out.append(len(text) / 50.0)
-    return out
-'''
-
-
 @pytest.fixture(scope="session")
 def family_model(tmp_path_factory):
     """`family_model(preset)`: the preset's saved folder, built once per session."""
@@ -57,16 +43,6 @@ def family_model(tmp_path_factory):
         return built[preset]
 
     return get
-
-
-@pytest.fixture(scope="session")
-def graded_reward(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("reward-module")
-    (folder / f"{REWARD_MODULE}.py").write_text(REWARD_SOURCE, encoding="utf-8")
-    sys.path.insert(0, str(folder))
-    yield f"{REWARD_MODULE}:text_length"
-    sys.path.remove(str(folder))
-    sys.modules.pop(REWARD_MODULE, None)
 
 
 # ----------------------------------------------------------------------------- registry

@@ -13,25 +13,14 @@ from vlmr1_cli.recipes import load_recipe
 ROOT = Path(__file__).resolve().parents[2]
 
 
-GRADED_REWARD = """
-def variety(completions, solution, **kwargs):
-    # A graded signal for random models: the binary rewards are all 0 at init, which makes
-    # every advantage 0 and the gradient exactly 0 (environment.md §5).
-    from vlmr1_cli.parsing import completion_text
-    return [len(set(completion_text(c))) / 20.0 for c in completions]
-"""
-
-
 @pytest.fixture
-def grpo_recipe(tiny_model, shapes_data, grpo_settings, tmp_path, monkeypatch):
-    (tmp_path / "graded_reward.py").write_text(GRADED_REWARD)
-    monkeypatch.syspath_prepend(str(tmp_path))
+def grpo_recipe(tiny_model, shapes_data, grpo_settings, graded_reward):
 
     def make(out, *extra):
         return load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [
             f"model.path={tiny_model}",
             f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
-            "rewards={rec: [rec_iou, rec_format, {name: 'graded_reward:variety', weight: 1.0}]}",
+            f"rewards={{rec: [rec_iou, rec_format, {{name: '{graded_reward}', weight: 1.0}}]}}",
             *grpo_settings(out), *extra])
     return make
 
