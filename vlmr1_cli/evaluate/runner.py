@@ -209,7 +209,8 @@ def make_generator(plan: Plan, device: str | None):
         src = plan.source
         return VLLMGenerator(src.weights_dir, src.processor_dir, src.path if src.is_adapter else None,
                              plan.limits, opts.max_new_tokens,
-                             max(len(r["images"]) for r in plan.records), opts.dtype, opts.trust_remote_code)
+                             max(len(r["images"]) for r in plan.records), opts.dtype, opts.trust_remote_code,
+                             family=plan.family)
     from vlmr1_cli.evaluate.generation import HFGenerator
     from vlmr1_cli.models.loading import load_model
 

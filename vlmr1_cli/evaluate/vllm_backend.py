@@ -33,15 +33,19 @@ class VLLMGenerator:
 
     def __init__(self, weights_dir: str, processor_dir: str, adapter_dir: str | None, limits: Any,
                  max_new_tokens: int, max_images: int, dtype: str | None = None,
-                 trust_remote_code: bool = False):
+                 trust_remote_code: bool = False, family: Any = None):
         require_vllm()
         pin_local_gpu()
+        if family is None:
+            from vlmr1_cli.models.registry import family_for_path
+
+            family = family_for_path(weights_dir)
         from vllm import LLM, SamplingParams
 
         kwargs: dict[str, Any] = {
             "model": weights_dir, "tokenizer": processor_dir, "seed": 0,
             "limit_mm_per_prompt": {"image": max(1, max_images)},
-            "mm_processor_kwargs": {"min_pixels": limits.min_pixels, "max_pixels": limits.max_pixels},
+            "mm_processor_kwargs": family.vllm_processor_kwargs(limits),
             "trust_remote_code": trust_remote_code,
         }
         if dtype:

@@ -106,3 +106,7 @@ class ModelFamily:
     def processor_kwargs(self, limits: PixelLimits | None) -> dict:
         """Keyword arguments for `AutoProcessor.from_pretrained` that pin the resize settings."""
         return {}
+
+    def vllm_processor_kwargs(self, limits: PixelLimits) -> dict:
+        """vLLM's `mm_processor_kwargs` pinning the same resize as training (Qwen-style limits)."""
+        return {"min_pixels": limits.min_pixels, "max_pixels": limits.max_pixels}

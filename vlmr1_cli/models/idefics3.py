@@ -111,5 +111,8 @@ class Idefics3(ModelFamily):
             return {}
         return {"size": {"longest_edge": limits.longest_edge or math.isqrt(limits.max_pixels)}}
 
+    def vllm_processor_kwargs(self, limits: PixelLimits) -> dict:
+        return self.processor_kwargs(limits)
+
 
 IDEFICS3 = register_family(Idefics3())
