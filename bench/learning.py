@@ -122,7 +122,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=ROOT / "bench-output" / "learning")
-    p.add_argument("--train", type=int, default=2000)
+    p.add_argument("--train", type=int, default=20000)
     p.add_argument("--eval", type=int, default=200)
     p.add_argument("--ood", type=int, default=200)
     p.add_argument("--sft-set", action="append", default=[])
