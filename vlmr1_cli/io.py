@@ -66,6 +66,18 @@ def read_json(path: str | os.PathLike) -> Any:
         raise UserError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
 
 
+def read_json_object(path: str | os.PathLike) -> dict:
+    """A JSON file that must hold one object (metadata, configs); one-line errors."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(f"{path}: invalid JSON") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return obj
+
+
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yield `(line_number, object)` for each non-blank line; errors name `FILE:LINE`."""
     path = Path(path)

@@ -8,12 +8,12 @@ any checkpoint inside it, `locate` picks the model folder and gathers that metad
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.io import read_json_object
 
 META_FILE = "vlmr1.json"
 RECIPE_FILE = "vlmr1_recipe.yaml"
@@ -92,14 +92,6 @@ def _pick_model_dir(path: Path, notes: list[str]) -> tuple[Path, Path, str]:
     raise UserError(f"{path}: no model found (neither weights at the top nor a checkpoint-N folder)")
 
 
-def _read_json_dict(path: Path) -> dict:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise UserError(f"{path}: invalid JSON") from None
-    if not isinstance(obj, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    return obj
 
 
 def _numbers(obj: dict, prefix: str = "") -> dict[str, float]:
@@ -137,7 +129,7 @@ def find_metrics(model_dir: Path, run_root: Path, notes: list[str]) -> list[Metr
         if not f.is_file():
             continue
         try:
-            obj = _read_json_dict(f)
+            obj = read_json_object(f)
         except UserError as e:
             notes.append(f"skipped {e}")
             continue
@@ -163,7 +155,7 @@ def locate(checkpoint: str | Path) -> ExportSource:
     is_adapter = model_kind(model_dir) == "adapter"
 
     meta_path = next((d / META_FILE for d in (model_dir, run_root) if (d / META_FILE).is_file()), None)
-    meta = _read_json_dict(meta_path) if meta_path else {}
+    meta = read_json_object(meta_path) if meta_path else {}
     if meta_path is None:
         notes.append(f"no {META_FILE} found: the export carries no prompt template or frame, "
                      "so `vlmr1 evaluate` will use the family defaults")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.io import read_json_object
 from vlmr1_cli.models.base import ModelFamily, PixelLimits
 from vlmr1_cli.models.presets import resolve_model_path
 from vlmr1_cli.models.registry import family_for_path
@@ -49,13 +50,7 @@ def read_meta(folder: str | Path) -> dict:
     f = Path(folder) / META_FILE
     if not f.is_file():
         return {}
-    try:
-        meta = json.loads(f.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise UserError(f"{f}: invalid JSON") from None
-    if not isinstance(meta, dict):
-        raise UserError(f"{f}: expected a JSON object")
-    return meta
+    return read_json_object(f)
 
 
 def resolve_local(name_or_path: str) -> str:

@@ -38,6 +38,9 @@ class SmartResizeFamily(ModelFamily):
 
     patch_size = 14
     merge_size = 2
+    # Runtime module names, shared by the Qwen-VL families (checkpoints store `visual.*`).
+    vision_prefixes = ("model.visual", "visual")
+    language_prefixes = ("model.language_model", "language_model", "lm_head")
 
     def pixel_limits(self, processor: Any) -> PixelLimits:
         ip = getattr(processor, "image_processor", processor)
@@ -81,8 +84,6 @@ class Qwen25VL(SmartResizeFamily):
     name = "qwen2_5_vl"
     model_types = ("qwen2_5_vl",)
     frame = "abs"
-    vision_prefixes = ("model.visual", "visual")
-    language_prefixes = ("model.language_model", "language_model", "lm_head")
 
     def processor_class(self) -> Any:
         from transformers import Qwen2_5_VLConfig, Qwen2_5_VLProcessor

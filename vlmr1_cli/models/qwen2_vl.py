@@ -35,8 +35,6 @@ class Qwen2VL(SmartResizeFamily):
     frame_scale = 1000.0
     patch_size = 14
     merge_size = 2
-    vision_prefixes = ("model.visual", "visual")
-    language_prefixes = ("model.language_model", "language_model", "lm_head")
 
     def box_text(self, box: Box) -> str:
         x1, y1, x2, y2 = self.format_box(box)

@@ -29,8 +29,6 @@ class Qwen3VL(SmartResizeFamily):
     frame_scale = 1000.0
     patch_size = 16
     merge_size = 2
-    vision_prefixes = ("model.visual", "visual")
-    language_prefixes = ("model.language_model", "language_model", "lm_head")
 
     def processor_class(self) -> Any:
         from transformers import Qwen3VLConfig, Qwen3VLProcessor
