@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     print(f"{'vlmr1 od_length':<34}{t_ours:>10.3f}{1e3 * t_ours / args.n:>15.3f}")
     print(f"{'ratio (baseline / ours)':<34}{ratio:>10.1f}x")
     print(f"identical values: {identical} (mean reward {sum(ours) / len(ours):.4f})")
-    emit("od_length reward (512 completions)", f"regex + pycocotools {t_base:.2f} s", f"vlmr1 {t_ours:.3f} s", ratio, ">= 20x", identical and ratio >= 20)
+    emit(f"od_length reward ({args.n} completions)", f"regex + pycocotools {t_base:.2f} s", f"vlmr1 {t_ours:.3f} s", ratio, ">= 20x", identical and ratio >= 20)
     return 0 if identical else 1
 
 
