@@ -23,8 +23,6 @@ def xyxy_to_xywh(b: Sequence[float]) -> Box:
     return (x1, y1, x2 - x1, y2 - y1)
 
 
-def box_area(b: Sequence[float]) -> float:
-    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -71,13 +69,6 @@ def scale_box(b: Sequence[float], sx: float, sy: float) -> Box:
     return (b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy)
 
 
-def clamp_box(b: Sequence[float], width: float, height: float) -> Box:
-    return (
-        min(max(b[0], 0.0), width),
-        min(max(b[1], 0.0), height),
-        min(max(b[2], 0.0), width),
-        min(max(b[3], 0.0), height),
-    )
 
 
 def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:

@@ -151,8 +151,3 @@ def write_run_files(ctx: RunContext, folder: Path | None = None) -> None:
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def last_checkpoint(output_dir: Path) -> str | None:
-    found = [p for p in checks.checkpoints(Path(output_dir)) if (p / "trainer_state.json").is_file()]
-    return str(found[-1]) if found else None
