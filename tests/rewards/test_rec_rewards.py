@@ -85,6 +85,23 @@ def test_rec_iou_options():
         get_reward("rec_iou", nope=1)
 
 
+def test_rec_iou_threshold_pays_only_boxes_that_count():
+    fn = get_reward("rec_iou", threshold=0.5)
+    assert fn.__name__ == "rec_iou_at0.5"
+    gt = [[0, 0, 10, 10]]
+    # IoU 1, 0.5 (boundary counts, as Acc@0.5 does), 1/3, and a missing answer
+    comps = ["<answer>[0,0,10,10]</answer>", "<answer>[0,0,10,20]</answer>",
+             "<answer>[0,0,10,30]</answer>", "no answer"]
+    assert fn(comps, gt * 4) == [1.0, 1.0, 0.0, 0.0]
+    # a hedge box over two objects earns continuous IoU but no thresholded reward
+    hedge = ["<answer>[0,0,30,10]</answer>"]
+    assert get_reward("rec_iou")(hedge, gt)[0] > 0.3
+    assert fn(hedge, gt) == [0.0]
+    for bad in (0, 1.5, "half", True):
+        with pytest.raises(UserError, match="threshold"):
+            get_reward("rec_iou", threshold=bad)
+
+
 def test_rec_iou_needs_solution():
     fn = get_reward("rec_iou")
     with pytest.raises(UserError, match="solution"):

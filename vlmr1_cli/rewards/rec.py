@@ -52,29 +52,42 @@ def paper_pred_box(text: str) -> tuple[int, int, int, int] | None:
         return None
 
 
-def make_rec_iou(iou_kind: str = "discrete", parser: str = "paper") -> RewardFn:
+def make_rec_iou(iou_kind: str = "discrete", parser: str = "paper", threshold: float | None = None) -> RewardFn:
     """Build `rec_iou`.
 
     Default (the paper's code): the prediction is the first integer `[a,b,c,d]` of the first
     `<answer>` span; the reward is VLM-R1's discrete IoU, not thresholded; anything missing
     gives 0. `iou_kind="continuous"` uses the standard IoU; `parser="tolerant"` reads the box
     with `parsing.parse_rec_box` (floats, JSON objects, Qwen2-VL tokens, no answer tag).
+    `threshold=t` makes the reward the metric itself: 1 if IoU >= t, else 0. A policy that is
+    unsure between two objects maximises the expected *continuous* IoU with one large box over
+    both, which scores 0 at Acc@0.5; the thresholded reward pays only for a box that counts.
     """
     if iou_kind not in _IOUS:
         raise ValueError(f"iou_kind must be one of {sorted(_IOUS)}, got {iou_kind!r}")
     if parser not in _PARSERS:
         raise ValueError(f"parser must be one of {list(_PARSERS)}, got {parser!r}")
+    if threshold is not None and (isinstance(threshold, bool) or not is_number(threshold) or not 0 < threshold <= 1):
+        raise ValueError(f"threshold must be a number in (0, 1], got {threshold!r}")
     iou_fn = _IOUS[iou_kind]
     read = paper_pred_box if parser == "paper" else parse_rec_box
     name = "rec_iou" if (iou_kind, parser) == ("discrete", "paper") else f"rec_iou_{iou_kind}_{parser}"
+    if threshold is not None:
+        name = f"{name}_at{threshold:g}"
+
+    def score(pred: tuple | None, gt: tuple | None) -> float:
+        if gt is None or pred is None:
+            return 0.0
+        value = unit(iou_fn(pred, gt))
+        if threshold is None:
+            return value
+        return 1.0 if value >= threshold else 0.0
 
     def rec_iou(completions: Sequence[Any], solution: Sequence[Any] | None = None, **kwargs: Any) -> list[float]:
         sols = need_solution(name, completions, solution)
         out = []
         for text, sol in zip(texts(completions), sols, strict=True):
-            gt = rec_solution_box(sol)
-            pred = read(text)
-            out.append(0.0 if gt is None or pred is None else unit(iou_fn(pred, gt)))
+            out.append(score(read(text), rec_solution_box(sol)))
         return out
 
     return named(rec_iou, name, make_rec_iou.__doc__)
