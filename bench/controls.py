@@ -16,10 +16,12 @@ def _group_size(ids: list) -> int:
     return n
 
 
-def shuffled_rec_iou(completions, solution, id=None, **kwargs):  # noqa: A002 (TRL column name)
+def shuffled_rec_iou(completions, solution, id=None, iou_kind="discrete", parser="paper", threshold=None,
+                     **kwargs):  # noqa: A002 (TRL column name)
+    """`rec_iou` with the same options as the recipe's, scored against shifted solutions."""
     from vlmr1_cli.rewards import get_reward
 
     g = _group_size(list(id)) if id is not None else 1
     shift = g % len(solution) if len(solution) > g else 0
     rolled = solution[shift:] + solution[:shift] if shift else list(reversed(solution))
-    return get_reward("rec_iou")(completions, rolled, **kwargs)
+    return get_reward("rec_iou", iou_kind=iou_kind, parser=parser, threshold=threshold)(completions, rolled, **kwargs)

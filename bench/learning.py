@@ -8,7 +8,8 @@ Per seed, on the offline shapes task with the demo recipes:
                (compute-matched baseline; steps = GRPO runtime x SFT steps/s of the warm start)
 Each model is evaluated in domain and out of domain (held-out colour-shape pairs, more
 distractors). Writes results.json, results.md and learning_curves.png to --out and prints the
-table; --check exits 1 if the gaps the project claims do not hold.
+table; --check exits 1 unless the control holds (shuffled rewards gain nothing, GRPO stays >= 5
+points above them on every seed, format rate >= 95%).
 
     .venv/bin/python bench/learning.py --seeds 0 1 2 --out bench-output/learning
 """
@@ -31,6 +32,20 @@ ROOT = HERE.parent
 ARMS = ("sft", "grpo", "grpo_shuffled", "sft_more")
 
 
+def shuffled_rewards(cfg, grpo_set: list[str]) -> str:
+    """The recipe's REC rewards with `rec_iou` (and its options) scored against other prompts' boxes."""
+    from vlmr1_cli.recipes import load_recipe
+
+    items = load_recipe(Path(cfg.recipes_dir) / "demo_shapes_grpo.yaml", grpo_set)["rewards"]["rec"]
+    items = [{"name": i} if isinstance(i, str) else dict(i) for i in items]
+    if not any(i["name"] == "rec_iou" for i in items):
+        raise SystemExit("learning: the GRPO recipe has no rec_iou reward to shuffle")
+    for i in items:
+        if i["name"] == "rec_iou":
+            i["name"] = "controls:shuffled_rec_iou"
+    return "rewards=" + json.dumps({"rec": items})
+
+
 def run_seed(seed: int, out: Path, args) -> dict:
     from vlmr1_cli.demo import DemoConfig, demo_template, evaluate_model, make_data, run_stage
 
@@ -40,7 +55,7 @@ def run_seed(seed: int, out: Path, args) -> dict:
     sft = run_stage(cfg, "demo_shapes_sft.yaml", data, out / "sft", args.sft_set)
     grpo = run_stage(cfg, "demo_shapes_grpo.yaml", data, out / "grpo", [f"model.path={sft.path}", *args.grpo_set])
     shuffled = run_stage(cfg, "demo_shapes_grpo.yaml", data, out / "grpo_shuffled", [
-        f"model.path={sft.path}", "rewards={rec: [{name: 'controls:shuffled_rec_iou'}, rec_format]}", *args.grpo_set])
+        f"model.path={sft.path}", shuffled_rewards(cfg, args.grpo_set), *args.grpo_set])
     sft_rate = sft.steps / max(sft.runtime_s, 1e-9)
     more_steps = max(1, round(grpo.runtime_s * sft_rate))
     sft_more = run_stage(cfg, "demo_shapes_sft.yaml", data, out / "sft_more", [
@@ -66,6 +81,7 @@ def summarise(results: list[dict]) -> dict:
     summary["gaps"] = {
         "grpo_minus_sft_in_domain": per_seed("grpo", "sft", "eval_acc"),
         "shuffled_minus_sft_in_domain": per_seed("grpo_shuffled", "sft", "eval_acc"),
+        "grpo_minus_shuffled_in_domain": per_seed("grpo", "grpo_shuffled", "eval_acc"),
         "grpo_minus_sft_more_in_domain": per_seed("grpo", "sft_more", "eval_acc"),
         "grpo_minus_sft_more_out_of_domain": per_seed("grpo", "sft_more", "eval_ood_acc"),
         "grpo_minus_sft_out_of_domain": per_seed("grpo", "sft", "eval_ood_acc"),
@@ -92,6 +108,14 @@ def table(results: list[dict], summary: dict) -> str:
     return "\n".join(lines)
 
 
+def reward_mean(entry: dict) -> float | None:
+    """The logged mean of the box reward (rec_iou with any options, or its shuffled control)."""
+    for k, v in entry.items():
+        if k.startswith("rewards/") and "rec_iou" in k and k.endswith("/mean"):
+            return v
+    return None
+
+
 def plot(results: list[dict], out: Path) -> None:
     import matplotlib
 
@@ -104,13 +128,11 @@ def plot(results: list[dict], out: Path) -> None:
             log = out / f"seed{r['seed']}" / arm / "train_log.jsonl"
             if not log.is_file():
                 continue
-            pts = [json.loads(x) for x in log.read_text().splitlines()]
-            pts = [(p["step"], p["rewards/rec_iou/mean"] if "rewards/rec_iou/mean" in p
-                    else p.get("rewards/shuffled_rec_iou/mean")) for p in pts]
+            pts = [(p["step"], reward_mean(p)) for p in map(json.loads, log.read_text().splitlines())]
             pts = [p for p in pts if p[1] is not None]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"seed {r['seed']}")
-    axes[0].set_title("GRPO: IoU reward (true boxes)")
-    axes[1].set_title("control: IoU reward vs. another prompt's box")
+    axes[0].set_title("GRPO: box reward (true boxes)")
+    axes[1].set_title("control: box reward vs. another prompt's box")
     for ax in axes:
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
@@ -153,10 +175,15 @@ def main() -> int:
     emit("learning: GRPO vs compute-matched SFT, OOD (points)",
          f"SFT+ {100 * summary['sft_more']['eval_ood_acc'][0]:.1f}%",
          f"GRPO {100 * summary['grpo']['eval_ood_acc'][0]:.1f}%", ood, ">= +5 points", ood >= 5)
+    control = 100 * statistics.mean(g["grpo_minus_shuffled_in_domain"])
+    emit("learning: GRPO vs shuffled-reward control, in domain (points)",
+         f"control {100 * summary['grpo_shuffled']['eval_acc'][0]:.1f}%",
+         f"GRPO {100 * summary['grpo']['eval_acc'][0]:.1f}%", control, ">= +5 points", control >= 5)
     if args.check:
-        g = summary["gaps"]
-        ok = (statistics.mean(g["grpo_minus_sft_in_domain"]) >= 0.10
-              and statistics.mean(g["shuffled_minus_sft_in_domain"]) <= 0.02
+        # What the project claims today (BENCHMARKS.md): the control gains nothing, GRPO stays
+        # well above it on every seed, and no seed loses its answer format.
+        ok = (statistics.mean(g["shuffled_minus_sft_in_domain"]) <= 0.02
+              and min(g["grpo_minus_shuffled_in_domain"]) >= 0.05
               and summary["grpo_format_rate_min"] >= 0.95)
         print("check:", "PASS" if ok else "FAIL")
         return 0 if ok else 1

@@ -1,0 +1,65 @@
+"""The learning benchmark's control and bookkeeping (bench/controls.py, bench/learning.py),
+checked without training: the control must score against other prompts' boxes with the
+recipe's own reward options, and the summary must compute the gaps --check relies on."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        yield importlib.import_module("controls"), importlib.import_module("learning")
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
+def test_shuffled_reward_scores_against_the_next_group(bench):
+    controls, _ = bench
+    right = "<answer>[0,0,10,10]</answer>"
+    sols = [[0, 0, 10, 10]] * 2 + [[50, 50, 60, 60]] * 2  # two prompts, G = 2
+    ids = ["a", "a", "b", "b"]
+    # prompt a's completions are scored against b's box and b's against a's
+    assert controls.shuffled_rec_iou([right] * 4, sols, id=ids) == [0.0, 0.0, 1.0, 1.0]
+    near = "<answer>[50,50,60,64]</answer>"  # IoU 100/140 with the second box
+    assert controls.shuffled_rec_iou([near] * 4, sols, id=ids)[:2] == [pytest.approx(100 / 140)] * 2
+    assert controls.shuffled_rec_iou([near] * 4, sols, id=ids, threshold=0.5)[:2] == [1.0, 1.0]
+    assert controls.shuffled_rec_iou([near] * 4, sols, id=ids, threshold=0.8)[:2] == [0.0, 0.0]
+
+
+def test_control_keeps_the_recipes_reward_options(bench):
+    from vlmr1_cli.demo import DemoConfig
+    from vlmr1_cli.recipes import load_recipe
+
+    _, learning = bench
+    cfg = DemoConfig(recipes_dir=ROOT / "recipes")
+    real = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml")["rewards"]["rec"]
+    control = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [learning.shuffled_rewards(cfg, [])])
+    control = control["rewards"]["rec"]
+    assert [c["name"] for c in control] == ["controls:shuffled_rec_iou" if r["name"] == "rec_iou" else r["name"]
+                                            for r in real]
+    assert [c.get("options") for c in control] == [r.get("options") for r in real]
+
+
+def test_summary_gaps_and_reward_curve_key(bench):
+    _, learning = bench
+    arm = lambda acc, ood=0.1: {"eval_acc": acc, "eval_ood_acc": ood, "eval_unparsed": 0.0,  # noqa: E731
+                                "eval_ood_unparsed": 0.0}
+    results = [{"seed": s, "arms": {"sft": arm(0.2), "grpo": arm(0.3 + s / 100), "grpo_shuffled": arm(0.05),
+                                    "sft_more": arm(0.25)}} for s in (0, 1)]
+    summary = learning.summarise(results)
+    assert summary["gaps"]["grpo_minus_sft_in_domain"] == pytest.approx([0.1, 0.11])
+    assert summary["gaps"]["grpo_minus_shuffled_in_domain"] == pytest.approx([0.25, 0.26])
+    assert summary["gaps"]["shuffled_minus_sft_in_domain"] == pytest.approx([-0.15, -0.15])
+    assert summary["grpo_format_rate_min"] == 1.0
+    assert learning.reward_mean({"step": 1, "rewards/rec_iou_at0.5/mean": 0.4, "reward": 1.4}) == 0.4
+    assert learning.reward_mean({"step": 1, "rewards/shuffled_rec_iou/mean": 0.1}) == 0.1
+    assert learning.reward_mean({"step": 1, "loss": 0.0}) is None
