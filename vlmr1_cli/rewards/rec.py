@@ -59,9 +59,10 @@ def make_rec_iou(iou_kind: str = "discrete", parser: str = "paper", threshold: f
     `<answer>` span; the reward is VLM-R1's discrete IoU, not thresholded; anything missing
     gives 0. `iou_kind="continuous"` uses the standard IoU; `parser="tolerant"` reads the box
     with `parsing.parse_rec_box` (floats, JSON objects, Qwen2-VL tokens, no answer tag).
-    `threshold=t` makes the reward the metric itself: 1 if IoU >= t, else 0. A policy that is
-    unsure between two objects maximises the expected *continuous* IoU with one large box over
-    both, which scores 0 at Acc@0.5; the thresholded reward pays only for a box that counts.
+    `threshold=t` makes the reward the metric itself: 1 if IoU >= t, else 0. A policy unsure
+    between two objects can earn more expected *continuous* IoU from one large box over both
+    than from an imprecise guess, though that box scores 0 at Acc@0.5; the thresholded reward
+    pays only for a box that counts.
     """
     if iou_kind not in _IOUS:
         raise ValueError(f"iou_kind must be one of {sorted(_IOUS)}, got {iou_kind!r}")
