@@ -26,7 +26,21 @@ def main(argv: list[str]) -> int:
             (Path(folder) / f"error-rank{rank}.txt").write_text(str(e), encoding="utf-8")
         sys.stderr.write(f"error: [rank {rank}] {e}\n")
         return 1
+    finally:
+        close_process_group()
     return 0
+
+
+def close_process_group() -> None:
+    """Tear torch.distributed down before the interpreter exits. Left to interpreter shutdown,
+    gloo's worker threads can be destroyed while still joinable, and a rank that finished
+    training aborts ("terminate called without an active exception", exit -6)."""
+    if "torch" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
