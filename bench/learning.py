@@ -178,7 +178,7 @@ def main() -> int:
     control = 100 * statistics.mean(g["grpo_minus_shuffled_in_domain"])
     emit("learning: GRPO vs shuffled-reward control, in domain (points)",
          f"control {100 * summary['grpo_shuffled']['eval_acc'][0]:.1f}%",
-         f"GRPO {100 * summary['grpo']['eval_acc'][0]:.1f}%", control, ">= +5 points", control >= 5)
+         f"GRPO {100 * summary['grpo']['eval_acc'][0]:.1f}%", control, ">= +3 points (as --check)", control >= 3)
     if args.check:
         # What the project claims today (BENCHMARKS.md): the control gains nothing, GRPO ends
         # above it on every seed and by >= 3 points on average, and no seed loses its format.
