@@ -54,6 +54,12 @@ def test_each_command_writes_and_prints_a_summary(tmp_path, monkeypatch, capsys)
     code, out, _ = run_main(monkeypatch, capsys, "prepare-data", "coco", "--instances", inst, "--output",
                             tmp_path / "c.jsonl", "--max-boxes-per-category", "10")
     assert code == 0 and "output: gt" in out and (tmp_path / "c_gt.json").is_file()
+    code, out, _ = run_main(monkeypatch, capsys, "prepare-data", "coco", "--instances", inst, "--output",
+                            tmp_path / "p2.jsonl", "--variant", "pos2")
+    assert code == 0 and "option: labels" in out and read_jsonl(tmp_path / "p2.jsonl")[0]["labels"] == ["person"]
+    code, _, err = run_main(monkeypatch, capsys, "prepare-data", "coco", "--instances", inst, "--output",
+                            tmp_path / "p3.jsonl", "--variant", "pos3", "--max-boxes-per-image", "5")
+    assert code == 1 and "--max-boxes-per-image 5 contradicts --variant pos3" in err
 
     code, out, _ = run_main(monkeypatch, capsys, "prepare-data", "d3", "--anno-dir", write_d3(tmp_path / "pkl"),
                             "--output", tmp_path / "d.jsonl", "--negatives", "2", "--seed", "1")

@@ -102,3 +102,42 @@ def test_unknown_category_is_refused(tmp_path):
     p.write_text(json.dumps(data))
     with pytest.raises(UserError, match=r"annotations\[3\] \(id=503\): category_id 77 is not in 'categories'"):
         convert_coco(p, tmp_path / "o.jsonl")
+
+
+def test_max_boxes_per_image_skips_whole_images(tmp_path, instances):
+    out = tmp_path / "o.jsonl"
+    s = convert_coco(instances, out, max_boxes_per_image=12)
+    recs = {r["id"]: r for r in read_jsonl(out)}
+    # image 1 keeps 13 boxes (11 persons + 2 cars) > 12: skipped whole; image 2 keeps 11
+    assert list(recs) == ["2", "3", "4"] and len(recs["2"]["solution"]) == 11
+    assert s.skipped["image with > 12 boxes (--max-boxes-per-image)"] == 1
+    gt = json.loads((tmp_path / "o_gt.json").read_text())
+    assert [i["id"] for i in gt["images"]] == [2, 3, 4] and len(gt["annotations"]) == 11
+
+
+def test_published_variants_fill_their_options(tmp_path, instances):
+    # pos2: positive labels, every category with more than one box on an image dropped there
+    s = convert_coco(instances, tmp_path / "pos2.jsonl", variant="pos2")
+    recs = read_jsonl(tmp_path / "pos2.jsonl")
+    assert [(r["id"], r["labels"], [o["label"] for o in r["solution"]]) for r in recs] == [("2", ["person"], ["person"])]
+    assert s.options["labels"] == "positive" and s.options["max_boxes_per_category"] == 1
+    # pos3 at its published 10 boxes: both images with boxes have more; nothing left to query
+    s = convert_coco(instances, tmp_path / "pos3.jsonl", variant="pos3")
+    assert read_jsonl(tmp_path / "pos3.jsonl") == []
+    assert s.skipped["image with > 10 boxes (--max-boxes-per-image)"] == 2
+    # filtered is the paper's COCO-filtered: the same bytes as spelling the option out
+    convert_coco(instances, tmp_path / "f1.jsonl", variant="filtered")
+    convert_coco(instances, tmp_path / "f2.jsonl", max_boxes_per_category=10)
+    assert [r["solution"] for r in read_jsonl(tmp_path / "f1.jsonl")] == [r["solution"] for r in read_jsonl(tmp_path / "f2.jsonl")]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"variant": "pos9"}, r"unknown --variant 'pos9' \(choose filtered, pos2, pos3\)"),
+    ({"variant": "pos2", "labels": "all"}, r"--labels all contradicts --variant pos2 \(--labels positive\)"),
+    ({"variant": "filtered", "max_boxes_per_category": 5}, r"--max-boxes-per-category 5 contradicts --variant filtered"),
+    ({"max_boxes_per_image": 0}, r"--max-boxes-per-image must be >= 1, got 0"),
+])
+def test_bad_variant_options_are_one_clear_error(tmp_path, instances, kwargs, message):
+    with pytest.raises(UserError, match=message):
+        convert_coco(instances, tmp_path / "o.jsonl", **kwargs)
+    assert not list(tmp_path.glob("o*"))

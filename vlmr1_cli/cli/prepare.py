@@ -15,10 +15,11 @@ def shapes(
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (JSONL files + images/)."),
     train: int = typer.Option(2000, "--train", help="Training samples."),
     eval: int = typer.Option(200, "--eval", help="In-domain evaluation samples."),
-    ood: int = typer.Option(200, "--ood", help="Out-of-domain samples (held-out colour-shape pairs)."),
+    ood: int = typer.Option(200, "--ood", help="Samples per out-of-domain split (held-out colour-shape pairs)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; same seed, same bytes."),
     shapes: tuple[int, int] = typer.Option((1, 2), "--shapes", help="Min and max shapes per in-domain image."),
-    ood_shapes: tuple[int, int] = typer.Option((2, 3), "--ood-shapes", help="Min and max shapes per out-of-domain image."),
+    ood_shapes: tuple[int, int] = typer.Option((2, 3), "--ood-shapes",
+                                               help="Min and max shapes per eval_ood image (eval_ood_pairs uses --shapes)."),
     canvas: tuple[int, int] = typer.Option((56, 112), "--canvas", help="Min and max image side, pixels."),
 ) -> None:
     """Synthetic coloured-shapes REC data (offline; the demo's dataset)."""
@@ -95,7 +96,9 @@ def coco(
     output: Path = typer.Option(..., "--output", "-o", help="Output JSONL file."),
     gt_output: Path = typer.Option(None, "--gt-output", help="COCO GT file of the kept boxes (default: <output stem>_gt.json)."),
     max_boxes: int = typer.Option(None, "--max-boxes-per-category", help="Drop, per image, any category with more boxes (10 = COCO-filtered)."),
-    labels: str = typer.Option("all", "--labels", help="all (every category queried) or positive (present ones)."),
+    max_image_boxes: int = typer.Option(None, "--max-boxes-per-image", help="Skip images with more boxes left (10 = COCO_pos_3)."),
+    variant: str = typer.Option(None, "--variant", help="filtered | pos2 | pos3: the published COCO sets (fills the options above)."),
+    labels: str = typer.Option(None, "--labels", help="all (every category queried; default) or positive (present ones)."),
     crowd: str = typer.Option("keep", "--crowd", help="keep or drop crowd boxes."),
     empty: str = typer.Option("keep", "--empty", help="keep or drop images left without boxes."),
     seed: int = typer.Option(None, "--seed", help="Shuffle each image's labels with this seed (default: category order)."),
@@ -105,7 +108,8 @@ def coco(
     from vlmr1_cli.data.coco import convert_coco
 
     s = convert_coco(instances, output, gt_output=gt_output, max_boxes_per_category=max_boxes,
-                     labels=labels, crowd=crowd, empty=empty, seed=seed, image_prefix=image_prefix)
+                     labels=labels, crowd=crowd, empty=empty, seed=seed, image_prefix=image_prefix,
+                     max_boxes_per_image=max_image_boxes, variant=variant)
     _print_summary(f"coco -> {output}", s)
 
 

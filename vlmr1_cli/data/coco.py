@@ -11,7 +11,14 @@ the values that ran are recorded in the summary, the meta file and the GT file's
 - `--crowd keep` (default: crowd boxes are boxes like any other, counted by the filter and
   kept in the GT with `iscrowd: 1`, which COCOeval treats as ignore regions) or `drop`;
 - `--empty keep` (default: an image left without boxes stays, with solution `[]`, and its
-  false positives still count in the mAP) or `drop`.
+  false positives still count in the mAP) or `drop`;
+- `--max-boxes-per-image N`: images with more than N boxes left are skipped whole.
+
+`--variant` names the published sets: `filtered` (COCO-filtered, the paper's), `pos2`
+("each category has exactly one box in the image": positive labels, the per-pair filter at 1)
+and `pos3` ("at most 10 boxes in the image in total": positive labels, images with more than
+10 boxes skipped). A variant fills the options it implies; an explicit option that
+contradicts it is an error.
 
 Records carry `image_id` (the COCO image id) and `gt_file` (the GT JSON, relative to the
 JSONL's folder), whose `categories` give the label -> category id mapping for scoring.
@@ -33,6 +40,26 @@ from vlmr1_cli.progress import track
 
 LABEL_MODES = ("all", "positive")
 KEEP_DROP = ("keep", "drop")
+VARIANTS = {
+    "filtered": {"max_boxes_per_category": 10},
+    "pos2": {"labels": "positive", "max_boxes_per_category": 1},
+    "pos3": {"labels": "positive", "max_boxes_per_image": 10},
+}
+
+
+def apply_variant(variant: str | None, **given) -> dict:
+    """The options of a published variant merged with the given ones (None = not given)."""
+    if variant is None:
+        return given
+    if variant not in VARIANTS:
+        raise UserError(f"unknown --variant '{variant}' (choose {', '.join(VARIANTS)})")
+    merged = dict(given)
+    for key, value in VARIANTS[variant].items():
+        if given.get(key) is not None and given[key] != value:
+            flag = "--" + key.replace("_", "-")
+            raise UserError(f"{flag} {given[key]} contradicts --variant {variant} ({flag} {value})")
+        merged[key] = value
+    return merged
 
 
 def default_gt_path(output: str | os.PathLike) -> Path:
@@ -56,20 +83,28 @@ def category_names(coco, path) -> dict:
 
 def convert_coco(instances: str | os.PathLike, output: str | os.PathLike, *,
                  gt_output: str | os.PathLike | None = None,
-                 max_boxes_per_category: int | None = None, labels: str = "all",
+                 max_boxes_per_category: int | None = None, labels: str | None = None,
                  crowd: str = "keep", empty: str = "keep", seed: int | None = None,
-                 image_prefix: str = "", tolerance: float = BOX_TOLERANCE) -> Summary:
+                 image_prefix: str = "", tolerance: float = BOX_TOLERANCE,
+                 max_boxes_per_image: int | None = None, variant: str | None = None) -> Summary:
     """Convert a COCO instances file; write the records and the matching GT file."""
+    chosen = apply_variant(variant, labels=labels, max_boxes_per_category=max_boxes_per_category,
+                           max_boxes_per_image=max_boxes_per_image)
+    labels = chosen["labels"] or "all"
+    max_boxes_per_category, max_boxes_per_image = chosen["max_boxes_per_category"], chosen["max_boxes_per_image"]
     if labels not in LABEL_MODES:
         raise UserError(f"unknown --labels '{labels}' (choose all or positive)")
     if crowd not in KEEP_DROP or empty not in KEEP_DROP:
         raise UserError("--crowd and --empty take keep or drop")
     if max_boxes_per_category is not None and max_boxes_per_category < 1:
         raise UserError(f"--max-boxes-per-category must be >= 1, got {max_boxes_per_category}")
+    if max_boxes_per_image is not None and max_boxes_per_image < 1:
+        raise UserError(f"--max-boxes-per-image must be >= 1, got {max_boxes_per_image}")
     gt_path = Path(gt_output) if gt_output is not None else default_gt_path(output)
     if gt_path.resolve() == Path(output).resolve():
         raise UserError(f"{gt_path}: the GT file and the records file must differ")
-    options = {"max_boxes_per_category": max_boxes_per_category, "labels": labels,
+    options = {"variant": variant, "max_boxes_per_category": max_boxes_per_category,
+               "max_boxes_per_image": max_boxes_per_image, "labels": labels,
                "crowd": crowd, "empty": empty, "seed": seed, "image_prefix": image_prefix,
                "box_tolerance_px": tolerance}
     summary = Summary(source="coco", options=options)
@@ -85,6 +120,9 @@ def convert_coco(instances: str | os.PathLike, output: str | os.PathLike, *,
         for img in track(coco.images, "coco images"):
             kept = _kept_boxes(by_image.get(img["id"], []), img, max_boxes_per_category, crowd,
                                tolerance, summary)
+            if max_boxes_per_image is not None and len(kept) > max_boxes_per_image:
+                summary.skip(f"image with > {max_boxes_per_image} boxes (--max-boxes-per-image)")
+                continue
             if not kept and (empty == "drop" or labels == "positive"):
                 summary.skip("image with no box left" + (" (nothing to query in positive mode)"
                                                          if labels == "positive" and empty == "keep" else ""))
