@@ -25,9 +25,13 @@ def test_records_valid_and_held_out_pairs_only_out_of_domain(shapes_data):
 
     train = load_records(shapes_data / "train.jsonl")
     ood = load_records(shapes_data / "eval_ood.jsonl")
+    pairs = load_records(shapes_data / "eval_ood_pairs.jsonl")
     held = {f"the {c} {s}" for c, s in HELD_OUT}
     assert not any(r["problem"] in held for r in train)
-    assert all(r["problem"] in held for r in ood)
+    assert all(r["problem"] in held for r in ood + pairs)
+    # eval_ood adds distractors; eval_ood_pairs keeps the in-domain shape counts
+    assert {r["num_shapes"] for r in ood} <= {2, 3} and {r["num_shapes"] for r in pairs} <= {1, 2}
+    assert len(pairs) == len(ood) == 8
     for r in train[:5]:
         with Image.open(r["_image_paths"][0]) as im:
             assert list(im.size) == r["image_sizes"][0]

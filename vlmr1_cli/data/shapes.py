@@ -2,8 +2,10 @@
 
 Each image holds a few shapes with distinct (colour, shape) pairs; the expression names the
 target ("the red circle"), so the box can only be found by looking at the image. Some
-colour-shape combinations are held out of training altogether: the out-of-domain split
-asks for exactly those, among more distractors, to test generalisation rather than recall.
+colour-shape combinations are held out of training altogether, and two out-of-domain splits
+ask for exactly those, to test generalisation rather than recall: `eval_ood` among more
+distractors than training ever shows, `eval_ood_pairs` among as many as in domain (the
+unseen wording alone).
 Deterministic for a seed: the same arguments give byte-identical files.
 """
 
@@ -86,7 +88,7 @@ def _sample(rng: random.Random, spec: SplitSpec, idx: int, image_dir: Path, rel_
     for i, (color, shape) in enumerate(pairs):
         _draw(draw, shape, boxes[order[i]], COLORS[color])
     name = f"{spec.name}_{idx:06d}.png"
-    img.save(image_dir / name, compress_level=1)  # fast: the demo writes 20k images
+    img.save(image_dir / name, compress_level=1)  # fast: the demo writes 28k images
     tb = boxes[order[0]]
     return {
         "id": f"shapes-{spec.name}-{idx:06d}",
@@ -104,11 +106,12 @@ def _sample(rng: random.Random, spec: SplitSpec, idx: int, image_dir: Path, rel_
 def generate_shapes(output: str | Path, train: int, eval: int, ood: int = 0, seed: int = 0,
                     shapes: tuple[int, int] = (1, 2), ood_shapes: tuple[int, int] = (2, 3),
                     canvas: tuple[int, int] = (56, 112)) -> dict[str, int]:
-    """Write `train.jsonl`, `eval.jsonl` (and `eval_ood.jsonl` if ood > 0) plus `images/`.
+    """Write `train.jsonl`, `eval.jsonl` (and, if ood > 0, `eval_ood.jsonl` and
+    `eval_ood_pairs.jsonl`, `ood` records each) plus `images/`.
 
-    `shapes` is the (min, max) number of shapes per in-domain image, `ood_shapes` the same for
-    the out-of-domain split, whose targets are held-out colour-shape pairs. Returns the number
-    of records per split file.
+    `shapes` is the (min, max) number of shapes per in-domain image (and per `eval_ood_pairs`
+    image), `ood_shapes` the same for `eval_ood`; both out-of-domain splits target held-out
+    colour-shape pairs. Returns the number of records per split file.
     """
     out = Path(output)
     image_dir = out / "images"
@@ -117,6 +120,8 @@ def generate_shapes(output: str | Path, train: int, eval: int, ood: int = 0, see
         SplitSpec("train", train, *shapes, False, canvas),
         SplitSpec("eval", eval, *shapes, False, canvas),
         SplitSpec("eval_ood", ood, *ood_shapes, True, canvas),
+        # Last, so adding it left the other splits' random streams (and files) unchanged.
+        SplitSpec("eval_ood_pairs", ood, *shapes, True, canvas),
     ]
     counts: dict[str, int] = {}
     for k, spec in enumerate(specs):
