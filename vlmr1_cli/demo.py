@@ -12,13 +12,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# In domain, then the held-out colour-shape pairs among more distractors, then among as many
+# as in training (vlmr1_cli.data.shapes).
+EVAL_SPLITS = ("eval", "eval_ood", "eval_ood_pairs")
+
 
 @dataclass
 class DemoConfig:
     output_dir: Path = Path("demo-output")
     recipes_dir: Path = Path("recipes")
     seed: int = 0
-    train: int = 20000
+    train: int = 28000  # one SFT epoch of 1750 steps: the warm start must be strong enough to sample hits
     eval: int = 200
     ood: int = 200
     sft_overrides: list[str] = field(default_factory=list)
@@ -66,7 +70,7 @@ def evaluate_model(cfg: DemoConfig, model: str, data: Path, out: Path, template:
     from vlmr1_cli.evaluate.runner import EvalOptions, evaluate
 
     row: dict = {}
-    for split in ("eval", "eval_ood"):
+    for split in EVAL_SPLITS:
         f = data / f"{split}.jsonl"
         if not f.is_file():
             continue
@@ -94,7 +98,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     t = time.perf_counter()
     data = make_data(cfg)
     timings["data"] = time.perf_counter() - t
-    log(f"[demo] data: {cfg.train} train / {cfg.eval} eval / {cfg.ood} out-of-domain samples in {data}")
+    log(f"[demo] data: {cfg.train} train / {cfg.eval} eval / {cfg.ood} + {cfg.ood} out-of-domain samples in {data}")
     base = resolve_model_path(str(load_recipe(Path(cfg.recipes_dir) / "demo_shapes_sft.yaml")["model"]["path"]))
 
     log("[demo] SFT warm start ...")

@@ -37,7 +37,7 @@ def register_demo(app: typer.Typer) -> None:
         output_dir: Path = typer.Option(Path("demo-output"), "--output-dir", "-o", help="Where data, checkpoints and evaluations go."),
         recipes_dir: Path = typer.Option(Path("recipes"), "--recipes-dir", help="Folder with demo_shapes_{sft,grpo}.yaml."),
         seed: int = typer.Option(0, "--seed", help="Seed for data, initialisation order and sampling."),
-        train: int = typer.Option(20000, "--train", help="Training samples."),
+        train: int = typer.Option(28000, "--train", help="Training samples."),
         eval: int = typer.Option(200, "--eval", help="In-domain evaluation samples."),
         ood: int = typer.Option(200, "--ood", help="Out-of-domain evaluation samples."),
         sft_set: list[str] = typer.Option([], "--sft-set", help="Override for the SFT recipe (key=value)."),
@@ -45,20 +45,24 @@ def register_demo(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Run the offline demo end to end: data, SFT, GRPO, and evaluation of all three models."""
+        import contextlib
+        import sys
         import time
 
         from vlmr1_cli.cli.output import info, print_json, print_table
         from vlmr1_cli.demo import DemoConfig, run_demo
 
         t0 = time.perf_counter()
-        result = run_demo(DemoConfig(output_dir=output_dir, recipes_dir=recipes_dir, seed=seed, train=train,
-                                     eval=eval, ood=ood, sft_overrides=sft_set, grpo_overrides=grpo_set), log=info)
+        # The trainers print their metrics to stdout; with --json, stdout is the JSON alone.
+        with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():
+            result = run_demo(DemoConfig(output_dir=output_dir, recipes_dir=recipes_dir, seed=seed, train=train,
+                                         eval=eval, ood=ood, sft_overrides=sft_set, grpo_overrides=grpo_set), log=info)
         result["wall_s"] = round(time.perf_counter() - t0, 1)
         if json_out:
             print_json(result)
             return
-        cols = ["model", "Acc@0.5 in-domain", "mIoU in-domain", "Acc@0.5 out-of-domain", "mIoU out-of-domain"]
-        rows = [(r["model"], r.get("eval_acc"), r.get("eval_miou"), r.get("eval_ood_acc"), r.get("eval_ood_miou"))
+        cols = ["model", "Acc@0.5 in-domain", "mIoU in-domain", "Acc@0.5 unseen pairs", "Acc@0.5 unseen, 2-3 shapes"]
+        rows = [(r["model"], r.get("eval_acc"), r.get("eval_miou"), r.get("eval_ood_pairs_acc"), r.get("eval_ood_acc"))
                 for r in result["rows"]]
         print_table(f"vlmr1 demo (shapes REC, seed {seed}) — wall {result['wall_s']} s", cols, rows)
         info("timings (s): " + ", ".join(f"{k} {v}" for k, v in result["timings_s"].items()))
