@@ -54,6 +54,8 @@ def tiny_grpo_settings(output_dir: Path, **over) -> list[str]:
         "training.per_device_train_batch_size": 4, "training.num_generations": 4,
         "training.max_completion_length": 12, "training.logging_steps": 1,
         "training.report_to": "none", "training.save_strategy": "no",
+        # one pass per batch, so every step generates and logs (the demo recipe makes two)
+        "training.num_iterations": 1,
     }
     base.update(over)
     return [f"{k}={v}" for k, v in base.items()]

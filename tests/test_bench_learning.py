@@ -51,15 +51,31 @@ def test_control_keeps_the_recipes_reward_options(bench):
 
 def test_summary_gaps_and_reward_curve_key(bench):
     _, learning = bench
-    arm = lambda acc, ood=0.1: {"eval_acc": acc, "eval_ood_acc": ood, "eval_unparsed": 0.0,  # noqa: E731
-                                "eval_ood_unparsed": 0.0}
+    arm = lambda acc, ood=0.1: {"eval_acc": acc, "eval_ood_acc": ood, "eval_ood_pairs_acc": ood + 0.1,  # noqa: E731
+                                "eval_unparsed": 0.0, "eval_ood_unparsed": 0.0}
     results = [{"seed": s, "arms": {"sft": arm(0.2), "grpo": arm(0.3 + s / 100), "grpo_shuffled": arm(0.05),
                                     "sft_more": arm(0.25)}} for s in (0, 1)]
     summary = learning.summarise(results)
     assert summary["gaps"]["grpo_minus_sft_in_domain"] == pytest.approx([0.1, 0.11])
     assert summary["gaps"]["grpo_minus_shuffled_in_domain"] == pytest.approx([0.25, 0.26])
     assert summary["gaps"]["shuffled_minus_sft_in_domain"] == pytest.approx([-0.15, -0.15])
+    assert summary["gaps"]["grpo_minus_sft_more_ood_pairs"] == pytest.approx([0.0, 0.0])
+    assert summary["grpo"]["eval_ood_pairs_acc"][0] == pytest.approx(0.2)
     assert summary["grpo_format_rate_min"] == 1.0
     assert learning.reward_mean({"step": 1, "rewards/rec_iou_at0.5/mean": 0.4, "reward": 1.4}) == 0.4
     assert learning.reward_mean({"step": 1, "rewards/shuffled_rec_iou/mean": 0.1}) == 0.1
     assert learning.reward_mean({"step": 1, "loss": 0.0}) is None
+
+
+def test_compute_matched_sft_starts_at_the_warm_starts_final_rate(bench):
+    from vlmr1_cli.demo import DemoConfig
+    from vlmr1_cli.recipes import load_recipe
+
+    _, learning = bench
+    cfg = DemoConfig(recipes_dir=ROOT / "recipes")
+    t = load_recipe(ROOT / "recipes" / "demo_shapes_sft.yaml")["training"]
+    floor = float(t.get("lr_scheduler_kwargs", {}).get("min_lr_rate", 0.0)) * float(t["learning_rate"])
+    assert learning.final_lr(cfg, []) == pytest.approx(floor or float(t["learning_rate"]) / 10)
+    assert learning.final_lr(cfg, ["training.lr_scheduler_type=constant", "training.learning_rate=3e-4"]) == 3e-4
+    assert learning.final_lr(cfg, ["training.lr_scheduler_type=cosine_with_min_lr",
+                                   "training.lr_scheduler_kwargs={min_lr: 1e-5}"]) == 1e-5

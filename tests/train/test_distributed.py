@@ -57,7 +57,7 @@ def test_two_process_grpo_with_text_only_and_image_batches(tiny_model, mixed_dat
            "--set", "shuffle_dataset=false", "--set", "beta=0.04",
            # fixed here rather than inherited from the demo recipe, whose tuning is not this test's subject
            "--set", "temperature=0.7", "--set", "scale_rewards=none", "--set", "warmup_steps=0",
-           "--set", "learning_rate=5e-5"]
+           "--set", "learning_rate=5e-5", "--set", "num_iterations=1"]
     # A hang (a collective one rank skips) would stop here at the timeout instead of passing.
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-3000:]

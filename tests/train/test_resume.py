@@ -39,7 +39,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny_model, shapes_dat
                 "rewards={rec: [rec_iou, 'text_rewards:stall_at']}",
                 f"output_dir={out}", "max_steps=6", "per_device_train_batch_size=4", "num_generations=4",
                 "max_completion_length=8", "logging_steps=1", "save_strategy=steps", "save_steps=2",
-                "report_to=none", "seed=3"]
+                "report_to=none", "seed=3", "num_iterations=1"]
 
     # The reference: the same run, never interrupted (shuffled data, seed 3).
     ref = tmp_path / "ref"
