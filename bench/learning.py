@@ -8,9 +8,10 @@ Per seed, on the offline shapes task with the demo recipes:
                (compute-matched baseline; steps = GRPO runtime x SFT steps/s of the warm start),
                its learning rate annealed from where the warm start's ended down to zero
 Each model is evaluated in domain and on two out-of-domain splits: held-out colour-shape pairs
-among as many shapes as in training (`ood_pairs`) and among more distractors (`ood`). Writes results.json, results.md and learning_curves.png to --out and prints the
-table; --check exits 1 unless the control holds (shuffled rewards gain nothing, GRPO ends above
-them on every seed and by >= 3 points on average, format rate >= 95%).
+among as many shapes as in training (`ood_pairs`) and among more distractors (`ood`). Writes
+results.json, results.md and learning_curves.png to --out and prints the table; --check exits 1
+unless the control holds (shuffled rewards gain nothing, GRPO ends above them on every seed and
+by >= 3 points on average, format rate >= 95%).
 
     .venv/bin/python bench/learning.py --seeds 0 1 2 --out bench-output/learning
 """

@@ -39,7 +39,7 @@ def register_demo(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed for data, initialisation order and sampling."),
         train: int = typer.Option(28000, "--train", help="Training samples."),
         eval: int = typer.Option(200, "--eval", help="In-domain evaluation samples."),
-        ood: int = typer.Option(200, "--ood", help="Out-of-domain evaluation samples."),
+        ood: int = typer.Option(200, "--ood", help="Samples per out-of-domain split."),
         sft_set: list[str] = typer.Option([], "--sft-set", help="Override for the SFT recipe (key=value)."),
         grpo_set: list[str] = typer.Option([], "--grpo-set", help="Override for the GRPO recipe (key=value)."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
