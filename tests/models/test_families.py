@@ -25,9 +25,12 @@ PRESET_FAMILIES = {
     "tiny-qwen2-vl": ("qwen2_vl", PixelLimits(56 * 56, 112 * 112, 28)),
     "tiny-qwen3-vl": ("qwen3_vl", PixelLimits(64 * 64, 128 * 128, 32)),
     "tiny-idefics3": ("idefics3", PixelLimits(32 * 32, 64 * 64, 32, longest_edge=64)),
+    "tiny-smolvlm2": ("smolvlm", PixelLimits(32 * 32, 64 * 64, 32, longest_edge=64)),
 }
 PRESETS = list(PRESET_FAMILIES)
 SIZES = [(640, 480), (427, 640), (98, 70), (30, 20), (4000, 3000), (133, 91)]
+RELATIVE = ["qwen2_vl", "qwen3_vl", "idefics3", "smolvlm"]
+TILING = ["idefics3", "smolvlm"]  # Idefics3's tiling processor (SmolVLM2 inherits it)
 
 @pytest.fixture(scope="session")
 def family_model(tmp_path_factory):
@@ -50,15 +53,15 @@ def family_model(tmp_path_factory):
 
 def test_registry_serves_every_family():
     names = set(families())
-    assert {"qwen2_5_vl", "qwen2_vl", "qwen3_vl", "idefics3"} <= names
-    for model_type in ("qwen2_vl", "qwen3_vl", "idefics3"):
+    assert {"qwen2_5_vl", "qwen2_vl", "qwen3_vl", "idefics3", "smolvlm"} <= names
+    for model_type in ("qwen2_vl", "qwen3_vl", "idefics3", "smolvlm"):
         assert family_for_model_type(model_type).name == model_type
 
 
 # ----------------------------------------------------------------------------- frames
 
 
-@pytest.mark.parametrize("name", ["qwen2_vl", "qwen3_vl", "idefics3"])
+@pytest.mark.parametrize("name", RELATIVE)
 @pytest.mark.parametrize("size", SIZES)
 def test_relative_frame_round_trip(name, size):
     fam = family_by_name(name)
@@ -75,7 +78,7 @@ def test_relative_frame_round_trip(name, size):
     assert fam.to_model_frame((0, 0, w, h), size, (1, 1)) == pytest.approx((0, 0, 1000, 1000))
 
 
-@pytest.mark.parametrize("name", ["qwen2_vl", "qwen3_vl", "idefics3"])
+@pytest.mark.parametrize("name", RELATIVE)
 def test_predictions_outside_the_scale_are_not_clamped(name):
     fam = family_by_name(name)
     assert fam.from_model_frame((-10, 0, 1100, 500), (200, 100), (200, 100)) == pytest.approx((-2, 0, 220, 50))
@@ -91,8 +94,9 @@ def test_qwen3_rounds_to_multiples_of_32():
     assert family_by_name("qwen2_vl").input_size(640, 480, PixelLimits(3136, 12845056, 28)) == (644, 476)
 
 
-def test_idefics3_sizes_follow_the_tiling_rule():
-    fam = family_by_name("idefics3")
+@pytest.mark.parametrize("name", TILING)
+def test_tiling_sizes_follow_the_tiling_rule(name):
+    fam = family_by_name(name)
     limits = PixelLimits(364 * 364, 1456 * 1456, 364, longest_edge=1456)  # Idefics3-8B
     assert fam.input_size(640, 480, limits) == (1456, 1092)
     assert fam.tile_grid(640, 480, limits) == (3, 4)
@@ -108,7 +112,7 @@ def test_box_syntax_per_family():
     assert q2.box_text(box) == "<|box_start|>(12,57),(400,1000)<|box_end|>"
     text = f"<|object_ref_start|>the cat<|object_ref_end|>{q2.box_text(box)}"
     assert [(b.bbox, b.label) for b in parse_boxes(text)] == [((12, 57, 400, 1000), "the cat")]
-    for name in ("qwen2_5_vl", "qwen3_vl", "idefics3"):
+    for name in ("qwen2_5_vl", "qwen3_vl", "idefics3", "smolvlm"):
         fam = family_by_name(name)
         assert fam.box_text(box) == "[12, 57, 400, 1000]"
         assert parse_boxes(f'<answer>{{"bbox_2d": {fam.box_text(box)}}}</answer>')[0].bbox == (12, 57, 400, 1000)
@@ -167,9 +171,10 @@ def _processed_size(fam, proc, image, limits):
     """(width, height) the processor really resized `image` to, and its token grid."""
     import torch
 
+    tiling = fam.name in TILING
     inputs = proc.image_processor(images=[image], return_tensors="pt", return_row_col_info=True) \
-        if fam.name == "idefics3" else proc.image_processor(images=[image], return_tensors="pt")
-    if fam.name == "idefics3":
+        if tiling else proc.image_processor(images=[image], return_tensors="pt")
+    if tiling:
         rows, cols = inputs["rows"][0][0], inputs["cols"][0][0]
         t = limits.factor
         mask = inputs["pixel_attention_mask"][0]
@@ -210,6 +215,74 @@ def test_preset_is_deterministic(tmp_path):
         wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
         assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
         assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
+
+
+# ----------------------------------------------------------------------------- SmolVLM2
+
+
+def test_smolvlm2_preset_is_a_smolvlm_checkpoint_that_keeps_its_tokens_per_tile(family_model, tmp_path):
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText
+
+    path = family_model("tiny-smolvlm2")
+    assert json.loads((path / "config.json").read_text())["model_type"] == "smolvlm"
+    saved = json.loads((path / "processor_config.json").read_text())
+    assert saved["processor_class"] == "SmolVLMProcessor" and saved["image_seq_len"] == 4
+    assert saved["image_processor"]["image_processor_type"] == "SmolVLMImageProcessor"
+    model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True)
+    assert type(model).__name__ == "SmolVLMForConditionalGeneration"
+
+    fam = family_for_path(path)
+    proc = fam.load_processor(str(path))
+    proc.save_pretrained(tmp_path / "again")  # as every training run saves it
+    proc = fam.load_processor(str(tmp_path / "again"))
+    assert proc.image_seq_len == 4  # transformers' default is 169: the model would not match
+    inputs = proc(text=["User:<image>the red circle"], images=[Image.new("RGB", (133, 91))],
+                  return_tensors="pt")
+    # input 64 x 64: 2 x 2 tiles plus the global view, 4 tokens each
+    assert (inputs["input_ids"] == model.config.image_token_id).sum().item() == 20
+
+
+def test_smolvlm2_processor_is_image_only_only_without_torchvision(monkeypatch):
+    from transformers import SmolVLMProcessor
+
+    from vlmr1_cli.models import smolvlm
+
+    try:
+        monkeypatch.setattr(smolvlm, "torchvision_usable", lambda: True)
+        smolvlm.smolvlm_processor_class.cache_clear()
+        assert smolvlm.smolvlm_processor_class() is SmolVLMProcessor
+        assert "video_processor" in SmolVLMProcessor.get_attributes()
+        monkeypatch.setattr(smolvlm, "torchvision_usable", lambda: False)
+        smolvlm.smolvlm_processor_class.cache_clear()
+        image_only = smolvlm.smolvlm_processor_class()
+        assert issubclass(image_only, SmolVLMProcessor) and image_only is not SmolVLMProcessor
+        assert image_only.__name__ == "SmolVLMProcessor"  # what processor_config.json records
+        assert image_only.get_attributes() == ["image_processor", "tokenizer"]
+    finally:
+        smolvlm.smolvlm_processor_class.cache_clear()
+
+
+def test_smolvlm2_checkpoint_with_video_settings_loads_image_only(family_model, tmp_path):
+    """A SmolVLM2 folder saved where torchvision works names a video processor; it still loads
+    here, image-only, with its image settings."""
+    import shutil
+
+    run = tmp_path / "gpu-saved"
+    shutil.copytree(family_model("tiny-smolvlm2"), run)
+    video = {"video_processor_type": "SmolVLMVideoProcessor", "size": {"longest_edge": 384},
+             "video_sampling": {"fps": 1, "max_frames": 64, "video_size": {"longest_edge": 384}}}
+    cfg = json.loads((run / "processor_config.json").read_text())
+    cfg["image_processor"]["video_sampling"] = video["video_sampling"]
+    (run / "processor_config.json").write_text(json.dumps({**cfg, "video_processor": video}))
+    (run / "video_preprocessor_config.json").write_text(json.dumps(video))
+    fam = family_for_path(run)
+    proc = fam.load_processor(str(run))
+    assert proc.image_seq_len == 4
+    assert fam.pixel_limits(proc) == PRESET_FAMILIES["tiny-smolvlm2"][1]
+    msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "the cat"}]}]
+    text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+    assert text == "<|im_start|>User:<image>the cat<end_of_utterance>\nAssistant:"
 
 
 # ----------------------------------------------------------------------------- GRPO + evaluation

@@ -61,9 +61,11 @@ class HFGenerator:
         import torch
 
         tok = self.processor.tokenizer
-        images = row_images(rows)
-        inputs = self.processor(text=[r["text"] for r in rows], images=images or None, padding=True,
-                                return_tensors="pt").to(self.model.device)
+        # One list of images per prompt: SmolVLM2's processor, unlike Idefics3's, does not split
+        # a flat list between the prompts of a batch (the other processors accept both).
+        images = [row_images([r]) for r in rows]
+        inputs = self.processor(text=[r["text"] for r in rows], images=images if any(images) else None,
+                                padding=True, return_tensors="pt").to(self.model.device)
         with torch.inference_mode():
             out = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens,
                                       pad_token_id=tok.pad_token_id, temperature=None, top_p=None,

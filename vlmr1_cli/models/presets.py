@@ -56,6 +56,9 @@ PRESETS: dict[str, Preset] = {
         Preset("tiny-idefics3", "idefics3", hidden=64, intermediate=128, layers=2, heads=4,
                kv_heads=2, vision_hidden=32, vision_depth=2, min_pixels=32 * 32, max_pixels=64 * 64,
                description="0.15 M parameters, Idefics3/SmolVLM (tiles, 0-1000 frame): tests"),
+        Preset("tiny-smolvlm2", "smolvlm", hidden=64, intermediate=128, layers=2, heads=4,
+               kv_heads=2, vision_hidden=32, vision_depth=2, min_pixels=32 * 32, max_pixels=64 * 64,
+               description="0.15 M parameters, SmolVLM2 (Idefics3 tiles, 0-1000 frame): tests"),
     )
 }
 
@@ -66,6 +69,7 @@ BUILDERS: dict[str, tuple[str, str]] = {
     "qwen2_vl": ("vlmr1_cli.models.tiny_qwen2_vl", "build_tiny_qwen2vl"),
     "qwen3_vl": ("vlmr1_cli.models.tiny_qwen3_vl", "build_tiny_qwen3vl"),
     "idefics3": ("vlmr1_cli.models.tiny_idefics3", "build_tiny_idefics3"),
+    "smolvlm": ("vlmr1_cli.models.tiny_idefics3", "build_tiny_smolvlm2"),
 }
 
 

@@ -7,6 +7,10 @@ and pixel-shuffle factor 2, each tile costs (32 / 8)^2 / 2^2 = 4 image tokens.
 
 The tokenizer is the shared tiny BPE plus Idefics3's image tokens (`<fake_token_around_image>`,
 `<image>`, `<global-img>`, `<row_R_col_C>`) and `<end_of_utterance>`, which ends a turn (eos).
+
+SmolVLM2 (`tiny-smolvlm2`) is the same architecture under other class names, so both presets
+come from one builder; SmolVLM2's processor also takes a video processor where torchvision
+works (see smolvlm.py).
 """
 
 from __future__ import annotations
@@ -34,10 +38,10 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_idefics3(preset, output: Path, seed: int = 0) -> Path:
+def _build_tiling(preset, output: Path, seed: int, config_cls, model_cls, image_processor_cls,
+                  processor_cls, **processor_kwargs) -> Path:
+    """The Idefics3-architecture model and processor of a preset, saved like a checkpoint."""
     import torch
-    from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Processor
-    from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
 
     tile, longest = math.isqrt(preset.min_pixels), math.isqrt(preset.max_pixels)
     tok = build_tokenizer(seed=seed, vocab_size=preset.vocab)
@@ -53,14 +57,38 @@ def build_tiny_idefics3(preset, output: Path, seed: int = 0) -> Path:
     vision = dict(hidden_size=preset.vision_hidden, intermediate_size=preset.vision_hidden * 2,
                   num_hidden_layers=preset.vision_depth, num_attention_heads=2, image_size=tile,
                   patch_size=PATCH)
-    config = Idefics3Config(text_config=text, vision_config=vision, scale_factor=SCALE_FACTOR,
-                            image_token_id=tok.convert_tokens_to_ids("<image>"), tie_word_embeddings=True)
+    config = config_cls(text_config=text, vision_config=vision, scale_factor=SCALE_FACTOR,
+                        image_token_id=tok.convert_tokens_to_ids("<image>"), tie_word_embeddings=True)
     torch.manual_seed(seed)
-    model = Idefics3ForConditionalGeneration(config)
-    image_processor = Idefics3ImageProcessorPil(size={"longest_edge": longest},
-                                                max_image_size={"longest_edge": tile},
-                                                do_image_splitting=True)
-    processor = Idefics3Processor(image_processor=image_processor, tokenizer=tok,
-                                  image_seq_len=(tile // PATCH) ** 2 // SCALE_FACTOR**2,
-                                  chat_template=CHAT_TEMPLATE)
+    model = model_cls(config)
+    image_processor = image_processor_cls(size={"longest_edge": longest},
+                                          max_image_size={"longest_edge": tile},
+                                          do_image_splitting=True)
+    processor = processor_cls(image_processor=image_processor, tokenizer=tok,
+                              image_seq_len=(tile // PATCH) ** 2 // SCALE_FACTOR**2,
+                              chat_template=CHAT_TEMPLATE, **processor_kwargs)
     return save_tiny(model, processor, [tok.eos_token_id, tok.pad_token_id], tok.pad_token_id, output)
+
+
+def build_tiny_idefics3(preset, output: Path, seed: int = 0) -> Path:
+    from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Processor
+    from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
+
+    return _build_tiling(preset, output, seed, Idefics3Config, Idefics3ForConditionalGeneration,
+                         Idefics3ImageProcessorPil, Idefics3Processor)
+
+
+def build_tiny_smolvlm2(preset, output: Path, seed: int = 0) -> Path:
+    from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
+    from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil
+
+    from vlmr1_cli.models.qwen2_5_vl import torchvision_usable
+    from vlmr1_cli.models.smolvlm import smolvlm_processor_class
+
+    extra = {}
+    if torchvision_usable():  # the stock processor needs one, and saves its config beside
+        from transformers.models.smolvlm.video_processing_smolvlm import SmolVLMVideoProcessor
+
+        extra["video_processor"] = SmolVLMVideoProcessor()
+    return _build_tiling(preset, output, seed, SmolVLMConfig, SmolVLMForConditionalGeneration,
+                         SmolVLMImageProcessorPil, smolvlm_processor_class(), **extra)

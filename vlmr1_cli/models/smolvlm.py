@@ -1,0 +1,65 @@
+"""SmolVLM2 (`model_type` "smolvlm"): Idefics3's tiling family under its own classes.
+
+Everything that decides a box is inherited from `Idefics3` (idefics3.py): the 0-1000 `bbox_2d`
+frame relative to the original image, the pixel limits (`factor` = tile edge T, `longest_edge`
+= L) and the input size. transformers' `SmolVLMImageProcessor` (PIL backend without
+torchvision) is the Idefics3 image processor renamed, with the same defaults, and
+`SmolVLMForConditionalGeneration` keeps Idefics3's module names (`model.vision_model`,
+`model.connector`, `model.text_model`, `lm_head`), so the freezing prefixes carry over.
+
+Processor. `SmolVLMProcessor` requires a video processor, which transformers cannot build
+without torchvision, and the `num2words` package (it spells out video frame counts). Without
+torchvision vlmr1 loads an image-only subclass instead, as it does for the Qwen processors
+(`image_only_processor_class` in qwen2_5_vl.py); with torchvision the stock class is used.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from vlmr1_cli.models.idefics3 import Idefics3
+from vlmr1_cli.models.qwen2_5_vl import torchvision_usable
+from vlmr1_cli.models.registry import register_family
+
+
+@functools.cache
+def smolvlm_processor_class() -> Any:
+    """`SmolVLMProcessor`, or where torchvision is unusable an image-only subclass of it,
+    registered with AutoProcessor for `SmolVLMConfig`."""
+    from transformers import AutoProcessor, SmolVLMConfig, SmolVLMProcessor
+    from transformers.processing_utils import ProcessorMixin
+
+    if torchvision_usable():
+        return SmolVLMProcessor
+
+    class ImageOnly(SmolVLMProcessor):
+        # `image_seq_len` stays in the signature: transformers saves only the constructor's
+        # arguments, and a reloaded processor must keep the model's tokens per tile.
+        def __init__(self, image_processor=None, tokenizer=None, image_seq_len: int = 169,
+                     chat_template=None, **kwargs):
+            SmolVLMProcessor.__init__(self, image_processor, tokenizer, None,
+                                      image_seq_len=image_seq_len, chat_template=chat_template,
+                                      **kwargs)
+
+        def apply_chat_template(self, conversation, chat_template=None, **kwargs):
+            # SmolVLMProcessor's override only adds frame-sampling defaults read from the
+            # video processor, which this class does not have.
+            return ProcessorMixin.apply_chat_template(self, conversation, chat_template, **kwargs)
+
+    # Saved as `processor_class`, so the folder also loads with the stock class elsewhere.
+    ImageOnly.__name__ = ImageOnly.__qualname__ = SmolVLMProcessor.__name__
+    ImageOnly.__module__ = __name__
+    AutoProcessor.register(SmolVLMConfig, ImageOnly, exist_ok=True)
+    return ImageOnly
+
+
+class SmolVLM(Idefics3):
+    name = "smolvlm"
+    model_types = ("smolvlm",)
+
+    def processor_class(self) -> Any:
+        return smolvlm_processor_class()
+
+
+SMOLVLM = register_family(SmolVLM())
