@@ -123,6 +123,47 @@ def test_mixed_text_and_image_logging_trap(tiny_model, mixed_data, tmp_path):
         _prepare(recipe)
 
 
+@pytest.mark.parametrize("config, kind", [("zero3.yaml", "ZeRO-3"), ("fsdp.yaml", "FSDP")])
+def test_sharded_launch_refuses_text_beside_images(tiny_model, mixed_data, tmp_path, config, kind):
+    """ZeRO-3/FSDP gather the vision tower's shards collectively: a text-only rank would hang."""
+    cfg = ROOT / "recipes" / "accelerate" / config
+    recipe = _recipe(tiny_model, mixed_data, tmp_path, "rewards.text=[ovd_format]", f"launch.config_file={cfg}",
+                     names=("rec", "text"))
+    with pytest.raises(UserError, match=rf"launch.config_file.*{kind} shards the vision tower.*use DDP or ZeRO-2"):
+        _prepare(recipe)
+
+
+def test_sharding_check_reads_the_launch(tmp_path, monkeypatch):
+    from vlmr1_cli.train.checks import check_sharding, sharding_of
+
+    for var in ("WORLD_SIZE", "ACCELERATE_USE_FSDP", "ACCELERATE_DEEPSPEED_ZERO_STAGE"):
+        monkeypatch.delenv(var, raising=False)
+    acc = ROOT / "recipes" / "accelerate"
+    assert sharding_of({"config_file": str(acc / "zero2.yaml")}) is None
+    assert sharding_of({"config_file": str(acc / "ddp.yaml")}) is None
+    # ZeRO stage given in a DeepSpeed JSON file named by the accelerate config
+    ds = tmp_path / "ds.json"
+    ds.write_text('{"zero_optimization": {"stage": 3}}')
+    cfg = tmp_path / "acc.yaml"
+    cfg.write_text(f"distributed_type: DEEPSPEED\nnum_processes: 4\ndeepspeed_config:\n  deepspeed_config_file: {ds}\n")
+    assert sharding_of({"config_file": str(cfg)}) == "ZeRO-3"
+    recipe = {"launch": {"config_file": str(cfg)}}
+    with pytest.raises(UserError, match="ZeRO-3"):
+        check_sharding(recipe, n_text=3, n_image=5)
+    check_sharding(recipe, n_text=0, n_image=5)  # image data only: fine
+    check_sharding(recipe, n_text=3, n_image=0)  # text only: the vision tower never runs anywhere
+    check_sharding({"launch": {"config_file": str(cfg), "num_processes": 1}}, n_text=3, n_image=5)
+    # inside a launched worker, from accelerate's variables
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert sharding_of({}) is None
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    with pytest.raises(UserError, match="FSDP"):
+        check_sharding({"launch": {}}, n_text=1, n_image=1)
+    monkeypatch.delenv("ACCELERATE_USE_FSDP")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")
+    assert sharding_of({}) == "ZeRO-3"
+
+
 def test_vllm_without_vllm_is_one_line(run_cli, tiny_model, mixed_data, data_override):
     import importlib.util
 

@@ -97,6 +97,56 @@ def world_size(recipe: dict) -> int:
     return int(effective_launch(recipe["launch"]).get("num_processes") or 1)
 
 
+def sharding_of(launch: dict) -> str | None:
+    """"ZeRO-3" or "FSDP" when the launch shards parameters across processes, else None.
+    Read from the accelerate config file (and its DeepSpeed JSON), or inside a launched
+    worker from the variables accelerate sets."""
+    import json
+
+    import yaml
+
+    cfg = launch.get("config_file")
+    if cfg and Path(cfg).is_file():
+        try:
+            data = yaml.safe_load(Path(cfg).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            data = {}  # reported by effective_launch
+        kind = str(data.get("distributed_type") or "").upper() if isinstance(data, dict) else ""
+        if kind == "FSDP":
+            return "FSDP"
+        if kind == "DEEPSPEED":
+            ds = data.get("deepspeed_config") or {}
+            stage = ds.get("zero_stage")
+            ds_file = ds.get("deepspeed_config_file")
+            if ds_file and Path(ds_file).is_file():
+                try:
+                    stage = (json.loads(Path(ds_file).read_text(encoding="utf-8")).get("zero_optimization")
+                             or {}).get("stage", stage)
+                except (ValueError, AttributeError):
+                    pass  # DeepSpeed reports its own file's errors
+            return "ZeRO-3" if str(stage) == "3" else None
+        return None
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        return "FSDP"
+    if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
+        return "ZeRO-3"
+    return None
+
+
+def check_sharding(recipe: dict, n_text: int, n_image: int) -> None:
+    """Text-only beside image samples under ZeRO-3/FSDP on several processes: refused."""
+    if not (n_text and n_image) or world_size(recipe) < 2:
+        return
+    kind = sharding_of(recipe["launch"])
+    if kind:
+        # Sharded parameters are gathered collectively as each module runs: a rank whose
+        # batch is text-only never runs the vision tower, the others wait for it, and the
+        # run hangs without an error. Refusing is better than a silent hang.
+        raise UserError(f"recipe: key 'launch.config_file': {kind} shards the vision tower, so text-only "
+                        f"samples ({n_text}) cannot train beside image samples ({n_image}) on several "
+                        "processes (a rank with a text-only batch would hang the run); use DDP or ZeRO-2")
+
+
 def check_batch(recipe: dict, n_text: int, n_image: int) -> None:
     """GRPO batch arithmetic and the mixed text/image logging trap, before any model loads."""
     if recipe["method"] != "grpo":

@@ -93,6 +93,7 @@ def load_datasets(ctx: RunContext) -> None:
     n_text = sum(1 for paths in table["image_paths"] if not paths)
     checks.check_tasks(recipe, tasks)
     checks.check_batch(recipe, n_text, len(table) - n_text)
+    checks.check_sharding(recipe, n_text, len(table) - n_text)
 
 
 def trainer_args(ctx: RunContext, extra: dict | None = None):
