@@ -69,21 +69,27 @@ def check_tasks(recipe: dict, tasks: set[str]) -> None:
                         f"(add rewards.{task}; rewards are given for: {', '.join(sorted(rewarded)) or 'none'})")
 
 
+def accelerate_config(launch: dict) -> dict:
+    """The accelerate config file named by `launch.config_file`, as a mapping ({} if none)."""
+    cfg = launch.get("config_file")
+    if not (cfg and Path(cfg).is_file()):
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(cfg).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"{cfg}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{cfg}: an accelerate config must be a YAML mapping")
+    return data
+
+
 def effective_launch(launch: dict) -> dict:
     """The launch settings accelerate will use: the config file's, overridden by those set."""
-    out = {}
-    cfg = launch.get("config_file")
-    if cfg and Path(cfg).is_file():
-        import yaml
-
-        try:
-            data = yaml.safe_load(Path(cfg).read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise UserError(f"{cfg}: invalid YAML: {getattr(e, 'problem', e)}") from None
-        if not isinstance(data, dict):
-            raise UserError(f"{cfg}: an accelerate config must be a YAML mapping")
-        out = {k: data.get(k) for k in ("num_processes", "num_machines", "machine_rank", "main_process_ip",
-                                        "main_process_port")}
+    data = accelerate_config(launch)
+    out = {k: data.get(k) for k in ("num_processes", "num_machines", "machine_rank", "main_process_ip",
+                                    "main_process_port")} if data else {}
     out.update({k: v for k, v in launch.items() if v is not None})
     return out
 
@@ -103,15 +109,9 @@ def sharding_of(launch: dict) -> str | None:
     worker from the variables accelerate sets."""
     import json
 
-    import yaml
-
-    cfg = launch.get("config_file")
-    if cfg and Path(cfg).is_file():
-        try:
-            data = yaml.safe_load(Path(cfg).read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError:
-            data = {}  # reported by effective_launch
-        kind = str(data.get("distributed_type") or "").upper() if isinstance(data, dict) else ""
+    data = accelerate_config(launch)
+    if data:
+        kind = str(data.get("distributed_type") or "").upper()
         if kind == "FSDP":
             return "FSDP"
         if kind == "DEEPSPEED":
