@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from vlmr1_cli.demo import DemoConfig  # standard library only at import: --help stays instant
+
 
 def register(app: typer.Typer) -> None:
     @app.command("init-model")
@@ -34,12 +36,12 @@ def register(app: typer.Typer) -> None:
 def register_demo(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        output_dir: Path = typer.Option(Path("demo-output"), "--output-dir", "-o", help="Where data, checkpoints and evaluations go."),
-        recipes_dir: Path = typer.Option(Path("recipes"), "--recipes-dir", help="Folder with demo_shapes_{sft,grpo}.yaml."),
-        seed: int = typer.Option(0, "--seed", help="Seed for data, initialisation order and sampling."),
-        train: int = typer.Option(28000, "--train", help="Training samples."),
-        eval: int = typer.Option(200, "--eval", help="In-domain evaluation samples."),
-        ood: int = typer.Option(200, "--ood", help="Samples per out-of-domain split."),
+        output_dir: Path = typer.Option(DemoConfig.output_dir, "--output-dir", "-o", help="Where data, checkpoints and evaluations go."),
+        recipes_dir: Path = typer.Option(DemoConfig.recipes_dir, "--recipes-dir", help="Folder with demo_shapes_{sft,grpo}.yaml."),
+        seed: int = typer.Option(DemoConfig.seed, "--seed", help="Seed for data, initialisation order and sampling."),
+        train: int = typer.Option(DemoConfig.train, "--train", help="Training samples."),
+        eval: int = typer.Option(DemoConfig.eval, "--eval", help="In-domain evaluation samples."),
+        ood: int = typer.Option(DemoConfig.ood, "--ood", help="Samples per out-of-domain split."),
         sft_set: list[str] = typer.Option([], "--sft-set", help="Override for the SFT recipe (key=value)."),
         grpo_set: list[str] = typer.Option([], "--grpo-set", help="Override for the GRPO recipe (key=value)."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -50,7 +52,7 @@ def register_demo(app: typer.Typer) -> None:
         import time
 
         from vlmr1_cli.cli.output import info, print_json, print_table
-        from vlmr1_cli.demo import DemoConfig, run_demo
+        from vlmr1_cli.demo import run_demo
 
         t0 = time.perf_counter()
         # The trainers print their metrics to stdout; with --json, stdout is the JSON alone.
