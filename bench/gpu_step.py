@@ -65,7 +65,7 @@ def build_model(size: str, folder: Path, seed: int, min_pixels: int, max_pixels:
 
     from vlmr1_cli.models.presets import Preset
     from vlmr1_cli.models.qwen2_5_vl import Qwen25VL
-    from vlmr1_cli.models.tiny_qwen import tiny_qwen_configs, video_processor_kwargs
+    from vlmr1_cli.models.tiny_qwen import tiny_qwen_configs
     from vlmr1_cli.models.tiny_tokenizer import build_tokenizer
 
     d = SIZES[size]
@@ -85,10 +85,10 @@ def build_model(size: str, folder: Path, seed: int, min_pixels: int, max_pixels:
     model = Qwen2_5_VLForConditionalGeneration(cfg)
     model.generation_config = GenerationConfig(eos_token_id=[tok.eos_token_id], pad_token_id=tok.pad_token_id,
                                                do_sample=True, temperature=1.0)
-    proc_cls = Qwen25VL().processor_class()
+    proc_cls = Qwen25VL().image_only_processor_class()
     ip = Qwen2VLImageProcessorPil(size={"shortest_edge": min_pixels, "longest_edge": max_pixels},
                                   patch_size=14, merge_size=2, temporal_patch_size=2)
-    proc = proc_cls(image_processor=ip, tokenizer=tok, chat_template=tok.chat_template, **video_processor_kwargs())
+    proc = proc_cls(image_processor=ip, tokenizer=tok, chat_template=tok.chat_template)
     model.save_pretrained(folder)
     proc.save_pretrained(folder)
     n_params = sum(p.numel() for p in model.parameters())

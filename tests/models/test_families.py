@@ -243,26 +243,6 @@ def test_smolvlm2_preset_is_a_smolvlm_checkpoint_that_keeps_its_tokens_per_tile(
     assert (inputs["input_ids"] == model.config.image_token_id).sum().item() == 20
 
 
-def test_smolvlm2_processor_is_image_only_only_without_torchvision(monkeypatch):
-    from transformers import SmolVLMProcessor
-
-    from vlmr1_cli.models import smolvlm
-
-    try:
-        monkeypatch.setattr(smolvlm, "torchvision_usable", lambda: True)
-        smolvlm.smolvlm_processor_class.cache_clear()
-        assert smolvlm.smolvlm_processor_class() is SmolVLMProcessor
-        assert "video_processor" in SmolVLMProcessor.get_attributes()
-        monkeypatch.setattr(smolvlm, "torchvision_usable", lambda: False)
-        smolvlm.smolvlm_processor_class.cache_clear()
-        image_only = smolvlm.smolvlm_processor_class()
-        assert issubclass(image_only, SmolVLMProcessor) and image_only is not SmolVLMProcessor
-        assert image_only.__name__ == "SmolVLMProcessor"  # what processor_config.json records
-        assert image_only.get_attributes() == ["image_processor", "tokenizer"]
-    finally:
-        smolvlm.smolvlm_processor_class.cache_clear()
-
-
 def test_smolvlm2_checkpoint_with_video_settings_loads_image_only(family_model, tmp_path):
     """A SmolVLM2 folder saved where torchvision works names a video processor; it still loads
     here, image-only, with its image settings."""

@@ -84,27 +84,30 @@ def _drop_loader_kwargs(processor) -> None:
                 kwargs.pop(key, None)
 
 
-VIDEO_CONFIG = "video_preprocessor_config.json"
-
-
 def _keep_video_config(source: Path, tmp: Path) -> None:
-    """Without torchvision the processor loads image-only and would save no video-processor
-    config; the stock Qwen-VL processor then fails to load the export where torchvision is
-    installed. Carry the source's video-processor settings over unchanged."""
+    """Carry the source's video-processor settings over unchanged. Without torchvision the
+    processor loads image-only and saves only a placeholder naming the video processor
+    (processor_compat.py); a source with real settings keeps them."""
     import json
 
+    from vlmr1_cli.models.processor_compat import PROCESSOR_CONFIG, VIDEO_CONFIG, VIDEO_KEY
+
+    video = None
+    src_cfg, out_cfg = source / PROCESSOR_CONFIG, tmp / PROCESSOR_CONFIG
+    for f in (src_cfg, source / VIDEO_CONFIG):
+        if video is None and f.is_file():
+            try:
+                data = json.loads(f.read_text(encoding="utf-8"))
+            except ValueError:
+                raise UserError(f"{f}: invalid JSON") from None
+            video = data.get(VIDEO_KEY) if f == src_cfg and isinstance(data, dict) else data
     if (source / VIDEO_CONFIG).is_file() and not (tmp / VIDEO_CONFIG).exists():
         shutil.copyfile(source / VIDEO_CONFIG, tmp / VIDEO_CONFIG)
-    src_cfg, out_cfg = source / "processor_config.json", tmp / "processor_config.json"
-    if not (src_cfg.is_file() and out_cfg.is_file()):
+    if video is None or not out_cfg.is_file():
         return
-    try:
-        video = json.loads(src_cfg.read_text(encoding="utf-8")).get("video_processor")
-    except (ValueError, AttributeError):
-        raise UserError(f"{src_cfg}: invalid JSON") from None
     saved = json.loads(out_cfg.read_text(encoding="utf-8"))
-    if video is not None and "video_processor" not in saved:
-        saved["video_processor"] = video
+    if saved.get(VIDEO_KEY) != video:  # the nested entry wins over the separate file
+        saved[VIDEO_KEY] = video
         out_cfg.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

@@ -86,15 +86,47 @@ class ModelFamily:
         return json.dumps(self.format_box(box))
 
     # ---- processor -------------------------------------------------------------------
-    def processor_class(self) -> Any:
-        """The class whose `from_pretrained` loads this family's processor."""
-        from transformers import AutoProcessor
+    # The video processor the stock processor is built with, for families that have one.
+    video_processor_type: str | None = None
 
-        return AutoProcessor
+    def stock_processor(self) -> tuple[Any, Any] | None:
+        """(config class, processor class) where the stock processor needs a video processor,
+        hence torchvision (processor_compat.py); None for families that need neither."""
+        return None
+
+    def image_only_processor_class(self) -> Any:
+        """The stock processor without its video processor (families with `stock_processor`)."""
+        from vlmr1_cli.models.processor_compat import image_only_class
+
+        stock = self.stock_processor()
+        if stock is None or self.video_processor_type is None:
+            raise TypeError(f"{self.name}: its processor has no video processor to leave out")
+        return image_only_class(stock[1], self.video_processor_type)
+
+    def processor_class(self) -> Any:
+        """The class whose `from_pretrained` loads this family's processor here."""
+        stock = self.stock_processor()
+        if stock is None:
+            from transformers import AutoProcessor
+
+            return AutoProcessor
+        from vlmr1_cli.models.processor_compat import for_this_environment
+
+        return for_this_environment(stock[0], stock[1], self.image_only_processor_class())
+
+    def processor_class_for(self, path: str) -> Any:
+        """`processor_class()`, or the image-only class for a folder saved without a video
+        processor config (by earlier vlmr1 versions, on a machine without torchvision)."""
+        if self.stock_processor() is not None:
+            from vlmr1_cli.models.processor_compat import has_video_config
+
+            if not has_video_config(path):
+                return self.image_only_processor_class()
+        return self.processor_class()
 
     def load_processor(self, path: str, limits: PixelLimits | None = None, **kwargs: Any) -> Any:
         kwargs.setdefault("local_files_only", True)
-        proc = self.processor_class().from_pretrained(path, **self.processor_kwargs(limits), **kwargs)
+        proc = self.processor_class_for(path).from_pretrained(path, **self.processor_kwargs(limits), **kwargs)
         tok = getattr(proc, "tokenizer", None)
         if tok is not None:
             tok.padding_side = "left"  # generation and TRL need left padding

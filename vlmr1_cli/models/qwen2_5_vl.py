@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 from typing import Any
 
 from vlmr1_cli.geometry import smart_resize
@@ -12,17 +10,6 @@ from vlmr1_cli.models.base import ModelFamily, PixelLimits
 # transformers' class defaults, used when a processor config lacks the keys (coordinates.md §2).
 DEFAULT_MIN_PIXELS = 56 * 56
 DEFAULT_MAX_PIXELS = 1280 * 28 * 28
-
-
-@functools.cache
-def torchvision_usable() -> bool:
-    if importlib.util.find_spec("torchvision") is None:
-        return False
-    try:
-        import torchvision  # noqa: F401
-    except Exception:  # a CUDA-linked torchvision beside a CPU torch fails at import
-        return False
-    return True
 
 
 def pixel_limits_of(processor: Any, factor: int) -> PixelLimits:
@@ -60,32 +47,14 @@ class SmartResizeFamily(ModelFamily):
         return {"size": {"shortest_edge": limits.min_pixels, "longest_edge": limits.max_pixels}}
 
 
-@functools.cache
-def image_only_processor_class(config_cls: Any, processor_cls: Any) -> Any:
-    """Without torchvision, transformers 5 cannot build Qwen-VL's video processor.
-
-    Returns `processor_cls` where torchvision works; otherwise a subclass whose constructor
-    takes no video processor (the processor machinery then treats it as image+text only),
-    registered with AutoProcessor for the config (environment.md §2).
-    """
-    if torchvision_usable():
-        return processor_cls
-    from transformers import AutoProcessor
-
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        processor_cls.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
-
-    image_only = type(processor_cls.__name__, (processor_cls,), {"__init__": __init__, "__module__": __name__})
-    AutoProcessor.register(config_cls, image_only, exist_ok=True)
-    return image_only
-
-
 class Qwen25VL(SmartResizeFamily):
     name = "qwen2_5_vl"
     model_types = ("qwen2_5_vl",)
     frame = "abs"
 
-    def processor_class(self) -> Any:
+    video_processor_type = "Qwen2VLVideoProcessor"
+
+    def stock_processor(self) -> tuple[Any, Any]:
         from transformers import Qwen2_5_VLConfig, Qwen2_5_VLProcessor
 
-        return image_only_processor_class(Qwen2_5_VLConfig, Qwen2_5_VLProcessor)
+        return Qwen2_5_VLConfig, Qwen2_5_VLProcessor

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from vlmr1_cli.geometry import Box
-from vlmr1_cli.models.qwen2_5_vl import SmartResizeFamily, image_only_processor_class
+from vlmr1_cli.models.qwen2_5_vl import SmartResizeFamily
 from vlmr1_cli.models.registry import register_family
 
 BOX_START, BOX_END = "<|box_start|>", "<|box_end|>"
@@ -40,10 +40,12 @@ class Qwen2VL(SmartResizeFamily):
         x1, y1, x2, y2 = self.format_box(box)
         return f"{BOX_START}({x1},{y1}),({x2},{y2}){BOX_END}"
 
-    def processor_class(self) -> Any:
+    video_processor_type = "Qwen2VLVideoProcessor"
+
+    def stock_processor(self) -> tuple[Any, Any]:
         from transformers import Qwen2VLConfig, Qwen2VLProcessor
 
-        return image_only_processor_class(Qwen2VLConfig, Qwen2VLProcessor)
+        return Qwen2VLConfig, Qwen2VLProcessor
 
 
 QWEN2_VL = register_family(Qwen2VL())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlmr1_cli.models.qwen2_5_vl import SmartResizeFamily, image_only_processor_class
+from vlmr1_cli.models.qwen2_5_vl import SmartResizeFamily
 from vlmr1_cli.models.registry import register_family
 
 
@@ -30,10 +30,12 @@ class Qwen3VL(SmartResizeFamily):
     patch_size = 16
     merge_size = 2
 
-    def processor_class(self) -> Any:
+    video_processor_type = "Qwen3VLVideoProcessor"
+
+    def stock_processor(self) -> tuple[Any, Any]:
         from transformers import Qwen3VLConfig, Qwen3VLProcessor
 
-        return image_only_processor_class(Qwen3VLConfig, Qwen3VLProcessor)
+        return Qwen3VLConfig, Qwen3VLProcessor
 
 
 QWEN3_VL = register_family(Qwen3VL())

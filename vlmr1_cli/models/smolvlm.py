@@ -10,7 +10,7 @@ torchvision) is the Idefics3 image processor renamed, with the same defaults, an
 Processor. `SmolVLMProcessor` requires a video processor, which transformers cannot build
 without torchvision, and the `num2words` package (it spells out video frame counts). Without
 torchvision vlmr1 loads an image-only subclass instead, as it does for the Qwen processors
-(`image_only_processor_class` in qwen2_5_vl.py); with torchvision the stock class is used.
+(processor_compat.py); with torchvision the stock class is used.
 """
 
 from __future__ import annotations
@@ -19,21 +19,19 @@ import functools
 from typing import Any
 
 from vlmr1_cli.models.idefics3 import Idefics3
-from vlmr1_cli.models.qwen2_5_vl import torchvision_usable
+from vlmr1_cli.models.processor_compat import SavesVideoEntry
 from vlmr1_cli.models.registry import register_family
 
 
 @functools.cache
-def smolvlm_processor_class() -> Any:
-    """`SmolVLMProcessor`, or where torchvision is unusable an image-only subclass of it,
-    registered with AutoProcessor for `SmolVLMConfig`."""
-    from transformers import AutoProcessor, SmolVLMConfig, SmolVLMProcessor
+def smolvlm_image_only_class() -> Any:
+    """`SmolVLMProcessor` without its video processor (processor_compat.py)."""
+    from transformers import SmolVLMProcessor
     from transformers.processing_utils import ProcessorMixin
 
-    if torchvision_usable():
-        return SmolVLMProcessor
+    class ImageOnly(SavesVideoEntry, SmolVLMProcessor):
+        video_processor_type = "SmolVLMVideoProcessor"
 
-    class ImageOnly(SmolVLMProcessor):
         # `image_seq_len` stays in the signature: transformers saves only the constructor's
         # arguments, and a reloaded processor must keep the model's tokens per tile.
         def __init__(self, image_processor=None, tokenizer=None, image_seq_len: int = 169,
@@ -50,16 +48,21 @@ def smolvlm_processor_class() -> Any:
     # Saved as `processor_class`, so the folder also loads with the stock class elsewhere.
     ImageOnly.__name__ = ImageOnly.__qualname__ = SmolVLMProcessor.__name__
     ImageOnly.__module__ = __name__
-    AutoProcessor.register(SmolVLMConfig, ImageOnly, exist_ok=True)
     return ImageOnly
 
 
 class SmolVLM(Idefics3):
     name = "smolvlm"
     model_types = ("smolvlm",)
+    video_processor_type = "SmolVLMVideoProcessor"
 
-    def processor_class(self) -> Any:
-        return smolvlm_processor_class()
+    def stock_processor(self) -> tuple[Any, Any]:
+        from transformers import SmolVLMConfig, SmolVLMProcessor
+
+        return SmolVLMConfig, SmolVLMProcessor
+
+    def image_only_processor_class(self) -> Any:
+        return smolvlm_image_only_class()
 
 
 SMOLVLM = register_family(SmolVLM())

@@ -82,13 +82,8 @@ def build_tiny_smolvlm2(preset, output: Path, seed: int = 0) -> Path:
     from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
     from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil
 
-    from vlmr1_cli.models.qwen2_5_vl import torchvision_usable
-    from vlmr1_cli.models.smolvlm import smolvlm_processor_class
+    from vlmr1_cli.models.smolvlm import SMOLVLM
 
-    extra = {}
-    if torchvision_usable():  # the stock processor needs one, and saves its config beside
-        from transformers.models.smolvlm.video_processing_smolvlm import SmolVLMVideoProcessor
-
-        extra["video_processor"] = SmolVLMVideoProcessor()
+    # Image-only with or without torchvision: it saves the video entry the stock class needs.
     return _build_tiling(preset, output, seed, SmolVLMConfig, SmolVLMForConditionalGeneration,
-                         SmolVLMImageProcessorPil, smolvlm_processor_class(), **extra)
+                         SmolVLMImageProcessorPil, SMOLVLM.image_only_processor_class())

@@ -39,18 +39,6 @@ def tiny_qwen_configs(preset, tok):
     return text, ids, vocab
 
 
-def video_processor_kwargs() -> dict:
-    """Where torchvision works the stock processor needs a video processor (and saves its
-    config, so the folder loads with plain AutoProcessor there); without it, none is passed."""
-    from vlmr1_cli.models.qwen2_5_vl import torchvision_usable
-
-    if not torchvision_usable():
-        return {}
-    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
-
-    return {"video_processor": Qwen2VLVideoProcessor()}
-
-
 def _atomic_save(build, output: Path) -> Path:
     """Save into a temp folder and rename, so a half-built preset is never picked up."""
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +65,8 @@ def build_tiny_qwen25vl(preset, output: Path, seed: int = 0) -> Path:
 
     from vlmr1_cli.models.qwen2_5_vl import Qwen25VL
 
-    processor_cls = Qwen25VL().processor_class()
+    # Image-only with or without torchvision: it saves the video entry the stock class needs.
+    processor_cls = Qwen25VL().image_only_processor_class()
     tok = build_tokenizer(seed=seed, vocab_size=preset.vocab)
     text, ids, _ = tiny_qwen_configs(preset, tok)
     vision = dict(
@@ -100,7 +89,7 @@ def build_tiny_qwen25vl(preset, output: Path, seed: int = 0) -> Path:
         patch_size=14, merge_size=2, temporal_patch_size=2,
     )
     processor = processor_cls(image_processor=image_processor, tokenizer=tok,
-                              chat_template=tok.chat_template, **video_processor_kwargs())
+                              chat_template=tok.chat_template)
 
     def save(folder: Path) -> None:
         model.save_pretrained(folder)

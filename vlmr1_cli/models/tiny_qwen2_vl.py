@@ -29,6 +29,7 @@ def build_tiny_qwen2vl(preset, output: Path, seed: int = 0) -> Path:
         size={"shortest_edge": preset.min_pixels, "longest_edge": preset.max_pixels},
         patch_size=QWEN2_VL.patch_size, merge_size=QWEN2_VL.merge_size, temporal_patch_size=2,
     )
-    processor = QWEN2_VL.processor_class()(image_processor=image_processor, tokenizer=tok,
-                                           chat_template=tok.chat_template)
+    # Image-only with or without torchvision: it saves the video entry the stock class needs.
+    processor = QWEN2_VL.image_only_processor_class()(image_processor=image_processor, tokenizer=tok,
+                                                      chat_template=tok.chat_template)
     return save_tiny(model, processor, [tok.eos_token_id, tok.pad_token_id], tok.pad_token_id, output)

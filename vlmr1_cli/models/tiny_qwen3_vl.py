@@ -39,6 +39,7 @@ def build_tiny_qwen3vl(preset, output: Path, seed: int = 0) -> Path:
         patch_size=QWEN3_VL.patch_size, merge_size=QWEN3_VL.merge_size, temporal_patch_size=2,
         image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
     )
-    processor = QWEN3_VL.processor_class()(image_processor=image_processor, tokenizer=tok,
-                                           chat_template=tok.chat_template)
+    # Image-only with or without torchvision: it saves the video entry the stock class needs.
+    processor = QWEN3_VL.image_only_processor_class()(image_processor=image_processor, tokenizer=tok,
+                                                      chat_template=tok.chat_template)
     return save_tiny(model, processor, [tok.eos_token_id, tok.pad_token_id], tok.pad_token_id, output)
