@@ -55,7 +55,7 @@ def settings(args, out: Path) -> dict:
         "gradient_accumulation_steps": 1, "num_iterations": 1, "max_completion_length": args.completion,
         "temperature": 1.0, "top_p": 1.0, "beta": args.beta, "epsilon": 0.2, "loss_type": "grpo",
         "scale_rewards": "group", "learning_rate": 5e-4, "lr_scheduler_type": "constant",
-        "logging_steps": 1, "save_strategy": "no", "report_to": "none", "gradient_checkpointing": False,
+        "logging_steps": 1, "save_strategy": "no", "report_to": "none", "activation_checkpointing": False,
         "use_cpu": not cuda(), "bf16": cuda(), "fp16": False, "remove_unused_columns": False,
         "log_multimodal": False, "log_completions": False, "dataloader_num_workers": 0,
     }

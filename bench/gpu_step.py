@@ -124,7 +124,7 @@ def settings(args, out: Path) -> dict:
         "per_device_train_batch_size": args.G * args.prompts, "gradient_accumulation_steps": 1,
         "max_completion_length": args.completion, "temperature": 1.0, "beta": 0.0, "loss_type": "grpo",
         "learning_rate": 1e-6, "logging_steps": 1, "save_strategy": "no", "report_to": "none",
-        "seed": 0, "bf16": cuda, "gradient_checkpointing": True, "use_cpu": not cuda,
+        "seed": 0, "bf16": cuda, "activation_checkpointing": True, "use_cpu": not cuda,
         "remove_unused_columns": False, "dataloader_num_workers": 0,
     }
 
