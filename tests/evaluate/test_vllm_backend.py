@@ -141,3 +141,32 @@ def test_vllm_backend_matches_hf_backend(model, task, fake_vllm, eval_data, tmp_
         assert llm["model"] != str(ref)  # the base's weights, with the adapter on top
     else:
         assert "enable_lora" not in llm and {g["lora"] for g in calls["generate"]} == {None}
+
+
+
+def test_vllm_backend_names_the_fix_for_a_folder_without_video_config(fake_vllm, tiny_model, eval_data,
+                                                                      tmp_path):
+    """Folders saved by an earlier vlmr1 without torchvision lack the config vLLM's processor
+    needs: a UserError (one line, exit 1) naming the folder and the fix, before vLLM starts."""
+    import shutil
+
+    from vlmr1_cli.errors import UserError
+    from vlmr1_cli.evaluate.runner import EvalOptions, evaluate
+    from vlmr1_cli.export.exporter import export_checkpoint
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_model, old)
+    cfg = json.loads((old / "processor_config.json").read_text())
+    del cfg["video_processor"]
+    (old / "processor_config.json").write_text(json.dumps(cfg))
+    opts = EvalOptions(batch_size=4, backend="vllm", max_new_tokens=12)
+    with pytest.raises(UserError, match=r"saved without a video-processor config") as err:
+        evaluate(str(old), eval_data["rec"], tmp_path / "out", opts=opts)
+    assert str(old) in str(err.value) and "vlmr1 export" in str(err.value) and "\n" not in str(err.value)
+    import vllm  # the stand-in
+
+    assert vllm.CALLS["llm"] == []  # vLLM was never started
+
+    export_checkpoint(old, tmp_path / "fixed")  # the fix the message names
+    m = evaluate(str(tmp_path / "fixed"), eval_data["rec"], tmp_path / "fixed-eval", opts=opts)
+    assert m["backend"] == "vllm" and m["n"] > 0
