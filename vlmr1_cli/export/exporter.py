@@ -90,19 +90,16 @@ def _keep_video_config(source: Path, tmp: Path) -> None:
     (processor_compat.py); a source with real settings keeps them."""
     import json
 
+    from vlmr1_cli.io import read_json_object
     from vlmr1_cli.models.processor_compat import PROCESSOR_CONFIG, VIDEO_CONFIG, VIDEO_KEY
 
-    video = None
-    src_cfg, out_cfg = source / PROCESSOR_CONFIG, tmp / PROCESSOR_CONFIG
-    for f in (src_cfg, source / VIDEO_CONFIG):
-        if video is None and f.is_file():
-            try:
-                data = json.loads(f.read_text(encoding="utf-8"))
-            except ValueError:
-                raise UserError(f"{f}: invalid JSON") from None
-            video = data.get(VIDEO_KEY) if f == src_cfg and isinstance(data, dict) else data
-    if (source / VIDEO_CONFIG).is_file() and not (tmp / VIDEO_CONFIG).exists():
-        shutil.copyfile(source / VIDEO_CONFIG, tmp / VIDEO_CONFIG)
+    src_cfg, src_video, out_cfg = source / PROCESSOR_CONFIG, source / VIDEO_CONFIG, tmp / PROCESSOR_CONFIG
+    video = read_json_object(src_cfg).get(VIDEO_KEY) if src_cfg.is_file() else None
+    if src_video.is_file():
+        if video is None:
+            video = read_json_object(src_video)
+        if not (tmp / VIDEO_CONFIG).exists():
+            shutil.copyfile(src_video, tmp / VIDEO_CONFIG)
     if video is None or not out_cfg.is_file():
         return
     saved = json.loads(out_cfg.read_text(encoding="utf-8"))

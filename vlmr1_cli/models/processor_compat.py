@@ -38,11 +38,6 @@ def torchvision_usable() -> bool:
     return True
 
 
-def video_entry(video_processor_type: str) -> dict:
-    """The `processor_config.json` entry from which AutoVideoProcessor builds the class defaults."""
-    return {"video_processor_type": video_processor_type}
-
-
 class SavesVideoEntry:
     """Mixin for image-only processors: `to_dict` (hence `save_pretrained`) names the video
     processor the stock class would have saved. Set `video_processor_type` on the subclass."""
@@ -51,7 +46,8 @@ class SavesVideoEntry:
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()  # type: ignore[misc]
-        out.setdefault(VIDEO_KEY, video_entry(self.video_processor_type))
+        # The type alone: AutoVideoProcessor builds the class defaults from it.
+        out.setdefault(VIDEO_KEY, {"video_processor_type": self.video_processor_type})
         return out
 
 

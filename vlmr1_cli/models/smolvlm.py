@@ -24,14 +24,12 @@ from vlmr1_cli.models.registry import register_family
 
 
 @functools.cache
-def smolvlm_image_only_class() -> Any:
+def smolvlm_image_only_class(video_processor_type: str) -> Any:
     """`SmolVLMProcessor` without its video processor (processor_compat.py)."""
     from transformers import SmolVLMProcessor
     from transformers.processing_utils import ProcessorMixin
 
     class ImageOnly(SavesVideoEntry, SmolVLMProcessor):
-        video_processor_type = "SmolVLMVideoProcessor"
-
         # `image_seq_len` stays in the signature: transformers saves only the constructor's
         # arguments, and a reloaded processor must keep the model's tokens per tile.
         def __init__(self, image_processor=None, tokenizer=None, image_seq_len: int = 169,
@@ -48,6 +46,7 @@ def smolvlm_image_only_class() -> Any:
     # Saved as `processor_class`, so the folder also loads with the stock class elsewhere.
     ImageOnly.__name__ = ImageOnly.__qualname__ = SmolVLMProcessor.__name__
     ImageOnly.__module__ = __name__
+    ImageOnly.video_processor_type = video_processor_type
     return ImageOnly
 
 
@@ -62,7 +61,7 @@ class SmolVLM(Idefics3):
         return SmolVLMConfig, SmolVLMProcessor
 
     def image_only_processor_class(self) -> Any:
-        return smolvlm_image_only_class()
+        return smolvlm_image_only_class(self.video_processor_type)
 
 
 SMOLVLM = register_family(SmolVLM())
