@@ -175,6 +175,27 @@ def test_vllm_without_vllm_is_one_line(run_cli, tiny_model, mixed_data, data_ove
     assert "training.use_vllm" in line and "vlmr1[vllm]" in line
 
 
+def test_vllm_rollouts_from_a_folder_without_video_config(tiny_model, mixed_data, tmp_path, monkeypatch):
+    """vLLM cannot build the processor of a folder an earlier vlmr1 saved without torchvision:
+    one line naming the folder and `vlmr1 export`, before any model loads."""
+    import json
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_model, old)
+    cfg = json.loads((old / "processor_config.json").read_text())
+    del cfg["video_processor"]
+    (old / "processor_config.json").write_text(json.dumps(cfg))
+    (tmp_path / "site" / "vllm").mkdir(parents=True)  # an importable `vllm`, for check_vllm
+    (tmp_path / "site" / "vllm" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    recipe = _recipe(old, mixed_data, tmp_path, "training.use_vllm=true", "training.vllm_mode=colocate")
+    with pytest.raises(UserError, match=r"saved without a video-processor config") as err:
+        _prepare(recipe)
+    assert str(old) in str(err.value) and "vlmr1 export" in str(err.value)
+    _prepare(_recipe(old, mixed_data, tmp_path))  # HF rollouts load it (image-only)
+
+
 def test_output_dir_and_resume_states(tiny_model, mixed_data, tmp_path):
     recipe = _recipe(tiny_model, mixed_data, tmp_path)
     with pytest.raises(UserError, match=r"--resume: no complete checkpoint"):

@@ -40,7 +40,9 @@ class VLLMGenerator:
             from vlmr1_cli.models.registry import family_for_path
 
             family = family_for_path(weights_dir)
-        _require_video_config(family, processor_dir, weights_dir)
+        from vlmr1_cli.models.processor_compat import check_vllm_loadable
+
+        check_vllm_loadable(family, processor_dir, weights_dir)
         from vllm import LLM, SamplingParams
 
         kwargs: dict[str, Any] = {
@@ -74,21 +76,6 @@ class VLLMGenerator:
             prompts.append(item)
         outs = self.llm.generate(prompts, self.params, lora_request=self.lora, use_tqdm=False)
         return [o.outputs[0].text for o in outs]
-
-
-def _require_video_config(family: Any, *folders: str) -> None:
-    """vLLM builds the stock processor, which needs a video-processor config; folders vlmr1
-    saved without torchvision before that config was written have none (processor_compat.py).
-    Say how to fix it instead of failing inside vLLM."""
-    from vlmr1_cli.models.processor_compat import has_video_config
-
-    if family.stock_processor() is None:
-        return
-    for folder in dict.fromkeys(folders):
-        if not has_video_config(folder):
-            raise UserError(f"{folder}: saved without a video-processor config (an earlier vlmr1 on a machine "
-                            f"without torchvision), which vLLM needs; re-save it with "
-                            f"`vlmr1 export --checkpoint {folder} --output NEW_DIR`, or use --backend hf")
 
 
 def _adapter_rank(adapter_dir: str) -> int:

@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vlmr1_cli.errors import UserError
+
 VIDEO_KEY = "video_processor"
 VIDEO_CONFIG = "video_preprocessor_config.json"
 PROCESSOR_CONFIG = "processor_config.json"
@@ -90,3 +92,15 @@ def has_video_config(path: str | Path) -> bool:
         return VIDEO_KEY in json.loads(cfg.read_text(encoding="utf-8"))
     except (ValueError, TypeError, OSError):
         return True  # let transformers report the broken file
+
+
+def check_vllm_loadable(family: Any, *folders: str | Path) -> None:
+    """vLLM builds the stock processor, which needs a video-processor config that folders
+    saved before the fix lack: one line naming the folder and the fix, before vLLM starts."""
+    if family.stock_processor() is None:
+        return
+    for folder in dict.fromkeys(str(f) for f in folders):
+        if not has_video_config(folder):
+            raise UserError(f"{folder}: saved without a video-processor config (an earlier vlmr1 on a machine "
+                            f"without torchvision), which vLLM needs; re-save it with "
+                            f"`vlmr1 export --checkpoint {folder} --output NEW_DIR`")

@@ -62,6 +62,10 @@ def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True) -> R
     model_path = resolve_local(str(recipe["model"]["path"]))
     family = family_for_path(model_path)
     checks.check_family(recipe, family, read_meta(model_path))
+    if recipe["training"].get("use_vllm"):
+        from vlmr1_cli.models.processor_compat import check_vllm_loadable
+
+        check_vllm_loadable(family, model_path)
     m = recipe["model"]
     limits = None
     if m.get("min_pixels") or m.get("max_pixels"):
