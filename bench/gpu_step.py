@@ -28,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from summary import emit  # noqa: E402
 
 SIZES = {
     "0.5b": dict(hidden=896, intermediate=4864, layers=24, heads=14, kv_heads=2,
@@ -198,7 +200,8 @@ def measure(trainer, args) -> dict:
     tokens = [h.get("num_tokens") for h in trainer.state.log_history if "num_tokens" in h]
     per_step_tokens = (tokens[-1] - tokens[0]) / max(1, len(tokens) - 1) if len(tokens) > 1 else float("nan")
     med = statistics.median(times)
-    result = {"median_step_s": round(med, 4), "steps_timed": len(times), "wall_s": round(wall, 1),
+    result = {"median_step_s": round(med, 4), "steps_timed": len(times),
+              "step_s_range": [round(min(times), 4), round(max(times), 4)], "wall_s": round(wall, 1),
               "tokens_per_step": round(per_step_tokens), "tokens_per_s": round(per_step_tokens / med, 1)}
     if cuda:
         result["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
@@ -237,6 +240,13 @@ def main() -> int:
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    ratio = result["ratio_vlmr1_over_trl"]
+    if device == "cpu":  # a smoke run: CPU overhead is measured by bench_train_overhead.py
+        target, ok = "both arms run (CPU smoke run)", bare["steps_timed"] == ours["steps_timed"] == args.steps
+    else:
+        target, ok = "<= 1.03x", ratio <= 1.03
+    emit(f"GRPO step, {args.size} model, {device}", f"bare TRL {bare['median_step_s']:.3f} s/step",
+         f"vlmr1 {ours['median_step_s']:.3f} s/step", ratio, target, ok)
     return 0
 
 

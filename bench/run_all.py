@@ -26,6 +26,19 @@ BENCHES = [
     ("bench_train_overhead.py", [], ["--steps", "5", "--repeats", "1"]),
     ("bench_eval.py", ["--threads", "1"], ["--threads", "1", "--samples", "64", "--repeat", "1"]),
 ]
+# GPU step time: the 0.5B-class default on a CUDA machine, a tiny check on a CPU.
+GPU_STEP_ON_CPU = ["--size", "tiny", "--image", "112x112", "--completion", "16", "--steps", "3"]
+
+
+def gpu_step() -> tuple[str, list[str], list[str]]:
+    import importlib.util
+
+    cuda = False
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    return ("gpu_step.py", [] if cuda else GPU_STEP_ON_CPU, ["--steps", "3"] if cuda else GPU_STEP_ON_CPU)
 
 
 def run(script: str, args: list[str]) -> tuple[list[dict], float, int, str]:
@@ -40,7 +53,7 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="smaller settings (a smoke run, not the reported figures)")
     p.add_argument("--with-learning", action="store_true", help="also run bench/learning.py (3 seeds)")
     args = p.parse_args()
-    benches = list(BENCHES)
+    benches = [*BENCHES, gpu_step()]
     if args.with_learning:
         benches.append(("learning.py", [], ["--seeds", "0", "--train", "500", "--eval", "50", "--ood", "50"]))
     table = []
