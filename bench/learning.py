@@ -30,6 +30,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # summary.py, controls.py
 from summary import emit  # noqa: E402
 
+from vlmr1_cli.demo import DemoConfig  # noqa: E402  (standard library only at import)
+
 ROOT = HERE.parent
 ARMS = ("sft", "grpo", "grpo_shuffled", "sft_more")
 METRICS = ("eval_acc", "eval_ood_pairs_acc", "eval_ood_acc", "eval_unparsed", "eval_ood_unparsed")
@@ -166,7 +168,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=ROOT / "bench-output" / "learning")
-    p.add_argument("--train", type=int, default=28000)
+    p.add_argument("--train", type=int, default=DemoConfig.train)
     p.add_argument("--eval", type=int, default=400)
     p.add_argument("--ood", type=int, default=400)
     p.add_argument("--sft-set", action="append", default=[])

@@ -9,8 +9,7 @@ The tokenizer is the shared tiny BPE plus Idefics3's image tokens (`<fake_token_
 `<image>`, `<global-img>`, `<row_R_col_C>`) and `<end_of_utterance>`, which ends a turn (eos).
 
 SmolVLM2 (`tiny-smolvlm2`) is the same architecture under other class names, so both presets
-come from one builder; SmolVLM2's processor also takes a video processor where torchvision
-works (see smolvlm.py).
+come from one builder; SmolVLM2's processor is built image-only (processor_compat.py).
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ CHAT_TEMPLATE = (
 
 
 def _build_tiling(preset, output: Path, seed: int, config_cls, model_cls, image_processor_cls,
-                  processor_cls, **processor_kwargs) -> Path:
+                  processor_cls) -> Path:
     """The Idefics3-architecture model and processor of a preset, saved like a checkpoint."""
     import torch
 
@@ -66,7 +65,7 @@ def _build_tiling(preset, output: Path, seed: int, config_cls, model_cls, image_
                                           do_image_splitting=True)
     processor = processor_cls(image_processor=image_processor, tokenizer=tok,
                               image_seq_len=(tile // PATCH) ** 2 // SCALE_FACTOR**2,
-                              chat_template=CHAT_TEMPLATE, **processor_kwargs)
+                              chat_template=CHAT_TEMPLATE)
     return save_tiny(model, processor, [tok.eos_token_id, tok.pad_token_id], tok.pad_token_id, output)
 
 
