@@ -47,7 +47,8 @@ def row_images(rows: list[dict]) -> list:
 
 
 class HFGenerator:
-    """Greedy decoding with transformers' `generate` on a loaded model (models.loading)."""
+    """Greedy decoding with transformers' `generate` on a loaded model (models.loading); on
+    request, sampling several completions per prompt (bench/headroom.py measures pass@k)."""
 
     name = "hf"
 
@@ -57,7 +58,10 @@ class HFGenerator:
         self.max_new_tokens = max_new_tokens
         processor.tokenizer.padding_side = "left"
 
-    def generate(self, rows: list[dict]) -> list[str]:
+    def generate(self, rows: list[dict], num_samples: int = 1, temperature: float | None = None) -> list[str]:
+        """One greedy completion per row; with a `temperature`, `num_samples` sampled
+        completions per row instead (row by row: row 0's samples first). Sampling draws from
+        torch's global generator: seed it for repeatable samples."""
         import torch
 
         tok = self.processor.tokenizer
@@ -66,8 +70,12 @@ class HFGenerator:
         images = [row_images([r]) for r in rows]
         inputs = self.processor(text=[r["text"] for r in rows], images=images if any(images) else None,
                                 padding=True, return_tensors="pt").to(self.model.device)
+        if temperature is None:
+            decoding = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        else:
+            decoding = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0,
+                        "num_return_sequences": num_samples}
         with torch.inference_mode():
-            out = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens,
-                                      pad_token_id=tok.pad_token_id, temperature=None, top_p=None,
-                                      top_k=None)
+            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens,
+                                      pad_token_id=tok.pad_token_id, **decoding)
         return tok.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
