@@ -30,7 +30,7 @@ def headroom(model: str, data: Path, image_root: str, template: str | None, n: i
     """Greedy accuracy, mean sampled accuracy and pass@k of one checkpoint (REC records)."""
     import torch
 
-    from vlmr1_cli.evaluate.runner import EvalOptions, make_generator, prepare
+    from vlmr1_cli.evaluate.runner import EvalOptions, default_device, make_generator, prepare
     from vlmr1_cli.evaluate.tasks import RECORD_TASK, read_answer
     from vlmr1_cli.geometry import iou
 
@@ -40,7 +40,7 @@ def headroom(model: str, data: Path, image_root: str, template: str | None, n: i
     if RECORD_TASK[plan.task] != "rec":
         raise SystemExit(f"headroom: {data} holds '{plan.task}' records; this measures REC only")
     solution = {r["id"]: r["solution"] for r in plan.records}
-    generator = make_generator(plan, "cpu")
+    generator = make_generator(plan, default_device())  # CUDA where there is one
 
     def hit(text: str, row: dict) -> bool:
         box = read_answer(plan.task, text, row, plan.family)["box"]
