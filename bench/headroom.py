@@ -32,7 +32,7 @@ def headroom(model: str, data: Path, image_root: str, template: str | None, n: i
 
     from vlmr1_cli.evaluate.runner import EvalOptions, default_device, make_generator, prepare
     from vlmr1_cli.evaluate.tasks import RECORD_TASK, read_answer
-    from vlmr1_cli.geometry import iou
+    from vlmr1_cli.metrics.rec import rec_scores
 
     opts = EvalOptions(batch_size=batch_size, max_new_tokens=max_new_tokens, template=template, max_samples=n)
     with tempfile.TemporaryDirectory() as tmp:  # prepare() wants an output folder; nothing is written
@@ -42,9 +42,9 @@ def headroom(model: str, data: Path, image_root: str, template: str | None, n: i
     solution = {r["id"]: r["solution"] for r in plan.records}
     generator = make_generator(plan, default_device())  # CUDA where there is one
 
-    def hit(text: str, row: dict) -> bool:
+    def hit(text: str, row: dict) -> bool:  # Acc@0.5 of one answer, as `vlmr1 evaluate` scores it
         box = read_answer(plan.task, text, row, plan.family)["box"]
-        return box is not None and iou(box, solution[row["id"]]) >= 0.5
+        return rec_scores([box], [solution[row["id"]]])["acc"] == 1.0
 
     greedy, samples = [], []
     for i, batch in enumerate(plan.batches):
