@@ -3,7 +3,8 @@
 Per seed, on the offline shapes task with the demo recipes:
   sft          the SFT warm start
   grpo         GRPO from it (IoU + format rewards)
-  grpo_shuffled  the same GRPO run, rewards computed against other prompts' boxes (control)
+  grpo_shuffled  the same GRPO run with its box rewards shuffled across samples (control;
+               --control other-box scores against another prompt's box instead)
   sft_more     SFT continued from the warm start for as many steps as fit in GRPO's train time
                (compute-matched baseline; steps = GRPO runtime x SFT steps/s of the warm start),
                its learning rate annealed from where the warm start's ended down to zero
@@ -37,8 +38,12 @@ ARMS = ("sft", "grpo", "grpo_shuffled", "sft_more")
 METRICS = ("eval_acc", "eval_ood_pairs_acc", "eval_ood_acc", "eval_unparsed", "eval_ood_unparsed")
 
 
-def shuffled_rewards(cfg, grpo_set: list[str]) -> str:
-    """The recipe's REC rewards with `rec_iou` (and its options) scored against other prompts' boxes."""
+CONTROLS = {"permuted": "controls:permuted_rec_iou", "other-box": "controls:shuffled_rec_iou"}
+
+
+def shuffled_rewards(cfg, grpo_set: list[str], control: str = "permuted") -> str:
+    """The recipe's REC rewards with `rec_iou` (and its options) replaced by a control
+    (bench/controls.py): its values permuted across samples, or scored against other prompts' boxes."""
     from vlmr1_cli.recipes import load_recipe
 
     items = load_recipe(Path(cfg.recipes_dir) / "demo_shapes_grpo.yaml", grpo_set)["rewards"]["rec"]
@@ -47,7 +52,7 @@ def shuffled_rewards(cfg, grpo_set: list[str]) -> str:
         raise SystemExit("learning: the GRPO recipe has no rec_iou reward to shuffle")
     for i in items:
         if i["name"] == "rec_iou":
-            i["name"] = "controls:shuffled_rec_iou"
+            i["name"] = CONTROLS[control]
     return "rewards=" + json.dumps({"rec": items})
 
 
@@ -74,7 +79,7 @@ def run_seed(seed: int, out: Path, args) -> dict:
     sft = run_stage(cfg, "demo_shapes_sft.yaml", data, out / "sft", args.sft_set)
     grpo = run_stage(cfg, "demo_shapes_grpo.yaml", data, out / "grpo", [f"model.path={sft.path}", *args.grpo_set])
     shuffled = run_stage(cfg, "demo_shapes_grpo.yaml", data, out / "grpo_shuffled", [
-        f"model.path={sft.path}", shuffled_rewards(cfg, args.grpo_set), *args.grpo_set])
+        f"model.path={sft.path}", shuffled_rewards(cfg, args.grpo_set, args.control), *args.grpo_set])
     sft_rate = sft.steps / max(sft.runtime_s, 1e-9)
     more_steps = max(1, round(grpo.runtime_s * sft_rate))
     # The best use of the extra compute we know: go on from the warm start's final learning
@@ -156,7 +161,7 @@ def plot(results: list[dict], out: Path) -> None:
             pts = [p for p in pts if p[1] is not None]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"seed {r['seed']}")
     axes[0].set_title("GRPO: box reward (true boxes)")
-    axes[1].set_title("control: box reward vs. another prompt's box")
+    axes[1].set_title("control: box reward shuffled across samples")
     for ax in axes:
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
@@ -173,9 +178,11 @@ def main() -> int:
     p.add_argument("--ood", type=int, default=400)
     p.add_argument("--sft-set", action="append", default=[])
     p.add_argument("--grpo-set", action="append", default=[])
+    p.add_argument("--control", choices=sorted(CONTROLS), default="permuted",
+                   help="the control's reward: rec_iou permuted across samples, or scored against another prompt's box")
     p.add_argument("--check", action="store_true", help="exit 1 unless the control gap holds")
     args = p.parse_args()
-    sys.path.insert(0, str(HERE))  # controls:shuffled_rec_iou
+    sys.path.insert(0, str(HERE))  # controls:permuted_rec_iou
     os.environ.setdefault("VLMR1_NO_PROGRESS", "1")
     t0 = time.perf_counter()
     results = []

@@ -35,6 +35,31 @@ def test_shuffled_reward_scores_against_the_next_group(bench):
     assert controls.shuffled_rec_iou([near] * 4, sols, id=ids, threshold=0.8)[:2] == [0.0, 0.0]
 
 
+def test_permuted_reward_keeps_the_values_and_loses_the_samples(bench, monkeypatch):
+    import itertools
+    import random
+
+    controls, _ = bench
+    monkeypatch.setattr(controls, "_CALLS", itertools.count())
+    hit, miss = "<answer>[0,0,10,10]</answer>", "<answer>[50,50,60,60]</answer>"
+    completions = [hit] * 8 + [miss] * 24
+    sols = [[0, 0, 10, 10]] * 32
+    true = [1.0] * 8 + [0.0] * 24
+    first = controls.permuted_rec_iou(completions, sols, threshold=0.5)
+    second = controls.permuted_rec_iou(completions, sols, threshold=0.5)
+    assert sorted(first) == sorted(second) == sorted(true)  # same values: same mean and spread
+    assert first != true and second != first  # moved, and a new permutation on every call
+    # reproducible: the n-th call of a process draws the same permutation for the same seed
+    for call, got in enumerate((first, second)):
+        again = list(true)
+        random.Random(f"permuted_rec_iou:0:{call}").shuffle(again)
+        assert again == got
+    # the recipe's options reach rec_iou: a near box is a hit at 0.5, not at 0.8
+    near = ["<answer>[0,0,10,14]</answer>"] * 4  # IoU 100/140
+    assert controls.permuted_rec_iou(near, sols[:4], threshold=0.5) == [1.0] * 4
+    assert controls.permuted_rec_iou(near, sols[:4], threshold=0.8) == [0.0] * 4
+
+
 def test_control_keeps_the_recipes_reward_options(bench):
     from vlmr1_cli.demo import DemoConfig
     from vlmr1_cli.recipes import load_recipe
@@ -44,9 +69,11 @@ def test_control_keeps_the_recipes_reward_options(bench):
     real = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml")["rewards"]["rec"]
     control = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [learning.shuffled_rewards(cfg, [])])
     control = control["rewards"]["rec"]
-    assert [c["name"] for c in control] == ["controls:shuffled_rec_iou" if r["name"] == "rec_iou" else r["name"]
+    assert [c["name"] for c in control] == ["controls:permuted_rec_iou" if r["name"] == "rec_iou" else r["name"]
                                             for r in real]
     assert [c.get("options") for c in control] == [r.get("options") for r in real]
+    other = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [learning.shuffled_rewards(cfg, [], "other-box")])
+    assert "controls:shuffled_rec_iou" in [c["name"] for c in other["rewards"]["rec"]]
 
 
 def test_summary_gaps_and_reward_curve_key(bench):
