@@ -1,15 +1,16 @@
 """Does GRPO learn, and does it generalise where SFT memorises? (issue: learning proof)
 
-Per seed, on the offline shapes task with the demo recipes:
-  sft          the SFT warm start
-  grpo         GRPO from it (IoU + format rewards)
+Per seed, with the demo's data and recipes (vlmr1_cli/demo.py):
+  sft          the SFT warm start (1-2 shapes per image)
+  grpo         GRPO from it on the task (one shape per image; IoU + format rewards)
   grpo_shuffled  the same GRPO run with its box rewards shuffled across samples (control;
                --control other-box scores against another prompt's box instead)
-  sft_more     SFT continued from the warm start for as many steps as fit in GRPO's train time
+  sft_more     SFT on the task from the warm start, for as many steps as fit in GRPO's train time
                (compute-matched baseline; steps = GRPO runtime x SFT steps/s of the warm start),
                its learning rate annealed from where the warm start's ended down to zero
-Each model is evaluated in domain and on two out-of-domain splits: held-out colour-shape pairs
-among as many shapes as in training (`ood_pairs`) and among more distractors (`ood`). Writes
+Each model is evaluated in domain (the task's held-out split), on two out-of-domain splits:
+held-out colour-shape pairs among 1-2 shapes (`ood_pairs`) and among 2-3 (`ood`), and on the
+warm start's own split (`warmup`). Writes
 results.json, results.md and learning_curves.png to --out and prints the table; --check exits 1
 unless the control holds (shuffled rewards gain nothing, GRPO ends above them on every seed and
 by >= 3 points on average, format rate >= 95%).
@@ -35,7 +36,7 @@ from vlmr1_cli.demo import DemoConfig  # noqa: E402  (standard library only at i
 
 ROOT = HERE.parent
 ARMS = ("sft", "grpo", "grpo_shuffled", "sft_more")
-METRICS = ("eval_acc", "eval_ood_pairs_acc", "eval_ood_acc", "eval_unparsed", "eval_ood_unparsed")
+METRICS = ("eval_acc", "eval_ood_pairs_acc", "eval_ood_acc", "eval_warmup_acc", "eval_unparsed", "eval_ood_unparsed")
 
 
 CONTROLS = {"permuted": "controls:permuted_rec_iou", "other-box": "controls:shuffled_rec_iou"}
@@ -74,17 +75,17 @@ def run_seed(seed: int, out: Path, args) -> dict:
     from vlmr1_cli.demo import DemoConfig, demo_template, evaluate_model, make_data, run_stage
 
     cfg = DemoConfig(output_dir=out, recipes_dir=ROOT / "recipes", seed=seed, train=args.train,
-                     eval=args.eval, ood=args.ood)
+                     task_train=args.task_train, eval=args.eval, ood=args.ood)
     data = make_data(cfg)
-    sft = run_stage(cfg, "demo_shapes_sft.yaml", data, out / "sft", args.sft_set)
-    grpo = run_stage(cfg, "demo_shapes_grpo.yaml", data, out / "grpo", [f"model.path={sft.path}", *args.grpo_set])
-    shuffled = run_stage(cfg, "demo_shapes_grpo.yaml", data, out / "grpo_shuffled", [
+    sft = run_stage(cfg, "demo_shapes_sft.yaml", data.warmup, out / "sft", args.sft_set)
+    grpo = run_stage(cfg, "demo_shapes_grpo.yaml", data.task, out / "grpo", [f"model.path={sft.path}", *args.grpo_set])
+    shuffled = run_stage(cfg, "demo_shapes_grpo.yaml", data.task, out / "grpo_shuffled", [
         f"model.path={sft.path}", shuffled_rewards(cfg, args.grpo_set, args.control), *args.grpo_set])
     sft_rate = sft.steps / max(sft.runtime_s, 1e-9)
     more_steps = max(1, round(grpo.runtime_s * sft_rate))
     # The best use of the extra compute we know: go on from the warm start's final learning
     # rate and anneal it to zero (a constant rate leaves the last iterate noisy).
-    sft_more = run_stage(cfg, "demo_shapes_sft.yaml", data, out / "sft_more", [
+    sft_more = run_stage(cfg, "demo_shapes_sft.yaml", data.task, out / "sft_more", [
         f"model.path={sft.path}", f"training.max_steps={more_steps}", "training.warmup_steps=0",
         "training.lr_scheduler_type=cosine", "training.lr_scheduler_kwargs={}",
         f"training.learning_rate={final_lr(cfg, args.sft_set)}", *args.sft_set])
@@ -113,6 +114,8 @@ def summarise(results: list[dict]) -> dict:
         "grpo_minus_sft_more_out_of_domain": per_seed("grpo", "sft_more", "eval_ood_acc"),
         "grpo_minus_sft_ood_pairs": per_seed("grpo", "sft", "eval_ood_pairs_acc"),
         "grpo_minus_sft_out_of_domain": per_seed("grpo", "sft", "eval_ood_acc"),
+        "sft_more_minus_sft_out_of_domain": per_seed("sft_more", "sft", "eval_ood_acc"),
+        "grpo_minus_sft_more_warmup": per_seed("grpo", "sft_more", "eval_warmup_acc"),
     }
     summary["grpo_format_rate_min"] = min(1 - r["arms"]["grpo"]["eval_unparsed"] for r in results)
     return summary
@@ -121,13 +124,14 @@ def summarise(results: list[dict]) -> dict:
 def table(results: list[dict], summary: dict) -> str:
     seeds = ", ".join(str(r["seed"]) for r in results)
     lines = [f"Acc@0.5 (mean ± std over seeds {seeds}; ×100)", "",
-             "| arm | in domain | unseen pairs | unseen pairs, more shapes | unparsed (in) | train s |",
-             "|---|---|---|---|---|---|"]
+             "| arm | in domain (1 shape) | unseen pairs (1-2 shapes) | unseen pairs, 2-3 shapes "
+             "| warm-start split (1-2 shapes) | unparsed (in) | train s |",
+             "|---|---|---|---|---|---|---|"]
     for arm in ARMS:
         s = summary[arm]
         rt = statistics.mean(r["arms"][arm]["train_runtime_s"] for r in results)
         cells = " | ".join(f"{100 * s[k][0]:.1f} ± {100 * s[k][1]:.1f}"
-                           for k in ("eval_acc", "eval_ood_pairs_acc", "eval_ood_acc"))
+                           for k in ("eval_acc", "eval_ood_pairs_acc", "eval_ood_acc", "eval_warmup_acc"))
         lines.append(f"| {arm} | {cells} | {100 * s['eval_unparsed'][0]:.1f} | {rt:.0f} |")
     lines.append("")
     for k, v in summary["gaps"].items():
@@ -173,7 +177,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=ROOT / "bench-output" / "learning")
-    p.add_argument("--train", type=int, default=DemoConfig.train)
+    p.add_argument("--train", type=int, default=DemoConfig.train, help="warm-start training samples")
+    p.add_argument("--task-train", type=int, default=DemoConfig.task_train, help="task training samples")
     p.add_argument("--eval", type=int, default=400)
     p.add_argument("--ood", type=int, default=400)
     p.add_argument("--sft-set", action="append", default=[])

@@ -79,7 +79,7 @@ def test_control_keeps_the_recipes_reward_options(bench):
 def test_summary_gaps_and_reward_curve_key(bench):
     _, learning = bench
     arm = lambda acc, ood=0.1: {"eval_acc": acc, "eval_ood_acc": ood, "eval_ood_pairs_acc": ood + 0.1,  # noqa: E731
-                                "eval_unparsed": 0.0, "eval_ood_unparsed": 0.0}
+                                "eval_warmup_acc": acc / 2, "eval_unparsed": 0.0, "eval_ood_unparsed": 0.0}
     results = [{"seed": s, "arms": {"sft": arm(0.2), "grpo": arm(0.3 + s / 100), "grpo_shuffled": arm(0.05),
                                     "sft_more": arm(0.25)}} for s in (0, 1)]
     summary = learning.summarise(results)
@@ -87,6 +87,8 @@ def test_summary_gaps_and_reward_curve_key(bench):
     assert summary["gaps"]["grpo_minus_shuffled_in_domain"] == pytest.approx([0.25, 0.26])
     assert summary["gaps"]["shuffled_minus_sft_in_domain"] == pytest.approx([-0.15, -0.15])
     assert summary["gaps"]["grpo_minus_sft_more_ood_pairs"] == pytest.approx([0.0, 0.0])
+    assert summary["gaps"]["grpo_minus_sft_more_warmup"] == pytest.approx([0.025, 0.03])
+    assert summary["gaps"]["sft_more_minus_sft_out_of_domain"] == pytest.approx([0.0, 0.0])
     assert summary["grpo"]["eval_ood_pairs_acc"][0] == pytest.approx(0.2)
     assert summary["grpo_format_rate_min"] == 1.0
     assert learning.reward_mean({"step": 1, "rewards/rec_iou_at0.5/mean": 0.4, "reward": 1.4}) == 0.4

@@ -1,5 +1,13 @@
-"""The offline end-to-end demo: preset model -> shapes data -> SFT warm start -> GRPO ->
-evaluation of the base, SFT and GRPO checkpoints, in domain and out of domain.
+"""The offline end-to-end demo, the VLM-R1 set-up in miniature: a generalist SFT warm start,
+then GRPO on a narrower task, evaluated in domain and out of domain.
+
+- Warm start (the "base model"): SFT on shapes images with 1-2 shapes per image, every
+  colour-shape pair but the held-out ones (`data/warmup`).
+- The task (what GRPO trains on, like the paper's RefCOCO): one shape per image
+  (`data/task`), a fresh seed's images.
+- Evaluation: the task's held-out split (in domain); held-out colour-shape pairs among 1-2
+  shapes and among 2-3 shapes (out of domain: wording never trained, and more distractors than
+  the task ever shows); and the warm start's own split (1-2 shapes, seen pairs).
 
 The stages are separate functions so the learning benchmark (bench/learning.py) can run the
 same pipeline with controls. Every figure in the returned table comes from the run itself.
@@ -12,9 +20,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# In domain, then the held-out colour-shape pairs among more distractors, then among as many
-# as in training (vlmr1_cli.data.shapes).
-EVAL_SPLITS = ("eval", "eval_ood", "eval_ood_pairs")
+# The task's data are drawn with seed + TASK_SEED_OFFSET, so no image repeats the warm start's.
+TASK_SEED_OFFSET = 1000
+TASK_SHAPES = (1, 1)
+# Result key -> (dataset, file): in domain, then out of domain (held-out colour-shape pairs
+# among 1-2 shapes, then among 2-3), then the warm start's own split.
+EVAL_SPLITS = {
+    "eval": ("task", "eval.jsonl"),
+    "eval_ood_pairs": ("warmup", "eval_ood_pairs.jsonl"),
+    "eval_ood": ("warmup", "eval_ood.jsonl"),
+    "eval_warmup": ("warmup", "eval.jsonl"),
+}
 
 
 @dataclass
@@ -22,13 +38,20 @@ class DemoConfig:
     output_dir: Path = Path("demo-output")
     recipes_dir: Path = Path("recipes")
     seed: int = 0
-    train: int = 28000  # one SFT epoch of 1750 steps: the warm start must be strong enough to sample hits
+    train: int = 28000  # the warm start: one SFT epoch of 1750 steps, strong enough to sample hits
+    task_train: int = 16000  # the task: GRPO draws 1,200 prompts; compute-matched SFT about 14,000
     eval: int = 200
     ood: int = 200
     sft_overrides: list[str] = field(default_factory=list)
     grpo_overrides: list[str] = field(default_factory=list)
     max_new_tokens: int = 40
     batch_size: int = 32
+
+
+@dataclass
+class DemoData:
+    warmup: Path  # SFT warm start: 1-2 shapes per image
+    task: Path  # GRPO (and compute-matched SFT): one shape per image
 
 
 @dataclass
@@ -43,11 +66,14 @@ def data_source(data: Path) -> str:
     return f"data.train=[{{path: '{data / 'train.jsonl'}', image_root: '{data}'}}]"
 
 
-def make_data(cfg: DemoConfig) -> Path:
+def make_data(cfg: DemoConfig) -> DemoData:
     from vlmr1_cli.data.shapes import generate_shapes
 
-    data = Path(cfg.output_dir) / "data"
-    generate_shapes(data, train=cfg.train, eval=cfg.eval, ood=cfg.ood, seed=cfg.seed)
+    root = Path(cfg.output_dir) / "data"
+    data = DemoData(root / "warmup", root / "task")
+    generate_shapes(data.warmup, train=cfg.train, eval=cfg.eval, ood=cfg.ood, seed=cfg.seed)
+    generate_shapes(data.task, train=cfg.task_train, eval=cfg.eval, ood=0, seed=cfg.seed + TASK_SEED_OFFSET,
+                    shapes=TASK_SHAPES)
     return data
 
 
@@ -65,21 +91,21 @@ def run_stage(cfg: DemoConfig, recipe_name: str, data: Path, out: Path, override
                  float(summary["train_runtime_s"]))
 
 
-def evaluate_model(cfg: DemoConfig, model: str, data: Path, out: Path, template: str) -> dict:
-    """Acc@0.5, mean IoU and unparsed rate on the in-domain and out-of-domain splits."""
+def evaluate_model(cfg: DemoConfig, model: str, data: DemoData, out: Path, template: str) -> dict:
+    """Acc@0.5, mean IoU and unparsed rate on every split of EVAL_SPLITS that exists."""
     from vlmr1_cli.evaluate.runner import EvalOptions, evaluate
 
     row: dict = {}
-    for split in EVAL_SPLITS:
-        f = data / f"{split}.jsonl"
-        if not f.is_file():
+    for key, (dataset, name) in EVAL_SPLITS.items():
+        root = getattr(data, dataset)
+        if not (root / name).is_file():
             continue
-        m = evaluate(model, f, out / split, image_root=str(data),
+        m = evaluate(model, root / name, out / key, image_root=str(root),
                      opts=EvalOptions(batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
                                       template=template))
-        row[f"{split}_acc"] = m["acc"]
-        row[f"{split}_miou"] = m["mean_iou"]
-        row[f"{split}_unparsed"] = m["n_unparsed"] / max(1, m["n"])
+        row[f"{key}_acc"] = m["acc"]
+        row[f"{key}_miou"] = m["mean_iou"]
+        row[f"{key}_unparsed"] = m["n_unparsed"] / max(1, m["n"])
     return row
 
 
@@ -98,14 +124,16 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     t = time.perf_counter()
     data = make_data(cfg)
     timings["data"] = time.perf_counter() - t
-    log(f"[demo] data: {cfg.train} train / {cfg.eval} eval / {cfg.ood} + {cfg.ood} out-of-domain samples in {data}")
+    log(f"[demo] data in {data.warmup.parent}: {cfg.train} warm-start and {cfg.task_train} task training samples; "
+        f"{cfg.eval} in-domain, {cfg.ood} + {cfg.ood} out-of-domain and {cfg.eval} warm-start evaluation samples")
     base = resolve_model_path(str(load_recipe(Path(cfg.recipes_dir) / "demo_shapes_sft.yaml")["model"]["path"]))
 
-    log("[demo] SFT warm start ...")
-    sft = run_stage(cfg, "demo_shapes_sft.yaml", data, out / "sft", cfg.sft_overrides)
+    log("[demo] SFT warm start (1-2 shapes per image) ...")
+    sft = run_stage(cfg, "demo_shapes_sft.yaml", data.warmup, out / "sft", cfg.sft_overrides)
     timings["sft"] = sft.wall_s
-    log(f"[demo] GRPO from {sft.path} ...")
-    grpo = run_stage(cfg, "demo_shapes_grpo.yaml", data, out / "grpo", [f"model.path={sft.path}", *cfg.grpo_overrides])
+    log(f"[demo] GRPO on the task (one shape per image) from {sft.path} ...")
+    grpo = run_stage(cfg, "demo_shapes_grpo.yaml", data.task, out / "grpo",
+                     [f"model.path={sft.path}", *cfg.grpo_overrides])
     timings["grpo"] = grpo.wall_s
 
     template = demo_template(cfg)
