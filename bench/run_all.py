@@ -55,7 +55,8 @@ def main() -> int:
     args = p.parse_args()
     benches = [*BENCHES, gpu_step()]
     if args.with_learning:
-        benches.append(("learning.py", [], ["--seeds", "0", "--train", "500", "--eval", "50", "--ood", "50"]))
+        benches.append(("learning.py", [], ["--seeds", "0", "--train", "500", "--task-train", "500",
+                                            "--eval", "50", "--ood", "50"]))
     table = []
     failed = 0
     for script, full, quick in benches:

@@ -96,6 +96,25 @@ def test_summary_gaps_and_reward_curve_key(bench):
     assert learning.reward_mean({"step": 1, "loss": 0.0}) is None
 
 
+def test_check_fails_when_any_claim_fails(bench):
+    _, learning = bench
+    arm = lambda acc: {"eval_acc": acc, "eval_ood_acc": 0.1, "eval_ood_pairs_acc": 0.2,  # noqa: E731
+                       "eval_warmup_acc": 0.2, "eval_unparsed": 0.0, "eval_ood_unparsed": 0.0}
+
+    def holds(sft, grpo, control, unparsed=0.0):
+        results = [{"seed": s, "arms": {"sft": arm(a), "grpo": {**arm(b), "eval_unparsed": unparsed},
+                                        "grpo_shuffled": arm(c), "sft_more": arm(0.5)}}
+                   for s, (a, b, c) in enumerate(zip(sft, grpo, control, strict=True))]
+        return learning.claims_hold(learning.summarise(results))
+
+    assert holds([0.2, 0.4, 0.3], [0.35, 0.5, 0.4], [0.1, 0.35, 0.3])  # +11.7 mean, control below
+    assert not holds([0.2, 0.4, 0.3], [0.28, 0.5, 0.4], [0.1, 0.35, 0.3])  # +9.3 mean: short of +10
+    assert not holds([0.2, 0.4, 0.3], [0.5, 0.6, 0.29], [0.1, 0.35, 0.2])  # one seed loses
+    assert not holds([0.2, 0.4, 0.3], [0.35, 0.5, 0.4], [0.3, 0.45, 0.3])  # the control gains
+    assert not holds([0.2, 0.4, 0.3], [0.35, 0.5, 0.4], [0.1, 0.55, 0.3])  # control above GRPO once
+    assert not holds([0.2, 0.4, 0.3], [0.35, 0.5, 0.4], [0.1, 0.35, 0.3], unparsed=0.06)  # format lost
+
+
 def test_compute_matched_sft_starts_at_the_warm_starts_final_rate(bench):
     from vlmr1_cli.demo import DemoConfig
     from vlmr1_cli.recipes import load_recipe
