@@ -8,7 +8,7 @@ Comparing an SFT warm start with GRPO from it shows whether RL raised the sample
 (sharpening its distribution) and whether that reached the greedy answer. Writes headroom.json
 and headroom.md to --out and prints the table.
 
-    .venv/bin/python bench/headroom.py --data bench-output/learning/seed0/data/eval.jsonl \\
+    .venv/bin/python bench/headroom.py --data bench-output/learning/seed0/data/task/eval.jsonl \\
         sft=bench-output/learning/seed0/sft grpo=bench-output/learning/seed0/grpo
 """
 
