@@ -43,7 +43,7 @@ METRICS = ("eval_acc", "eval_ood_pairs_acc", "eval_ood_acc", "eval_warmup_acc", 
 CONTROLS = {"permuted": "controls:permuted_rec_iou", "other-box": "controls:shuffled_rec_iou"}
 
 
-def shuffled_rewards(cfg, grpo_set: list[str], control: str = "permuted") -> str:
+def control_rewards(cfg, grpo_set: list[str], control: str = "permuted") -> str:
     """The recipe's REC rewards with `rec_iou` (and its options) replaced by a control
     (bench/controls.py): its values permuted across samples, or scored against other prompts' boxes."""
     from vlmr1_cli.recipes import load_recipe
@@ -81,7 +81,7 @@ def run_seed(seed: int, out: Path, args) -> dict:
     sft = run_stage(cfg, "demo_shapes_sft.yaml", data.warmup, out / "sft", args.sft_set)
     grpo = run_stage(cfg, "demo_shapes_grpo.yaml", data.task, out / "grpo", [f"model.path={sft.path}", *args.grpo_set])
     shuffled = run_stage(cfg, "demo_shapes_grpo.yaml", data.task, out / "grpo_shuffled", [
-        f"model.path={sft.path}", shuffled_rewards(cfg, args.grpo_set, args.control), *args.grpo_set])
+        f"model.path={sft.path}", control_rewards(cfg, args.grpo_set, args.control), *args.grpo_set])
     sft_rate = sft.steps / max(sft.runtime_s, 1e-9)
     more_steps = max(1, round(grpo.runtime_s * sft_rate))
     # The best use of the extra compute we know: go on from the warm start's final learning

@@ -67,12 +67,12 @@ def test_control_keeps_the_recipes_reward_options(bench):
     _, learning = bench
     cfg = DemoConfig(recipes_dir=ROOT / "recipes")
     real = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml")["rewards"]["rec"]
-    control = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [learning.shuffled_rewards(cfg, [])])
+    control = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [learning.control_rewards(cfg, [])])
     control = control["rewards"]["rec"]
     assert [c["name"] for c in control] == ["controls:permuted_rec_iou" if r["name"] == "rec_iou" else r["name"]
                                             for r in real]
     assert [c.get("options") for c in control] == [r.get("options") for r in real]
-    other = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [learning.shuffled_rewards(cfg, [], "other-box")])
+    other = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [learning.control_rewards(cfg, [], "other-box")])
     assert "controls:shuffled_rec_iou" in [c["name"] for c in other["rewards"]["rec"]]
 
 

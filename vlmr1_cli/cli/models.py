@@ -59,8 +59,9 @@ def register_demo(app: typer.Typer) -> None:
         t0 = time.perf_counter()
         # The trainers print their metrics to stdout; with --json, stdout is the JSON alone.
         with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():
-            result = run_demo(DemoConfig(output_dir=output_dir, recipes_dir=recipes_dir, seed=seed, train=train,
-                                         task_train=task_train, eval=eval, ood=ood, sft_overrides=sft_set, grpo_overrides=grpo_set), log=info)
+            cfg = DemoConfig(output_dir=output_dir, recipes_dir=recipes_dir, seed=seed, train=train,
+                             task_train=task_train, eval=eval, ood=ood, sft_overrides=sft_set, grpo_overrides=grpo_set)
+            result = run_demo(cfg, log=info)
         result["wall_s"] = round(time.perf_counter() - t0, 1)
         if json_out:
             print_json(result)
