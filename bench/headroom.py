@@ -84,15 +84,17 @@ def main() -> int:
     p.add_argument("--template", default=None, help="default: the demo GRPO recipe's REC template")
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--k", type=int, default=8)
-    p.add_argument("--temperature", type=float, default=0.9, help="the demo GRPO recipe's")
+    p.add_argument("--temperature", type=float, default=None, help="default: the demo GRPO recipe's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=ROOT / "bench-output" / "headroom")
     args = p.parse_args()
     os.environ.setdefault("VLMR1_NO_PROGRESS", "1")
-    if args.template is None:
-        from vlmr1_cli.demo import DemoConfig, demo_template
+    if args.template is None or args.temperature is None:
+        from vlmr1_cli.recipes import load_recipe
 
-        args.template = demo_template(DemoConfig(recipes_dir=ROOT / "recipes"))
+        recipe = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml")
+        args.template = args.template or recipe["prompt"]["templates"]["rec"]
+        args.temperature = args.temperature if args.temperature is not None else float(recipe["training"]["temperature"])
     specs = [m.split("=", 1) for m in args.models]
     if any(len(s) != 2 for s in specs):
         raise SystemExit("headroom: give each checkpoint as NAME=PATH")
