@@ -85,3 +85,18 @@ def graded_reward(tmp_path_factory):
     yield f"{GRADED_REWARD_MODULE}:variety"
     sys.path.remove(str(folder))
     sys.modules.pop(GRADED_REWARD_MODULE, None)
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """A running local double of the Hugging Face Hub (tests/hub_double.py), with
+    huggingface_hub (and datasets) pointed at it, online, and a private cache under tmp_path;
+    everything is restored after the test."""
+    from huggingface_hub import HfFileSystem
+
+    from tests.hub_double import HubDouble, use_hub_double
+
+    with HubDouble() as double:
+        use_hub_double(monkeypatch, double.url, tmp_path / "hf-home")
+        yield double
+    HfFileSystem.clear_instance_cache()

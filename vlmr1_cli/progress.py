@@ -10,13 +10,14 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def _enabled() -> bool:
+def bars_enabled() -> bool:
+    """Progress bars show on a terminal, unless VLMR1_NO_PROGRESS=1 (workers, tests)."""
     return os.environ.get("VLMR1_NO_PROGRESS") != "1" and sys.stderr.isatty()
 
 
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
     """Iterate with a rich progress bar when stderr is a terminal; plain iteration otherwise."""
-    if not _enabled():
+    if not bars_enabled():
         yield from items
         return
     from rich.console import Console

@@ -30,11 +30,13 @@ def stored_dtype(model_dir: str | Path) -> str:
     return "float32"
 
 
-def load_for_export(model_dir: str | Path, dtype: str | None, device: str | None):
-    """A `LoadedModel` (models.loading) in `dtype` (None: as stored); adapters stay unmerged."""
+def load_for_export(model_dir: str | Path, dtype: str | None, device: str | None,
+                    revision: str | None = None):
+    """A `LoadedModel` (models.loading) in `dtype` (None: as stored); adapters stay unmerged.
+    `revision`: that of an adapter's base named by a Hub id."""
     from vlmr1_cli.models.loading import load_model
 
-    return load_model(str(model_dir), dtype=dtype, device=device)
+    return load_model(str(model_dir), dtype=dtype, device=device, revision=revision)
 
 
 def merge_adapter(peft_model: Any) -> Any:

@@ -1,8 +1,9 @@
 """Load a model and its processor from a folder, a preset name, a LoRA adapter folder, or a
-Hub id already in the local cache. Nothing is downloaded.
+Hub id (`ORG/NAME`, downloaded into the Hugging Face cache on first use: models/hub.py).
 
 `locate_model` answers every question that needs no weights (which folder holds the
-weights, the processor, the adapter, the run's `vlmr1.json`); `load_model` then loads.
+weights, the processor, the adapter, the run's `vlmr1.json`); `load_model` then loads,
+from local files only (whatever came from the Hub is in the cache by then).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.io import read_json_object
 from vlmr1_cli.models.base import ModelFamily, PixelLimits
+from vlmr1_cli.models.hub import download_model, hub_id_of_cache_path, is_hub_id
 from vlmr1_cli.models.presets import resolve_model_path
 from vlmr1_cli.models.registry import family_for_path
 
@@ -53,33 +55,48 @@ def read_meta(folder: str | Path) -> dict:
     return read_json_object(f)
 
 
-def resolve_local(name_or_path: str) -> str:
-    """A folder, a preset, or a Hub id found in the local cache (offline)."""
+def resolve_model(name_or_path: str, revision: str | None = None) -> str:
+    """The local folder of a model argument: a folder, a preset (built once), or a Hub id
+    `ORG/NAME` at `revision` (downloaded on first use, then read from the cache)."""
     path = resolve_model_path(name_or_path)
+    hub = not Path(path).is_dir() and is_hub_id(path)
+    if revision and not hub:
+        raise UserError(f"model '{name_or_path}': a revision ('{revision}') applies to a Hub id "
+                        "(ORG/NAME), not to a local folder or preset")
     if Path(path).is_dir():
         return path
-    if "/" in path and not Path(path).exists() and path.count("/") == 1 and not path.startswith((".", "/")):
-        try:
-            from huggingface_hub import snapshot_download
-
-            return snapshot_download(path, local_files_only=True)
-        except Exception:
-            raise UserError(f"model '{path}': not a folder, a preset, or a Hub id in the local cache "
-                            "(vlmr1 never downloads at run time; fetch it with `hf download` first)") from None
+    if hub:
+        return download_model(path, revision)
     raise UserError(f"model '{path}': folder not found")
 
 
 def adapter_base(folder: str | Path) -> str | None:
+    return _adapter_config(folder)[0]
+
+
+def _adapter_config(folder: str | Path) -> tuple[str | None, str | None]:
+    """(base model, its revision) named by a LoRA adapter folder; (None, None) if not one."""
     cfg = Path(folder) / "adapter_config.json"
     if not cfg.is_file():
-        return None
+        return None, None
     try:
-        base = json.loads(cfg.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+        base, revision = data.get("base_model_name_or_path"), data.get("revision")
     except (ValueError, UnicodeDecodeError, AttributeError):
         raise UserError(f"{cfg}: invalid JSON") from None
     if not base:
         raise UserError(f"{cfg}: no 'base_model_name_or_path'")
-    return str(base)
+    return str(base), (str(revision) if revision else None)
+
+
+def resolve_base(base: str, revision: str | None = None) -> str:
+    """The folder of an adapter's base: a folder, a preset, a Hub id (at `revision`), or a
+    snapshot folder of another machine's Hugging Face cache (fetched again by id and commit)."""
+    if not Path(base).is_dir() and not is_hub_id(base):
+        cached = hub_id_of_cache_path(base)
+        if cached is not None:
+            return download_model(*cached)
+    return resolve_model(base, revision)
 
 
 def find_meta(path: str, weights_dir: str) -> tuple[dict, str | None]:
@@ -97,11 +114,21 @@ def find_meta(path: str, weights_dir: str) -> tuple[dict, str | None]:
     return {}, None
 
 
-def locate_model(name_or_path: str) -> ModelSource:
-    """Resolve a model argument without loading weights."""
-    path = resolve_local(name_or_path)
-    base = adapter_base(path)
-    weights_dir = resolve_local(base) if base else path
+def locate_model(name_or_path: str, revision: str | None = None) -> ModelSource:
+    """Resolve a model argument without loading weights (downloading a Hub id's files).
+
+    `revision` is that of the Hub id named; for a local LoRA adapter folder whose base is a
+    Hub id, it is the base's (else the adapter's `revision`, else main).
+    """
+    named_hub_id = not Path(resolve_model_path(name_or_path)).is_dir() and is_hub_id(name_or_path)
+    path = resolve_model(name_or_path, revision if named_hub_id else None)
+    base, base_revision = _adapter_config(path)
+    if revision and not named_hub_id:
+        if not (base and is_hub_id(base)):
+            raise UserError(f"model '{name_or_path}': a revision ('{revision}') applies to a Hub id "
+                            "(ORG/NAME) or to an adapter whose base is one")
+        base_revision = revision
+    weights_dir = resolve_base(base, base_revision) if base else path
     meta, meta_path = find_meta(path, weights_dir)
     proc_dir = path if (Path(path) / "tokenizer_config.json").is_file() else weights_dir
     return ModelSource(path, weights_dir, proc_dir, bool(base), meta, meta_path)
@@ -129,13 +156,15 @@ def _load_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
-def load_model(name_or_path: str, dtype: str | None = None, device: str | None = None,
-               trust_remote_code: bool = False, merge_adapter: bool = False) -> LoadedModel:
-    """Load for inference. LoRA adapter folders load their base, then the adapter."""
+def load_model(name_or_path: str | ModelSource, dtype: str | None = None,
+               device: str | None = None, trust_remote_code: bool = False,
+               merge_adapter: bool = False, revision: str | None = None) -> LoadedModel:
+    """Load for inference. LoRA adapter folders load their base, then the adapter. A
+    `ModelSource` (from `locate_model`) is loaded as located, without resolving it again."""
     import torch
     from transformers import AutoModelForImageTextToText
 
-    src = locate_model(name_or_path)
+    src = name_or_path if isinstance(name_or_path, ModelSource) else locate_model(name_or_path, revision)
     processor, fam, limits = load_processor_for(src.processor_dir, family_dir=src.weights_dir)
     if dtype is not None and not isinstance(getattr(torch, dtype, None), torch.dtype):
         raise UserError(f"--dtype '{dtype}': not a torch dtype (e.g. float32, bfloat16, float16)")
