@@ -65,3 +65,25 @@ def test_missing_image_and_bad_points(tmp_path):
     (folder / "b.json").write_text(json.dumps(anno))
     with pytest.raises(UserError, match=r"b.json: shapes\[1\]: point \['x', 3\] is not \[x, y\]"):
         convert_lisa(folder, tmp_path / "o.jsonl")
+
+
+def test_files_linked_from_outside_the_folder_are_refused(tmp_path):
+    """Like image paths, the importer reads nothing outside the folder it is given."""
+    outside = write_lisa(tmp_path / "elsewhere")
+    folder = write_lisa(tmp_path / "test")
+    (folder / "a.jpg").unlink()
+    (folder / "a.jpg").symlink_to(outside / "a.jpg")
+    with pytest.raises(UserError, match=r"a.json: image a.jpg is a link to a file outside .*test$"):
+        convert_lisa(folder, tmp_path / "o.jsonl")
+    folder = write_lisa(tmp_path / "t2")
+    (folder / "b.json").unlink()
+    (folder / "b.json").symlink_to(outside / "b.json")
+    with pytest.raises(UserError, match=r"b.json: annotation file b.json is a link to a file outside"):
+        convert_lisa(folder, tmp_path / "o.jsonl")
+    folder = write_lisa(tmp_path / "t3")  # a link that stays inside the folder is fine
+    (folder / "b.jpg").rename(folder / "b-image.jpg")
+    (folder / "b.jpg").symlink_to(folder / "b-image.jpg")
+    assert convert_lisa(folder, tmp_path / "o.jsonl").written == 3
+    for prefix in ("../", "/abs/"):  # the record's path: relative to the image root, never out
+        with pytest.raises(UserError, match=rf"image path '{prefix}a.jpg' (escapes|is absolute)"):
+            convert_lisa(folder, tmp_path / "o.jsonl", image_prefix=prefix)

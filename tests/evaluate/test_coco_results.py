@@ -70,3 +70,26 @@ def test_gt_file_problems_name_the_record(eval_data, tmp_path):
     recs = [{**r, "gt_file": "missing.json"} for r in _records(eval_data["coco"])]
     with pytest.raises(UserError, match=r"coco.jsonl:1: key 'gt_file': file not found"):
         load_ground_truth(recs, eval_data["coco"])
+
+
+def test_gt_file_is_confined_to_the_data_folder(eval_data, tmp_path):
+    """A record cannot make evaluation read a file outside the data file's folder: not by an
+    absolute path, not by climbing with `..`, not through a symlink pointing out."""
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    gt_text = (eval_data["coco"].parent / "coco_gt.json").read_text()
+    outside = tmp_path / "outside.json"
+    outside.write_text(gt_text)  # a valid GT: refused for where it is, not for what it holds
+    (data / "sub" / "gt.json").write_text(gt_text)
+    (data / "out-link.json").symlink_to(outside)
+    (data / "in-link.json").symlink_to(data / "sub" / "gt.json")
+    jsonl = data / "coco.jsonl"
+    jsonl.write_text(eval_data["coco"].read_text())
+    recs = _records(jsonl)
+    for bad in (str(outside), "../outside.json", "sub/../../outside.json", "out-link.json"):
+        with pytest.raises(UserError, match=rf"coco.jsonl:1: key 'gt_file': '{bad}' is not a file "
+                                            r"inside the data file's folder"):
+            load_ground_truth([{**r, "gt_file": bad} for r in recs], jsonl)
+    for good in ("sub/gt.json", "in-link.json", str(data / "sub" / "gt.json")):
+        gt = load_ground_truth([{**r, "gt_file": good} for r in recs], jsonl)
+        assert gt.total_images == 3 and gt.source == str((data / "sub" / "gt.json").resolve())

@@ -1,4 +1,6 @@
-"""`push` against a local stand-in for the Hub client: no test here touches the network."""
+"""`push` through the real huggingface_hub client against the local Hub double (`hub` fixture,
+tests/hub_double.py): no test here touches the network. What the "Hub" holds after a push is
+read back from the double."""
 
 from __future__ import annotations
 
@@ -11,38 +13,10 @@ from pathlib import Path
 import pytest
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.export import card, hub
+from vlmr1_cli.export import card
+from vlmr1_cli.export import hub as upload
 
-TOKEN = "hf_testsecret_0123456789abcdef"
-
-
-class FakeHub:
-    """Records every call; checks them against what HfApi accepts; can fail on demand."""
-
-    def __init__(self, token: str, fail: Exception | None = None):
-        self.token = token
-        self.fail = fail
-        self.calls: list[tuple[str, dict]] = []
-
-    def _call(self, name: str, **kwargs):
-        self.calls.append((name, kwargs))
-        if self.fail is not None:
-            raise self.fail
-
-    def create_repo(self, repo_id, *, private=None, repo_type=None, exist_ok=False):
-        self._call("create_repo", repo_id=repo_id, private=private, repo_type=repo_type, exist_ok=exist_ok)
-        return f"https://huggingface.co/{repo_id}"
-
-    def create_branch(self, repo_id, *, branch, repo_type=None, exist_ok=False):
-        self._call("create_branch", repo_id=repo_id, branch=branch, repo_type=repo_type, exist_ok=exist_ok)
-
-    def upload_folder(self, *, repo_id, folder_path, repo_type=None, revision=None,
-                      commit_message=None, allow_patterns=None):
-        # What the Hub would receive: the named files, read now.
-        uploaded = {p: (Path(folder_path) / p).read_bytes() for p in allow_patterns}
-        self._call("upload_folder", repo_id=repo_id, folder_path=folder_path, repo_type=repo_type,
-                   revision=revision, commit_message=commit_message, files=uploaded)
-        return type("CommitInfo", (), {"commit_url": f"https://huggingface.co/{repo_id}/commit/abc"})()
+PLANNED = {"README.md", "config.json", "model.safetensors", "tokenizer.json", "vlmr1.json"}
 
 
 @pytest.fixture
@@ -60,20 +34,15 @@ def exported(tmp_path) -> Path:
     (d / "README.md").write_text(card.render(info))
     (d / ".cache").mkdir()
     (d / ".cache" / "upload.lock").write_text("x")  # hidden: never uploaded
+    (d / ".env").write_text("PRIVATE=1\n")  # hidden: never uploaded
     return d
 
 
 @pytest.fixture
-def fake_hub(monkeypatch):
-    made: list[FakeHub] = []
-
-    def factory(token):
-        made.append(FakeHub(token))
-        return made[-1]
-
-    monkeypatch.setattr(hub, "make_client", factory)
-    monkeypatch.setenv("HF_TOKEN", TOKEN)
-    return made
+def logged_in(hub, monkeypatch):
+    """The Hub double, with the token it accepts in HF_TOKEN."""
+    monkeypatch.setenv("HF_TOKEN", hub.token)
+    return hub
 
 
 @pytest.fixture
@@ -87,49 +56,160 @@ def no_token(monkeypatch, tmp_path):
     monkeypatch.setattr(c, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"), raising=False)
 
 
+def local_files(folder: Path, names) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in names}
+
+
 def test_dry_run_lists_files_without_client_or_token(exported, monkeypatch, no_token):
-    monkeypatch.setattr(hub, "make_client", lambda token: pytest.fail("dry run built a Hub client"))
+    monkeypatch.setattr(upload, "make_client", lambda token: pytest.fail("dry run built a Hub client"))
     before = (exported / "README.md").read_text()
-    res = hub.push(exported, "org/name", dry_run=True)
+    res = upload.push(exported, "org/name", dry_run=True)
     files = dict(res.plan.files)
-    assert set(files) == {"README.md", "config.json", "model.safetensors", "tokenizer.json", "vlmr1.json"}
+    assert set(files) == PLANNED
     assert files["model.safetensors"] == 1234 and res.plan.total_bytes == sum(files.values())
     assert res.dry_run and not res.token_found and res.plan.card_changed
     assert (exported / "README.md").read_text() == before  # nothing written
 
 
-def test_push_calls_the_hub_as_expected(exported, fake_hub):
-    res = hub.push(exported, "org/name", private=True, revision="v1", commit_message="first")
-    [client] = fake_hub
-    assert client.token == TOKEN
-    names = [c[0] for c in client.calls]
-    assert names == ["create_repo", "create_branch", "upload_folder"]
-    assert client.calls[0][1] == {"repo_id": "org/name", "private": True, "repo_type": "model", "exist_ok": True}
-    assert client.calls[1][1]["branch"] == "v1"
-    up = client.calls[2][1]
-    assert up["revision"] == "v1" and up["commit_message"] == "first" and up["folder_path"] == os.fspath(exported)
-    assert set(up["files"]) == {"README.md", "config.json", "model.safetensors", "tokenizer.json", "vlmr1.json"}
-    readme = up["files"]["README.md"].decode()
+def test_push_sends_exactly_the_plan_to_a_private_branch(exported, logged_in):
+    from huggingface_hub import HfApi
+
+    res = upload.push(exported, "org/name", private=True, revision="v1", commit_message="first")
+    held = logged_in.files("org/name", revision="v1")
+    # the planned files with their bytes; .gitattributes is the repo's own (from its creation)
+    assert set(held) == PLANNED | {".gitattributes"}
+    assert {k: v for k, v in held.items() if k in PLANNED} == local_files(exported, PLANNED)
+    readme = held["README.md"].decode()
     assert 'from_pretrained("org/name")' in readme and "./exported" not in readme
     from huggingface_hub import ModelCard
 
     assert ModelCard(readme).data.library_name == "transformers"
-    assert res.commit_url.endswith("/commit/abc")
+    assert set(logged_in.files("org/name")) == {".gitattributes"}  # main untouched
+    api = HfApi()
+    assert api.repo_info("org/name").private
+    assert api.list_repo_commits("org/name", revision="v1")[0].title == "first"
+    assert res.commit_url.endswith(logged_in.head("org/name", branch="v1"))
+    assert any(n.startswith("verified: the Hub holds all 5 uploaded files") and ".gitattributes" in n
+               for n in res.plan.notes)
 
 
-def test_push_defaults_public_main(exported, fake_hub):
-    hub.push(exported, "org/name")
-    [client] = fake_hub
-    assert [c[0] for c in client.calls] == ["create_repo", "upload_folder"]
-    assert client.calls[0][1]["private"] is None  # an existing repo keeps its visibility
-    assert client.calls[1][1]["revision"] is None
-    assert client.calls[1][1]["commit_message"] == hub.DEFAULT_COMMIT_MESSAGE
+def test_push_defaults_public_main(exported, logged_in):
+    from huggingface_hub import HfApi
+
+    upload.push(exported, "org/name")
+    assert set(logged_in.files("org/name")) == PLANNED | {".gitattributes"}
+    api = HfApi()
+    assert not api.repo_info("org/name").private  # an existing repo would keep its visibility
+    assert api.list_repo_commits("org/name")[0].title == upload.DEFAULT_COMMIT_MESSAGE
+
+
+def test_file_names_are_names_not_patterns(exported, logged_in):
+    """`*` used to be passed as a pattern (uploading everything, hidden files too) and
+    `notes[v1].txt` matched only `notesv.txt`-like names (listed, never sent)."""
+    (exported / "*").write_bytes(b"a file named star\n")
+    (exported / "notes[v1].txt").write_text("bracketed\n")
+    (exported / "sub").mkdir()
+    (exported / "sub" / "?.json").write_text("{}")
+    res = upload.push(exported, "org/name")
+    names = PLANNED | {"*", "notes[v1].txt", "sub/?.json"}
+    assert {name for name, _ in res.plan.files} == names
+    held = logged_in.files("org/name")
+    assert set(held) == names | {".gitattributes"}  # no .env, no .cache/upload.lock
+    assert held["notes[v1].txt"] == b"bracketed\n" and held["*"] == b"a file named star\n"
+
+
+@pytest.mark.parametrize("make_link", [
+    lambda d: os.symlink("/etc/hostname", d / "hostname.txt"),  # a link to a system file
+    lambda d: os.symlink(d.parent, d / "weights"),  # a link to a folder
+])
+def test_a_symlink_in_the_folder_is_refused_before_anything_is_sent(exported, logged_in, make_link):
+    make_link(exported)
+    for dry_run in (True, False):
+        with pytest.raises(UserError, match=r"(hostname\.txt|weights): a symbolic link; push "
+                                            r"uploads only regular files inside the folder"):
+            upload.push(exported, "org/name", dry_run=dry_run)
+    assert not logged_in.has_repo("org/name") and not logged_in.requests
+
+
+def test_a_link_swapped_in_after_planning_is_not_followed(exported, logged_in, monkeypatch):
+    outside = exported.parent / "outside.json"
+    outside.write_text('{"secret": 1}')
+    (exported / "README.md").unlink()  # no card to update: the folder is listed once
+    listing = upload._upload_files
+
+    def list_then_swap(model_dir):
+        files = listing(model_dir)
+        (exported / "vlmr1.json").unlink()
+        (exported / "vlmr1.json").symlink_to(outside)
+        return files
+
+    monkeypatch.setattr(upload, "_upload_files", list_then_swap)
+    with pytest.raises(UserError, match=r"vlmr1.json: cannot open it without following a link"):
+        upload.push(exported, "org/name")
+    assert not logged_in.has_repo("org/name")
+
+
+def test_a_file_holding_the_token_is_refused(exported, logged_in, capsys):
+    (exported / "training_args.bin").write_bytes(b"\x80\x04pickle..." + logged_in.token.encode() + b"...")
+    for dry_run in (True, False):
+        with pytest.raises(UserError, match=r"training_args.bin: holds the Hub token this push "
+                                            r"authenticates with; refusing") as exc:
+            upload.push(exported, "org/name", dry_run=dry_run)
+        assert logged_in.token not in str(exc.value)
+    assert not logged_in.has_repo("org/name")
+    # a token split across read chunks is still found
+    from vlmr1_cli.secrets import file_contains
+
+    with open(exported / "training_args.bin", "rb") as fh:
+        assert file_contains(fh, logged_in.token, chunk_size=7)
+
+
+def test_the_upload_is_checked_against_the_hub(exported, logged_in, monkeypatch):
+    from huggingface_hub import HfApi
+
+    real = HfApi.list_repo_tree
+
+    def without_config(self, *args, **kwargs):
+        return [e for e in real(self, *args, **kwargs) if e.path != "config.json"]
+
+    monkeypatch.setattr(HfApi, "list_repo_tree", without_config)
+    with pytest.raises(UserError, match=r"the Hub's 'org/name' at \w+ does not hold what was sent: "
+                                        r"config.json missing"):
+        upload.push(exported, "org/name")
 
 
 def test_missing_token_says_how_to_log_in(exported, no_token, monkeypatch):
-    monkeypatch.setattr(hub, "make_client", lambda token: pytest.fail("client built without a token"))
+    monkeypatch.setattr(upload, "make_client", lambda token: pytest.fail("client built without a token"))
     with pytest.raises(UserError, match=r"hf auth login.*HF_TOKEN"):
-        hub.push(exported, "org/name")
+        upload.push(exported, "org/name")
+
+
+def test_a_rejected_token_is_one_line(exported, hub, monkeypatch):
+    bad = "hf_not_the_right_token_0123456789"
+    monkeypatch.setenv("HF_TOKEN", bad)
+    with pytest.raises(UserError, match="rejected the token") as exc:
+        upload.push(exported, "org/name")
+    assert bad not in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_an_unreachable_hub_is_one_line(exported, logged_in):
+    logged_in.stop()
+    with pytest.raises(UserError, match="cannot reach the Hugging Face Hub") as exc:
+        upload.push(exported, "org/name")
+    assert logged_in.token not in str(exc.value) and "\n" not in str(exc.value)
+
+
+TOKEN = "hf_testsecret_0123456789abcdef"
+
+
+class FailingClient:
+    """A client whose first call fails as the Hub can (statuses the double does not send)."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def create_repo(self, *args, **kwargs):
+        raise self.error
 
 
 def _http_error(status: int):
@@ -141,24 +221,16 @@ def _http_error(status: int):
     return HfHubHTTPError(f"{status} error for token {TOKEN}\nmore detail", response=response)
 
 
-def _connect_error():
-    import httpx2
-
-    return httpx2.ConnectError(f"connection refused (token={TOKEN})")
-
-
 @pytest.mark.parametrize("make_error, message", [
-    (lambda: _http_error(401), "rejected the token"),
     (lambda: _http_error(403), "no write access to 'org/name'"),
     (lambda: _http_error(500), r"Hub error for 'org/name' \(HTTP 500\)"),
-    (_connect_error, "cannot reach the Hugging Face Hub"),
-    (lambda: TimeoutError("timed out"), "cannot reach the Hugging Face Hub"),
+    (lambda: TimeoutError(f"timed out (token={TOKEN})"), "cannot reach the Hugging Face Hub"),
 ])
 def test_hub_failures_are_one_line_without_the_token(exported, monkeypatch, make_error, message):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    monkeypatch.setattr(hub, "make_client", lambda token: FakeHub(token, fail=make_error()))
+    monkeypatch.setattr(upload, "make_client", lambda token: FailingClient(make_error()))
     with pytest.raises(UserError, match=message) as exc:
-        hub.push(exported, "org/name")
+        upload.push(exported, "org/name")
     text = str(exc.value)
     assert TOKEN not in text and "\n" not in text
 
@@ -166,46 +238,46 @@ def test_hub_failures_are_one_line_without_the_token(exported, monkeypatch, make
 @pytest.mark.parametrize("repo_id", ["name-only", "a/b/c", "org/bad name", "org/"])
 def test_bad_repo_id(exported, repo_id):
     with pytest.raises(UserError, match="--repo-id"):
-        hub.push(exported, repo_id, dry_run=True)
+        upload.push(exported, repo_id, dry_run=True)
 
 
 def test_not_a_model_folder(tmp_path):
     (tmp_path / "x.txt").write_text("x")
     with pytest.raises(UserError, match="not a model folder"):
-        hub.push(tmp_path, "org/name", dry_run=True)
+        upload.push(tmp_path, "org/name", dry_run=True)
     with pytest.raises(UserError, match="not found"):
-        hub.push(tmp_path / "missing", "org/name", dry_run=True)
+        upload.push(tmp_path / "missing", "org/name", dry_run=True)
 
 
 def test_folder_without_card_is_noted(exported):
     (exported / "README.md").unlink()
-    res = hub.push(exported, "org/name", dry_run=True)
+    res = upload.push(exported, "org/name", dry_run=True)
     assert any("README.md" in n for n in res.plan.notes) and res.plan.card_text is None
 
 
-def test_cli_push_never_prints_the_token(exported, fake_hub):
+def test_cli_push_never_prints_the_token(exported, logged_in):
     from typer.testing import CliRunner
 
     from vlmr1_cli.cli.app import app
 
     for args in (["--dry-run"], []):
-        result = CliRunner().invoke(app, ["push", "--model-dir", str(exported), "--repo-id", "org/name", *args])
+        result = CliRunner().invoke(app, ["push", "--model", str(exported), "--repo-id", "org/name", *args])
         assert result.exit_code == 0, result.output
-        assert TOKEN not in result.output
+        assert logged_in.token not in result.output
         assert "model.safetensors" in result.output
         assert ("Hub token: found" in result.output) == bool(args)  # said only in the dry run
-    assert [c[0] for c in fake_hub[0].calls] == ["create_repo", "upload_folder"]
+    assert set(logged_in.files("org/name")) == PLANNED | {".gitattributes"}
 
 
 def test_cli_missing_token_is_one_line_exit_1(exported, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
     env["HF_HOME"] = str(tmp_path / "hf-home")
-    proc = subprocess.run([sys.executable, "-m", "vlmr1_cli", "push", "--model-dir", str(exported),
+    proc = subprocess.run([sys.executable, "-m", "vlmr1_cli", "push", "--model", str(exported),
                            "--repo-id", "org/name"], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "error: not logged in to the Hugging Face Hub: run `hf auth login` or set HF_TOKEN"]
-    dry = subprocess.run([sys.executable, "-m", "vlmr1_cli", "push", "--model-dir", str(exported),
+    dry = subprocess.run([sys.executable, "-m", "vlmr1_cli", "push", "--model", str(exported),
                           "--repo-id", "org/name", "--dry-run"], capture_output=True, text=True, env=env, timeout=60)
     assert dry.returncode == 0 and "model.safetensors" in dry.stdout
     assert "Hub token: not found" in dry.stderr

@@ -23,7 +23,7 @@ import math
 import os
 from pathlib import Path
 
-from vlmr1_cli.data.paths import check_relpath
+from vlmr1_cli.data.paths import UnsafePathError, check_relpath, safe_join
 from vlmr1_cli.data.report import RecordSink, Summary
 from vlmr1_cli.data.validate import BOX_TOLERANCE, box_problem
 from vlmr1_cli.errors import UserError
@@ -93,6 +93,15 @@ def mask_box(shapes: list, rule: str, width: int, height: int, loc: str) -> list
     return box
 
 
+def _confined(root: Path, path: Path, what: str, loc: str) -> None:
+    """Refuse `path`, a file directly in `root`, if it is a symlink resolving out of `root`
+    (a link to another file of the folder is fine), as image paths are refused."""
+    try:
+        safe_join(root, path.name, loc)
+    except UnsafePathError:
+        raise UserError(f"{loc}: {what} {path.name} is a link to a file outside {root}") from None
+
+
 def _image_size(path: Path, loc: str) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
@@ -122,8 +131,9 @@ def convert_lisa(folder: str | os.PathLike, output: str | os.PathLike, *, box_ru
                                               "image_prefix": image_prefix, "box_tolerance_px": tolerance})
     with RecordSink(output, summary) as sink:
         for path in track(files, f"lisa {root.name}"):
-            anno = _read_json(path, summary)
             loc = str(path)
+            _confined(root, path, "annotation file", loc)
+            anno = _read_json(path, summary)
             shapes, text = anno.get("shapes"), anno.get("text")
             if not isinstance(shapes, list):
                 raise UserError(f"{loc}: key 'shapes' missing or not a list")
@@ -132,6 +142,7 @@ def convert_lisa(folder: str | os.PathLike, output: str | os.PathLike, *, box_ru
             if not isinstance(text, list) or not text or not all(isinstance(t, str) for t in text):
                 raise UserError(f"{loc}: key 'text' must be a non-empty list of strings")
             image = path.with_suffix(".jpg")
+            _confined(root, image, "image", loc)
             w, h = _image_size(image, loc)
             box = mask_box(shapes, box_rule, w, h, loc)
             if box is None:

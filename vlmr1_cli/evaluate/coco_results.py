@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vlmr1_cli.data.paths import UnsafePathError, safe_join
 from vlmr1_cli.errors import UserError
 
 
@@ -56,7 +57,11 @@ def coco_gt_from_records(records: list[dict]) -> GroundTruth:
 
 
 def gt_file_of(records: list[dict], data: str | Path) -> Path | None:
-    """The one GT file the records name (relative to the data file's folder), or None."""
+    """The one GT file the records name (relative to the data file's folder), or None.
+
+    Confined like image paths: the file must lie in the data file's folder or below it, after
+    symlinks are resolved, so a record cannot make evaluation read any file on the machine.
+    """
     files = {r.get("gt_file") for r in records}
     if files == {None}:
         return None
@@ -67,9 +72,16 @@ def gt_file_of(records: list[dict], data: str | Path) -> Path | None:
     rel = files.pop()
     if not isinstance(rel, str) or not rel:
         raise UserError(f"{data}:{records[0]['_line']}: key 'gt_file' must be a path, got {rel!r}")
-    path = Path(data).parent / rel
+    line = records[0]["_line"]
+    folder = Path(data).parent
+    try:
+        path = Path(safe_join(folder, rel))
+    except UnsafePathError:
+        raise UserError(f"{data}:{line}: key 'gt_file': '{rel}' is not a file inside the data "
+                        f"file's folder {folder.resolve()} (the GT file must be in it or below it, "
+                        "not linked from elsewhere)") from None
     if not path.is_file():
-        raise UserError(f"{data}:{records[0]['_line']}: key 'gt_file': file not found: {path}")
+        raise UserError(f"{data}:{line}: key 'gt_file': file not found: {path}")
     return path
 
 

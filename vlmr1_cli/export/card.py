@@ -88,12 +88,12 @@ def usage_block(model_id: str, adapter_base: str | None) -> str:
         )
     fetch = ""
     if looks_like_hub_id(model_id):
-        fetch = f"hf download {model_id}  # vlmr1 never downloads at run time\n"
+        fetch = f"hf download {model_id}  # optional: vlmr1 also downloads it on first use\n"
     return (
         f"{USAGE_START}\n## Usage\n\n```python\n{load}```\n\n"
         "Score it on a JSONL evaluation set (schema v1) with vlmr1; the prompt template and "
         "coordinate frame come from `vlmr1.json`:\n\n"
-        f"```bash\n{fetch}vlmr1 evaluate --model {model_id} --data eval.jsonl --output-dir results/\n```\n"
+        f"```bash\n{fetch}vlmr1 evaluate --model {model_id} --data eval.jsonl --output results/\n```\n"
         f"{USAGE_END}"
     )
 
@@ -172,10 +172,13 @@ def render(info: CardInfo) -> str:
             if info.datasets else "Not recorded in `vlmr1.json`.")
 
     if info.recipe_name and info.recipe_text is not None:
+        from vlmr1_cli.secrets import redact_recipe_text
+
         recipe = f"The resolved training recipe is included as `{info.recipe_name}`."
-        if info.recipe_text.count("\n") <= MAX_RECIPE_LINES:
+        recipe_text = redact_recipe_text(info.recipe_text)  # the card is public on the Hub
+        if recipe_text.count("\n") <= MAX_RECIPE_LINES:
             recipe += (f"\n\n<details><summary>{info.recipe_name}</summary>\n\n```yaml\n"
-                       f"{info.recipe_text.rstrip()}\n```\n\n</details>")
+                       f"{recipe_text.rstrip()}\n```\n\n</details>")
     else:
         recipe = "No recipe file was found in the training output."
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.export import card, merge, verify
 from vlmr1_cli.export.source import META_FILE, RECIPE_FILE, ExportSource, locate
+from vlmr1_cli.io import make_temp_dir, share_weight_files
 
 
 @dataclass
@@ -121,9 +122,15 @@ def _task(meta: dict) -> str | None:
 def _write_extras(tmp: Path, src: ExportSource, info: card.CardInfo) -> None:
     if src.meta_path is not None:
         shutil.copyfile(src.meta_path, tmp / META_FILE)
-    if src.recipe_path is not None:
-        shutil.copyfile(src.recipe_path, tmp / RECIPE_FILE)
+    if src.recipe_path is not None:  # redacted: a run's recipe may predate secret redaction
+        (tmp / RECIPE_FILE).write_text(_recipe_text(src.recipe_path), encoding="utf-8")
     (tmp / "README.md").write_text(card.render(info), encoding="utf-8")
+
+
+def _recipe_text(path: Path) -> str:
+    from vlmr1_cli.secrets import redact_recipe_text
+
+    return redact_recipe_text(path.read_text(encoding="utf-8"))
 
 
 def _listing(folder: Path) -> list[tuple[str, int]]:
@@ -176,7 +183,7 @@ def _card_info(src: ExportSource, output: Path, family, weights: str, dtype: str
         frame=_str(meta, "frame") or family.frame_name,
         prompt=meta.get("prompt"),
         recipe_name=RECIPE_FILE if src.recipe_path else None,
-        recipe_text=src.recipe_path.read_text(encoding="utf-8") if src.recipe_path else None,
+        recipe_text=_recipe_text(src.recipe_path) if src.recipe_path else None,
         metrics=src.metrics,
         merge_checks=[f"{c.dtype}: relative max |Δlogit| {c.error:.2e} (tolerance {c.tolerance:g}, "
                       f"{c.positions} positions)" for c in checks],
@@ -186,8 +193,9 @@ def _card_info(src: ExportSource, output: Path, family, weights: str, dtype: str
 def export_checkpoint(checkpoint: str | Path, output: str | Path, *, merge_lora: bool = False,
                       dtype: str | None = None, max_shard_size: str = "5GB",
                       overwrite: bool = False, device: str | None = None,
-                      tolerance: float | None = None) -> ExportResult:
-    """Export the final model or latest checkpoint of a run (or a given checkpoint)."""
+                      tolerance: float | None = None, revision: str | None = None) -> ExportResult:
+    """Export the final model or latest checkpoint of a run (or a given checkpoint).
+    `revision`: the Hub branch, tag or commit of a LoRA adapter's base given as ORG/NAME."""
     merge.check_dtype(dtype)
     shard = check_shard_size(max_shard_size)
     src = locate(checkpoint)
@@ -200,13 +208,14 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, *, merge_lora:
     adapter_base = _adapter_base(src.model_dir) if src.is_adapter else None
 
     if do_merge:
-        from vlmr1_cli.models.loading import resolve_local
+        from vlmr1_cli.models.loading import locate_model
 
-        target = dtype or merge.stored_dtype(resolve_local(adapter_base))
-        loaded = merge.load_for_export(src.model_dir, "float32", device)
+        base_dir = locate_model(str(src.model_dir), revision).weights_dir  # a Hub base downloads
+        target = dtype or merge.stored_dtype(base_dir)
+        loaded = merge.load_for_export(src.model_dir, "float32", device, revision)
     else:
         target = dtype or (None if src.is_adapter else merge.stored_dtype(src.model_dir))
-        loaded = merge.load_for_export(src.model_dir, dtype, device)
+        loaded = merge.load_for_export(src.model_dir, dtype, device, revision)
     if src.processor_dir is not None and src.processor_dir.resolve() != Path(loaded.path).resolve():
         loaded.processor = loaded.family.load_processor(str(src.processor_dir))
     _drop_loader_kwargs(loaded.processor)
@@ -226,13 +235,14 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, *, merge_lora:
     info = _card_info(src, output, loaded.family, weights, target, adapter_base, checks)
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp.", dir=output.parent))
+    tmp = make_temp_dir(f".{output.name}.tmp.", output.parent)  # 0755 under umask 022
     try:
         if weights == "LoRA adapter":
             model.save_pretrained(tmp)  # PEFT writes the adapter only; shards do not apply
         else:
             model.save_pretrained(tmp, max_shard_size=shard)
         loaded.processor.save_pretrained(tmp)
+        share_weight_files(tmp)
         _keep_video_config(src.processor_dir or Path(loaded.base_path), tmp)
         _write_extras(tmp, src, info)
         files = _listing(tmp)

@@ -1,17 +1,22 @@
 """`vlmr1 push`: upload an exported model folder to the Hugging Face Hub.
 
-Goes through huggingface_hub (`create_repo`, `create_branch`, `upload_folder`, `ModelCard`).
+Goes through huggingface_hub (`create_repo`, `create_branch`, `create_commit`, `ModelCard`).
+Exactly the planned files are sent, one `CommitOperationAdd` each, read from descriptors
+opened without following any symlink (a link in the folder is refused in the plan), and the
+commit's file list is then checked against the plan. File names are never patterns: a file
+named `*` is that file alone. A file holding the Hub token in use is refused.
 The token comes from the standard places (`HF_TOKEN`, `hf auth login`) and is never shown.
 A dry run lists what would be uploaded and touches no network. Network and auth failures
-become one `UserError` line. `make_client` is the seam tests replace with a local double.
+become one `UserError` line. `make_client` is the seam for another client.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from vlmr1_cli.errors import UserError
 
@@ -23,7 +28,7 @@ LOGIN_HINT = "run `hf auth login` or set HF_TOKEN"
 class PushPlan:
     model_dir: Path
     repo_id: str
-    files: list[tuple[str, int]]  # (path in repo, bytes), what upload_folder sends
+    files: list[tuple[str, int]]  # (path in repo, bytes): exactly what the commit sends
     card_text: str | None  # README.md as it will be uploaded (usage names the repo)
     card_changed: bool  # README.md's usage block gets the repo id
     notes: list[str] = field(default_factory=list)
@@ -53,15 +58,77 @@ def check_repo_id(repo_id: str) -> None:
         raise UserError(f"--repo-id '{repo_id}': {str(e).splitlines()[0]}") from None
 
 
+NOT_A_FILE = "push uploads only regular files inside the folder"
+
+
 def _upload_files(model_dir: Path) -> list[tuple[str, int]]:
-    """Every regular file, hidden files and folders (.cache, .git, temp files) excepted."""
+    """Every regular file, hidden files and folders (.cache, .git, temp files) excepted.
+
+    A symlink (to a file or a folder) or any other non-regular entry is refused, naming it: a
+    link could send a file from anywhere on the machine.
+    """
     files = []
-    for p in sorted(model_dir.rglob("*")):
-        rel = p.relative_to(model_dir)
-        if any(part.startswith(".") for part in rel.parts) or not p.is_file() or p.is_symlink():
-            continue
-        files.append((rel.as_posix(), p.stat().st_size))
-    return files
+    for top, dirs, names in os.walk(model_dir, followlinks=False):
+        base = Path(top)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in [*dirs, *sorted(n for n in names if not n.startswith("."))]:
+            path = base / name
+            st = path.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                raise UserError(f"{path}: a symbolic link; {NOT_A_FILE} (replace it with the "
+                                "file itself, or move it out of the folder)")
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                raise UserError(f"{path}: not a regular file; {NOT_A_FILE}")
+            files.append((path.relative_to(model_dir).as_posix(), st.st_size))
+    return sorted(files)
+
+
+def _open_planned(model_dir: Path, name: str) -> BinaryIO:
+    """Open `model_dir/name` for reading without following a symlink at any step, so a link
+    swapped in after planning cannot send a file from elsewhere."""
+    parts = name.split("/")
+    where = model_dir / name
+    try:
+        folder = os.open(model_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:
+        raise UserError(f"{model_dir}: cannot open ({e.strerror})") from None
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        # O_NONBLOCK: a FIFO put there must not hang the push before fstat refuses it
+        fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    except OSError as e:
+        raise UserError(f"{where}: cannot open it without following a link ({e.strerror}); "
+                        f"{NOT_A_FILE}") from None
+    finally:
+        os.close(folder)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"{where}: not a regular file; {NOT_A_FILE}")
+    return os.fdopen(fd, "rb")
+
+
+def _refuse_token(fh: BinaryIO, where: Path, token: str | None) -> None:
+    """A file holding the token in use (a recipe, a pickled trainer config) stays home."""
+    from vlmr1_cli.secrets import file_contains
+
+    if token and file_contains(fh, token):
+        raise UserError(f"{where}: holds the Hub token this push authenticates with; refusing to "
+                        "upload it (remove the token from the file, e.g. re-export the model)")
+    fh.seek(0)
+
+
+def check_secrets(plan: PushPlan, token: str | None) -> None:
+    """Read every planned file (links not followed) and refuse one holding `token`."""
+    if not token:
+        return
+    for name, _ in plan.files:
+        with _open_planned(plan.model_dir, name) as fh:
+            _refuse_token(fh, plan.model_dir / name, token)
 
 
 def plan_push(model_dir: str | Path, repo_id: str) -> PushPlan:
@@ -167,11 +234,41 @@ def _write_card(readme: Path, text: str) -> None:
         fh.write(text)
 
 
+def _verify(client: Any, plan: PushPlan, ops: list, revision: str) -> None:
+    """The commit holds every planned file with the size (and, for LFS files, the sha256)
+    that was sent; files the repo holds beyond the plan (.gitattributes, files of earlier
+    pushes) are noted, not removed."""
+    from huggingface_hub.hf_api import RepoFile
+
+    remote = {e.path: e for e in client.list_repo_tree(plan.repo_id, revision=revision,
+                                                       recursive=True, repo_type="model")
+              if isinstance(e, RepoFile)}
+    problems = []
+    for op in ops:
+        entry = remote.get(op.path_in_repo)
+        size = None if entry is None else (entry.lfs.size if entry.lfs else entry.size)
+        if entry is None:
+            problems.append(f"{op.path_in_repo} missing")
+        elif size != op.upload_info.size:
+            problems.append(f"{op.path_in_repo} has {size} bytes, {op.upload_info.size} sent")
+        elif entry.lfs and entry.lfs.sha256 != op.upload_info.sha256.hex():
+            problems.append(f"{op.path_in_repo} has other content (sha256)")
+    if problems:
+        raise UserError(f"the Hub's '{plan.repo_id}' at {revision[:12]} does not hold what was "
+                        f"sent: {'; '.join(problems)}")
+    extra = sorted(set(remote) - {op.path_in_repo for op in ops})
+    note = f"verified: the Hub holds all {len(ops)} uploaded files at commit {revision[:12]}"
+    if extra:
+        note += f"; the repository also holds {', '.join(extra)} (not part of this upload)"
+    plan.notes.append(note)
+
+
 def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
          commit_message: str | None = None, dry_run: bool = False) -> PushResult:
     plan = plan_push(model_dir, repo_id)
     token = find_token()
     if dry_run:
+        check_secrets(plan, token)
         return PushResult(plan, True, token is not None)
     if not token:
         raise UserError(f"not logged in to the Hugging Face Hub: {LOGIN_HINT}")
@@ -179,18 +276,29 @@ def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision
         # The local README then matches what the Hub holds; one commit carries everything.
         _write_card(plan.model_dir / "README.md", plan.card_text)
         plan.files = _upload_files(plan.model_dir)
-    client = make_client(token)
+    from huggingface_hub import CommitOperationAdd
+
+    handles: list[BinaryIO] = []
     try:
-        repo_url = client.create_repo(repo_id, private=True if private else None,
-                                      repo_type="model", exist_ok=True)
-        if revision and revision != "main":
-            client.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-        commit = client.upload_folder(
-            repo_id=repo_id, folder_path=os.fspath(plan.model_dir), repo_type="model",
-            revision=revision, commit_message=commit_message or DEFAULT_COMMIT_MESSAGE,
-            allow_patterns=[name for name, _ in plan.files],
-        )
-    except _network_errors() as e:
-        raise _hub_error(e, repo_id, token) from None
+        ops = []
+        for name, _ in plan.files:  # every file is opened and checked before the first request
+            handles.append(_open_planned(plan.model_dir, name))
+            _refuse_token(handles[-1], plan.model_dir / name, token)
+            ops.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=handles[-1]))
+        plan.files = [(op.path_in_repo, op.upload_info.size) for op in ops]  # sizes as sent
+        client = make_client(token)
+        try:
+            repo_url = client.create_repo(repo_id, private=True if private else None,
+                                          repo_type="model", exist_ok=True)
+            if revision and revision != "main":
+                client.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+            commit = client.create_commit(repo_id, ops, repo_type="model", revision=revision,
+                                          commit_message=commit_message or DEFAULT_COMMIT_MESSAGE)
+            _verify(client, plan, ops, commit.oid)
+        except _network_errors() as e:
+            raise _hub_error(e, repo_id, token) from None
+    finally:
+        for fh in handles:
+            fh.close()
     return PushResult(plan, False, True, repo_url=str(repo_url),
                       commit_url=getattr(commit, "commit_url", None))

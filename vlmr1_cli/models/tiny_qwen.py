@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from vlmr1_cli.io import make_temp_dir, share_weight_files
 from vlmr1_cli.models.tiny_tokenizer import build_tokenizer
 
 
@@ -42,9 +42,10 @@ def tiny_qwen_configs(preset, tok):
 def _atomic_save(build, output: Path) -> Path:
     """Save into a temp folder and rename, so a half-built preset is never picked up."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    tmp = make_temp_dir(f".{output.name}.", output.parent)  # 0755 under umask 022
     try:
         build(tmp)
+        share_weight_files(tmp)
         if output.exists():
             shutil.rmtree(output)
         os.replace(tmp, output)

@@ -59,8 +59,13 @@ def default_config(launch: dict, folder: Path) -> Path:
 
 def launch_command(launch: dict, recipe_path: Path, resume: bool, workdir: Path) -> list[str]:
     cfg = launch.get("config_file")
-    if cfg and not Path(cfg).is_file():
-        raise UserError(f"recipe: key 'launch.config_file': file not found: {cfg}")
+    if cfg:  # a file, or a packaged accelerate config name (zero2, fsdp, ...)
+        from vlmr1_cli.recipe_files import resolve_accelerate_config
+
+        try:
+            cfg = str(resolve_accelerate_config(cfg))
+        except UserError as e:
+            raise UserError(f"recipe: key 'launch.config_file': {e}") from None
     cmd = [sys.executable, "-m", "accelerate.commands.launch",
            "--config_file", str(cfg or default_config(launch, workdir))]
     machines = int(launch.get("num_machines") or 1)
@@ -89,6 +94,7 @@ def launch(recipe: dict, resume: bool = False) -> int:
     """Write the resolved recipe, run the workers, and return their exit code; a worker's
     configuration error is raised here as the same one-line UserError."""
     from vlmr1_cli.recipes import dump_recipe
+    from vlmr1_cli.secrets import hub_token_env
 
     with tempfile.TemporaryDirectory(prefix="vlmr1-launch-") as tmp:
         folder = Path(tmp)
@@ -98,6 +104,7 @@ def launch(recipe: dict, resume: bool = False) -> int:
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         env[ERROR_DIR_ENV] = str(folder)
+        env.update(hub_token_env(recipe))  # the recipe file has the token redacted
         code = subprocess.call(cmd, env=env, stdin=subprocess.DEVNULL)
         if code != 0:
             errors = sorted(folder.glob("error-rank*.txt"))
