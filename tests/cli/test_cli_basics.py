@@ -15,9 +15,10 @@ def _run(*args, **kw):
 
 # (command, text its help must show): every command's help is served without heavy imports.
 HELP_CASES = [
-    ([], "train-grpo"), (["train-grpo"], "--recipe"), (["train-sft"], "--recipe"),
-    (["evaluate"], "--metric"), (["prepare-data", "shapes"], "--ood"), (["demo"], "--output-dir"),
-    (["export"], "--checkpoint"), (["push"], "--repo-id"),
+    ([], "train-grpo"), ([], "--install-completion"), (["train-grpo"], "--recipe"), (["train-sft"], "--recipe"),
+    (["evaluate"], "--metric"), (["prepare-data", "shapes"], "--ood"), (["demo"], "--output"),
+    (["export"], "--model"), (["push"], "--repo-id"), (["init-model"], "list-presets"),
+    (["list-presets"], "--json"), (["prepare-data", "validate"], "--json"),
 ]
 
 
@@ -38,7 +39,7 @@ def test_help_imports_nothing_heavy(cmd, expected):
 def test_broken_jsonl_gives_file_line_and_exit_1(tmp_path):
     bad = tmp_path / "eval.jsonl"
     bad.write_text('{"id": "a", "task": "rec"\n')
-    r = _run("evaluate", "--model", "preset:tiny-qwen2.5-vl", "--data", str(bad), "--output-dir", str(tmp_path / "o"))
+    r = _run("evaluate", "--model", "preset:tiny-qwen2.5-vl", "--data", str(bad), "-o", str(tmp_path / "o"))
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [f"error: {bad}:1: invalid JSON: Expecting ',' delimiter"]
     assert "Traceback" not in r.stderr

@@ -6,20 +6,18 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_scores_every_split(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "vlmr1_cli", "demo", "--output-dir", str(tmp_path / "demo"),
-         "--recipes-dir", str(ROOT / "recipes"), "--train", "48", "--task-train", "24", "--eval", "6", "--ood", "6",
+        [sys.executable, "-m", "vlmr1_cli", "demo", "--output", str(tmp_path / "demo"),
+         "--train", "48", "--task-train", "24", "--eval", "6", "--ood", "6",
          "--sft-set", "training.max_steps=3", "--grpo-set", "training.max_steps=2", "--json"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "VLMR1_NO_PROGRESS": "1"})
+        capture_output=True, text=True, timeout=600, env={**os.environ, "VLMR1_NO_PROGRESS": "1"},
+        cwd=tmp_path)  # the packaged recipes: the demo runs from any folder
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
     assert [r["model"] for r in result["rows"]] == ["base", "sft", "grpo"]

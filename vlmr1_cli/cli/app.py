@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 
@@ -13,14 +14,17 @@ from vlmr1_cli.cli import evaluate as evaluate_cli
 from vlmr1_cli.cli import export as export_cli
 from vlmr1_cli.cli import models as models_cli
 from vlmr1_cli.cli import prepare as prepare_cli
+from vlmr1_cli.cli import recipes as recipes_cli
 from vlmr1_cli.cli import train as train_cli
+from vlmr1_cli.cli.options import CONTEXT_SETTINGS, flag
 
 app = typer.Typer(
     name="vlmr1",
     help="R1-style GRPO for vision-language grounding: prepare data, train, evaluate, export.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (typer's own, no heavy import)
+    context_settings=CONTEXT_SETTINGS,
 )
 
 
@@ -32,15 +36,16 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    debug: Annotated[bool, flag("--debug", help="Show full tracebacks on errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, metavar="",
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     if debug:
         os.environ["VLMR1_DEBUG"] = "1"
 
 
 app.add_typer(prepare_cli.app, name="prepare-data")
+app.add_typer(recipes_cli.app, name="recipes")
 train_cli.register(app)
 evaluate_cli.register(app)
 export_cli.register(app)

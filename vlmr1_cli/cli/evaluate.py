@@ -3,60 +3,108 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
+
+from vlmr1_cli.cli.options import (
+    Backend,
+    DtypeOpt,
+    EvalTask,
+    JsonOpt,
+    LabelMode,
+    Metric,
+    ModelOpt,
+    alias_option,
+    count_option,
+    flag,
+    flag_name,
+    given,
+    output_option,
+    seed_option,
+    take_alias,
+    value,
+)
+
+# Scoring mode's options; every other option of the command, except the shared ones, is model mode's.
+SCORING = ("gt", "results", "metric")
+SHARED = ("output", "output_dir", "json_out")
+
+
+def _refuse_mixed_modes(ctx: typer.Context) -> None:
+    """`--gt/--results/--metric` score files; the rest evaluates a model: never both at once."""
+    from vlmr1_cli.errors import UserError
+
+    scoring = [p.name for p in ctx.command.params if p.name in SCORING and given(ctx, p.name)]
+    model = [p.name for p in ctx.command.params
+             if p.name not in SCORING + SHARED and given(ctx, p.name)]
+    if scoring and model:
+        raise UserError(f"{flag_name(ctx, scoring[0])} (scoring files) and {flag_name(ctx, model[0])} "
+                        "(evaluating a model) are options of two modes; give one mode's options")
+
+
+def _score(gt: Path, results: Path, metric: Metric, output: Path | None, json_out: bool) -> None:
+    from vlmr1_cli.cli.output import info, print_json, print_kv
+    from vlmr1_cli.errors import UserError
+    from vlmr1_cli.io import write_json
+    from vlmr1_cli.metrics.scoring import score_files
+
+    if output is not None and output.exists() and not output.is_dir():
+        raise UserError(f"--output {output}: is a file; --output names the folder metrics.json goes into")
+    metrics = score_files(gt, results, metric.value)
+    if output is not None:
+        write_json(output / "metrics.json", metrics)
+        info(f"metrics in {output / 'metrics.json'}")
+    if json_out:
+        print_json(metrics)
+    else:
+        print_kv(f"{metric.value}: {results}", {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))})
 
 
 def register(app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate(
-        model: str | None = typer.Option(None, "--model", "-m", help="Checkpoint folder, LoRA adapter folder, preset, or cached Hub id."),
-        data: Path | None = typer.Option(None, "--data", "-d", help="JSONL (schema v1) to evaluate on."),
-        output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Where predictions.jsonl and metrics.json go (default: <model>/eval-<data name>)."),
-        image_root: Path | None = typer.Option(None, "--image-root", help="Image root (default: the JSONL's folder)."),
-        task: str | None = typer.Option(None, "--task", help="rec | coco | ovdeval | d3 | ovd (default: from the records)."),
-        labels: str | None = typer.Option(None, "--labels", help="coco: query all categories or only those present (all | positive; default: as the records list them)."),
-        batch_size: int = typer.Option(16, "--batch-size", help="Samples per generate call."),
-        max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Generation budget per sample."),
-        template: str | None = typer.Option(None, "--template", help="Prompt template ({problem}, {labels}); default: the checkpoint's recipe."),
-        system: str | None = typer.Option(None, "--system", help="System message (default: the checkpoint's recipe)."),
-        vlmr1_compat: bool = typer.Option(False, "--vlmr1-compat", help="REC headline uses VLM-R1's parser and discrete IoU > 0.5."),
-        max_samples: int | None = typer.Option(None, "--max-samples", help="Evaluate only the first N samples."),
-        sample: int | None = typer.Option(None, "--sample", help="VLM-R1's protocol: shuffle with --seed, keep the first N (e.g. 2000)."),
-        seed: int = typer.Option(42, "--seed", help="Shuffle seed for --sample."),
-        backend: str = typer.Option("hf", "--backend", help="hf (transformers generate) | vllm (needs the vllm extra: pip install 'vlmr1\\[vllm]')."),
-        num_processes: int = typer.Option(1, "--num-processes", help="Shard samples across N processes (accelerate)."),
-        dtype: str | None = typer.Option(None, "--dtype", help="Model dtype (default: as stored), e.g. bfloat16."),
-        device: str | None = typer.Option(None, "--device", help="Device for one process (default: cuda if available, else cpu)."),
-        trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow model code from the checkpoint."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Discard earlier predictions in the output folder instead of resuming."),
-        visualize: int = typer.Option(0, "--visualize", help="Write N pictures with GT and predicted boxes."),
-        json_out: bool = typer.Option(False, "--json", help="Print metrics as JSON on stdout."),
-        gt: Path | None = typer.Option(None, "--gt", help="Scoring mode: COCO-format ground truth."),
-        results: Path | None = typer.Option(None, "--results", help="Scoring mode: COCO results list."),
-        metric: str | None = typer.Option(None, "--metric", help="Scoring mode: coco | nms-ap | greedy-pr."),
-        output: str | None = typer.Option(None, "--output", help="Scoring mode: metrics.json path ('-' = stdout)."),
+        ctx: typer.Context,
+        model: ModelOpt = None,
+        revision: Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit of a --model given as ORG/NAME (default: main).", show_default=False)] = None,
+        data: Annotated[Path | None, typer.Option("--data", "-d", help="JSONL (schema v1) to evaluate on.", show_default=False)] = None,
+        output: Annotated[Path | None, output_option("folder", "predictions.jsonl and metrics.json (default: <model>/eval-<data name>); scoring mode: metrics.json, written only when given.")] = None,
+        image_root: Annotated[Path | None, typer.Option("--image-root", help="Image root (default: the JSONL's folder).", show_default=False)] = None,
+        task: Annotated[EvalTask | None, typer.Option("--task", help="Task to score as (default: from the records).", show_default=False)] = None,
+        labels: Annotated[LabelMode | None, typer.Option("--labels", help="coco: query all categories or only those present (default: as the records list them).", show_default=False)] = None,
+        batch_size: Annotated[int, count_option("--batch-size", "Samples per generate call.", min=1)] = 16,
+        max_new_tokens: Annotated[int, count_option("--max-new-tokens", "Generation budget per sample.", min=1)] = 256,
+        template: Annotated[str | None, typer.Option("--template", help="Prompt template ({problem}, {labels}); default: the checkpoint's recipe.", show_default=False)] = None,
+        system: Annotated[str | None, typer.Option("--system", help="System message (default: the checkpoint's recipe).", show_default=False)] = None,
+        vlmr1_compat: Annotated[bool, flag("--vlmr1-compat", help="REC headline uses VLM-R1's parser and discrete IoU > 0.5.")] = False,
+        max_samples: Annotated[int | None, count_option("--max-samples", "Evaluate only the first N samples.", min=1)] = None,
+        sample: Annotated[int | None, count_option("--sample", "VLM-R1's protocol: shuffle with --seed, keep the first N (e.g. 2000).", min=1)] = None,
+        seed: Annotated[int, seed_option("Shuffle seed for --sample.")] = 42,
+        backend: Annotated[Backend, typer.Option("--backend", help="hf: transformers generate; vllm: needs the vllm extra (pip install 'vlmr1\\[vllm]').")] = Backend.hf,
+        num_processes: Annotated[int, count_option("--num-processes", "Shard samples across N processes (accelerate).", min=1)] = 1,
+        dtype: DtypeOpt = None,
+        device: Annotated[str | None, typer.Option("--device", help="Device for one process (default: cuda if available, else cpu).", show_default=False)] = None,
+        trust_remote_code: Annotated[bool, flag("--trust-remote-code", help="Allow model code from the checkpoint.")] = False,
+        overwrite: Annotated[bool, flag("--overwrite", help="Discard earlier predictions in the output folder instead of resuming.")] = False,
+        visualize: Annotated[int, count_option("--visualize", "Write N pictures with GT and predicted boxes.")] = 0,
+        json_out: JsonOpt = False,
+        gt: Annotated[Path | None, typer.Option("--gt", help="Scoring mode: COCO-format ground truth.", show_default=False)] = None,
+        results: Annotated[Path | None, typer.Option("--results", help="Scoring mode: COCO results list.", show_default=False)] = None,
+        metric: Annotated[Metric | None, typer.Option("--metric", help="Scoring mode: the metric.", show_default=False)] = None,
+        output_dir: Annotated[Path | None, alias_option("--output-dir")] = None,
     ) -> None:
-        """Evaluate a checkpoint on JSONL data, or score COCO-format files (--gt/--results/--metric)."""
-        from vlmr1_cli.cli.output import info, print_json, print_kv, print_table
+        """Evaluate a model on JSONL data (--model/--data), or score COCO-format files (--gt/--results/--metric)."""
+        from vlmr1_cli.cli.output import info, print_json, print_table
         from vlmr1_cli.errors import UserError
 
+        output = take_alias(ctx, "output", output, "output_dir")
+        if output is not None and str(output) == "-":
+            raise UserError("--output -: --output names a folder now; use --json to print the metrics on stdout")
+        _refuse_mixed_modes(ctx)
         if gt or results or metric:
             if not (gt and results and metric):
                 raise UserError("scoring mode needs --gt, --results and --metric together")
-            from vlmr1_cli.io import write_json
-            from vlmr1_cli.metrics.scoring import score_files
-
-            metrics = score_files(gt, results, metric)
-            if output == "-":
-                print_json(metrics)
-                return
-            if output:
-                write_json(output, metrics)
-            if json_out:
-                print_json(metrics)
-            else:
-                print_kv(f"{metric}: {results}", {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))})
+            _score(gt, results, metric, output, json_out)
             return
         if not model or not data:
             raise UserError("evaluate needs --model and --data (or --gt, --results and --metric to score files)")
@@ -64,12 +112,13 @@ def register(app: typer.Typer) -> None:
         from vlmr1_cli.evaluate.runner import EvalOptions
         from vlmr1_cli.evaluate.runner import evaluate as run_eval
 
-        out = output_dir or (Path(model) if Path(model).is_dir() else Path(".")) / f"eval-{data.stem}"
+        out = output or (Path(model) if Path(model).is_dir() else Path(".")) / f"eval-{data.stem}"
         opts = EvalOptions(batch_size=batch_size, max_new_tokens=max_new_tokens, template=template,
-                           system=system, compat=vlmr1_compat, task=task, labels=labels,
-                           max_samples=max_samples, sample=sample, seed=seed, dtype=dtype, device=device,
-                           backend=backend, num_processes=num_processes, visualize=visualize,
-                           overwrite=overwrite, trust_remote_code=trust_remote_code)
+                           system=system, compat=vlmr1_compat, task=value(task), labels=value(labels),
+                           max_samples=max_samples, sample=sample, seed=seed, dtype=value(dtype), device=device,
+                           backend=backend.value, num_processes=num_processes, visualize=visualize,
+                           overwrite=overwrite, trust_remote_code=trust_remote_code,
+                           revision=revision)
         metrics = run_eval(model, data, out, image_root=str(image_root) if image_root else None, opts=opts)
         if json_out:
             print_json(metrics)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import PurePath
 from typing import Any
 
 
@@ -31,13 +32,25 @@ def print_kv(title: str, mapping: dict) -> None:
     print_table(title, ["key", "value"], [(k, v) for k, v in mapping.items()])
 
 
+def _path_as_str(obj: Any) -> str:
+    if isinstance(obj, PurePath):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    """The machine-readable result of a command (`--json`): stdout holds this and nothing else."""
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=_path_as_str) + "\n")
 
 
 def info(msg: str) -> None:
     """A status line on stderr (keeps stdout clean for JSON)."""
     sys.stderr.write(msg + "\n")
+
+
+def note(msg: str) -> None:
+    """Something the user should know that is not an error (a deprecated name, a fallback)."""
+    info(f"note: {msg}")
 
 
 def error_line(msg: str) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
+
+from vlmr1_cli.cli.options import count_option, flag
 
 
 def _run(method: str, recipe_path: Path, overrides: list[str], print_config: bool, resume: bool,
@@ -48,16 +51,16 @@ def _run(method: str, recipe_path: Path, overrides: list[str], print_config: boo
 
 def _command(method: str):
     def command(
-        recipe: Path = typer.Option(..., "--recipe", "-r", help="Recipe YAML."),
-        set_: list[str] | None = typer.Option(None, "--set", help="Override: key=value (a.b=c; bare keys are training.*). Repeatable."),
-        print_config: bool = typer.Option(False, "--print-config", help="Print the resolved recipe and exit."),
-        resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in output_dir."),
-        num_processes: int | None = typer.Option(None, "--num-processes", help="Processes (accelerate launch)."),
-        num_machines: int | None = typer.Option(None, "--num-machines", help="Machines (accelerate launch)."),
-        machine_rank: int | None = typer.Option(None, "--machine-rank", help="This machine's rank."),
-        main_process_ip: str | None = typer.Option(None, "--main-process-ip", help="Rank-0 machine address."),
-        main_process_port: int | None = typer.Option(None, "--main-process-port", help="Rank-0 port."),
-        config_file: Path | None = typer.Option(None, "--config-file", help="accelerate config (DDP, ZeRO, FSDP)."),
+        recipe: Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML.", show_default=False)],
+        set_: Annotated[list[str] | None, typer.Option("--set", help="Override: key=value (a.b=c; bare keys are training.*). Repeatable.", show_default=False)] = None,
+        print_config: Annotated[bool, flag("--print-config", help="Print the resolved recipe and exit.")] = False,
+        resume: Annotated[bool, flag("--resume", help="Continue from the last checkpoint in output_dir.")] = False,
+        num_processes: Annotated[int | None, count_option("--num-processes", "Processes (accelerate launch).", min=1)] = None,
+        num_machines: Annotated[int | None, count_option("--num-machines", "Machines (accelerate launch).", min=1)] = None,
+        machine_rank: Annotated[int | None, count_option("--machine-rank", "This machine's rank (0 = the main machine).", min=0)] = None,
+        main_process_ip: Annotated[str | None, typer.Option("--main-process-ip", help="Rank-0 machine address.", show_default=False)] = None,
+        main_process_port: Annotated[int | None, typer.Option("--main-process-port", min=1, max=65535, help="Rank-0 port.", show_default=False)] = None,
+        config_file: Annotated[Path | None, typer.Option("--config-file", help="accelerate config (DDP, ZeRO, FSDP).", show_default=False)] = None,
     ) -> None:
         _run(method, recipe, list(set_ or []), print_config, resume, {
             "num_processes": num_processes, "num_machines": num_machines, "machine_rank": machine_rank,

@@ -83,7 +83,14 @@ def resolve_model_path(name_or_path: str, cache_dir: str | os.PathLike | None = 
         stamp = target / PRESET_STAMP
         want = preset_fingerprint(PRESETS[name_or_path])
         if not (target / "config.json").is_file() or not stamp.is_file() or stamp.read_text() != want:
-            build_preset(name_or_path, target)  # first use, or the preset's definition changed
+            # First use, or the preset's definition changed: the cache folder is vlmr1's own,
+            # so an outdated build goes whole (no file of an older definition lingers).
+            if target.exists():
+                import shutil
+
+                shutil.rmtree(target)
+            # overwrite: another process may have built the same (seeded, identical) files meanwhile
+            build_preset(name_or_path, target, overwrite=True)
             stamp.write_text(want)
         return str(target)
     return name_or_path
@@ -99,13 +106,53 @@ def preset_fingerprint(preset: Preset) -> str:
     return json.dumps(dataclasses.asdict(preset), sort_keys=True)
 
 
-def build_preset(name: str, output: str | os.PathLike, seed: int = 0) -> Path:
+def build_preset(name: str, output: str | os.PathLike, seed: int = 0, overwrite: bool = False) -> Path:
+    """Build preset `name` into folder `output`, staged beside it so a failure leaves nothing.
+
+    A non-empty `output` is refused unless `overwrite`; even then only the files the preset
+    writes are replaced: whatever else the folder holds (a run's checkpoints) stays.
+    """
     if name not in PRESETS:
         raise UserError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})")
     preset = PRESETS[name]
-    if preset.family in BUILDERS:
-        import importlib
+    if preset.family not in BUILDERS:
+        raise UserError(f"preset '{name}': no builder for family '{preset.family}'")
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise UserError(f"{output}: exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise UserError(f"{output}: folder is not empty (--overwrite replaces the preset's files "
+                        "in it and keeps the others)")
+    import importlib
+    import shutil
+    import tempfile
 
-        module, func = BUILDERS[preset.family]
-        return getattr(importlib.import_module(module), func)(preset, Path(output), seed)
-    raise UserError(f"preset '{name}': no builder for family '{preset.family}'")
+    module, func = BUILDERS[preset.family]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        built = getattr(importlib.import_module(module), func)(preset, staging / "model", seed)
+        if output.is_dir():
+            _move_files_into(built, output)
+        else:
+            try:
+                os.replace(built, output)
+            except OSError:
+                if not (overwrite and output.is_dir()):  # made by another process meanwhile
+                    raise
+                _move_files_into(built, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output
+
+
+def _move_files_into(source: Path, target: Path) -> None:
+    """Move every file of `source` to the same place under `target`, replacing only those."""
+    for path in sorted(source.rglob("*")):
+        if path.is_dir():
+            continue
+        dest = target / path.relative_to(source)
+        if dest.is_dir():
+            raise UserError(f"{dest}: is a folder where the preset writes a file")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, dest)
