@@ -3,7 +3,7 @@
 Same tiny model (the offline `tiny-qwen2.5-vl` preset), same shapes data, seed, prompt,
 rewards (rec_iou + rec_format) and GRPO settings in both arms:
 
-- `vlmr1`: `vlmr1_cli.train.run.train` on recipes/demo_shapes_grpo.yaml with `--set`
+- `vlmr1`: `vlmr1_cli.train.run.train` on the packaged demo_shapes_grpo recipe with `--set`
   overrides (what `vlmr1 train-grpo` runs in one process): pre-flight checks, the JSONL
   loader with lazily loaded, pre-resized images, per-task reward wrappers, the sample log,
   train_log.jsonl, checkpoint metadata, the curves PNG;
@@ -37,7 +37,6 @@ from pathlib import Path
 
 from summary import emit  # bench/ is on sys.path when a bench runs as a script
 
-ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = 'Locate {problem}. Answer as <answer>{"bbox_2d": [x1, y1, x2, y2]}</answer>.'
 
 
@@ -71,7 +70,7 @@ def run_vlmr1(args, work: Path, out: Path) -> list[dict]:
                  "data.seed=0", f"prompt.templates.rec={TEMPLATE}",
                  "rewards={rec: [rec_iou, rec_format]}"]
     overrides += [f"training.{k}={json.dumps(v)}" for k, v in settings(args, out).items()]
-    train(load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", overrides))
+    train(load_recipe("demo_shapes_grpo", overrides))
     return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
 
 

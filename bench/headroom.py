@@ -92,7 +92,7 @@ def main() -> int:
     if args.template is None or args.temperature is None:
         from vlmr1_cli.recipes import load_recipe
 
-        recipe = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml")
+        recipe = load_recipe("demo_shapes_grpo")
         args.template = args.template or recipe["prompt"]["templates"]["rec"]
         args.temperature = args.temperature if args.temperature is not None else float(recipe["training"]["temperature"])
     specs = [m.split("=", 1) for m in args.models]

@@ -75,7 +75,7 @@ def final_lr(cfg, sft_set: list[str]) -> float:
 def run_seed(seed: int, out: Path, args) -> dict:
     from vlmr1_cli.demo import DemoConfig, demo_template, evaluate_model, make_data, run_stage
 
-    cfg = DemoConfig(output_dir=out, recipes_dir=ROOT / "recipes", seed=seed, train=args.train,
+    cfg = DemoConfig(output_dir=out, seed=seed, train=args.train,
                      task_train=args.task_train, eval=args.eval, ood=args.ood)
     data = make_data(cfg)
     sft = run_stage(cfg, "demo_shapes_sft.yaml", data.warmup, out / "sft", args.sft_set)

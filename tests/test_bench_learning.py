@@ -65,14 +65,14 @@ def test_control_keeps_the_recipes_reward_options(bench):
     from vlmr1_cli.recipes import load_recipe
 
     _, learning = bench
-    cfg = DemoConfig(recipes_dir=ROOT / "recipes")
-    real = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml")["rewards"]["rec"]
-    control = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [learning.control_rewards(cfg, [])])
+    cfg = DemoConfig()
+    real = load_recipe("demo_shapes_grpo")["rewards"]["rec"]
+    control = load_recipe("demo_shapes_grpo", [learning.control_rewards(cfg, [])])
     control = control["rewards"]["rec"]
     assert [c["name"] for c in control] == ["controls:permuted_rec_iou" if r["name"] == "rec_iou" else r["name"]
                                             for r in real]
     assert [c.get("options") for c in control] == [r.get("options") for r in real]
-    other = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [learning.control_rewards(cfg, [], "other-box")])
+    other = load_recipe("demo_shapes_grpo", [learning.control_rewards(cfg, [], "other-box")])
     assert "controls:shuffled_rec_iou" in [c["name"] for c in other["rewards"]["rec"]]
 
 
@@ -120,8 +120,8 @@ def test_compute_matched_sft_starts_at_the_warm_starts_final_rate(bench):
     from vlmr1_cli.recipes import load_recipe
 
     _, learning = bench
-    cfg = DemoConfig(recipes_dir=ROOT / "recipes")
-    t = load_recipe(ROOT / "recipes" / "demo_shapes_sft.yaml")["training"]
+    cfg = DemoConfig()
+    t = load_recipe("demo_shapes_sft")["training"]
     floor = float(t.get("lr_scheduler_kwargs", {}).get("min_lr_rate", 0.0)) * float(t["learning_rate"])
     assert learning.final_lr(cfg, []) == pytest.approx(floor or float(t["learning_rate"]) / 10)
     assert learning.final_lr(cfg, ["training.lr_scheduler_type=constant", "training.learning_rate=3e-4"]) == 3e-4

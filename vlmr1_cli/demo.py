@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vlmr1_cli.recipe_files import packaged_recipes_dir
+
 # The task's data are drawn with seed + TASK_SEED_OFFSET, so no image repeats the warm start's.
 TASK_SEED_OFFSET = 1000
 TASK_SHAPES = (1, 1)
@@ -36,7 +38,8 @@ EVAL_SPLITS = {
 @dataclass
 class DemoConfig:
     output_dir: Path = Path("demo-output")
-    recipes_dir: Path = Path("recipes")
+    # The packaged demo_shapes_{sft,grpo}.yaml, so `vlmr1 demo` runs from any folder.
+    recipes_dir: Path = packaged_recipes_dir()
     seed: int = 0
     train: int = 28000  # the warm start: one SFT epoch of 1750 steps, strong enough to sample hits
     task_train: int = 16000  # the task: GRPO draws 1,200 prompts; compute-matched SFT about 14,000

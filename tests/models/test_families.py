@@ -18,8 +18,6 @@ from vlmr1_cli.models.registry import (
 )
 from vlmr1_cli.parsing import parse_boxes
 
-ROOT = Path(__file__).resolve().parents[2]
-
 # preset -> (family, pixel limits the preset's processor must report)
 PRESET_FAMILIES = {
     "tiny-qwen2-vl": ("qwen2_vl", PixelLimits(56 * 56, 112 * 112, 28)),
@@ -195,13 +193,12 @@ def test_input_size_is_what_the_processor_produces(preset, family_model):
     fam = family_for_path(path)
     proc = fam.load_processor(str(path))
     limits = fam.pixel_limits(proc)
-    for w, h in [(133, 91), (91, 133), (84, 140), (64, 64), (300, 40), (20, 30)]:
+    for w, h in [(133, 91), (91, 133), (84, 140), (64, 64), (300, 40), (20, 30), (10, 50), (3, 5)]:
         inp = fam.input_size(w, h, limits)
         size, grid = _processed_size(fam, proc, Image.new("RGB", (w, h), "white"), limits)
-        if min(w, h) >= limits.factor:  # tiny sides: vlmr1 upscales to one factor first
-            assert size == inp, (w, h)
+        assert size == inp, (w, h)  # tiny sides too: scaled up as a whole, as the processor does
         size2, grid2 = _processed_size(fam, proc, Image.new("RGB", inp, "white"), limits)
-        assert size2 == inp and (grid2 == grid or min(w, h) < limits.factor)
+        assert size2 == inp and grid2 == grid
 
 
 def test_preset_is_deterministic(tmp_path):
@@ -287,7 +284,7 @@ def test_grpo_step_then_evaluation_in_original_pixels(preset, family_model, shap
     base = family_model(preset)
     fam = family_for_path(base)
     out = tmp_path / "grpo"
-    recipe = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [
+    recipe = load_recipe("demo_shapes_grpo", [
         f"model.path={base}",
         f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
         f"rewards={{rec: [rec_iou, {{name: '{graded_reward}', weight: 1.0}}]}}",
@@ -338,7 +335,7 @@ def test_sft_step_trains_the_answer(preset, family_model, shapes_data, tmp_path)
     from vlmr1_cli.train.run import train
 
     out = tmp_path / "sft"
-    recipe = load_recipe(ROOT / "recipes" / "demo_shapes_sft.yaml", [
+    recipe = load_recipe("demo_shapes_sft", [
         f"model.path={family_model(preset)}",
         f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
         f"training.output_dir={out}", "max_steps=1", "per_device_train_batch_size=2",

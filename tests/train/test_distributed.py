@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from vlmr1_cli.recipe_files import packaged_accelerate_dir
 from vlmr1_cli.train.launch import launch_command, needs_launcher
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
 
@@ -24,7 +24,7 @@ def _flag(cmd: list[str], name: str) -> str | None:
 def test_launch_flags_are_forwarded(tmp_path):
     assert not needs_launcher({"num_processes": 1})
     assert needs_launcher({"num_processes": 2}) and needs_launcher({"num_machines": 2})
-    cfg = ROOT / "recipes" / "accelerate" / "multi_node.yaml"
+    cfg = packaged_accelerate_dir() / "multi_node.yaml"
     assert needs_launcher({"config_file": str(cfg)})
     cmd = launch_command({"num_processes": 16, "num_machines": 2, "machine_rank": 1, "main_process_ip": "10.0.0.1",
                           "main_process_port": 29501, "config_file": str(cfg)}, tmp_path / "r.yaml", True, tmp_path)
@@ -48,7 +48,7 @@ def test_launch_flags_are_forwarded(tmp_path):
 def test_two_process_grpo_with_text_only_and_image_batches(tiny_model, mixed_data, data_override_fn, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-m", "vlmr1_cli", "train-grpo", "-r", str(ROOT / "recipes" / "demo_shapes_grpo.yaml"),
+    cmd = [sys.executable, "-m", "vlmr1_cli", "train-grpo", "-r", "demo_shapes_grpo",
            "--num-processes", "2",
            "--set", f"model.path={tiny_model}", "--set", data_override_fn(mixed_data, "rec", "text"),
            "--set", "rewards={rec: [rec_iou, rec_format], text: ['text_rewards:contains_answer']}",

@@ -15,7 +15,6 @@ from vlmr1_cli.models.base import PixelLimits
 from vlmr1_cli.models.qwen2_5_vl import Qwen25VL
 from vlmr1_cli.recipes import DEFAULTS, load_recipe
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 LIMITS = PixelLimits(56 * 56, 112 * 112, 28)
 
@@ -72,7 +71,7 @@ def test_rec_ovd_text_and_multi_image_train_together(tiny_model, mixed_data, dat
     out = tmp_path / "mixed"
     settings = grpo_settings(out, **{"training.max_steps": 3, "training.per_device_train_batch_size": 8,
                                      "training.report_to": "null"})  # null: the default, TensorBoard
-    recipe = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [
+    recipe = load_recipe("demo_shapes_grpo", [
         f"model.path={tiny_model}", data_override_fn(mixed_data, "rec", "ovd", "text", "multi"),
         "rewards={rec: [rec_iou, rec_format], ovd: [od_length, ovd_format], "
         "text: [{name: 'text_rewards:contains_answer', weight: 0.5}]}",
@@ -103,7 +102,7 @@ def test_sft_on_mixed_tasks(tiny_model, mixed_data, data_override_fn, tmp_path):
     from vlmr1_cli.train.run import train
 
     out = tmp_path / "sft"
-    recipe = load_recipe(ROOT / "recipes" / "demo_shapes_sft.yaml", [
+    recipe = load_recipe("demo_shapes_sft", [
         f"model.path={tiny_model}", data_override_fn(mixed_data, "rec", "ovd", "text", "multi"),
         f"training.output_dir={out}", "max_steps=2", "per_device_train_batch_size=4", "logging_steps=1"])
     summary = train(recipe)

@@ -5,11 +5,8 @@ the model (a tiny preset), the data paths, the step count and the completion len
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 RECIPES = {
     "rec_refcoco.yaml": ("train-grpo", ("rec",)),
@@ -26,7 +23,7 @@ def test_paper_recipe_starts_with_a_tiny_model(name, run_cli, mixed_data, data_o
     command, tasks = RECIPES[name]
     out = tmp_path / "run"
     code, stdout, stderr = run_cli(
-        command, "-r", str(ROOT / "recipes" / name),
+        command, "-r", name.removesuffix(".yaml"),  # the packaged recipe, by name
         "--set", "max_steps=1",
         "--set", "model.path=preset:tiny-qwen2.5-vl",
         "--set", data_override_fn(mixed_data, *tasks),

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.recipe_files import packaged_accelerate_dir
 from vlmr1_cli.recipes import load_recipe
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = str(ROOT / "recipes" / "demo_shapes_grpo.yaml")
+DEMO = "demo_shapes_grpo"  # the packaged recipe, by name
 
 
 @pytest.fixture
@@ -126,7 +124,7 @@ def test_mixed_text_and_image_logging_trap(tiny_model, mixed_data, tmp_path):
 @pytest.mark.parametrize("config, kind", [("zero3.yaml", "ZeRO-3"), ("fsdp.yaml", "FSDP")])
 def test_sharded_launch_refuses_text_beside_images(tiny_model, mixed_data, tmp_path, config, kind):
     """ZeRO-3/FSDP gather the vision tower's shards collectively: a text-only rank would hang."""
-    cfg = ROOT / "recipes" / "accelerate" / config
+    cfg = packaged_accelerate_dir() / config
     recipe = _recipe(tiny_model, mixed_data, tmp_path, "rewards.text=[ovd_format]", f"launch.config_file={cfg}",
                      names=("rec", "text"))
     with pytest.raises(UserError, match=rf"launch.config_file.*{kind} shards the vision tower.*use DDP or ZeRO-2"):
@@ -138,7 +136,7 @@ def test_sharding_check_reads_the_launch(tmp_path, monkeypatch):
 
     for var in ("WORLD_SIZE", "ACCELERATE_USE_FSDP", "ACCELERATE_DEEPSPEED_ZERO_STAGE"):
         monkeypatch.delenv(var, raising=False)
-    acc = ROOT / "recipes" / "accelerate"
+    acc = packaged_accelerate_dir()
     assert sharding_of({"config_file": str(acc / "zero2.yaml")}) is None
     assert sharding_of({"config_file": str(acc / "ddp.yaml")}) is None
     # ZeRO stage given in a DeepSpeed JSON file named by the accelerate config
@@ -218,5 +216,5 @@ def test_launch_settings_are_checked(run_cli, tiny_model, mixed_data, tmp_path, 
     line = _one_line_error(run_cli, *base, "--num-machines", "2", "--machine-rank", "2",
                            "--main-process-ip", "127.0.0.1")
     assert "machine_rank" in line
-    line = _one_line_error(run_cli, *base, "--config-file", str(ROOT / "recipes" / "accelerate" / "multi_node.yaml"))
+    line = _one_line_error(run_cli, *base, "--config-file", "multi_node")
     assert "main_process_ip" in line

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
 
@@ -31,7 +30,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny_model, shapes_dat
     from vlmr1_cli.train.run import train
 
     monkeypatch.syspath_prepend(str(HERE))
-    recipe_file = str(ROOT / "recipes" / "demo_shapes_grpo.yaml")
+    recipe_file = "demo_shapes_grpo"  # the packaged recipe
 
     def settings(out: Path) -> list[str]:
         return [f"model.path={tiny_model}",

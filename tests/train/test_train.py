@@ -10,14 +10,12 @@ import pytest
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.recipes import load_recipe
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
 def grpo_recipe(tiny_model, shapes_data, grpo_settings, graded_reward):
 
     def make(out, *extra):
-        return load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml", [
+        return load_recipe("demo_shapes_grpo", [
             f"model.path={tiny_model}",
             f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
             f"rewards={{rec: [rec_iou, rec_format, {{name: '{graded_reward}', weight: 1.0}}]}}",
@@ -91,7 +89,7 @@ def test_sft_trains_answer_tokens(tiny_model, shapes_data, tmp_path):
     from vlmr1_cli.train.run import train
 
     out = tmp_path / "sft"
-    recipe = load_recipe(ROOT / "recipes" / "demo_shapes_sft.yaml", [
+    recipe = load_recipe("demo_shapes_sft", [
         f"model.path={tiny_model}",
         f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
         f"training.output_dir={out}", "max_steps=3", "per_device_train_batch_size=4", "logging_steps=1"])
@@ -111,7 +109,7 @@ def test_reward_typo_fails_before_model_loads(tiny_model, grpo_recipe, tmp_path)
 def test_missing_data_file_is_named(tiny_model, tmp_path):
     from vlmr1_cli.train.setup import prepare_run
 
-    recipe = load_recipe(ROOT / "recipes" / "demo_shapes_grpo.yaml",
+    recipe = load_recipe("demo_shapes_grpo",
                          [f"model.path={tiny_model}", "data.train=[missing.jsonl]"])
     with pytest.raises(UserError, match=r"data.train\[0\].path.*missing.jsonl"):
         prepare_run(recipe)

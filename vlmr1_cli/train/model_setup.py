@@ -15,7 +15,8 @@ def load_model(model_path: str, family: ModelFamily, recipe: dict):
     from transformers import AutoModelForImageTextToText
 
     m = recipe["model"]
-    kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": bool(m.get("trust_remote_code"))}
+    # `is True`, not bool(): a stray string such as "no" must never turn remote code on.
+    kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": m.get("trust_remote_code") is True}
     if m.get("dtype"):
         kwargs["dtype"] = getattr(torch, m["dtype"])
     if m.get("attn_implementation"):
