@@ -12,6 +12,7 @@ from vlmr1_cli.data.report import RecordSink
 from .conftest import read_jsonl
 from .fixtures import (
     coco_instances,
+    d3_json,
     make_image,
     ovdeval_subset,
     refer_data,
@@ -146,7 +147,7 @@ def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, kind):
     (("ovdeval", "{nonutf8}", "--output", "{out}"), "not UTF-8 text"),
     (("vlmr1-rec", "{empty}", "--output", "{out}"), "empty file"),
     (("vlmr1-rec", "{nonutf8_jsonl}", "--output", "{out}"), "x.jsonl:2: not UTF-8 text"),
-    (("d3", "--json", "{truncated}", "--output", "{out}"), "t.json:1: invalid JSON"),
+    (("d3", "--annotations-json", "{truncated}", "--output", "{out}"), "t.json:1: invalid JSON"),
     (("lisa", "{lisa_empty}", "--output", "{out}"), "a.json: empty file"),
 ])
 def test_bad_input_other_sources(tmp_path, monkeypatch, capsys, args, expected):
@@ -182,3 +183,72 @@ def test_interrupted_run_leaves_no_output(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         convert_coco(inst, tmp_path / "o.jsonl")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["instances.json"]
+
+
+@pytest.mark.parametrize("source", ["ovdeval", "d3"])
+def test_readme_flow_gt_in_a_sibling_folder_scores_on_the_copy(tmp_path, monkeypatch, capsys, source):
+    """The README's commands, GT in a folder beside data/: the records name a copy that
+    evaluate accepts, and scoring on it gives the metrics of the original GT file."""
+    from vlmr1_cli.errors import UserError
+    from vlmr1_cli.evaluate.coco_results import gt_file_of
+    from vlmr1_cli.evaluate.scoring import score_detection, score_ovdeval
+    from vlmr1_cli.metrics.coco import coco_evaluate
+    from vlmr1_cli.metrics.nms_ap import nms_ap_evaluate
+
+    monkeypatch.chdir(tmp_path)
+    if source == "ovdeval":
+        original = tmp_path / "ovdeval" / "negation.json"
+        original.parent.mkdir()
+        original.write_text(json.dumps(ovdeval_subset("negation"), indent=2))
+        data = tmp_path / "data" / "ovdeval_negation.jsonl"
+        args = ("ovdeval", "ovdeval/negation.json", "--output", "data/ovdeval_negation.jsonl")
+    else:
+        write_d3(tmp_path / "d3" / "d3_pkl")
+        original = tmp_path / "d3" / "d3_json" / "d3_full_annotations.json"
+        original.parent.mkdir()
+        original.write_text(json.dumps(d3_json()))
+        data = tmp_path / "data" / "d3.jsonl"
+        args = ("d3", "--anno-dir", "d3/d3_pkl", "--gt", "d3/d3_json/d3_full_annotations.json",
+                "--output", "data/d3.jsonl")
+    code, _, err = run_main(monkeypatch, capsys, "prepare-data", *args)
+    assert code == 0, err
+    records = [{**r, "_line": i} for i, r in enumerate(read_jsonl(data), start=1)]
+    copy = data.with_name(f"{data.stem}_gt.json")
+    assert gt_file_of(records, data) == copy.resolve()
+    with pytest.raises(UserError, match="is not a file inside the data file's folder"):
+        gt_file_of([{**r, "gt_file": f"../{original.relative_to(tmp_path)}"} for r in records], data)
+
+    # predictions: every GT box, the first one shifted off, and a false positive per image
+    preds = {}
+    for i, r in enumerate(records):
+        objects = [dict(o) for o in r["solution"]]
+        if i == 0:
+            x1, y1, x2, y2 = objects[0]["bbox_2d"]
+            objects[0] = {**objects[0], "bbox_2d": [x2, y2, 2 * x2 - x1, 2 * y2 - y1]}
+        objects.append({"bbox_2d": [0.0, 0.0, 20.0, 20.0], "label": r["labels"][-1]})
+        preds[r["id"]] = {"objects": objects, "parsed": True}
+    out = tmp_path / "eval"
+    if source == "ovdeval":
+        got = score_ovdeval(records, preds, out, data)["subsets"]["negation"]
+        want = nms_ap_evaluate(str(original), json.loads((out / "results-negation.json").read_text()))
+        assert got["nms_ap"] == want["nms_ap"]
+    else:
+        got = score_detection(records, preds, out, data)
+        want = coco_evaluate(str(original), json.loads((out / "results.json").read_text()))
+    assert got["gt"] == str(copy.resolve()) and "gt_file" not in got  # the copy, used as it is
+    assert got["stats"] == want["stats"]
+    assert 0 < got["stats"][0] < 1  # a score that a GT missing or adding a box would change
+
+
+def test_existing_file_in_the_gt_copy_place_is_one_line_refusal(tmp_path, monkeypatch, capsys):
+    sub = tmp_path / "ovdeval" / "negation.json"
+    sub.parent.mkdir()
+    sub.write_text(json.dumps(ovdeval_subset("negation")))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "o_gt.json").write_text("[]\n")
+    code, _, err = run_main(monkeypatch, capsys, "prepare-data", "ovdeval", sub, "--output",
+                            tmp_path / "data" / "o.jsonl")
+    assert code == 1 and err.count("\n") == 1, err
+    assert "o_gt.json: exists and is not a GT copy written for" in err and "--output" in err
+    assert (tmp_path / "data" / "o_gt.json").read_text() == "[]\n"
+    assert not (tmp_path / "data" / "o.jsonl").exists()

@@ -76,6 +76,27 @@ def test_positive_mode_crowd_drop_empty_drop(tmp_path, instances):
     assert len(g["categories"]) == 3  # all categories stay: name -> id mapping complete
 
 
+def test_gt_output_inside_the_output_folder_is_named_as_is(tmp_path, instances):
+    out = tmp_path / "data" / "o.jsonl"
+    gt = tmp_path / "data" / "gt" / "coco_gt.json"
+    s = convert_coco(instances, out, gt_output=gt)
+    assert {r["gt_file"] for r in read_jsonl(out)} == {"gt/coco_gt.json"}
+    assert sorted(p.name for p in out.parent.iterdir()) == ["gt", "o.jsonl", "o.meta.json"]
+    assert set(s.outputs) == {"records", "gt", "meta"}
+
+
+def test_gt_output_outside_the_output_folder_is_also_written_beside_it(tmp_path, instances):
+    # evaluate reads gt_file only in the JSONL's folder or below: '../gt/coco_gt.json' is refused
+    out = tmp_path / "data" / "o.jsonl"
+    gt = tmp_path / "gt" / "coco_gt.json"
+    s = convert_coco(instances, out, gt_output=gt, max_boxes_per_category=10)
+    assert {r["gt_file"] for r in read_jsonl(out)} == {"o_gt.json"}
+    copy = tmp_path / "data" / "o_gt.json"
+    assert json.loads(copy.read_text()) == json.loads(gt.read_text())
+    assert len(json.loads(copy.read_text())["annotations"]) == 13
+    assert s.outputs["gt"] == str(gt) and s.outputs["gt copy"] == str(copy)
+
+
 def test_seed_shuffles_labels_deterministically(tmp_path, instances):
     a, b = tmp_path / "a" / "o.jsonl", tmp_path / "b" / "o.jsonl"
     convert_coco(instances, a, seed=5)

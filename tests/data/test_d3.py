@@ -103,17 +103,37 @@ def test_json_input_matches_pickles_and_is_the_gt(tmp_path):
         assert from_json[rid]["solution"] == from_pkl[rid]["solution"]
         assert sorted(from_json[rid]["labels"]) == sorted(from_pkl[rid]["labels"])
     assert from_json["100"]["gt_file"] == "d3_full_annotations.json"
+    assert not (tmp_path / "j_gt.json").exists()  # inside the output's folder: no copy
     with pytest.raises(UserError, match="--prefer-group needs the pickles"):
         convert_d3(out, json_file=gt, prefer_group=True)
 
 
-def test_gt_file_with_pickles(tmp_path):
+def test_gt_outside_the_output_folder_is_copied_beside_it(tmp_path):
+    # evaluate reads gt_file only in the JSONL's folder or below: '../gt/...' would be refused
     gt = tmp_path / "gt" / "d3_full_annotations.json"
     gt.parent.mkdir()
+    gt.write_text(json.dumps(d3_json(), indent=1))
+    out = tmp_path / "out" / "d.jsonl"
+    s = convert_d3(out, anno_dir=write_d3(tmp_path / "pkl"), gt_file=gt)
+    assert {r["gt_file"] for r in read_jsonl(out)} == {"d_gt.json"}
+    copy = tmp_path / "out" / "d_gt.json"
+    assert json.loads(copy.read_text()) == json.loads(gt.read_text())  # segmentations included
+    assert s.outputs["gt"] == str(copy)
+    # the JSON input is its own GT: copied the same way when it lies elsewhere
+    convert_d3(tmp_path / "out" / "j.jsonl", json_file=gt)
+    assert read_jsonl(tmp_path / "out" / "j.jsonl")[0]["gt_file"] == "j_gt.json"
+    assert json.loads((tmp_path / "out" / "j_gt.json").read_text()) == d3_json()
+
+
+def test_gt_inside_the_output_folder_is_referenced_not_copied(tmp_path):
+    gt = tmp_path / "out" / "gt" / "d3_full_annotations.json"
+    gt.parent.mkdir(parents=True)
     gt.write_text(json.dumps(d3_json()))
     out = tmp_path / "out" / "d.jsonl"
-    convert_d3(out, anno_dir=write_d3(tmp_path / "pkl"), gt_file=gt)
-    assert read_jsonl(out)[0]["gt_file"] == "../gt/d3_full_annotations.json"
+    s = convert_d3(out, anno_dir=write_d3(tmp_path / "pkl"), gt_file=gt)
+    assert {r["gt_file"] for r in read_jsonl(out)} == {"gt/d3_full_annotations.json"}
+    assert sorted(p.name for p in out.parent.iterdir()) == ["d.jsonl", "d.meta.json", "gt"]
+    assert "gt" not in s.outputs
 
 
 def test_bbox_forms():

@@ -27,6 +27,7 @@ def test_category_subsets_query_all_names(tmp_path):
     for r in recs:
         assert r["labels"] == ["Tom Hanks", "Taylor Swift", "Keanu Reeves"]
         assert r["subset"] == "celebrity" and r["gt_file"] == "ovdeval/celebrity.json"
+    assert not (tmp_path / "o_gt.json").exists()  # the GT lies below the output's folder: no copy
     assert recs[0]["image_id"] == 0  # ids start at 0, kept as in the GT file
     assert recs[1]["solution"] == [{"bbox_2d": [50.0, 60.0, 120.0, 140.0], "label": "Taylor Swift"},
                                    {"bbox_2d": [300.0, 60.0, 370.0, 140.0], "label": "Keanu Reeves"}]
@@ -67,3 +68,63 @@ def test_subset_override_and_missing_text(tmp_path):
     # a category subset does not need text / neg_text
     convert_ovdeval([f], tmp_path / "o.jsonl", subset="landmark")
     assert read_jsonl(tmp_path / "o.jsonl")[0]["subset"] == "landmark"
+
+
+def test_subset_file_outside_the_output_folder_is_copied_beside_it(tmp_path):
+    # the README's flow: evaluate reads gt_file only in the JSONL's folder or below
+    f = _write(tmp_path / "ovdeval", "negation")
+    f.write_text(json.dumps(ovdeval_subset("negation"), indent=2))  # formatting is not content
+    out = tmp_path / "data" / "ovdeval_negation.jsonl"
+    s = convert_ovdeval([f], out)
+    assert {r["gt_file"] for r in read_jsonl(out)} == {"ovdeval_negation_gt.json"}
+    copy = tmp_path / "data" / "ovdeval_negation_gt.json"
+    assert json.loads(copy.read_text()) == ovdeval_subset("negation")
+    assert s.outputs["gt"] == str(copy)
+    assert s.notes["GT copied beside the output (gt_file must lie in the output's folder)"] == 1
+
+
+def test_several_files_copy_each_outside_subset_under_its_name(tmp_path):
+    inside = _write(tmp_path / "data" / "ovdeval", "logo")
+    outside = [_write(tmp_path / "ovdeval", "negation"), _write(tmp_path / "ovdeval", "color")]
+    out = tmp_path / "data" / "o.jsonl"
+    s = convert_ovdeval([inside, *outside], out)
+    gt_files = {r["subset"]: r["gt_file"] for r in read_jsonl(out)}
+    assert gt_files == {"logo": "ovdeval/logo.json", "negation": "o_negation_gt.json",
+                        "color": "o_color_gt.json"}
+    for name in ("negation", "color"):
+        assert json.loads((tmp_path / "data" / f"o_{name}_gt.json").read_text()) == ovdeval_subset(name)
+    assert set(s.outputs) == {"records", "meta", "gt negation", "gt color"}
+
+
+def test_link_inside_the_folder_to_a_gt_outside_is_copied(tmp_path):
+    # evaluate resolves links before confining gt_file, so the importer does too
+    real = _write(tmp_path / "elsewhere", "negation")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "negation.json").symlink_to(real)
+    out = tmp_path / "data" / "o.jsonl"
+    convert_ovdeval([tmp_path / "data" / "negation.json"], out)
+    assert read_jsonl(out)[0]["gt_file"] == "o_gt.json"
+    assert not (tmp_path / "data" / "o_gt.json").is_symlink()
+
+
+def test_an_unrelated_file_in_the_copy_place_is_not_overwritten(tmp_path):
+    f = _write(tmp_path / "ovdeval", "negation")
+    out = tmp_path / "data" / "o.jsonl"
+    (tmp_path / "data").mkdir()
+    theirs = tmp_path / "data" / "o_gt.json"
+    theirs.write_text('{"mine": true}\n')
+    with pytest.raises(UserError, match=r"o_gt.json: exists and is not a GT copy written for .*o.jsonl"):
+        convert_ovdeval([f], out)
+    assert theirs.read_text() == '{"mine": true}\n'
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["o_gt.json"]  # nothing written
+    # a file that already holds the same GT is replaced (same content)
+    theirs.write_text(json.dumps(ovdeval_subset("negation"), indent=4))
+    convert_ovdeval([f], out)
+    assert json.loads(theirs.read_text()) == ovdeval_subset("negation")
+    # the copy an earlier conversion to this output wrote (its meta file lists it) is refreshed
+    # when the source changed since
+    changed = ovdeval_subset("negation")
+    changed["annotations"].pop()
+    f.write_text(json.dumps(changed))
+    convert_ovdeval([f], out)
+    assert json.loads(theirs.read_text()) == changed

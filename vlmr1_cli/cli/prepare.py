@@ -3,162 +3,220 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from vlmr1_cli.cli import prepare_hf
+from vlmr1_cli.cli.options import (
+    CONTEXT_SETTINGS,
+    BoxRule,
+    CocoVariant,
+    Coords,
+    ImagePrefixOpt,
+    JsonOpt,
+    KeepDrop,
+    LabelMode,
+    OutputFileOpt,
+    RefcocoDataset,
+    RefcocoSplit,
+    SplitBy,
+    TextField,
+    TextMode,
+    count_option,
+    flag,
+    output_option,
+    seed_option,
+    value,
+)
+
 app = typer.Typer(help="Convert upstream datasets (or generate synthetic ones) into JSONL schema v1.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, context_settings=CONTEXT_SETTINGS)
+
+# Shapes never overlap and are a quarter to half of the shorter image side: more than this
+# rarely fit (placement is best effort, so a crowded image may still hold fewer).
+MAX_SHAPES = 6
+MIN_CANVAS = 16  # pixels: the smallest shape is 8 px wide
 
 
 @app.command("shapes")
 def shapes(
-    output: Path = typer.Option(..., "--output", "-o", help="Output folder (JSONL files + images/)."),
-    train: int = typer.Option(2000, "--train", help="Training samples."),
-    eval: int = typer.Option(200, "--eval", help="In-domain evaluation samples."),
-    ood: int = typer.Option(200, "--ood", help="Samples per out-of-domain split (held-out colour-shape pairs)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; same seed, same bytes."),
-    shapes: tuple[int, int] = typer.Option((1, 2), "--shapes", help="Min and max shapes per in-domain image."),
-    ood_shapes: tuple[int, int] = typer.Option((2, 3), "--ood-shapes",
-                                               help="Min and max shapes per eval_ood image (eval_ood_pairs uses --shapes)."),
-    canvas: tuple[int, int] = typer.Option((56, 112), "--canvas", help="Min and max image side, pixels."),
+    output: Annotated[Path, output_option("folder", "the JSONL files and images/.")],
+    train: Annotated[int, count_option("--train", "Training samples.")] = 2000,
+    eval: Annotated[int, count_option("--eval", "In-domain evaluation samples.")] = 200,
+    ood: Annotated[int, count_option("--ood", "Samples per out-of-domain split (held-out colour-shape pairs).")] = 200,
+    seed: Annotated[int, seed_option("Random seed; same seed, same bytes.")] = 0,
+    shapes: Annotated[tuple[int, int], typer.Option("--shapes", min=1, max=MAX_SHAPES,
+                                                    help=f"Min and max shapes per in-domain image (1-{MAX_SHAPES}).")] = (1, 2),
+    ood_shapes: Annotated[tuple[int, int], typer.Option("--ood-shapes", min=1, max=MAX_SHAPES,
+                                                        help=f"Min and max shapes per eval_ood image (1-{MAX_SHAPES}; eval_ood_pairs uses --shapes).")] = (2, 3),
+    canvas: Annotated[tuple[int, int], typer.Option("--canvas", min=MIN_CANVAS,
+                                                    help=f"Min and max image side, pixels (at least {MIN_CANVAS}).")] = (56, 112),
+    json_out: JsonOpt = False,
 ) -> None:
     """Synthetic coloured-shapes REC data (offline; the demo's dataset)."""
-    from vlmr1_cli.cli.output import print_table
+    from vlmr1_cli.cli.output import print_json, print_table
     from vlmr1_cli.data.shapes import generate_shapes
 
+    for flag_, (low, high) in (("--shapes", shapes), ("--ood-shapes", ood_shapes), ("--canvas", canvas)):
+        if low > high:
+            raise typer.BadParameter(f"min {low} is above max {high}", param_hint=f"'{flag_}'")
     counts = generate_shapes(output, train=train, eval=eval, ood=ood, seed=seed, shapes=shapes,
                              ood_shapes=ood_shapes, canvas=canvas)
+    if json_out:
+        print_json({"output": str(output), "records": counts})
+        return
     print_table(f"shapes -> {output}", ["file", "records"], sorted(counts.items()))
 
 
-def _print_summary(title: str, summary) -> None:
-    from vlmr1_cli.cli.output import print_table
+def _print_summary(title: str, summary, json_out: bool) -> None:
+    from vlmr1_cli.cli.output import print_json, print_table
 
+    if json_out:
+        print_json(summary.to_dict())
+        return
     print_table(title, ["", "count / value"], summary.rows())
 
 
 @app.command("refcoco")
 def refcoco(
-    refer_root: Path = typer.Option(..., "--refer-root", help="refer toolkit data folder (holds refcoco/, refcoco+/, refcocog/)."),
-    dataset: str = typer.Option(..., "--dataset", help="refcoco | refcoco+ | refcocog."),
-    split_by: str = typer.Option(..., "--split-by", help="unc | umd | google (the refs(<splitBy>).p file)."),
-    split: str = typer.Option(..., "--split", help="train | val | testA | testB | test (toolkit semantics)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output JSONL file."),
-    text: str = typer.Option("raw", "--text", help="Sentence field used as the problem: raw (as written) or sent (toolkit-normalised)."),
-    image_prefix: str = typer.Option("", "--image-prefix", help="Prefix for image paths, e.g. 'train2014/'."),
+    refer_root: Annotated[Path, typer.Option("--refer-root", help="refer toolkit data folder (holds refcoco/, refcoco+/, refcocog/).", show_default=False)],
+    dataset: Annotated[RefcocoDataset, typer.Option("--dataset", help="Which dataset of the refer layout.", show_default=False)],
+    split_by: Annotated[SplitBy, typer.Option("--split-by", help="The refs(<splitBy>).p file.", show_default=False)],
+    split: Annotated[RefcocoSplit, typer.Option("--split", help="Split, with the toolkit's semantics (test = every test split).", show_default=False)],
+    output: OutputFileOpt,
+    text: Annotated[TextField, typer.Option("--text", help="Sentence field used as the problem: raw (as written) or sent (toolkit-normalised).")] = TextField.raw,
+    image_prefix: ImagePrefixOpt = "",
+    json_out: JsonOpt = False,
 ) -> None:
     """RefCOCO / RefCOCO+ / RefCOCOg (refer layout) -> REC records, one per sentence."""
     from vlmr1_cli.data.refcoco import convert_refcoco
 
-    s = convert_refcoco(refer_root, dataset, split_by, split, output, text=text, image_prefix=image_prefix)
-    _print_summary(f"{dataset} ({split_by}) {split} -> {output}", s)
+    s = convert_refcoco(refer_root, dataset.value, split_by.value, split.value, output, text=text.value,
+                        image_prefix=image_prefix)
+    _print_summary(f"{dataset.value} ({split_by.value}) {split.value} -> {output}", s, json_out)
 
 
 @app.command("vlmr1-rec")
 def vlmr1_rec(
-    files: list[Path] = typer.Argument(..., help="VLM-R1 REC files: eval JSON arrays (refcoco_val.json...) or training JSONL."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output JSONL file."),
-    image_root: Path = typer.Option(None, "--image-root", help="Image folder, to read sizes of records that state none (training JSONL)."),
-    coords: str = typer.Option("abs", "--coords", help="abs (original pixels) or norm1000 (InternVL variant: 0-1000)."),
-    renumber: bool = typer.Option(False, "--renumber", help="Number records by position instead of keeping upstream ids."),
-    image_prefix: str = typer.Option("", "--image-prefix", help="Prefix for image paths."),
+    files: Annotated[list[Path], typer.Argument(help="VLM-R1 REC files: eval JSON arrays (refcoco_val.json...) or training JSONL.", show_default=False)],
+    output: OutputFileOpt,
+    image_root: Annotated[Path | None, typer.Option("--image-root", help="Image folder, to read sizes of records that state none (training JSONL).", show_default=False)] = None,
+    coords: Annotated[Coords, typer.Option("--coords", help="abs (original pixels) or norm1000 (InternVL variant: 0-1000).")] = Coords.abs,
+    renumber: Annotated[bool, flag("--renumber", help="Number records by position instead of keeping upstream ids.")] = False,
+    image_prefix: ImagePrefixOpt = "",
+    json_out: JsonOpt = False,
 ) -> None:
     """VLM-R1's distributed REC files -> REC records (solution kept as is)."""
     from vlmr1_cli.data.vlmr1_rec import convert_vlmr1_rec
 
-    s = convert_vlmr1_rec(files, output, image_root=image_root, coords=coords, renumber=renumber,
+    s = convert_vlmr1_rec(files, output, image_root=image_root, coords=coords.value, renumber=renumber,
                           image_prefix=image_prefix)
-    _print_summary(f"vlmr1-rec -> {output}", s)
+    _print_summary(f"vlmr1-rec -> {output}", s, json_out)
 
 
 @app.command("d3")
 def d3(
-    output: Path = typer.Option(..., "--output", "-o", help="Output JSONL file."),
-    anno_dir: Path = typer.Option(None, "--anno-dir", help="Folder with sentences/annotations/images/groups.pkl."),
-    json_file: Path = typer.Option(None, "--json", help="Or: a D3 COCO-style JSON (d3_full_annotations.json...)."),
-    gt: Path = typer.Option(None, "--gt", help="With --anno-dir: the D3 COCO-style JSON to score against (recorded as gt_file)."),
-    negatives: int = typer.Option(13, "--negatives", help="Verified negative descriptions added per image."),
-    seed: int = typer.Option(0, "--seed", help="Sampling/shuffle seed; same seed, same bytes."),
-    prefer_group: bool = typer.Option(False, "--prefer-group", help="Take negatives from the image's own group first."),
-    image_prefix: str = typer.Option("", "--image-prefix", help="Prefix for image paths."),
+    output: OutputFileOpt,
+    anno_dir: Annotated[Path | None, typer.Option("--anno-dir", help="Folder with sentences/annotations/images/groups.pkl.", show_default=False)] = None,
+    annotations_json: Annotated[Path | None, typer.Option("--annotations-json", help="Or: a D3 COCO-style JSON (d3_full_annotations.json...).", show_default=False)] = None,
+    gt: Annotated[Path | None, typer.Option("--gt", help="With --anno-dir: the D3 COCO-style JSON to score against (recorded as gt_file).", show_default=False)] = None,
+    negatives: Annotated[int, count_option("--negatives", "Verified negative descriptions added per image.")] = 13,
+    seed: Annotated[int, seed_option("Sampling/shuffle seed; same seed, same bytes.")] = 0,
+    prefer_group: Annotated[bool, flag("--prefer-group", help="Take negatives from the image's own group first.")] = False,
+    image_prefix: ImagePrefixOpt = "",
+    json_out: JsonOpt = False,
 ) -> None:
     """D3 (pickles or COCO-style JSON) -> OVD records with verified negatives."""
     from vlmr1_cli.data.d3 import convert_d3
 
-    s = convert_d3(output, anno_dir=anno_dir, json_file=json_file, gt_file=gt, negatives=negatives,
+    s = convert_d3(output, anno_dir=anno_dir, json_file=annotations_json, gt_file=gt, negatives=negatives,
                    seed=seed, prefer_group=prefer_group, image_prefix=image_prefix)
-    _print_summary(f"d3 -> {output}", s)
+    _print_summary(f"d3 -> {output}", s, json_out)
 
 
 @app.command("coco")
 def coco(
-    instances: Path = typer.Option(..., "--instances", help="COCO instances JSON (e.g. instances_val2017.json)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output JSONL file."),
-    gt_output: Path = typer.Option(None, "--gt-output", help="COCO GT file of the kept boxes (default: <output stem>_gt.json)."),
-    max_boxes: int = typer.Option(None, "--max-boxes-per-category", help="Drop, per image, any category with more boxes (10 = COCO-filtered)."),
-    max_image_boxes: int = typer.Option(None, "--max-boxes-per-image", help="Skip images with more boxes left (10 = COCO_pos_3)."),
-    variant: str = typer.Option(None, "--variant", help="filtered | pos2 | pos3: the published COCO sets (fills the options above)."),
-    labels: str = typer.Option(None, "--labels", help="all (every category queried; default) or positive (present ones)."),
-    crowd: str = typer.Option("keep", "--crowd", help="keep or drop crowd boxes."),
-    empty: str = typer.Option("keep", "--empty", help="keep or drop images left without boxes."),
-    seed: int = typer.Option(None, "--seed", help="Shuffle each image's labels with this seed (default: category order)."),
-    image_prefix: str = typer.Option("", "--image-prefix", help="Prefix for image paths, e.g. 'val2017/'."),
+    instances: Annotated[Path, typer.Option("--instances", help="COCO instances JSON (e.g. instances_val2017.json).", show_default=False)],
+    output: OutputFileOpt,
+    gt_output: Annotated[Path | None, typer.Option("--gt-output", help="COCO GT file of the kept boxes (default: <output stem>_gt.json).", show_default=False)] = None,
+    max_boxes: Annotated[int | None, count_option("--max-boxes-per-category", "Drop, per image, any category with more boxes (10 = COCO-filtered).", min=1)] = None,
+    max_image_boxes: Annotated[int | None, count_option("--max-boxes-per-image", "Skip images with more boxes left (10 = COCO_pos_3).", min=1)] = None,
+    variant: Annotated[CocoVariant | None, typer.Option("--variant", help="The published COCO sets (fills the options above).", show_default=False)] = None,
+    labels: Annotated[LabelMode | None, typer.Option("--labels", help="all: every category queried (default); positive: the present ones.", show_default=False)] = None,
+    crowd: Annotated[KeepDrop, typer.Option("--crowd", help="Keep or drop crowd boxes.")] = KeepDrop.keep,
+    empty: Annotated[KeepDrop, typer.Option("--empty", help="Keep or drop images left without boxes.")] = KeepDrop.keep,
+    seed: Annotated[int | None, seed_option("Shuffle each image's labels with this seed (default: category order).")] = None,
+    image_prefix: ImagePrefixOpt = "",
+    json_out: JsonOpt = False,
 ) -> None:
     """COCO instances -> OVD records (+ COCO GT of the kept boxes); COCO-filtered with 10."""
     from vlmr1_cli.data.coco import convert_coco
 
     s = convert_coco(instances, output, gt_output=gt_output, max_boxes_per_category=max_boxes,
-                     labels=labels, crowd=crowd, empty=empty, seed=seed, image_prefix=image_prefix,
-                     max_boxes_per_image=max_image_boxes, variant=variant)
-    _print_summary(f"coco -> {output}", s)
+                     labels=value(labels), crowd=crowd.value, empty=empty.value, seed=seed,
+                     image_prefix=image_prefix, max_boxes_per_image=max_image_boxes, variant=value(variant))
+    _print_summary(f"coco -> {output}", s, json_out)
 
 
 @app.command("ovdeval")
 def ovdeval(
-    files: list[Path] = typer.Argument(..., help="OVDEval subset files (celebrity.json, negation.json...)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output JSONL file."),
-    subset: str = typer.Option(None, "--subset", help="Subset name of a single file (default: the file stem)."),
-    seed: int = typer.Option(None, "--seed", help="Shuffle each image's labels (default: the official order)."),
-    image_prefix: str = typer.Option("", "--image-prefix", help="Prefix for image paths."),
+    files: Annotated[list[Path], typer.Argument(help="OVDEval subset files (celebrity.json, negation.json...).", show_default=False)],
+    output: OutputFileOpt,
+    subset: Annotated[str | None, typer.Option("--subset", help="Subset name of a single file (default: the file stem).", show_default=False)] = None,
+    seed: Annotated[int | None, seed_option("Shuffle each image's labels (default: the official order).")] = None,
+    image_prefix: ImagePrefixOpt = "",
+    json_out: JsonOpt = False,
 ) -> None:
     """OVDEval subsets -> OVD records with the officially queried labels."""
     from vlmr1_cli.data.ovdeval import convert_ovdeval
 
     s = convert_ovdeval(files, output, subset=subset, seed=seed, image_prefix=image_prefix)
-    _print_summary(f"ovdeval -> {output}", s)
+    _print_summary(f"ovdeval -> {output}", s, json_out)
 
 
 @app.command("lisa")
 def lisa(
-    folder: Path = typer.Argument(..., help="A ReasonSeg split folder (NAME.jpg + NAME.json), e.g. ReasonSeg/test."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output JSONL file."),
-    box_rule: str = typer.Option("targets", "--box-rule", help="targets (all target polygons) or first-shape (first polygon)."),
-    texts: str = typer.Option("all", "--texts", help="all (one record per instruction) or first."),
-    image_prefix: str = typer.Option("", "--image-prefix", help="Prefix for image paths."),
+    folder: Annotated[Path, typer.Argument(help="A ReasonSeg split folder (NAME.jpg + NAME.json), e.g. ReasonSeg/test.", show_default=False)],
+    output: OutputFileOpt,
+    box_rule: Annotated[BoxRule, typer.Option("--box-rule", help="targets: all target polygons; first-shape: the first polygon.")] = BoxRule.targets,
+    texts: Annotated[TextMode, typer.Option("--texts", help="all: one record per instruction; first: the first only.")] = TextMode.all,
+    image_prefix: ImagePrefixOpt = "",
+    json_out: JsonOpt = False,
 ) -> None:
     """LISA ReasonSeg annotations -> REC records (box from the target polygons)."""
     from vlmr1_cli.data.lisa import convert_lisa
 
-    s = convert_lisa(folder, output, box_rule=box_rule, texts=texts, image_prefix=image_prefix)
-    _print_summary(f"lisa ({box_rule}) -> {output}", s)
+    s = convert_lisa(folder, output, box_rule=box_rule.value, texts=texts.value, image_prefix=image_prefix)
+    _print_summary(f"lisa ({box_rule.value}) -> {output}", s, json_out)
 
 
 @app.command("validate")
 def validate(
-    file: Path = typer.Argument(..., help="JSONL file (schema v1) to check."),
-    image_root: Path = typer.Option(None, "--image-root", help="Image folder (default: the file's folder)."),
-    no_images: bool = typer.Option(False, "--no-images", help="Skip the image checks."),
-    tolerance: float = typer.Option(1.0, "--tolerance", help="Pixels a box may overhang the image."),
-    decode: bool = typer.Option(False, "--decode", help="Decode every image fully (slower; catches truncated files)."),
-    allow_absolute: bool = typer.Option(False, "--allow-absolute", help="Accept absolute image paths inside the image root."),
-    max_lines: int = typer.Option(200, "--max-lines", help="Problems printed one per line (all are counted)."),
+    file: Annotated[Path, typer.Argument(help="JSONL file (schema v1) to check.", show_default=False)],
+    image_root: Annotated[Path | None, typer.Option("--image-root", help="Image folder (default: the file's folder).", show_default=False)] = None,
+    no_images: Annotated[bool, flag("--no-images", help="Skip the image checks.")] = False,
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Pixels a box may overhang the image.")] = 1.0,
+    decode: Annotated[bool, flag("--decode", help="Decode every image fully (slower; catches truncated files).")] = False,
+    allow_absolute: Annotated[bool, flag("--allow-absolute", help="Accept absolute image paths inside the image root.")] = False,
+    max_lines: Annotated[int, count_option("--max-lines", "Problems printed one per line (all are counted).")] = 200,
+    json_out: JsonOpt = False,
 ) -> None:
     """Check every record: schema, images, sizes, boxes, labels. Exit 1 on any problem."""
-    from vlmr1_cli.cli.output import print_table
+    from vlmr1_cli.cli.output import print_json, print_table
     from vlmr1_cli.data.validate import validate_file
 
     root = None if no_images else (image_root if image_root is not None else file.parent)
     rep = validate_file(file, root, tolerance=tolerance, decode=decode, allow_absolute=allow_absolute)
+    if json_out:
+        print_json({"file": str(file), "ok": rep.ok, "records": rep.records, "records_with_problems": rep.bad_lines,
+                    "images_checked": rep.images_checked if root is not None else None,
+                    "problem_kinds": dict(sorted(rep.kinds.items())),
+                    "problems": [{"line": line, "message": msg} for line, msg in rep.problems[:max_lines]],
+                    "problems_not_listed": max(0, len(rep.problems) - max_lines)})
+        if not rep.ok:
+            raise typer.Exit(1)
+        return
     for line, msg in rep.problems[:max_lines]:
         typer.echo(f"{file}:{line}: {msg}")
     if len(rep.problems) > max_lines:
@@ -169,3 +227,6 @@ def validate(
     print_table(f"validate {file}: {'OK' if rep.ok else 'FAILED'}", ["", "count"], rows)
     if not rep.ok:
         raise typer.Exit(1)
+
+
+prepare_hf.register(app)  # hf, to-hf: Hugging Face datasets in and out

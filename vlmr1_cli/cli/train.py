@@ -51,7 +51,7 @@ def _run(method: str, recipe_path: Path, overrides: list[str], print_config: boo
 
 def _command(method: str):
     def command(
-        recipe: Annotated[Path, typer.Option("--recipe", "-r", help="Recipe YAML.", show_default=False)],
+        recipe: Annotated[Path, typer.Option("--recipe", "-r", help="A recipe YAML file, or a packaged recipe's name (vlmr1 recipes list).", show_default=False)],
         set_: Annotated[list[str] | None, typer.Option("--set", help="Override: key=value (a.b=c; bare keys are training.*). Repeatable.", show_default=False)] = None,
         print_config: Annotated[bool, flag("--print-config", help="Print the resolved recipe and exit.")] = False,
         resume: Annotated[bool, flag("--resume", help="Continue from the last checkpoint in output_dir.")] = False,
@@ -60,7 +60,7 @@ def _command(method: str):
         machine_rank: Annotated[int | None, count_option("--machine-rank", "This machine's rank (0 = the main machine).", min=0)] = None,
         main_process_ip: Annotated[str | None, typer.Option("--main-process-ip", help="Rank-0 machine address.", show_default=False)] = None,
         main_process_port: Annotated[int | None, typer.Option("--main-process-port", min=1, max=65535, help="Rank-0 port.", show_default=False)] = None,
-        config_file: Annotated[Path | None, typer.Option("--config-file", help="accelerate config (DDP, ZeRO, FSDP).", show_default=False)] = None,
+        config_file: Annotated[Path | None, typer.Option("--config-file", help="An accelerate config file, or a packaged one's name: ddp, zero2, zero3, fsdp, multi_node.", show_default=False)] = None,
     ) -> None:
         _run(method, recipe, list(set_ or []), print_config, resume, {
             "num_processes": num_processes, "num_machines": num_machines, "machine_rank": machine_rank,

@@ -22,6 +22,9 @@ contradicts it is an error.
 
 Records carry `image_id` (the COCO image id) and `gt_file` (the GT JSON, relative to the
 JSONL's folder), whose `categories` give the label -> category id mapping for scoring.
+`vlmr1 evaluate` reads `gt_file` only in the JSONL's folder or below: with a `--gt-output`
+elsewhere, the GT is written there and also beside the JSONL (`<output stem>_gt.json`),
+which the records name.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from pathlib import Path
 
 from vlmr1_cli.data.coco_json import load_coco, xyxy
 from vlmr1_cli.data.paths import check_relpath
-from vlmr1_cli.data.report import RecordSink, Summary, relpath_for_record
+from vlmr1_cli.data.report import RecordSink, Summary, relpath_inside
 from vlmr1_cli.data.validate import BOX_TOLERANCE, box_problem
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.progress import track
@@ -114,7 +117,8 @@ def convert_coco(instances: str | os.PathLike, output: str | os.PathLike, *,
         raise UserError(f"{instances}: no categories")
     cat_order = [c["id"] for c in coco.categories]
     by_image = coco.anns_by_image()
-    gt_rel = relpath_for_record(gt_path, output)
+    gt_rel = relpath_inside(gt_path, output, written_here=True)
+    copy_name = None if gt_rel is not None else default_gt_path(output).name
     gt_images, gt_anns = [], []
     with RecordSink(output, summary) as sink:
         for img in track(coco.images, "coco images"):
@@ -141,7 +145,7 @@ def convert_coco(instances: str | os.PathLike, output: str | os.PathLike, *,
                 "labels": queried,
                 "source": "coco",
                 "image_id": img["id"],
-                "gt_file": gt_rel,
+                "gt_file": gt_rel or copy_name,
             })
             gt_images.append({k: img[k] for k in ("id", "file_name", "width", "height")})
             for a in kept:
@@ -152,11 +156,14 @@ def convert_coco(instances: str | os.PathLike, output: str | os.PathLike, *,
                 gt_anns.append({"id": a["id"], "image_id": a["image_id"], "category_id": a["category_id"],
                                 "bbox": a["bbox"], "area": area, "iscrowd": a["iscrowd"]})
         summary.note("GT boxes kept", len(gt_anns))
-        sink.add_json(gt_path, {
+        gt = {
             "info": {"description": f"vlmr1 prepare-data coco from {Path(instances).name}",
                      "vlmr1_options": options},
             "images": gt_images, "annotations": gt_anns, "categories": coco.categories,
-        }, role="gt")
+        }
+        sink.add_json(gt_path, gt, role="gt")
+        if copy_name is not None:
+            sink.add_gt_copy(copy_name, gt, role="gt copy")
     return summary
 
 

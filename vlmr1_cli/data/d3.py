@@ -24,7 +24,7 @@ from typing import Any
 
 from vlmr1_cli.data.coco_json import is_number, load_coco, positive_int, xyxy
 from vlmr1_cli.data.paths import check_relpath
-from vlmr1_cli.data.report import RecordSink, Summary, relpath_for_record
+from vlmr1_cli.data.report import RecordSink, Summary
 from vlmr1_cli.data.safe_pickle import load_pickle
 from vlmr1_cli.data.validate import BOX_TOLERANCE, box_problem
 from vlmr1_cli.errors import UserError
@@ -187,10 +187,11 @@ def convert_d3(output: str | os.PathLike, *, anno_dir: str | os.PathLike | None 
     """Convert D3 (pickles in `anno_dir`, or the COCO-style `json_file`) to OVD records.
 
     `gt_file` (pickle input only) names the COCO-style JSON to score against; with `json_file`
-    input that file is the GT. Records then carry `gt_file` and `image_id`.
+    input that file is the GT. Records then carry `gt_file` and `image_id`; a GT outside the
+    output's folder is copied beside the output (`<output stem>_gt.json`) and named instead.
     """
     if (anno_dir is None) == (json_file is None):
-        raise UserError("give exactly one D3 input: --anno-dir (the pickles) or --json")
+        raise UserError("give exactly one D3 input: --anno-dir (the pickles) or --annotations-json")
     if negatives < 0:
         raise UserError(f"--negatives must be >= 0, got {negatives}")
     summary = Summary(source="d3", options={
@@ -215,8 +216,10 @@ def convert_d3(output: str | os.PathLike, *, anno_dir: str | os.PathLike | None 
     if not d3.images:
         raise UserError(f"{anno_dir or json_file}: no images")
     all_sids = sorted(d3.sentences, key=_sort_key)
-    gt_rel = relpath_for_record(gt_file, output) if gt_file is not None else None
     with RecordSink(output, summary) as sink:
+        # a GT outside the output's folder is copied beside it (evaluate reads gt_file only there)
+        gt_rel = (sink.gt_file_for(gt_file, f"{Path(output).stem}_gt.json", "gt")
+                  if gt_file is not None else None)
         for iid in track(sorted(d3.images, key=_sort_key), "d3 images"):
             sink.write(_record(d3, d3.images[iid], all_sids, negatives, seed, prefer_group,
                                image_prefix, tolerance, gt_rel, summary))

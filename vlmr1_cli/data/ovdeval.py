@@ -9,6 +9,9 @@ otherwise (the official script also takes it from the file name).
 
 The subset file itself stays the GT for NMS-AP: it is not rewritten, and each record carries
 `gt_file` (relative to the JSONL's folder), `image_id` (the file's image id) and `subset`.
+`vlmr1 evaluate` reads `gt_file` only in the JSONL's folder or below, so a subset file that
+lies elsewhere is copied beside the JSONL as `<output stem>_gt.json` (one file) or
+`<output stem>_<subset>_gt.json` (several), and the records name the copy.
 A GT box whose category is not among the image's queried labels cannot be asked for; it is
 left out of `solution` (counted) but still scores as a miss, as in the official protocol.
 """
@@ -22,7 +25,7 @@ from pathlib import Path
 from vlmr1_cli.data.coco import category_names
 from vlmr1_cli.data.coco_json import load_coco, xyxy
 from vlmr1_cli.data.paths import check_relpath
-from vlmr1_cli.data.report import RecordSink, Summary, relpath_for_record
+from vlmr1_cli.data.report import RecordSink, Summary
 from vlmr1_cli.data.validate import BOX_TOLERANCE, box_problem
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.progress import track
@@ -62,18 +65,21 @@ def convert_ovdeval(files: list[str | os.PathLike], output: str | os.PathLike, *
             subsets.append(name)
             if name not in SUBSETS and name != "coco":
                 summary.note(f"subset '{name}' is not one of the 8 OVDEval names (labels: text + neg_text)")
-            _convert_one(Path(f), name, sink, summary, output, image_prefix, seed, tolerance)
+            # a copy's name, should the file lie outside the output's folder
+            copy = (f"{Path(output).stem}_gt.json", "gt") if len(files) == 1 else \
+                (f"{Path(output).stem}_{name}_gt.json", f"gt {name}")
+            _convert_one(Path(f), name, sink, summary, copy, image_prefix, seed, tolerance)
     summary.options["subsets"] = subsets
     return summary
 
 
-def _convert_one(path: Path, subset: str, sink: RecordSink, summary: Summary, output,
-                 image_prefix: str, seed: int | None, tol: float) -> None:
+def _convert_one(path: Path, subset: str, sink: RecordSink, summary: Summary,
+                 copy: tuple[str, str], image_prefix: str, seed: int | None, tol: float) -> None:
     coco = load_coco(path)
     names = category_names(coco, path)
     all_names = [c["name"] for c in coco.categories]
     by_image = coco.anns_by_image()
-    gt_rel = relpath_for_record(path, output)
+    gt_rel = sink.gt_file_for(path, *copy)
     for i, img in enumerate(track(coco.images, f"ovdeval {subset}")):
         loc = f"{path}: images[{i}] (id={img['id']!r})"
         if subset in ALL_CATEGORY_SUBSETS:

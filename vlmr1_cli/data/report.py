@@ -9,6 +9,9 @@ stores it next to the JSONL (`<output stem>.meta.json`) so the choice that ran i
 ground-truth file, the meta file) are written into temp files too, and all of them are
 renamed into place only when the whole conversion succeeded: an interrupted or failed run
 leaves no partial output.
+
+A record's `gt_file` must lie in the JSONL's folder or below it (`vlmr1 evaluate` refuses
+anything else), so a GT that lies elsewhere is copied beside the JSONL (`gt_file_for`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vlmr1_cli.data.coco_json import read_json_file
+from vlmr1_cli.data.paths import UnsafePathError, check_relpath, safe_join
 from vlmr1_cli.data.schema import record_problems
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.io import atomic_open
@@ -88,6 +93,29 @@ def relpath_for_record(target: str | os.PathLike, output: str | os.PathLike) -> 
     return rel.replace(os.sep, "/")
 
 
+def relpath_inside(target: str | os.PathLike, output: str | os.PathLike, *,
+                   written_here: bool = False) -> str | None:
+    """`target` relative to the JSONL's folder if `vlmr1 evaluate` will read it there, else None.
+
+    Checked as evaluate checks `gt_file` (symlinks resolved, the result must stay in the
+    folder or below it). `written_here`: the conversion writes `target` itself, replacing any
+    link at that name, so only its folder is resolved.
+    """
+    folder = os.path.dirname(os.path.abspath(output))
+    rel = relpath_for_record(target, output)
+    try:
+        if not written_here:
+            safe_join(folder, rel)
+        else:
+            check_relpath(rel)
+            parent = os.path.dirname(rel)
+            if parent:
+                safe_join(folder, parent)
+    except UnsafePathError:
+        return None
+    return rel
+
+
 class RecordSink:
     """Atomic, streaming JSONL writer that checks every record on the way out.
 
@@ -130,6 +158,48 @@ class RecordSink:
     def add_json(self, path: str | os.PathLike, obj: Any, role: str) -> None:
         self._extra.append((Path(path), obj))
         self.summary.outputs[role] = str(path)
+
+    def gt_file_for(self, source: str | os.PathLike, copy_name: str, role: str) -> str:
+        """The `gt_file` of records scored against the COCO file `source`.
+
+        `source` relative to the JSONL's folder when it lies there or below; otherwise
+        `copy_name`, a copy of its parsed JSON (segmentations included) written beside the
+        JSONL at commit time.
+        """
+        rel = relpath_inside(source, self.output)
+        if rel is not None:
+            return rel
+        return self.add_gt_copy(copy_name, read_json_file(source, drop_segmentation=False), role)
+
+    def add_gt_copy(self, copy_name: str, gt: Any, role: str) -> str:
+        """Queue `gt` as `copy_name` beside the JSONL; return the name for `gt_file`.
+
+        prepare-data has no --overwrite: an existing file of that name is replaced only if an
+        earlier conversion to this output wrote it (its meta file lists it) or it already
+        holds the same JSON; anything else is refused rather than destroyed.
+        """
+        path = self.output.with_name(copy_name)
+        if os.path.lexists(path) and not self._replaceable(path, gt):
+            raise UserError(f"{path}: exists and is not a GT copy written for {self.output} "
+                            "(the GT lies outside the output's folder and is copied there under "
+                            "this name); move that file away or choose another --output")
+        self.add_json(path, gt, role)
+        self.summary.note("GT copied beside the output (gt_file must lie in the output's folder)")
+        return copy_name
+
+    def _replaceable(self, path: Path, gt: Any) -> bool:
+        if path.is_dir():
+            return False
+        with contextlib.suppress(OSError, ValueError, UserError):
+            meta = json.loads(meta_path(self.output).read_text(encoding="utf-8"))
+            outputs = meta.get("outputs") if isinstance(meta, dict) else None
+            if isinstance(outputs, dict) and any(
+                    isinstance(v, str) and Path(v).name == path.name for v in outputs.values()):
+                return True
+        try:
+            return read_json_file(path, drop_segmentation=False) == gt
+        except (OSError, UserError):
+            return False
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
