@@ -106,10 +106,11 @@ class HubError(Exception):
     """An HTTP error answered the way the Hub answers it."""
 
     def __init__(self, status: int, message: str, code: str | None = None,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, body: dict[str, Any] | None = None):
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
         self.headers = headers or {}
+        self.body = body or {}  # extra JSON fields the Hub sends with this error
 
 
 def _now() -> str:
@@ -410,7 +411,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"X-Error-Message": error.message, **error.headers}
         if error.code:
             headers["X-Error-Code"] = error.code
-        return self.send_json({"error": error.message}, error.status, headers)
+        return self.send_json({"error": error.message, **error.body}, error.status, headers)
 
     def json_body(self) -> Any:
         try:
@@ -691,8 +692,9 @@ def _create_repo(h: _Handler) -> int:
     url = f"{h.hub.url}/{_url_prefix(repo_type)}{repo_id}"
     with h.hub._lock:
         if (repo_type, repo_id) in h.hub._repos:
+            # the Hub names the existing repo's url, which create_repo(exist_ok=True) returns
             raise HubError(409, f"You already created this {repo_type} repo", None,
-                           {"X-Error-Url": url})
+                           {"X-Error-Url": url}, {"url": url})
         repo = _Repo(repo_id, repo_type, private=body.get("visibility") == "private"
                      or bool(body.get("private")), created_at=_now())
         h.hub._repos[(repo_type, repo_id)] = repo

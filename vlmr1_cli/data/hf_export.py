@@ -242,8 +242,7 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, split: str, private:
     api = HfApi()
     where = f"push to Hub dataset '{repo_id}'"
     try:
-        if not api.repo_exists(repo_id, repo_type="dataset"):
-            api.create_repo(repo_id, repo_type="dataset", private=private or None)
+        api.create_repo(repo_id, repo_type="dataset", private=private or None, exist_ok=True)
         if revision and revision != "main":
             api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
         present = api.list_repo_files(repo_id, repo_type="dataset", revision=revision)
