@@ -12,6 +12,28 @@ import numpy as np
 
 Box = tuple[float, float, float, float]
 
+# The largest magnitude accepted for a number read from a file as a coordinate, box side,
+# image side, area's factor or score: far beyond any image, yet small enough that products
+# (areas up to 1e24) and IoUs stay finite in float64. Larger values, and integers too large
+# for a float, are input errors. Model answers have a tighter bound (parsing.MAX_ANSWER_VALUE).
+MAX_VALUE = 1e12
+# Integer ids (COCO image, category and annotation ids) must fit a signed 64-bit integer,
+# the type COCO tools store them in.
+MAX_ID = 2**63 - 1
+
+
+def is_bounded_number(v: object, limit: float = MAX_VALUE) -> bool:
+    """An int or float (not bool), finite, with |v| <= limit; never raises, even for huge ints."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    # int vs float comparison is exact in Python: no float conversion that could overflow.
+    return (isinstance(v, int) or math.isfinite(v)) and -limit <= v <= limit
+
+
+def is_int_id(v: object) -> bool:
+    """An integer (not bool) that fits a signed 64-bit integer."""
+    return isinstance(v, int) and not isinstance(v, bool) and -MAX_ID - 1 <= v <= MAX_ID
+
 
 def xywh_to_xyxy(b: Sequence[float]) -> Box:
     x, y, w, h = (float(v) for v in b)
@@ -26,28 +48,36 @@ def xyxy_to_xywh(b: Sequence[float]) -> Box:
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Continuous IoU: overlap clipped at 0, 0 when the union is not positive."""
-    wx = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    wy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = wx * wy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    if not union > 0 or not math.isfinite(union):
+    """Continuous IoU: overlap clipped at 0, 0 when the union is not positive or not finite
+    (also for integers too large for a float)."""
+    try:
+        wx = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        wy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        inter = wx * wy
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+        if not union > 0 or not math.isfinite(union):
+            return 0.0
+        return float(inter / union)
+    except OverflowError:
         return 0.0
-    return float(inter / union)
 
 
 def iou_discrete(a: Sequence[float], b: Sequence[float]) -> float:
     """VLM-R1's IoU: the overlap counts only when it exceeds 1 px on both axes.
 
-    The union uses the plain (unclipped) areas, as VLM-R1's reward does.
+    The union uses the plain (unclipped) areas, as VLM-R1's reward does. 0 where the union is
+    not positive or not finite (also for integers too large for a float).
     """
-    wx = min(a[2], b[2]) - max(a[0], b[0])
-    wy = min(a[3], b[3]) - max(a[1], b[1])
-    inter = wx * wy if (wx > 1 and wy > 1) else 0.0
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    if not union > 0 or not math.isfinite(union):
+    try:
+        wx = min(a[2], b[2]) - max(a[0], b[0])
+        wy = min(a[3], b[3]) - max(a[1], b[1])
+        inter = wx * wy if (wx > 1 and wy > 1) else 0.0
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+        if not union > 0 or not math.isfinite(union):
+            return 0.0
+        return float(inter / union)
+    except OverflowError:
         return 0.0
-    return float(inter / union)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -71,17 +101,25 @@ def scale_box(b: Sequence[float], sx: float, sy: float) -> Box:
 
 
 
+# Qwen's image processors refuse images whose longer side exceeds 200 times the shorter one.
+MAX_ASPECT_RATIO = 200
+
+
 def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
-    """The Qwen2-VL/Qwen2.5-VL processors' target size `(h, w)` (transformers' rule).
+    """The Qwen2-VL/2.5-VL/3-VL image processors' target size `(h, w)` (transformers' rule).
 
     Rounds each side to a multiple of `factor` (Python's round: halves to even), then scales
-    down or up to fit `[min_pixels, max_pixels]`. Raises ValueError for aspect ratios over 200
-    or sides that round to 0 (callers upscale tiny images first).
+    down or up to fit `[min_pixels, max_pixels]`, keeping the aspect ratio. A side under half a
+    factor rounds to 0, which always falls into the min-pixels branch and is upscaled with the
+    other side. Raises ValueError for aspect ratios over 200 (as transformers does) and for a
+    side left at 0 (only possible with `min_pixels <= 0`; the processor would fail on it).
     """
     if height <= 0 or width <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
-    if max(height, width) / min(height, width) > 200:
-        raise ValueError(f"aspect ratio over 200 ({width}x{height})")
+    # The same float division as transformers, so the boundary falls where it does there.
+    ratio = max(height, width) / min(height, width)
+    if ratio > MAX_ASPECT_RATIO:
+        raise ValueError(f"aspect ratio {ratio:.1f} is over {MAX_ASPECT_RATIO}, which Qwen's resize refuses")
     h_bar = round(height / factor) * factor
     w_bar = round(width / factor) * factor
     if h_bar * w_bar > max_pixels:

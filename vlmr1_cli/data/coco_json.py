@@ -18,6 +18,7 @@ from typing import Any
 
 from vlmr1_cli.data.paths import check_relpath
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.io import json_problem
 
 
 def _drop_segmentation(d: dict) -> dict:
@@ -62,6 +63,8 @@ def read_json_file(path: str | os.PathLike, drop_segmentation: bool = True) -> A
         raise UserError(f"{path}:{e.lineno}: invalid JSON: {e.msg} at column {e.colno}{hint}") from None
     except RecursionError:
         raise UserError(f"{path}: JSON nests too deeply") from None
+    except ValueError as e:  # an integer over 4,300 digits
+        raise UserError(f"{path}: {json_problem(e)}") from None
 
 
 def is_number(v: Any) -> bool:

@@ -6,10 +6,10 @@ checks them. Boxes are continuous xyxy in original-image pixels.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.geometry import MAX_VALUE, is_bounded_number
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("id", "task", "images", "image_sizes", "problem", "solution")
@@ -17,12 +17,12 @@ BUILTIN_TASKS = ("rec", "ovd", "text")
 
 
 def _is_box(v: Any) -> bool:
-    return (
-        isinstance(v, (list, tuple))
-        and len(v) == 4
-        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
-        and all(math.isfinite(float(x)) for x in v)
-    )
+    """Four finite numbers of magnitude <= MAX_VALUE (huge integers are refused, not converted)."""
+    return isinstance(v, (list, tuple)) and len(v) == 4 and all(is_bounded_number(x) for x in v)
+
+
+def _is_side(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_VALUE
 
 
 def record_problems(rec: dict) -> list[str]:
@@ -41,11 +41,10 @@ def record_problems(rec: dict) -> list[str]:
     if not isinstance(images, list) or not all(isinstance(p, str) and p for p in images):
         out.append("key 'images': must be a list of paths")
     if not isinstance(sizes, list) or not all(
-        isinstance(s, (list, tuple)) and len(s) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s)
-        for s in sizes
+        isinstance(s, (list, tuple)) and len(s) == 2 and all(_is_side(v) for v in s) for s in sizes
     ):
-        out.append("key 'image_sizes': must be a list of [width, height] positive integers")
+        out.append(f"key 'image_sizes': must be a list of [width, height] positive integers "
+                   f"(at most {MAX_VALUE:g})")
     elif isinstance(images, list) and len(sizes) != len(images):
         out.append(f"key 'image_sizes': {len(sizes)} sizes for {len(images)} images")
     if not isinstance(rec["problem"], str):
@@ -53,7 +52,8 @@ def record_problems(rec: dict) -> list[str]:
     task, sol = rec["task"], rec["solution"]
     if task == "rec":
         if not _is_box(sol):
-            out.append("key 'solution': a rec solution must be [x1, y1, x2, y2] numbers")
+            out.append(f"key 'solution': a rec solution must be [x1, y1, x2, y2] finite numbers "
+                       f"(magnitude at most {MAX_VALUE:g})")
         elif not (sol[2] > sol[0] and sol[3] > sol[1]):
             out.append(f"key 'solution': degenerate box {list(sol)}")
     elif task == "ovd":
@@ -62,7 +62,12 @@ def record_problems(rec: dict) -> list[str]:
         else:
             for i, obj in enumerate(sol):
                 if not isinstance(obj, dict) or not _is_box(obj.get("bbox_2d")) or not isinstance(obj.get("label"), str):
-                    out.append(f"key 'solution': item {i} must be {{'bbox_2d': [4 numbers], 'label': str}}")
+                    out.append(f"key 'solution': item {i} must be {{'bbox_2d': [4 finite numbers "
+                               f"(magnitude at most {MAX_VALUE:g})], 'label': str}}")
+                    break
+                x1, y1, x2, y2 = obj["bbox_2d"]
+                if x2 < x1 or y2 < y1:  # its COCO width or height would be negative
+                    out.append(f"key 'solution': item {i}: inverted box {list(obj['bbox_2d'])} (x2 < x1 or y2 < y1)")
                     break
         labels = rec.get("labels")
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):

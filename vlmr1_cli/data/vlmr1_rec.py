@@ -23,7 +23,6 @@ VLM-R1's instruction prefix removed.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Iterator
@@ -35,7 +34,8 @@ from vlmr1_cli.data.paths import check_relpath, safe_join
 from vlmr1_cli.data.report import RecordSink, Summary
 from vlmr1_cli.data.validate import BOX_TOLERANCE, box_problem
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.io import iter_jsonl
+from vlmr1_cli.geometry import MAX_VALUE, is_bounded_number, is_int_id
+from vlmr1_cli.io import iter_jsonl, json_problem
 from vlmr1_cli.progress import track
 
 INSTRUCTION = "Please provide the bounding box coordinate of the region this sentence describes: "
@@ -55,10 +55,21 @@ def bare_expression(problem: str) -> tuple[str, bool]:
 
 
 def _box(v: Any, loc: str, key: str) -> list[float]:
-    if (not isinstance(v, (list, tuple)) or len(v) != 4
-            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
-        raise UserError(f"{loc}: key '{key}' must be [x1, y1, x2, y2] finite numbers, got {v!r}")
+    if not isinstance(v, (list, tuple)) or len(v) != 4 or not all(is_bounded_number(x) for x in v):
+        raise UserError(f"{loc}: key '{key}' must be [x1, y1, x2, y2] finite numbers of magnitude "
+                        f"at most {MAX_VALUE:g}, got {_short(v)}")
     return [float(x) for x in v]
+
+
+def _short(v: Any) -> str:
+    """`repr(v)` cut to 80 characters; a huge integer is named by its size (repr would raise
+    past 4,300 digits, and a message should stay one short line)."""
+    if isinstance(v, int) and v.bit_length() > 100:
+        return f"an integer of {v.bit_length()} bits"
+    if isinstance(v, (list, tuple)) and any(isinstance(x, int) and x.bit_length() > 100 for x in v):
+        return "[" + ", ".join(_short(x) for x in v[:4]) + (", ...]" if len(v) > 4 else "]")
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class _Sizes:
@@ -72,13 +83,15 @@ class _Sizes:
         if self.root is None:
             raise UserError(f"{loc}: the record has no width/height; pass --image-root to read them from the image")
         if rel not in self.cache:
-            from PIL import Image, UnidentifiedImageError
+            from PIL import UnidentifiedImageError
+
+            from vlmr1_cli.images import open_image
 
             full = safe_join(self.root, rel, loc)
             if not os.path.isfile(full):
                 raise UserError(f"{loc}: image not found: {rel} (image root {self.root})")
             try:
-                with Image.open(full) as im:
+                with open_image(full, name=f"{loc}: image {rel}") as im:
                     self.cache[rel] = im.size
             except (UnidentifiedImageError, OSError) as e:
                 raise UserError(f"{loc}: image {rel} is not readable ({type(e).__name__})") from None
@@ -125,8 +138,9 @@ def _problem_and_solution(item: dict, loc: str, summary: Summary) -> tuple[str, 
         answer = _ANSWER.sub("", conv[1]["value"]).strip()
         try:
             sol = json.loads(answer)
-        except json.JSONDecodeError:
-            raise UserError(f"{loc}: the gpt turn is not a JSON [x1, y1, x2, y2]: {answer[:60]!r}") from None
+        except (ValueError, RecursionError) as e:
+            raise UserError(f"{loc}: the gpt turn is not a JSON [x1, y1, x2, y2] ({json_problem(e)}): "
+                            f"{answer[:60]!r}") from None
         box = _box(sol, loc, "conversations[1].value")
     else:
         cap = item.get("normal_caption")
@@ -143,8 +157,12 @@ def _problem_and_solution(item: dict, loc: str, summary: Summary) -> tuple[str, 
 
 
 def _numbers(v: Any, n: int) -> bool:
-    return (isinstance(v, list) and len(v) == n
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v))
+    return isinstance(v, list) and len(v) == n and all(is_bounded_number(x) for x in v)
+
+
+def _side(v: Any) -> int | None:
+    """An image side: a positive integer (640 or 640.0) up to MAX_VALUE, else None."""
+    return positive_int(v) if is_bounded_number(v) else None
 
 
 def _check_conventions(item: dict, box: list[float], w: int, h: int, summary: Summary) -> None:
@@ -186,11 +204,12 @@ def convert_vlmr1_rec(files: list[str | os.PathLike], output: str | os.PathLike,
                 if rel is None:
                     continue
                 problem, box = _problem_and_solution(item, loc, summary)
-                w, h = positive_int(item.get("width")), positive_int(item.get("height"))
+                w, h = _side(item.get("width")), _side(item.get("height"))
                 if "width" in item or "height" in item:
                     if w is None or h is None:
-                        raise UserError(f"{loc}: width/height must be positive integers, "
-                                        f"got {item.get('width')!r}x{item.get('height')!r}")
+                        raise UserError(f"{loc}: width/height must be positive integers, got "
+                                        f"{_short(item.get('width'))}x{_short(item.get('height'))} "
+                                        f"(at most {MAX_VALUE:g})")
                 else:
                     w, h = sizes.get(rel, loc)
                 if coords == "norm1000":
@@ -217,6 +236,8 @@ def convert_vlmr1_rec(files: list[str | os.PathLike], output: str | os.PathLike,
                        "problem": problem, "solution": box, "source": "vlmr1-rec"}
                 for key in ("dataset_name", "image_id", "original_id"):
                     if key in item and isinstance(item[key], (str, int)) and not isinstance(item[key], bool):
+                        if isinstance(item[key], int) and not is_int_id(item[key]):
+                            raise UserError(f"{loc}: key '{key}': {_short(item[key])} does not fit a 64-bit integer")
                         rec[key] = item[key]
                 sink.write(rec)
     return summary

@@ -4,11 +4,19 @@ Bad input is a `UserError` naming the file and the item (`GT.json: annotations[1
 `RESULTS.json: item 3: ...`). What pycocotools silently leaves out of an evaluation
 (annotations of unknown images or categories, detections of unknown categories) is kept in
 the arrays with index -1 and counted, so reports can say how much was skipped and why.
+
+Refused, where pycocotools would compute something quietly wrong: a duplicate image,
+category or annotation id (pycocotools merges them), a GT box with a negative width or height
+(it moves the AP: the box can never be matched, yet counts as a GT), a negative GT area,
+and any number that is not finite or whose magnitude exceeds `geometry.MAX_VALUE` (1e12),
+including integers too large for a float. Integer ids must fit a signed 64-bit integer.
+A detection with a negative width or height is kept: a model can write an inverted box, and
+pycocotools scores it as it scores it here (it matches nothing and, its area being negative,
+falls outside every area range, so it is ignored).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,25 +24,45 @@ from typing import Any
 import numpy as np
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.geometry import MAX_VALUE, is_bounded_number, is_int_id
 from vlmr1_cli.io import read_json
 
-
-def _is_num(v: Any) -> bool:
-    if isinstance(v, bool):
-        return False
-    if isinstance(v, int):
-        return True
-    return isinstance(v, float) and math.isfinite(v)
+MAX_AREA = MAX_VALUE * MAX_VALUE  # an area is the product of two bounded sides
 
 
 def _is_id(v: Any) -> bool:
-    return (isinstance(v, int) and not isinstance(v, bool)) or isinstance(v, str)
+    return is_int_id(v) or isinstance(v, str)
+
+
+def _show(v: Any) -> str:
+    """A value for a one-line message: huge integers by size (their repr may raise)."""
+    if isinstance(v, int) and v.bit_length() > 100:
+        return f"an integer of {v.bit_length()} bits"
+    if isinstance(v, list):
+        return "[" + ", ".join(_show(x) for x in v[:5]) + (", ...]" if len(v) > 5 else "]")
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _box(v: Any, where: str) -> list:
-    if not isinstance(v, list) or len(v) != 4 or not all(_is_num(x) for x in v):
-        raise UserError(f"{where}: 'bbox' must be a list of 4 finite numbers [x, y, w, h], got {v!r:.80}")
+    if not isinstance(v, list) or len(v) != 4 or not all(is_bounded_number(x) for x in v):
+        raise UserError(f"{where}: 'bbox' must be a list of 4 finite numbers [x, y, w, h] of "
+                        f"magnitude at most {MAX_VALUE:g}, got {_show(v)}")
     return v
+
+
+def _unique_ids(items: list, key: str, path: str) -> list:
+    """The `id` of each item of `images` or `categories`; duplicates and bad ids refused."""
+    first: dict = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not _is_id(item.get("id")):
+            got = _show(item.get("id")) if isinstance(item, dict) else type(item).__name__
+            raise UserError(f"{path}: {key}[{i}]: needs an integer (64-bit) or string 'id', got {got}")
+        if item["id"] in first:
+            raise UserError(f"{path}: {key}[{i}]: duplicate id {item['id']!r} "
+                            f"(first at {key}[{first[item['id']]}])")
+        first[item["id"]] = i
+    return list(first)
 
 
 def _sorted_ids(ids: list, where: str) -> list:
@@ -98,16 +126,8 @@ def load_ground_truth(gt: dict | str | os.PathLike, name: str | None = None) -> 
         if not isinstance(v, list):
             raise UserError(f"{path}: key '{key}' must be a list")
         lists[key] = v
-    img_list = []
-    for i, im in enumerate(lists["images"]):
-        if not isinstance(im, dict) or not _is_id(im.get("id")):
-            raise UserError(f"{path}: images[{i}]: needs an integer or string 'id'")
-        img_list.append(im["id"])
-    cat_list = []
-    for i, c in enumerate(lists["categories"]):
-        if not isinstance(c, dict) or not _is_id(c.get("id")):
-            raise UserError(f"{path}: categories[{i}]: needs an integer or string 'id'")
-        cat_list.append(c["id"])
+    img_list = _unique_ids(lists["images"], "images", path)
+    cat_list = _unique_ids(lists["categories"], "categories", path)
     img_ids = _sorted_ids(img_list, f"{path}: images")
     cat_ids = _sorted_ids(cat_list, f"{path}: categories")
     img_pos = {v: k for k, v in enumerate(img_ids)}
@@ -127,8 +147,8 @@ def load_ground_truth(gt: dict | str | os.PathLike, name: str | None = None) -> 
         if not isinstance(a, dict):
             raise UserError(f"{where}: expected an object")
         aid = a.get("id")
-        if not isinstance(aid, int) or isinstance(aid, bool):
-            raise UserError(f"{where}: needs an integer 'id'")
+        if not is_int_id(aid):
+            raise UserError(f"{where}: needs an integer 'id' that fits 64 bits, got {_show(aid)}")
         if aid in seen:
             raise UserError(f"{where}: duplicate annotation id {aid}")
         seen.add(aid)
@@ -136,12 +156,15 @@ def load_ground_truth(gt: dict | str | os.PathLike, name: str | None = None) -> 
             if key not in a:
                 raise UserError(f"{where}: missing '{key}'")
         b = _box(a.get("bbox"), where)
+        if b[2] < 0 or b[3] < 0:
+            raise UserError(f"{where}: 'bbox' {_show(b)} has a negative width or height")
         area = a.get("area")
         if area is None:
             area = b[2] * b[3]
             area_from_box += 1
-        elif not _is_num(area):
-            raise UserError(f"{where}: 'area' must be a finite number")
+        elif not is_bounded_number(area, MAX_AREA) or area < 0:
+            raise UserError(f"{where}: 'area' must be a finite number >= 0 (at most {MAX_AREA:g}), "
+                            f"got {_show(area)}")
         c = a.get("iscrowd", 0)
         if c not in (0, 1) or isinstance(c, float):
             raise UserError(f"{where}: 'iscrowd' must be 0 or 1")
@@ -186,10 +209,11 @@ def load_detections(results: list | str | os.PathLike, gt: GroundTruth, name: st
                 raise UserError(f"{where}: missing '{key}'")
         img = d["image_id"]
         if not _is_id(img) or img not in img_pos:
-            raise UserError(f"{where}: image_id {img!r} is not an image of the ground truth {gt.path}")
+            raise UserError(f"{where}: image_id {_show(img)} is not an image of the ground truth {gt.path}")
         s = d["score"]
-        if not _is_num(s):
-            raise UserError(f"{where}: 'score' must be a finite number")
+        if not is_bounded_number(s):
+            raise UserError(f"{where}: 'score' must be a finite number of magnitude at most "
+                            f"{MAX_VALUE:g}, got {_show(s)}")
         b = _box(d["bbox"], where)
         det_img[i] = img_pos[img]
         det_cat[i] = cat_pos.get(d["category_id"], -1) if _is_id(d["category_id"]) else -1

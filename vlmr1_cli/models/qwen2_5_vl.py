@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vlmr1_cli.errors import UserError
 from vlmr1_cli.geometry import smart_resize
 from vlmr1_cli.models.base import ModelFamily, PixelLimits
 
@@ -36,9 +37,17 @@ class SmartResizeFamily(ModelFamily):
         return pixel_limits_of(processor, patch * merge)
 
     def input_size(self, width: int, height: int, limits: PixelLimits) -> tuple[int, int]:
-        # VLM-R1 upscales sides under one factor; smart_resize would round them to 0.
-        width, height = max(width, limits.factor), max(height, limits.factor)
-        h, w = smart_resize(height, width, limits.factor, limits.min_pixels, limits.max_pixels)
+        """transformers' `smart_resize`, exactly: a side under one factor is not clamped on its
+        own; the min-pixels branch upscales the whole image, keeping its aspect ratio (10x50 at
+        factor 28 becomes 28x140, as the processor makes it).
+
+        Raises UserError `image WxH: ...` (callers prefix the record or file) for an aspect
+        ratio over 200, which the processor refuses, and for a size it cannot resize.
+        """
+        try:
+            h, w = smart_resize(height, width, limits.factor, limits.min_pixels, limits.max_pixels)
+        except ValueError as e:
+            raise UserError(f"image {width}x{height}: {e} ({self.name} image processor)") from None
         return w, h
 
     def processor_kwargs(self, limits: PixelLimits | None) -> dict:

@@ -12,6 +12,7 @@ from vlmr1_cli.parsing.spans import (
     BOX_KEYS,
     FENCE,
     LABEL_KEY,
+    MAX_ANSWER_VALUE,
     QWEN2_BOX_END,
     QWEN2_BOX_START,
     QWEN2_REF_END,
@@ -41,11 +42,12 @@ _TOKEN_RE = re.compile(
 
 
 def _number(tok: str) -> float | None:
+    """The token's value, or None if it is not a number within MAX_ANSWER_VALUE."""
     try:
         v = float(tok)
     except (ValueError, OverflowError):
         return None
-    return v if math.isfinite(v) else None
+    return v if math.isfinite(v) and abs(v) <= MAX_ANSWER_VALUE else None
 
 
 def _string(tok: str) -> str:
@@ -224,7 +226,8 @@ def parse_boxes(text: str) -> list[ParsedBox]:
     the bodies of ``` fences if any (```json, ```JSON, plain ```; an unclosed one runs to the
     end); else Qwen2-VL `<|box_start|>` boxes if any; else the text itself. JSON lists and
     objects with `bbox_2d` (+ `label`), bare `[x1, y1, x2, y2]` lists, ints and floats are
-    read; malformed items (wrong length, non-numbers, non-finite values) are skipped.
+    read; malformed items (wrong length, non-numbers, non-finite values, magnitudes over
+    MAX_ANSWER_VALUE) are skipped.
     Coordinates are returned as written: converting frames is the caller's job.
     """
     if not isinstance(text, str):

@@ -10,22 +10,42 @@ from vlmr1_cli.parsing.spans import (
     ANSWER_CLOSE,
     ANSWER_OPEN,
     FENCE,
+    MAX_ANSWER_VALUE,
     THINK_CLOSE,
     THINK_OPEN,
     extract_answer,
 )
 
 _INT_BOX_RE = re.compile(r"\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)]")
+# Digits of MAX_ANSWER_VALUE (1e9: 10); longer digit strings are over it, whatever the digits.
+_MAX_ANSWER_DIGITS = len(str(int(MAX_ANSWER_VALUE)))
+
+
+def _int_box(m: re.Match) -> tuple[int, int, int, int] | None:
+    """The four captured integers, or None when one exceeds MAX_ANSWER_VALUE.
+
+    VLM-R1 converts them with int(), which raises past 4,300 digits (its reward's `except`
+    gives 0, its evaluation crashes); here the box is unreadable instead, as is any box with a
+    coordinate over a billion, far outside any image (VLM-R1 scores such a box a near-zero
+    IoU, or crashes once its float conversion overflows past 308 digits).
+    """
+    groups = m.groups()
+    # Decided on the digit count first: int() of a long digit string is slow or raises.
+    if any(len(g.lstrip("0")) > _MAX_ANSWER_DIGITS for g in groups):
+        return None
+    box = tuple(int(g) for g in groups)
+    return box if all(v <= MAX_ANSWER_VALUE for v in box) else None  # type: ignore[return-value]
 
 
 def find_int_box(text: str) -> tuple[int, int, int, int] | None:
-    """First match of VLM-R1's `\\[(\\d+),\\s*(\\d+),\\s*(\\d+),\\s*(\\d+)]` as ints, or None."""
+    """First match of VLM-R1's `\\[(\\d+),\\s*(\\d+),\\s*(\\d+),\\s*(\\d+)]` as ints, or None
+    (also when a value exceeds MAX_ANSWER_VALUE)."""
     if not isinstance(text, str):
         return None
     m = _INT_BOX_RE.search(text)
     if m is None:
         return None
-    return tuple(int(g) for g in m.groups())  # type: ignore[return-value]
+    return _int_box(m)
 
 
 def _int_box_spans(text: str, pos: int = 0):
@@ -131,4 +151,4 @@ def parse_rec_box_vlmr1(text: str) -> tuple[int, int, int, int] | None:
         best = m
     if best is None:
         return None
-    return tuple(int(g) for g in best.groups())  # type: ignore[return-value]
+    return _int_box(best)

@@ -14,6 +14,12 @@ LABEL_KEY = "label"
 QWEN2_BOX_START, QWEN2_BOX_END = "<|box_start|>", "<|box_end|>"
 QWEN2_REF_START, QWEN2_REF_END = "<|object_ref_start|>", "<|object_ref_end|>"
 
+# A number in an answer whose magnitude exceeds this is no coordinate: the box holding it is
+# unreadable (a format failure). A billion leaves a margin of 1000 below geometry.MAX_VALUE,
+# the bound on boxes in results files, for the conversion into original-image pixels, so an
+# evaluation never writes a results file that scoring mode would refuse.
+MAX_ANSWER_VALUE = 1e9
+
 
 # --------------------------------------------------------------------------- completions
 

@@ -1,6 +1,14 @@
 """Rewards per task: each recipe reward is wrapped so that it scores only rows of its task
 (returning None elsewhere, which TRL treats as "not applicable"), so REC and OVD rows can
-train together with their own rewards. Weights become TRL's `reward_weights`.
+train together with their own rewards. Weights become TRL's `reward_weights`; they must be
+finite numbers (a NaN weight would turn every advantage into NaN).
+
+What a reward returns for its own rows is checked on every call: one finite number per
+completion. A wrong-length list, a non-number, NaN or infinity stops the run with one line
+naming the reward and the sample. So does None: the wrapper's None for other tasks' rows is
+the only "not applicable" vlmr1 uses, since each reward only sees rows of its task; a None
+for one of those rows would make TRL drop that reward from the sample's weighted sum
+silently (nansum), which is a bug in the reward, not a statement about the sample.
 
 The first reward of the `ovd` task also logs `ovd/pred_to_gt_boxes`, the number of boxes
 predicted over the number in the ground truth: the reward-hacking signal (a policy that
@@ -10,6 +18,8 @@ sample-completions log.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +36,53 @@ def box_count_ratio(completions: list, solution: list) -> tuple[int, int]:
     n_pred = sum(len(parse_boxes(completion_text(c))) for c in completions)
     n_gt = sum(len(s) for s in solution if isinstance(s, list))
     return n_pred, n_gt
+
+
+def _sample_name(ids: Any, row: int) -> str:
+    if isinstance(ids, (list, tuple)) and row < len(ids):
+        return f"sample '{ids[row]}'"
+    return f"batch row {row}"
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, float):
+        return repr(value)  # nan, inf
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"  # repr raises past 4,300 digits
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def checked_scores(name: str, scores: Any, rows: list[int], ids: Any) -> list[float]:
+    """`scores` as one finite float per row of `rows`, or UserError naming the reward and the
+    sample (`ids`: the batch's `id` column, when the dataset has one)."""
+    where = f"reward '{name}'"
+    if hasattr(scores, "tolist") and not isinstance(scores, (list, tuple)):
+        scores = scores.tolist()  # numpy arrays, tensors
+    if not isinstance(scores, (list, tuple)):
+        raise UserError(f"{where} returned {_describe(scores)} for the batch starting at "
+                        f"{_sample_name(ids, rows[0])}: it must return a list of numbers, "
+                        "one per completion")
+    if len(scores) != len(rows):
+        raise UserError(f"{where} returned {len(scores)} scores for {len(rows)} completions "
+                        f"(the batch starting at {_sample_name(ids, rows[0])}): it must return "
+                        "one number per completion")
+    out = []
+    for row, value in zip(rows, scores, strict=True):
+        if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+            value = value.item()  # numpy and torch scalars
+        try:
+            ok = isinstance(value, numbers.Real) and math.isfinite(float(value))
+        except OverflowError:  # an integer too large for a float
+            ok = False
+        if not ok:
+            hint = " (return 0.0 for a completion it cannot score)" if value is None else ""
+            raise UserError(f"{where} returned {_describe(value)} for {_sample_name(ids, row)}: "
+                            f"rewards must be finite numbers{hint}")
+        out.append(float(value))
+    return out
 
 
 class TaskReward:
@@ -50,7 +107,7 @@ class TaskReward:
             comps, sols = [completions[i] for i in idx], [solution[i] for i in idx]
             if task is not None:
                 sub["task"] = [task[i] for i in idx]
-            scores = self.fn(comps, sols, **sub)
+            scores = checked_scores(self.__name__, self.fn(comps, sols, **sub), idx, kwargs.get("id"))
             for i, s in zip(idx, scores, strict=True):
                 out[i] = s
             if self.log_boxes and callable(kwargs.get("log_metric")):
@@ -75,10 +132,15 @@ def _reward_items(spec: dict):
             unknown = set(item) - set(REWARD_ITEM_KEYS)
             if unknown:
                 raise UserError(f"recipe: key 'rewards.{task}[{j}].{sorted(unknown)[0]}': unknown (use name, weight, options)")
+            weight = item.get("weight", 1.0)
             try:
-                weight = float(item.get("weight", 1.0))
-            except (TypeError, ValueError):
+                if isinstance(weight, bool):
+                    raise TypeError
+                weight = float(weight)
+            except (TypeError, ValueError, OverflowError):
                 raise UserError(f"recipe: key 'rewards.{task}[{j}].weight': not a number: {item['weight']!r}") from None
+            if not math.isfinite(weight):
+                raise UserError(f"recipe: key 'rewards.{task}[{j}].weight': must be a finite number, got {weight}")
             options = item.get("options") or {}
             if not isinstance(options, dict):
                 raise UserError(f"recipe: key 'rewards.{task}[{j}].options': must be a mapping")
