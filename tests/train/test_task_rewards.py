@@ -74,7 +74,7 @@ def test_recipe_rewards_become_weighted_trl_functions():
 @pytest.mark.parametrize("rewards, message", [
     ("{rec: [rec_iuo]}", r"rewards.rec\[0\].*did you mean 'rec_iou'"),
     ("{rec: [{name: rec_iou, wieght: 2}]}", r"rewards.rec\[0\].wieght': unknown"),
-    ("{rec: [{name: rec_iou, weight: heavy}]}", r"rewards.rec\[0\].weight': not a number"),
+    ("{rec: [{name: rec_iou, weight: heavy}]}", r"rewards.rec\[0\].weight': expected a number, got 'heavy'"),
     ("{rec: [{name: ovd_format, options: {stric: true}}]}", r"rewards.rec\[0\].*bad option"),
     ("{rec: []}", r"rewards.rec' must be a non-empty list"),
     ("{rec: [{weight: 1}]}", r"rewards.rec\[0\]' needs a 'name'"),
