@@ -217,7 +217,7 @@ def test_easyr1_parquet_rows_skips_and_deduplicated_images(tmp_path):
     assert s.written == 4
     assert dict(s.skipped) == {
         "degenerate box": 1, "box outside the image": 1, "image not readable": 1,
-        "image over PIL's pixel limit (decompression bomb guard)": 1,
+        "image over the pixel limit (decompression bomb guard)": 1,
         "solution is not a box or a list of objects (text answers: --task text)": 1,
         "multi-image row (rec and ovd rows need exactly one image)": 1,
         "ovd row: a solution label is not among the labels": 1,
@@ -450,3 +450,191 @@ def test_hub_errors_name_the_id(tmp_path, hub, cli, monkeypatch, capsys):
     hub.stop()  # unreachable, and nothing cached for this id
     code, err = run("org/other")
     assert code == 1 and err.count("\n") == 1 and "Hub dataset 'org/other': cannot reach the Hub" in err
+
+
+# -- lmms-eval's RefCOCO (lmms-lab/RefCOCO): expressions as a list, COCO xywh pixel boxes -------
+
+LMMS_INSTRUCTION = ("Please carefully observe the area circled in the image and come up with a "
+                    "caption for the area.")
+# lmms-lab/RefCOCO's dataset card, cut to the features and the configs block (two splits here)
+LMMS_CARD = b"""---
+dataset_info:
+  features:
+  - name: question_id
+    dtype: string
+  - name: image
+    dtype: image
+  - name: question
+    dtype: string
+  - name: answer
+    sequence: string
+  - name: segmentation
+    sequence: float32
+  - name: bbox
+    sequence: float32
+  - name: iscrowd
+    dtype: int8
+  - name: file_name
+    dtype: string
+  splits:
+  - name: val
+    num_examples: 4
+  - name: testA
+    num_examples: 1
+configs:
+- config_name: default
+  data_files:
+  - split: val
+    path: data/val-*
+  - split: testA
+    path: data/testA-*
+---
+# RefCOCO
+"""
+
+
+def lmms_features():
+    import datasets
+
+    return {"question_id": datasets.Value("string"), "image": datasets.Image(),
+            "question": datasets.Value("string"), "answer": datasets.Sequence(datasets.Value("string")),
+            "segmentation": datasets.Sequence(datasets.Value("float32")),
+            "bbox": datasets.Sequence(datasets.Value("float32")), "iscrowd": datasets.Value("int8"),
+            "file_name": datasets.Value("string")}
+
+
+def lmms_rows(image_a: bytes, image_b: bytes, split_rows: list[tuple]) -> dict:
+    """Columns in lmms-lab/RefCOCO's layout from (question_id, image, expressions, xywh box)."""
+    return {"question_id": [r[0] for r in split_rows],
+            "image": [{"bytes": r[1], "path": f"COCO_train2014_{i:012d}.jpg"}
+                      for i, r in enumerate(split_rows)],
+            "question": [LMMS_INSTRUCTION] * len(split_rows),
+            "answer": [r[2] for r in split_rows],
+            "segmentation": [[r[3][0], r[3][1], r[3][0] + r[3][2], r[3][1] + r[3][3]] for r in split_rows],
+            "bbox": [r[3] for r in split_rows], "iscrowd": [0] * len(split_rows),
+            "file_name": [f"COCO_train2014_{i:012d}_{r[0]}.jpg" for i, r in enumerate(split_rows)]}
+
+
+def lmms_refcoco_files(tmp_path: Path) -> tuple[dict[str, bytes], bytes, bytes]:
+    """The repo's files: README card, val (4 rows) and testA (1 row) parquet shards."""
+    a, b = jpeg(64, 48), png(40, 30)
+    val = [("3041", a, ["the lady with the blue shirt", "lady w back to us"], [4.5, 8.0, 20.0, 10.25]),
+           ("3042", a, ["bottom left"], [0.0, 30.0, 16.0, 18.0]),
+           ("3043", b, [], [1.0, 1.0, 2.0, 2.0]),
+           ("3044", b, ["far right", "right edge"], [30.0, 20.0, 20.0, 20.0])]  # overhangs 40x30
+    test_a = [("9001", b, ["center"], [10.0, 10.0, 20.0, 10.0])]
+    files = {"README.md": LMMS_CARD}
+    for split, rows in (("val", val), ("testA", test_a)):
+        path = write_parquet(tmp_path / "shards" / f"{split}.parquet", lmms_rows(a, b, rows),
+                             lmms_features())
+        files[f"data/{split}-00000-of-00001.parquet"] = path.read_bytes()
+    return files, a, b
+
+
+def lmms_expected(root: Path, image: bytes, name: str) -> list[dict]:
+    img = stored(root, image, ".jpg")
+    meta = {**hf_meta(name, "val"), "image_sizes": [[64, 48]], "images": [img], "task": "rec"}
+    return [
+        {"id": "3041-0", "problem": "the lady with the blue shirt", "solution": [4.5, 8, 24.5, 18.25],
+         **meta, "hf_row": 0, "hf_text_index": 0},
+        {"id": "3041-1", "problem": "lady w back to us", "solution": [4.5, 8, 24.5, 18.25],
+         **meta, "hf_row": 0, "hf_text_index": 1},
+        {"id": "3042-0", "problem": "bottom left", "solution": [0, 30, 16, 48],
+         **meta, "hf_row": 1, "hf_text_index": 0},
+    ]
+
+
+def test_lmms_refcoco_folder_and_hub_give_one_record_per_expression(tmp_path, hub, monkeypatch, capsys):
+    files, a, _ = lmms_refcoco_files(tmp_path)
+    folder = tmp_path / "RefCOCO"
+    for rel, data in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    out, root = tmp_path / "local.jsonl", tmp_path / "img"
+    s = convert_hf(folder, out, root, split="val")
+    assert read_jsonl(out) == lmms_expected(root, a, str(folder))
+    assert s.options["layout"] == "lmms-refcoco (detected from the columns)"
+    assert (s.options["box_format"], s.options["box_units"], s.options["texts"]) == ("xywh", "pixels", "all")
+    assert s.options["columns"] == {"image": "image", "problem": "answer", "solution": "bbox",
+                                    "labels": None, "id": "question_id"}
+    # the overhanging box skips both of its expressions; the empty list skips its row
+    assert dict(s.skipped) == {"box outside the image": 2, "problem is an empty list of texts": 1}
+    assert s.notes["rows whose problem is a list of texts (one record per text)"] == 2
+    assert validate_file(out, root).ok
+
+    # the Hub double serving the same repo; the README's command line, verbatim
+    sha = hub.add_repo("lmms-lab/RefCOCO", files, repo_type="dataset")
+    hub_out, hub_root = tmp_path / "data" / "refcoco_val.jsonl", tmp_path / "data" / "img"
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(monkeypatch, capsys, "prepare-data", "hf", "lmms-lab/RefCOCO", "--split", "val",
+                            "-o", "data/refcoco_val.jsonl", "--image-root", "data/img")
+    assert code == 0, err
+    assert read_jsonl(hub_out) == lmms_expected(hub_root, a, "lmms-lab/RefCOCO")
+    assert json.loads((tmp_path / "data" / "refcoco_val.meta.json").read_text())["options"]["revision"] == sha
+    assert validate_file(hub_out, hub_root).ok
+    s = convert_hf("lmms-lab/RefCOCO", tmp_path / "a.jsonl", root, split="testA")
+    assert [(r["id"], r["solution"]) for r in read_jsonl(tmp_path / "a.jsonl")] == [("9001-0", [10, 10, 30, 20])]
+
+
+def test_lmms_refcoco_first_text_and_stated_convention(tmp_path):
+    files, a, _ = lmms_refcoco_files(tmp_path)
+    src = tmp_path / "val.parquet"
+    src.write_bytes(files["data/val-00000-of-00001.parquet"])
+    out, root = tmp_path / "first.jsonl", tmp_path / "img"
+    s = convert_hf(src, out, root, texts="first")
+    recs = read_jsonl(out)
+    assert [(r["id"], r["problem"], r["hf_text_index"]) for r in recs] == \
+        [("3041-0", "the lady with the blue shirt", 0), ("3042-0", "bottom left", 0)]
+    assert dict(s.skipped) == {"box outside the image": 1, "problem is an empty list of texts": 1}
+    assert s.notes["rows whose problem is a list of texts (first text only)"] == 2
+    # repeating the preset's convention is fine; contradicting it is one clear error
+    convert_hf(src, out, root, box_format="xywh", box_units="pixels")
+    assert len(read_jsonl(out)) == 3
+    for wrong in ({"box_format": "xyxy"}, {"box_units": "norm1"}):
+        with pytest.raises(UserError, match=r"lmms-eval's RefCOCO datasets \(lmms-refcoco layout\) store "
+                                            r"xywh boxes in original-image pixels: drop --box-format"):
+            convert_hf(src, out, root, **wrong)
+    with pytest.raises(UserError, match="--task text does not fit the lmms-refcoco layout"):
+        convert_hf(src, out, root, task="text")
+
+
+def test_explicit_columns_need_no_layout(tmp_path, monkeypatch, capsys):
+    import datasets
+
+    image = png(50, 40)
+    feats = {"qid": datasets.Value("string"), "picture": datasets.Image(),
+             "refs": datasets.Sequence(datasets.Value("string")),
+             "box": datasets.Sequence(datasets.Value("float32")), "solution": datasets.Value("string")}
+    src = write_parquet(tmp_path / "mine.parquet", {
+        "qid": ["q1", "q2"], "picture": [{"bytes": image, "path": None}] * 2,
+        "refs": [["the cup", "white cup"], ["  "]], "box": [[0.5, 0.5, 10.0, 20.0], [1.0, 2.0, 3.0, 4.0]],
+        "solution": ["not used", "not used"]}, feats)
+    columns = {"image": "picture", "problem": "refs", "solution": "box", "id": "qid"}
+    # `solution` makes it look like TRL's layout; naming another solution column rules that out
+    with pytest.raises(UserError, match="no image column for the trl layout"):
+        convert_hf(src, tmp_path / "o.jsonl", tmp_path / "img", box_format="xywh", box_units="pixels")
+    out = tmp_path / "o.jsonl"
+    s = convert_hf(src, out, tmp_path / "img", columns=columns, box_format="xywh", box_units="pixels")
+    img = stored(tmp_path / "img", image, ".png")
+    base = {"task": "rec", "images": [img], "image_sizes": [[50, 40]], "solution": [0.5, 0.5, 10.5, 20.5],
+            **hf_meta(str(src)), "hf_row": 0}
+    assert read_jsonl(out) == [{"id": "q1-0", "problem": "the cup", **base, "hf_text_index": 0},
+                               {"id": "q1-1", "problem": "white cup", **base, "hf_text_index": 1}]
+    assert s.options["layout"] == "none (columns given by the options)"
+    assert dict(s.skipped) == {"empty problem": 1}
+    assert validate_file(out, tmp_path / "img").ok
+    # a column set no preset knows, mapped on the command line (the repro of the original refusal)
+    plain = tmp_path / "plain.parquet"
+    write_parquet(plain, {"qid": ["q1"], "picture": [{"bytes": image, "path": None}], "refs": [["the cup"]],
+                          "box": [[0.5, 0.5, 10.0, 20.0]]},
+                  {k: feats[k] for k in ("qid", "picture", "refs", "box")})
+    code, _, err = run_main(monkeypatch, capsys, "prepare-data", "hf", plain, "-o", tmp_path / "p.jsonl",
+                            "--image-root", tmp_path / "img", "--box-format", "xywh", "--box-units", "pixels",
+                            "--problem-column", "refs", "--solution-column", "box", "--image-column", "picture")
+    assert code == 0, err
+    assert [(r["id"], r["solution"]) for r in read_jsonl(tmp_path / "p.jsonl")] == \
+        [("train-0-0", [0.5, 0.5, 10.5, 20.5])]
+    code, _, err = run_main(monkeypatch, capsys, "prepare-data", "hf", plain, "-o", tmp_path / "p.jsonl",
+                            "--image-root", tmp_path / "img", "--problem-column", "refs")
+    assert code == 1 and err.count("\n") == 1
+    assert "cannot tell the layout from the columns (qid, picture, refs, box); pass --layout" in err

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from vlmr1_cli.cli.options import JsonOpt, OutputFileOpt, flag, output_option, value
-from vlmr1_cli.data.hf_layouts import BoxFormat, BoxUnits, Layout, Task
+from vlmr1_cli.data.hf_layouts import BoxFormat, BoxUnits, Layout, Task, TextsPerRow
 
 
 def hf(
@@ -27,13 +27,17 @@ def hf(
                                                  help="Hub branch, tag or commit to read.")] = None,
     layout: Annotated[Layout, typer.Option("--layout", help="Column layout: trl (image/problem/solution), "
                                                             "easyr1 (images/problem/answer), swift "
-                                                            "(images/objects), vlmr1 (to-hf output); "
-                                                            "auto picks from the column names.")] = Layout.auto,
+                                                            "(images/objects), vlmr1 (to-hf output), "
+                                                            "lmms-refcoco (lmms-lab/RefCOCO: image/answer/"
+                                                            "bbox, xywh pixels); auto picks from the "
+                                                            "column names, or uses the --*-column "
+                                                            "options alone.")] = Layout.auto,
     task: Annotated[Task, typer.Option("--task", help="Record task; auto: rec for one box, ovd for "
                                                       "labelled objects; text keeps text answers.")] = Task.auto,
     box_format: Annotated[BoxFormat | None, typer.Option(
         "--box-format", show_default=False,
-        help="How the dataset's boxes are written (required when rows hold boxes, except swift/vlmr1).")] = None,
+        help="How the dataset's boxes are written (required when rows hold boxes, except for the "
+             "swift, vlmr1 and lmms-refcoco layouts, which state theirs).")] = None,
     box_units: Annotated[BoxUnits | None, typer.Option(
         "--box-units", show_default=False,
         help="Units of the dataset's boxes, relative to the original image (swift rows state "
@@ -44,6 +48,9 @@ def hf(
                                                        help="Column of the problem text.")] = None,
     solution_column: Annotated[str | None, typer.Option("--solution-column", show_default=False,
                                                         help="Column of the solution (swift: objects).")] = None,
+    texts: Annotated[TextsPerRow, typer.Option(
+        "--texts", help="A problem cell holding a list of texts (e.g. referring expressions): "
+                        "all: one record per text (ids <id>-<k>); first: the first only.")] = TextsPerRow.all,
     labels_column: Annotated[str | None, typer.Option("--labels-column", show_default=False,
                                                       help="Column of the OVD labels to query.")] = None,
     id_column: Annotated[str | None, typer.Option("--id-column", show_default=False,
@@ -56,7 +63,7 @@ def hf(
                                              help="Pixels a box may overhang its image.")] = 1.0,
     json_out: JsonOpt = False,
 ) -> None:
-    """A Hub dataset or local parquet/JSON/Arrow data (TRL, EasyR1, ms-swift layouts) -> schema v1."""
+    """A Hub dataset or local parquet/JSON/Arrow data (TRL, EasyR1, ms-swift, lmms-eval RefCOCO) -> schema v1."""
     from vlmr1_cli.data.hf_import import convert_hf
 
     s = convert_hf(source, output, image_root, split=split, config=config, revision=revision,
@@ -64,7 +71,7 @@ def hf(
                    columns={"image": image_column, "problem": problem_column,
                             "solution": solution_column, "labels": labels_column, "id": id_column},
                    box_format=value(box_format), box_units=value(box_units),
-                   source_root=source_root, tolerance=tolerance)
+                   source_root=source_root, texts=texts.value, tolerance=tolerance)
     if json_out:
         from vlmr1_cli.cli.output import print_json
 

@@ -8,7 +8,9 @@ images or paths are written once under the image root, named by their content's 
 (`ab/ab12...ef.jpg`), and the records point at them relative to that root. Boxes are turned
 into original-image pixels, xyxy, from the convention the user (or the row, for ms-swift)
 states, using the image's real size; a row that cannot make a valid record is skipped and
-counted by reason, never repaired.
+counted by reason, never repaired. A problem cell holding a list of strings (the referring
+expressions of one object) gives one record per text, ids `<row id>-<k>` (k: the text's index
+in the list), or the first text only (`texts="first"`).
 
 The JSONL is written atomically (with its `.meta.json`); images are written one by one,
 each atomically, so an interrupted run leaves only complete images, which a rerun reuses.
@@ -21,7 +23,6 @@ import io
 import json
 import os
 import re
-import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -29,16 +30,21 @@ from pathlib import Path
 from typing import Any
 
 from vlmr1_cli.data.hf_layouts import (
+    COLUMNS_LAYOUT,
+    LAYOUTS,
+    PRESET_CONVENTIONS,
     VLMR1_COLUMNS,
     ColumnMap,
     RowSkip,
     answer_payload,
+    columns_suffice,
     detect_layout,
     is_box,
     parse_labels,
     parse_solution,
     parse_swift_objects,
     problem_text,
+    problem_texts,
     resolve_columns,
     strip_image_tokens,
     to_xyxy_pixels,
@@ -357,20 +363,20 @@ def _is_pil(value: Any) -> bool:
 def _probe_bytes(data: bytes) -> tuple[tuple[int, int], str] | str:
     """((width, height), extension) from the image header, or the reason it is unusable.
 
-    PIL's pixel limit guards against decompression bombs: over it (its warning included)
-    the row is skipped, never decoded.
+    vlmr1's pixel limit (vlmr1_cli.images) guards against decompression bombs: over it the
+    row is skipped, never decoded.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                size, fmt = im.size, im.format or ""
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            return "image over PIL's pixel limit (decompression bomb guard)"
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            return "image not readable"
+    from vlmr1_cli.images import ImageTooLarge, open_image
+
+    try:
+        with open_image(io.BytesIO(data), name="image bytes") as im:
+            size, fmt = im.size, im.format or ""
+    except ImageTooLarge:
+        return "image over the pixel limit (decompression bomb guard)"
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return "image not readable"
     if size[0] <= 0 or size[1] <= 0:
         return "image not readable"
     return size, _EXTENSIONS.get(fmt, "." + fmt.lower() if fmt else ".img")
@@ -401,6 +407,7 @@ class _Plan:
     tolerance: float
     store: ImageStore
     summary: Summary
+    texts: str = "all"  # a list of problem texts: one record per text, or the first only
 
 
 def _convention(plan: _Plan, loc: str, row_units: str | None = None) -> tuple[str, str]:
@@ -426,13 +433,38 @@ def _checked(box: list[float], size: tuple[int, int], tol: float) -> list[float]
     return box
 
 
-def _problem(plan: _Plan, row: dict) -> str:
-    if plan.cols.problem is None:
-        return ""
-    text, removed = strip_image_tokens(problem_text(row.get(plan.cols.problem)))
+def _cleaned(plan: _Plan, raw: str) -> str:
+    text, removed = strip_image_tokens(raw)
     if removed:
         plan.summary.note("<image> placeholders removed from the problem")
     return text
+
+
+def _problem(plan: _Plan, row: dict) -> str:
+    if plan.cols.problem is None:
+        return ""
+    return _cleaned(plan, problem_text(row.get(plan.cols.problem)))
+
+
+def _problems(plan: _Plan, row: dict) -> tuple[list[str], bool]:
+    """The row's problem texts, and whether the cell was a list (one record per text)."""
+    if plan.cols.problem is None:
+        return [""], False
+    value = row.get(plan.cols.problem)
+    texts = problem_texts(value)
+    if texts is None:
+        return [_cleaned(plan, problem_text(value))], False
+    if not texts:
+        raise RowSkip("problem is an empty list of texts")
+    return [_cleaned(plan, t) for t in (texts if plan.texts == "all" else texts[:1])], True
+
+
+def _records_in_row(plan: _Plan, row: dict) -> int:
+    """How many records a row would give: what a skip of the whole row counts."""
+    if plan.layout in ("swift", "vlmr1") or plan.cols.problem is None:
+        return 1
+    texts = problem_texts(row.get(plan.cols.problem))
+    return len(texts) if texts and plan.texts == "all" else 1
 
 
 def _labels(plan: _Plan, row: dict) -> list[str] | None:
@@ -470,15 +502,15 @@ def _single_image(plan: _Plan, row: dict, loc: str) -> ProbedImage:
 
 
 def _generic_row(plan: _Plan, row: dict, loc: str) -> dict:
-    """trl / easyr1 / user-mapped columns."""
-    problem = _problem(plan, row)
+    """trl / easyr1 / lmms-refcoco / user-mapped columns; `problems`: one record each."""
+    problems, listed = _problems(plan, row)
     raw = row.get(plan.cols.solution)
     if plan.task == "text":
         if not isinstance(raw, str):
             raise RowSkip("solution is not text")
         images = [plan.store.probe(c, loc) for c in _image_cells(row.get(plan.cols.image))] \
             if plan.cols.image else []
-        return {"task": "text", "images": images, "problem": problem,
+        return {"task": "text", "images": images, "problems": problems, "listed": listed,
                 "solution": answer_payload(raw)}
     kind, value = parse_solution(raw)
     if kind == "text":
@@ -495,16 +527,15 @@ def _generic_row(plan: _Plan, row: dict, loc: str) -> dict:
             if len(value) != 1:
                 raise RowSkip("rec row: not exactly one box")
             value = value[0][0]
-        if not problem:
-            raise RowSkip("empty problem")
         box = _checked(to_xyxy_pixels(value, fmt, units, *size), size, plan.tolerance)
-        return {"task": "rec", "images": [image], "problem": problem, "solution": box}
+        return {"task": "rec", "images": [image], "problems": problems, "listed": listed,
+                "solution": box}
     objects = [(value, None)] if kind == "box" else value
     objects = [(_checked(to_xyxy_pixels(b, fmt, units, *size), size, plan.tolerance), label)
                for b, label in objects]
     solution, labels = _ovd(objects, labels)
-    return {"task": "ovd", "images": [image], "problem": problem, "solution": solution,
-            "labels": labels}
+    return {"task": "ovd", "images": [image], "problems": problems, "listed": listed,
+            "solution": solution, "labels": labels}
 
 
 def _swift_row(plan: _Plan, row: dict, loc: str) -> dict:
@@ -574,7 +605,8 @@ def _row_id(plan: _Plan, row: dict, index: int) -> str:
     return str(value)
 
 
-def _record(plan: _Plan, row: dict, index: int) -> dict:
+def _records(plan: _Plan, row: dict, index: int) -> list[dict]:
+    """The row's records: one, or one per problem text when the problem cell is a list."""
     loc = f"{plan.name} [{plan.split}] row {index}"
     rid = _row_id(plan, row, index)
     if plan.layout == "vlmr1":
@@ -583,28 +615,53 @@ def _record(plan: _Plan, row: dict, index: int) -> dict:
         got = _swift_row(plan, row, loc)
     else:
         got = _generic_row(plan, row, loc)
+    listed = got.get("listed", False)
+    texts = list(enumerate(got["problems"] if "problems" in got else [got["problem"]]))
+    if got["task"] == "rec":
+        for _, text in texts:
+            if not text:
+                plan.summary.skip("empty problem")
+        texts = [(k, text) for k, text in texts if text]
+    if not texts:
+        return []
+    if listed:
+        plan.summary.note("rows whose problem is a list of texts ("
+                          + ("one record per text)" if plan.texts == "all" else "first text only)"))
     images: list[ProbedImage] = got["images"]
-    rec: dict[str, Any] = {"id": rid, "task": got["task"],
-                           "images": [plan.store.write(im) for im in images],
-                           "image_sizes": [list(im.size) for im in images],
-                           "problem": got["problem"], "solution": got["solution"]}
-    if "labels" in got:
-        rec["labels"] = got["labels"]
-    if plan.layout == "vlmr1":
-        rec.update(got["extra"])
-    else:
-        rec.update({"source": "hf", "hf_dataset": plan.name, "hf_split": plan.split,
-                    "hf_row": index})
-    return rec
+    paths = [plan.store.write(im) for im in images]
+    out = []
+    for k, text in texts:
+        rec: dict[str, Any] = {"id": f"{rid}-{k}" if listed else rid, "task": got["task"],
+                               "images": list(paths),
+                               "image_sizes": [list(im.size) for im in images],
+                               "problem": text, "solution": got["solution"]}
+        if "labels" in got:
+            rec["labels"] = got["labels"]
+        if plan.layout == "vlmr1":
+            rec.update(got["extra"])
+        else:
+            rec.update({"source": "hf", "hf_dataset": plan.name, "hf_split": plan.split,
+                        "hf_row": index})
+            if listed:
+                rec["hf_text_index"] = k  # the text's index in the row's problem list
+        out.append(rec)
+    return out
+
+
+_CONVENTION_SOURCES = {"vlmr1": "the vlmr1 layout stores",
+                       "lmms-refcoco": "lmms-eval's RefCOCO datasets (lmms-refcoco layout) store"}
 
 
 def _fixed_convention(layout: str, box_format: str | None,
                       box_units: str | None) -> tuple[str | None, str | None]:
-    if layout == "vlmr1":
-        if box_format not in (None, "xyxy") or box_units not in (None, "pixels"):
-            raise UserError("the vlmr1 layout stores xyxy boxes in original-image pixels: "
-                            "drop --box-format/--box-units")
-        return "xyxy", "pixels"
+    stated = PRESET_CONVENTIONS.get(layout)
+    if stated is not None:
+        fmt, units = stated
+        if box_format not in (None, fmt) or box_units not in (None, units):
+            raise UserError(f"{_CONVENTION_SOURCES[layout]} {fmt} boxes in original-image "
+                            f"{units}: drop --box-format/--box-units (or pass --layout and "
+                            "the columns for another reading)")
+        return stated
     if layout == "swift" and box_format not in (None, "xyxy"):
         raise UserError("ms-swift boxes are xyxy: --box-format must be xyxy for the swift layout "
                         "(the unit comes from each row's bbox_type)")
@@ -618,13 +675,15 @@ def convert_hf(source: str | os.PathLike, output: str | os.PathLike,
                config: str | None = None, revision: str | None = None, layout: str = "auto",
                task: str = "auto", columns: dict[str, str | None] | None = None,
                box_format: str | None = None, box_units: str | None = None,
-               source_root: str | os.PathLike | None = None,
+               source_root: str | os.PathLike | None = None, texts: str = "all",
                tolerance: float = BOX_TOLERANCE) -> Summary:
     """Convert one split of a Hub dataset or local data file/folder into schema-v1 JSONL."""
     if task not in ("auto", "rec", "ovd", "text"):
         raise UserError(f"unknown --task '{task}' (choose auto, rec, ovd or text)")
-    if layout not in ("auto", "trl", "easyr1", "swift", "vlmr1"):
-        raise UserError(f"unknown --layout '{layout}' (choose auto, trl, easyr1, swift or vlmr1)")
+    if layout != "auto" and layout not in LAYOUTS:
+        raise UserError(f"unknown --layout '{layout}' (choose auto, {', '.join(LAYOUTS)})")
+    if texts not in ("all", "first"):
+        raise UserError(f"unknown --texts '{texts}' (choose all or first)")
     if box_format not in (None, "xyxy", "xywh", "cxcywh"):
         raise UserError(f"unknown --box-format '{box_format}' (choose xyxy, xywh or cxcywh)")
     if box_units not in (None, "pixels", "norm1", "norm1000"):
@@ -632,43 +691,56 @@ def convert_hf(source: str | os.PathLike, output: str | os.PathLike,
     if source_root is not None and not Path(source_root).is_dir():
         raise UserError(f"{source_root}: --source-root is not a folder")
     src = open_source(source, split=split, config=config, revision=revision)
+    columns = columns or {}
     chosen = layout
     if chosen == "auto":
-        chosen = detect_layout(src.columns)
+        chosen = detect_layout(src.columns, columns.get("solution"))
+        if not chosen and columns_suffice(columns, task):
+            chosen = COLUMNS_LAYOUT  # the options name every column: no preset needed
         if not chosen:
             raise UserError(f"{src.name}: cannot tell the layout from the columns "
-                            f"({', '.join(src.columns) or 'none'}); pass --layout (trl, easyr1, "
-                            "swift, vlmr1) or --image-column/--problem-column/--solution-column")
-    if chosen == "swift" and task == "text":
-        raise UserError("--task text does not fit the swift layout (its rows hold boxes)")
+                            f"({', '.join(src.columns) or 'none'}); pass --layout "
+                            f"({', '.join(LAYOUTS)}) or --image-column, --problem-column and "
+                            "--solution-column")
+    fitting = {"swift": (("auto", "rec", "ovd"), "its rows hold boxes"),
+               "lmms-refcoco": (("auto", "rec"), "its rows hold one box each: rec")}
+    if chosen in fitting and task not in fitting[chosen][0]:
+        raise UserError(f"--task {task} does not fit the {chosen} layout ({fitting[chosen][1]})")
     if chosen == "vlmr1":
         missing = [c for c in VLMR1_COLUMNS[:6] if c not in src.columns]
         if missing:
             raise UserError(f"{src.name}: not a vlmr1 dataset: no column {', '.join(missing)} "
                             f"(columns: {', '.join(src.columns)})")
     fmt, units = _fixed_convention(chosen, box_format, box_units)
-    cols = resolve_columns(chosen, src.columns, columns or {}, src.name, task)
+    cols = resolve_columns(chosen, src.columns, columns, src.name, task)
     root = Path(image_root)
     if root.exists() and not root.is_dir():
         raise UserError(f"{root}: --image-root is not a folder")
+    if layout != "auto":
+        shown_layout = chosen
+    elif chosen == COLUMNS_LAYOUT:
+        shown_layout = "none (columns given by the options)"
+    else:
+        shown_layout = f"{chosen} (detected from the columns)"
     summary = Summary(source=f"hf:{src.name}", options={
         "source": src.name, "split": src.split, "config": config,
-        "revision": src.revision or revision,
-        "layout": chosen if layout != "auto" else f"{chosen} (detected from the columns)",
-        "task": task, "columns": cols.as_dict(), "box_format": fmt,
+        "revision": src.revision or revision, "layout": shown_layout,
+        "task": task, "columns": cols.as_dict(), "texts": texts, "box_format": fmt,
         "box_units": units if units or chosen != "swift" else "per row (bbox_type)",
         "box_tolerance_px": tolerance, "image_root": str(root)})
     base = Path(source_root) if source_root is not None else src.base_dir
     store = ImageStore(root, base, summary)
-    plan = _Plan(src.name, src.split, chosen, task, cols, fmt, units, tolerance, store, summary)
+    plan = _Plan(src.name, src.split, chosen, task, cols, fmt, units, tolerance, store, summary,
+                 texts)
     with RecordSink(output, summary) as sink:
         root.mkdir(parents=True, exist_ok=True)  # the records' image root, even if no row is kept
         summary.outputs["images"] = str(root)
         for index, row in enumerate(track(src.rows, f"hf {src.name}", total=src.total)):
             try:
-                rec = _record(plan, row, index)
-            except RowSkip as why:
-                summary.skip(str(why))
+                recs = _records(plan, row, index)
+            except RowSkip as why:  # counted per record the row would have given
+                summary.skip(str(why), _records_in_row(plan, row))
                 continue
-            sink.write(rec)
+            for rec in recs:
+                sink.write(rec)
     return summary

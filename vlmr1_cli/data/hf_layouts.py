@@ -11,8 +11,14 @@ the solution states its boxes. Presets (each read from its toolkit's documented 
   [[...]], "bbox_type": "real"|"norm1"|"norm1000", "image_id": [...]}` (boxes are xyxy; the
   unit is stated per row by `bbox_type`).
 - `vlmr1`: what `prepare-data to-hf` writes (schema v1 as columns, `solution` JSON-encoded).
+- `lmms-refcoco`: lmms-eval's RefCOCO on the Hub (`lmms-lab/RefCOCO`): `image`, `answer` (a
+  list of referring expressions of one object), `bbox` (COCO xywh, original-image pixels),
+  `question_id`; its `question` column is a fixed captioning instruction, not the expression.
 
-`auto` picks one from the column names. Every role can be remapped (`--image-column` ...).
+`auto` picks one from the column names. Every role can be remapped (`--image-column` ...);
+with the image, problem and solution columns all named, no preset is needed (`columns`: the
+generic reading, no defaults). A problem cell holding a list of strings is several phrasings
+of one problem: one record per text (`--texts all`) or the first only.
 The box convention is stated, never guessed: `BoxFormat` x `BoxUnits`, converted to
 schema v1's frame (original-image pixels, xyxy) by `to_xyxy_pixels`.
 
@@ -37,6 +43,7 @@ class Layout(str, Enum):
     easyr1 = "easyr1"
     swift = "swift"
     vlmr1 = "vlmr1"
+    lmms_refcoco = "lmms-refcoco"
 
 
 class Task(str, Enum):
@@ -58,7 +65,13 @@ class BoxUnits(str, Enum):
     norm1000 = "norm1000"
 
 
+class TextsPerRow(str, Enum):
+    all = "all"
+    first = "first"
+
+
 ROLES = ("image", "problem", "solution", "labels", "id")
+COLUMNS_LAYOUT = "columns"  # no preset: every role from the options (internal name)
 
 # Candidate column names per role, first present wins. `None` = the role has no default.
 _PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -70,7 +83,18 @@ _PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
               "labels": (), "id": ("id",)},
     "vlmr1": {"image": ("images",), "problem": ("problem",), "solution": ("solution",),
               "labels": ("labels",), "id": ("id",)},
+    "lmms-refcoco": {"image": ("image",), "problem": ("answer",), "solution": ("bbox",),
+                     "labels": (), "id": ("question_id",)},
+    COLUMNS_LAYOUT: {"image": (), "problem": (), "solution": (), "labels": (), "id": ("id",)},
 }
+LAYOUTS = tuple(layout.value for layout in Layout if layout is not Layout.auto)
+LMMS_REFCOCO_COLUMNS = frozenset({"question_id", "image", "question", "answer", "bbox",
+                                  "file_name"})
+# Box conventions a preset states (the user may repeat them, not contradict them). lmms-eval's
+# RefCOCO tasks read `bbox` as COCO (top-left x, top-left y, width, height) in the original
+# image's pixels: tasks/refcoco/utils.py draws it as [x, y, x + w, y + h] and utils_rec.py
+# divides x + w by the image width.
+PRESET_CONVENTIONS = {"lmms-refcoco": ("xywh", "pixels"), "vlmr1": ("xyxy", "pixels")}
 VLMR1_COLUMNS = ("id", "task", "images", "image_sizes", "problem", "solution", "labels", "extra")
 
 # ms-swift's bbox_type -> our unit names
@@ -81,18 +105,37 @@ _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 _IMAGE_TOKEN = re.compile(r"<image>")
 
 
-def detect_layout(columns: list[str]) -> str:
-    """The preset a dataset's columns match, or "" when none does."""
-    cols = set(columns)
+def _matching_layouts(cols: set[str]) -> list[str]:
+    found = []
     if {"id", "task", "images", "image_sizes", "problem", "solution"} <= cols:
-        return "vlmr1"
+        found.append("vlmr1")
+    if LMMS_REFCOCO_COLUMNS <= cols:
+        found.append("lmms-refcoco")
     if "objects" in cols:
-        return "swift"
+        found.append("swift")
     if "answer" in cols and "problem" in cols:
-        return "easyr1"
+        found.append("easyr1")
     if "solution" in cols:
-        return "trl"
+        found.append("trl")
+    return found
+
+
+def detect_layout(columns: list[str], solution_column: str | None = None) -> str:
+    """The preset a dataset's columns match, or "" when none does.
+
+    A solution column named by the user that is not the preset's own rules the preset out
+    (its reading of that column, e.g. ms-swift's `objects`, would not apply).
+    """
+    for layout in _matching_layouts(set(columns)):
+        if solution_column is None or solution_column in _PRESETS[layout]["solution"]:
+            return layout
     return ""
+
+
+def columns_suffice(overrides: dict[str, str | None], task: str) -> bool:
+    """Whether the options name every column the task needs (so no preset is needed)."""
+    needed = ["problem", "solution"] + ([] if task == "text" else ["image"])
+    return all(overrides.get(role) is not None for role in needed)
 
 
 @dataclass(frozen=True)
@@ -132,7 +175,8 @@ def resolve_columns(layout: str, columns: list[str], overrides: dict[str, str | 
     for role in needed:
         if chosen[role] is None:
             looked = ", ".join(f"'{c}'" for c in preset[role]) or "none by default"
-            raise UserError(f"{source}: no {role} column for the {layout} layout (looked for "
+            what = f"the {layout} layout" if layout != COLUMNS_LAYOUT else "the columns given"
+            raise UserError(f"{source}: no {role} column for {what} (looked for "
                             f"{looked}; columns: {shown}); pass --{role}-column")
     return ColumnMap(**chosen)
 
@@ -156,6 +200,14 @@ def strip_image_tokens(text: str) -> tuple[str, bool]:
     """Remove `<image>` placeholders (EasyR1, ms-swift); (text, removed?)."""
     out = _IMAGE_TOKEN.sub("", text)
     return out.strip(), out != text
+
+
+def problem_texts(value: Any) -> list[str] | None:
+    """A problem cell holding a list of strings (several phrasings, e.g. the referring
+    expressions of one object), as a list; None for any other value."""
+    if isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value):
+        return list(value)
+    return None
 
 
 def problem_text(value: Any) -> str:
