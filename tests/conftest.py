@@ -25,6 +25,15 @@ def _preset_cache(tmp_path_factory):
         os.environ["VLMR1_PRESET_CACHE"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _datasets_cache(tmp_path_factory):
+    """The training data's Arrow cache lives per test session, never in the user's home."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_DATASETS_CACHE", str(tmp_path_factory.mktemp("hf-datasets")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A saved tiny random Qwen2.5-VL folder (built once per session)."""
@@ -68,7 +77,7 @@ GRADED_REWARD_MODULE = "vlmr1_test_graded_reward"
 GRADED_REWARD_SOURCE = """
 def variety(completions, solution=None, **kwargs):
     # A graded signal for random models: the built-in rewards are all 0 at initialisation,
-    # which makes every advantage 0 and the gradient exactly 0 (environment.md §5).
+    # which makes every advantage 0 and the gradient exactly 0 (docs/environment.md §5).
     from vlmr1_cli.parsing import completion_text
     return [len(set(completion_text(c))) / 20.0 for c in completions]
 """

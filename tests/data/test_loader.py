@@ -1,8 +1,20 @@
+import importlib
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
-from vlmr1_cli.data.loader import build_rows, load_image, load_records
+from vlmr1_cli.data.loader import (
+    build_dataset,
+    build_rows,
+    dataset_composition,
+    interleave,
+    load_image,
+    load_records,
+    weighted_indices,
+    weighted_take,
+)
 from vlmr1_cli.data.paths import safe_join
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import PixelLimits
@@ -70,3 +82,259 @@ def test_rows_convert_gt_into_model_frame(folder):
     assert '"bbox_2d": [64, 48, 322, 238]' in row["completion"][0]["content"]
     img = load_image(recs[0]["_image_paths"][0], row["input_sizes"][0])
     assert img.size == (644, 476)
+
+
+# ---- the Arrow cache (vlmr1_cli/data/arrow_cache.py) ----------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+LIMITS = PixelLimits(56 * 56, 112 * 112, 28)
+
+
+@pytest.fixture(autouse=True)
+def _private_datasets_cache(tmp_path, monkeypatch):
+    """Every test here caches under its own tmp folder, never in the user's home."""
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    """The loader as it was before the Arrow cache, kept as the benchmark's baseline."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        yield importlib.import_module("bench_data_loading")
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
+def _write(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def realistic(tmp_path) -> Path:
+    """Three sources under one image root: a mixed file (REC, OVD with negatives-only images,
+    text, a two-image REC record whose boxes refer to its second image, extra keys, non-ASCII
+    text, blank lines), a REC file and a text file."""
+    from PIL import Image
+
+    root = tmp_path / "data"
+    sizes = [(640, 480), (480, 640), (333, 500), (1024, 768), (50, 40)]
+    for k in range(len(sizes)):
+        (root / "img" / f"sub{k % 2}").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (k * 40, 0, 0)).save(root / "img" / f"sub{k % 2}" / f"{k}.png")
+    img = [(f"img/sub{k % 2}/{k}.png", [w, h]) for k, (w, h) in enumerate(sizes)]
+    mixed = []
+    for i in range(30):
+        name, (w, h) = img[i % len(img)]
+        box = [w * 0.1 + i % 4, h * 0.2, w * 0.6, h * 0.7 + i % 3]
+        if i % 5 == 0:
+            mixed.append({"id": f"t{i}", "task": "text", "images": [], "image_sizes": [],
+                          "problem": f"Combien font {i} et 1 ?", "solution": str(i + 1), "source": "maths"})
+        elif i % 5 == 1:
+            objs = [] if i % 2 else [{"bbox_2d": box, "label": "chat noir"}, {"bbox_2d": [1, 2, 30, 31], "label": "dog"}]
+            mixed.append({"id": f"o{i}", "task": "ovd", "images": [name], "image_sizes": [[w, h]], "problem": "",
+                          "labels": ["chat noir", "dog", "zèbre"], "solution": objs, "negatives": ["zèbre"]})
+        elif i % 5 == 2:
+            other, osize = img[(i + 1) % len(img)]
+            mixed.append({"id": f"m{i}", "task": "rec", "images": [other, name], "image_sizes": [osize, [w, h]],
+                          "box_image": 1, "problem": "the cat in the second image.", "solution": box})
+        else:
+            mixed.append({"id": f"r{i}", "task": "rec", "images": [name], "image_sizes": [[w, h]],
+                          "problem": f"the «{i}th» object ", "solution": box, "source": "refcoco", "split": "train"})
+            if i == 8:  # labels the schema does not check on a REC record
+                mixed[-1]["labels"] = [3, {"a": 2}, None, [1], "cat"]
+    _write(root / "mixed.jsonl", mixed)
+    with open(root / "mixed.jsonl", "a") as fh:
+        fh.write("\n   \n")
+    rec = [{"id": f"b{i}", "task": "rec", "images": [img[i % 3][0]], "image_sizes": [img[i % 3][1]],
+            "problem": "left one", "solution": [1.5, 2, 20 + i, 30]} for i in range(13)]
+    _write(root / "rec.jsonl", rec)
+    text = [{"id": f"x{i}", "task": "text", "images": [], "image_sizes": [], "problem": f"{i}?", "solution": "yes"}
+            for i in range(7)]
+    _write(root / "text.jsonl", text)
+    return root
+
+
+def _sources(root: Path, weights=(1.5, 0.5, 2.0)) -> list[dict]:
+    return [{"path": str(root / f"{name}.jsonl"), "image_root": str(root), "weight": w}
+            for name, w in zip(("mixed", "rec", "text"), weights, strict=True)]
+
+
+def _raw(ds) -> list[dict]:
+    return list(ds.with_format(None))
+
+
+@pytest.mark.parametrize("with_answers", [False, True])
+def test_cached_rows_equal_the_from_list_rows(realistic, baseline, with_answers):
+    fam = Qwen25VL()
+    old = baseline.baseline_build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"],
+                                          with_answers=with_answers, seed=3)
+    for _ in ("cold", "warm"):
+        new = build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"], with_answers=with_answers, seed=3)
+        assert new.features == old.features
+        assert len(new) == len(old) == 45 + 6 + 14
+        assert _raw(new) == _raw(old)  # same rows, same order: ids, prompts, sizes, solutions, extras
+        for i in (0, 7, len(old) - 1):  # and the same rows after the image transform
+            a, b = new[i], old[i]
+            assert [im.size for im in a.pop("images")] == [im.size for im in b.pop("images")]
+            assert a == b
+
+
+def test_mix_order_matches_the_list_implementation(baseline):
+    import random
+
+    rng = random.Random(0)
+    for _ in range(30):
+        n = rng.randint(1, 40)
+        weight, seed = rng.choice((0.0, 0.3, 0.5, 1.0, 1.5, 2.0, 2.75)), rng.randint(0, 99)
+        rows = [f"r{i}" for i in range(n)]
+        assert weighted_take(rows, weight, seed) == baseline.baseline_weighted_take(rows, weight, seed)
+        parts = [[(s, i) for i in range(rng.randint(0, 25))] for s in range(rng.randint(1, 4))]
+        assert interleave(parts) == baseline.baseline_interleave(parts)
+    with pytest.raises(UserError, match="data weight must be >= 0"):
+        weighted_indices(3, -1.0, 0)
+
+
+def _entries(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "hf-datasets" / "vlmr1").glob("*.arrow"))
+
+
+def test_second_load_memory_maps_the_cache(realistic, tmp_path):
+    fam = Qwen25VL()
+    first = build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"], seed=1)
+    entries = _entries(tmp_path)
+    assert [e.name.split("-")[0] for e in entries] == ["mixed", "rec", "text"]
+    stamps = [e.stat().st_mtime_ns for e in entries]
+    again = build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"], seed=1)
+    assert _entries(tmp_path) == entries and [e.stat().st_mtime_ns for e in entries] == stamps  # not rebuilt
+    assert {Path(f["filename"]) for f in again.cache_files} == set(entries)  # read from the files
+    assert _raw(again) == _raw(first)
+    # weights and the seed only select among the cached rows: a new mix, no new entry
+    other = build_dataset(_sources(realistic, (1.0, 2.0, 0.5)), fam, LIMITS, DEFAULTS["prompt"], seed=2)
+    assert _entries(tmp_path) == entries and len(other) == 30 + 26 + 4
+
+
+def test_changed_file_or_setting_never_reuses_the_cache(realistic, tmp_path):
+    fam = Qwen25VL()
+    src = [{"path": str(realistic / "rec.jsonl"), "image_root": str(realistic)}]
+
+    def load(sources=src, limits=LIMITS, prompt=DEFAULTS["prompt"], **kw):
+        return _raw(build_dataset(sources, fam, limits, prompt, **kw))
+
+    base = load()
+    seen = {e.name for e in _entries(tmp_path)}
+
+    def new_entry() -> bool:
+        names = {e.name for e in _entries(tmp_path)}
+        added = names - seen
+        seen.update(names)
+        return len(added) == 1
+
+    assert load(limits=PixelLimits(28 * 28, 56 * 56, 28))[0]["input_sizes"] != base[0]["input_sizes"] and new_entry()
+    prompt = {**DEFAULTS["prompt"], "system": "Be brief."}
+    assert load(prompt=prompt)[0]["prompt"][0] == {"role": "system", "content": "Be brief."} and new_entry()
+    assert "completion" in load(with_answers=True)[0] and new_entry()
+    assert len(load(max_samples=4)) == 4 and new_entry()
+    moved = [{**src[0], "image_root": str(realistic / ".")}]
+    assert load(moved) == base and not new_entry()  # the same root, written differently
+    link = tmp_path / "root-link"
+    link.symlink_to(realistic)
+    assert load([{**src[0], "image_root": str(link)}]) == base and not new_entry()  # resolves to the same root
+    f = realistic / "rec.jsonl"
+    recs = [json.loads(line) for line in f.read_text().splitlines()]
+    recs[0]["problem"] = "right one"
+    _write(f, recs)  # same size, new content
+    assert "right one" in load()[0]["prompt"][-1]["content"] and new_entry()
+    _write(f, recs + [{**recs[0], "id": "new"}])
+    assert load()[-1]["id"] == "new" and new_entry()
+
+
+def test_images_are_checked_again_on_a_cached_load(realistic):
+    fam = Qwen25VL()
+    build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"])
+    (realistic / "img" / "sub0" / "2.png").unlink()
+    with pytest.raises(UserError, match=r"mixed\.jsonl:3: image not found: img/sub0/2.png"):
+        build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"])
+    ds = build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"], check_images=False)
+    assert len(ds) == 65
+
+
+def test_a_folder_turned_symlink_out_of_the_root_is_refused_on_a_cached_load(realistic, tmp_path):
+    import shutil
+
+    fam = Qwen25VL()
+    build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"])
+    outside = tmp_path / "outside"
+    shutil.move(str(realistic / "img" / "sub1"), str(outside))
+    (realistic / "img" / "sub1").symlink_to(outside)  # same file names, now outside the root
+    with pytest.raises(UserError, match=r"mixed\.jsonl:2: image path 'img/sub1/1.png' escapes the image root"):
+        build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"])
+
+
+def test_a_failed_build_leaves_no_cache_entry(realistic, tmp_path):
+    f = realistic / "rec.jsonl"
+    lines = f.read_text().splitlines()
+    lines[4] = lines[4].replace('"rec"', '"ovd"')  # an OVD record without labels
+    f.write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError, match=r"rec\.jsonl:5: key 'solution'"):
+        build_dataset(_sources(realistic), Qwen25VL(), LIMITS, DEFAULTS["prompt"])
+    folder = tmp_path / "hf-datasets" / "vlmr1"
+    assert [e.name.split("-")[0] for e in _entries(tmp_path)] == ["mixed"]  # built before rec.jsonl
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_duplicate_ids_are_found_through_hash_collisions(folder, monkeypatch):
+    import vlmr1_cli.data.loader as loader
+
+    monkeypatch.setattr(loader, "_id_hash", lambda record_id: 0)  # every id collides
+    f = folder / "d.jsonl"
+    _write(f, [_rec(id=i) for i in ("a", "b", "c")])
+    assert [r["id"] for r in load_records(f)] == ["a", "b", "c"]
+    _write(f, [_rec(id=i) for i in ("a", "b", "c", "b")])
+    with pytest.raises(UserError, match=r"d\.jsonl:4: duplicate id 'b' \(first on line 2\)"):
+        load_records(f)
+
+
+def test_one_process_builds_while_the_others_wait(realistic, monkeypatch):
+    import threading
+    import time
+
+    from vlmr1_cli.data import arrow_cache
+
+    builds = []
+    write_rows = arrow_cache.write_rows
+
+    def slow_write_rows(*args, **kwargs):
+        builds.append(threading.get_ident())
+        time.sleep(0.3)  # long enough for the other caller to arrive while this one builds
+        return write_rows(*args, **kwargs)
+
+    monkeypatch.setattr(arrow_cache, "write_rows", slow_write_rows)
+    src = [{"path": str(realistic / "mixed.jsonl"), "image_root": str(realistic)}]
+    results = []
+
+    def load():
+        results.append(_raw(build_dataset(src, Qwen25VL(), LIMITS, DEFAULTS["prompt"])))
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and len(results) == 2 and results[0] == results[1]
+
+
+def test_dataset_composition_counts_tasks_and_text_rows(realistic):
+    ds = build_dataset(_sources(realistic), Qwen25VL(), LIMITS, DEFAULTS["prompt"], seed=3)
+    raw = _raw(ds)
+    n_text = sum(1 for r in raw if not r["image_paths"])
+    assert dataset_composition(ds) == ({"rec", "ovd", "text"}, n_text, len(raw) - n_text)
+    assert n_text == 9 + 14  # 6 of mixed.jsonl's 1.5 x 6 text rows + text.jsonl twice
+
+
+def test_cache_folder_follows_hf_datasets_cache(tmp_path, monkeypatch):
+    from vlmr1_cli.data.arrow_cache import default_cache_dir
+
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "elsewhere"))
+    assert default_cache_dir() == tmp_path / "elsewhere" / "vlmr1"

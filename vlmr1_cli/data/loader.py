@@ -8,8 +8,10 @@ resizes again and the frame the model sees is the frame the rewards use.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +25,77 @@ from vlmr1_cli.models.base import ModelFamily, PixelLimits
 def load_records(path: str | Path, image_root: str | Path | None = None,
                  max_samples: int | None = None, check_images: bool = True) -> list[dict]:
     """Read and validate a JSONL file. Adds `_image_paths` (resolved) to each record."""
+    return list(iter_records(path, image_root, max_samples, check_images))
+
+
+def iter_records(path: str | Path, image_root: str | Path | None = None,
+                 max_samples: int | None = None, check_images: bool = True) -> Iterator[dict]:
+    """`load_records` one record at a time, in file order (so the first problem in the file is
+    the one reported), without holding the records: the training cache streams millions."""
     root = Path(image_root) if image_root is not None else Path(path).parent
-    records: list[dict] = []
-    seen: dict[str, int] = {}
+    resolve = _image_resolver(root, check_images)
+    # Hashes, not ids: a fraction of the memory on millions of records. A hit is confirmed by
+    # finding the id on an earlier line (a collision of two different ids passes).
+    id_hashes: set[int] = set()
+    count = 0
     for lineno, rec in iter_jsonl(path):
         loc = f"{path}:{lineno}"
         check_record(rec, loc)
-        if rec["id"] in seen:
-            raise UserError(f"{loc}: duplicate id '{rec['id']}' (first on line {seen[rec['id']]})")
-        seen[rec["id"]] = lineno
-        paths = [safe_join(root, p, loc) for p in rec["images"]]
+        id_hash = _id_hash(rec["id"])
+        if id_hash in id_hashes:
+            first = _line_of_id(path, rec["id"], lineno)
+            if first is not None:
+                raise UserError(f"{loc}: duplicate id '{rec['id']}' (first on line {first})")
+        id_hashes.add(id_hash)
+        resolved = [resolve(rel, loc) for rel in rec["images"]]
         if check_images:
-            for p, rel in zip(paths, rec["images"], strict=True):
-                if not os.path.isfile(p):
+            for (_, exists), rel in zip(resolved, rec["images"], strict=True):
+                if not exists:
                     raise UserError(f"{loc}: image not found: {rel} (image root {root})")
         if rec["task"] in ("rec", "ovd") and rec["images"]:
             box_image_index(rec, loc)
-        rec["_image_paths"] = paths
+        rec["_image_paths"] = [full for full, _ in resolved]
         rec["_line"] = lineno
-        records.append(rec)
-        if max_samples is not None and len(records) >= max_samples:
+        yield rec
+        count += 1
+        if max_samples is not None and count >= max_samples:
             break
-    if not records:
+    if not count:
         raise UserError(f"{path}: no records")
-    return records
+
+
+# The duplicate-id check's hash (a name of its own so a test can force collisions).
+_id_hash = hash
+
+
+def _image_resolver(root: Path, check_images: bool) -> Callable[[str, str], tuple[str, bool]]:
+    """`rel -> (resolved path, exists)` through `safe_join`, remembered for the most recent
+    distinct paths: records share images (RefCOCO: 8 sentences an image), and resolving
+    symlinks costs a system call per path component."""
+
+    @functools.lru_cache(maxsize=1 << 16)
+    def cached(rel: str) -> tuple[str, bool]:
+        full = safe_join(root, rel)
+        return full, (not check_images) or os.path.isfile(full)
+
+    def resolve(rel: str, location: str) -> tuple[str, bool]:
+        try:
+            return cached(rel)
+        except UserError:
+            safe_join(root, rel, location)  # the same refusal, naming the line
+            raise
+
+    return resolve
+
+
+def _line_of_id(path: str | Path, record_id: str, before: int) -> int | None:
+    """The first line before `before` whose record has this id (None: a hash collision)."""
+    for lineno, rec in iter_jsonl(path):
+        if lineno >= before:
+            break
+        if rec.get("id") == record_id:
+            return lineno
+    return None
 
 
 def input_sizes(rec: dict, family: ModelFamily, limits: PixelLimits) -> list[tuple[int, int]]:
@@ -63,8 +112,9 @@ def box_image_index(rec: dict, location: str = "record") -> int:
 
 def solution_to_model_frame(rec: dict, family: ModelFamily, sizes: list[tuple[int, int]]) -> Any:
     """REC/OVD boxes into the model frame of the image they refer to (`box_image`, default the
-    first); other tasks, and text-only records, unchanged."""
-    if rec["task"] not in ("rec", "ovd") or not rec["image_sizes"]:
+    first); other tasks, text-only records and queries without an answer (`vlmr1 predict`:
+    solution None) unchanged."""
+    if rec["task"] not in ("rec", "ovd") or not rec["image_sizes"] or rec["solution"] is None:
         return rec["solution"]
     k = box_image_index(rec)
     orig = tuple(rec["image_sizes"][k])
@@ -184,48 +234,105 @@ def _materialise(batch: dict) -> dict:
     return out
 
 
-def weighted_take(rows: list[dict], weight: float, seed: int) -> list[dict]:
-    """A source's rows for one epoch: weight 1 takes each row once, 2 twice, 0.5 a seeded half
-    (the fractional part is a seeded sample without replacement)."""
+def weighted_indices(n: int, weight: float, seed: int):
+    """Which of a source's `n` rows one epoch uses, as a numpy array: weight 1 takes each row
+    once, 2 twice, 0.5 a seeded half (the fractional part is a seeded sample without
+    replacement, in row order)."""
     import random
+
+    import numpy as np
 
     if weight < 0:
         raise UserError(f"data weight must be >= 0, got {weight}")
     whole, frac = int(weight), weight - int(weight)
-    out = rows * whole
-    n_frac = int(round(frac * len(rows)))
+    parts = [np.arange(n, dtype=np.int64)] * whole
+    n_frac = int(round(frac * n))
     if n_frac:
-        picked = sorted(random.Random(seed).sample(range(len(rows)), n_frac))
-        out += [rows[i] for i in picked]
-    return out
+        parts.append(np.sort(np.asarray(random.Random(seed).sample(range(n), n_frac), dtype=np.int64)))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def interleave(parts: list[list[dict]]) -> list[dict]:
-    """Merge sources evenly: row i of a source of n rows sits at position (i + 0.5) / n, so
-    every stretch of the result holds each source in proportion (deterministic)."""
-    keyed = [((i + 0.5) / len(part), s, i) for s, part in enumerate(parts) for i in range(len(part))]
-    return [parts[s][i] for _, s, i in sorted(keyed)]
+def interleave_order(lengths: list[int]):
+    """Merge sources evenly: item i of a source of n items sits at position (i + 0.5) / n, so
+    every stretch of the result holds each source in proportion (deterministic; ties go to
+    the earlier source). Returns (source, item) numpy arrays in merged order."""
+    import numpy as np
+
+    source = np.concatenate([np.full(n, s, dtype=np.int64) for s, n in enumerate(lengths)])
+    item = np.concatenate([np.arange(n, dtype=np.int64) for n in lengths])
+    position = np.concatenate([(np.arange(n, dtype=np.float64) + 0.5) / n for n in lengths])
+    order = np.lexsort((item, source, position))  # the last key sorts first
+    return source[order], item[order]
+
+
+def weighted_take(rows: list, weight: float, seed: int) -> list:
+    """`weighted_indices` applied to a list."""
+    return [rows[i] for i in weighted_indices(len(rows), weight, seed).tolist()]
+
+
+def interleave(parts: list[list]) -> list:
+    """`interleave_order` applied to lists."""
+    source, item = interleave_order([len(p) for p in parts])
+    return [parts[s][i] for s, i in zip(source.tolist(), item.tolist(), strict=True)]
 
 
 def build_dataset(sources: list[dict], family: ModelFamily, limits: PixelLimits, prompt_cfg: dict,
-                  with_answers: bool = False, seed: int = 0, max_samples: int | None = None):
+                  with_answers: bool = False, seed: int = 0, max_samples: int | None = None,
+                  check_images: bool = True, cache_dir: str | Path | None = None):
     """One `datasets.Dataset` from one or more JSONL sources with image roots and weights.
 
     A source's `weight` says how many times each of its records is used per epoch (1: once,
     2: twice, 0.5: a seeded half), so weights set both the mix and the epoch size. Sources are
     interleaved evenly (the trainer shuffles on top unless told not to). Images load lazily,
     at the model-input size, when a row is read.
-    """
-    from datasets import Dataset
 
-    parts = []
+    Each source's rows come from its Arrow cache (`arrow_cache`: built on the first load,
+    memory-mapped), so memory stays flat however large the files; the mix is an index array
+    over them (`Dataset.select`), computed afresh on every load from the weights and seed.
+    """
+    import hashlib
+
+    import numpy as np
+    from datasets import concatenate_datasets
+
+    from vlmr1_cli.data.arrow_cache import cached_rows
+
+    tables, picks, keys = [], [], []
     for k, src in enumerate(sources):
-        recs = load_records(src["path"], src.get("image_root"), max_samples=src.get("max_samples") or max_samples)
-        rows = build_rows(recs, family, limits, prompt_cfg, with_answers)
-        taken = weighted_take(rows, float(src.get("weight", 1.0)), seed + k)
-        if not taken:
+        table, key = cached_rows(src["path"], src.get("image_root"), family, limits, prompt_cfg,
+                                 with_answers, max_samples=src.get("max_samples") or max_samples,
+                                 check_images=check_images, cache_dir=cache_dir)
+        weight = float(src.get("weight", 1.0))
+        taken = weighted_indices(len(table), weight, seed + k)
+        if not len(taken):
             raise UserError(f"{src['path']}: weight {src.get('weight')} leaves no records")
-        parts.append(taken)
-    rows = parts[0] if len(parts) == 1 else interleave(parts)
-    ds = Dataset.from_list(rows, features=row_features(with_answers))
+        tables.append(table)
+        picks.append(taken)
+        keys.append([key, weight])
+    offsets = np.cumsum([0] + [len(t) for t in tables[:-1]])
+    if len(picks) == 1:
+        indices = picks[0]
+    else:
+        source, item = interleave_order([len(p) for p in picks])
+        starts = np.cumsum([0] + [len(p) for p in picks[:-1]])
+        indices = (np.concatenate(picks) + np.repeat(offsets, [len(p) for p in picks]))[starts[source] + item]
+    ds = tables[0] if len(tables) == 1 else concatenate_datasets(tables)
+    if not (len(indices) == len(ds) and np.array_equal(indices, np.arange(len(ds)))):
+        # The fingerprint names the mix, so datasets need not hash millions of indices.
+        mix = hashlib.sha256(json.dumps([keys, seed]).encode()).hexdigest()[:32]
+        ds = ds.select(indices.tolist(), new_fingerprint=mix)
     return ds.with_transform(_materialise)
+
+
+def dataset_composition(ds) -> tuple[set[str], int, int]:
+    """(tasks, text-only rows, rows with images) of a built dataset, read in Arrow batches:
+    iterating rows in Python would take minutes on millions of records."""
+    import pyarrow.compute as pc
+
+    tasks: set[str] = set()
+    n_text = 0
+    columns = ds.select_columns(["task", "image_paths"]).with_format("arrow")
+    for batch in columns.iter(batch_size=1 << 16):
+        tasks.update(pc.unique(batch["task"]).to_pylist())
+        n_text += pc.sum(pc.equal(pc.list_value_length(batch["image_paths"]), 0)).as_py() or 0
+    return tasks, n_text, len(ds) - n_text
