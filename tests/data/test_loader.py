@@ -68,6 +68,22 @@ def test_image_paths_stay_inside_root(folder):
         safe_join(folder, "/etc/passwd", "x")
 
 
+def test_labels_of_any_task_must_be_strings(folder):
+    f = folder / "d.jsonl"
+    f.write_text(json.dumps(_rec(labels=5)) + "\n")
+    with pytest.raises(UserError, match=r"d.jsonl:1: key 'labels': must be a list of label strings"):
+        load_records(f)
+
+
+def test_refused_image_shape_names_record_and_image(folder):
+    f = folder / "d.jsonl"
+    f.write_text(json.dumps(_rec(image_sizes=[[4020, 20]], solution=[1.0, 1.0, 5.0, 5.0])) + "\n")
+    recs = load_records(f)
+    limits = PixelLimits(56 * 56, 112 * 112, 28)
+    with pytest.raises(UserError, match=r"d.jsonl:1: img.png: image 4020x20: aspect ratio 201"):
+        build_rows(recs, Qwen25VL(), limits, DEFAULTS["prompt"], with_answers=False)
+
+
 def test_rows_convert_gt_into_model_frame(folder):
     f = folder / "d.jsonl"
     f.write_text(json.dumps(_rec()) + "\n")
@@ -142,8 +158,8 @@ def realistic(tmp_path) -> Path:
         else:
             mixed.append({"id": f"r{i}", "task": "rec", "images": [name], "image_sizes": [[w, h]],
                           "problem": f"the «{i}th» object ", "solution": box, "source": "refcoco", "split": "train"})
-            if i == 8:  # labels the schema does not check on a REC record
-                mixed[-1]["labels"] = [3, {"a": 2}, None, [1], "cat"]
+            if i == 8:  # labels on a REC record travel as they are
+                mixed[-1]["labels"] = ["cat", "chat"]
     _write(root / "mixed.jsonl", mixed)
     with open(root / "mixed.jsonl", "a") as fh:
         fh.write("\n   \n")

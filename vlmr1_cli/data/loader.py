@@ -56,6 +56,7 @@ def iter_records(path: str | Path, image_root: str | Path | None = None,
             box_image_index(rec, loc)
         rec["_image_paths"] = [full for full, _ in resolved]
         rec["_line"] = lineno
+        rec["_location"] = loc
         yield rec
         count += 1
         if max_samples is not None and count >= max_samples:
@@ -99,7 +100,14 @@ def _line_of_id(path: str | Path, record_id: str, before: int) -> int | None:
 
 
 def input_sizes(rec: dict, family: ModelFamily, limits: PixelLimits) -> list[tuple[int, int]]:
-    return [family.input_size(int(w), int(h), limits) for w, h in rec["image_sizes"]]
+    """Each image's model-input size; a size the family refuses names the record and image."""
+    out = []
+    for rel, (w, h) in zip(rec["images"], rec["image_sizes"], strict=True):
+        try:
+            out.append(family.input_size(int(w), int(h), limits))
+        except UserError as e:
+            raise UserError(f"{rec.get('_location', 'record')}: {rel}: {e}") from None
+    return out
 
 
 def box_image_index(rec: dict, location: str = "record") -> int:

@@ -1,4 +1,4 @@
-"""The sample record, JSONL schema v1 (contract.md): checks shared by loaders and importers.
+"""The sample record, JSONL schema v1 (docs/architecture.md): checks for loaders and importers.
 
 Records stay plain dicts (they go straight into `datasets` and JSONL); this module only
 checks them. Boxes are continuous xyxy in original-image pixels.
@@ -79,6 +79,9 @@ def record_problems(rec: dict) -> list[str]:
     elif task == "text":
         if not isinstance(sol, str):
             out.append("key 'solution': a text solution must be a string")
+    if task != "ovd" and rec.get("labels") is not None and (
+            not isinstance(rec["labels"], list) or not all(isinstance(x, str) for x in rec["labels"])):
+        out.append("key 'labels': must be a list of label strings")
     return out
 
 
