@@ -3,7 +3,7 @@
 - coco: 5,000 images, 80 categories; baseline = pycocotools COCO + loadRes + COCOeval
   (evaluate/accumulate/summarize); ours = `metrics.coco.coco_evaluate`. Stats identical (==).
 - nms-ap: the same images with every score 1.0 (as VLM answers are scored); baseline =
-  plain per-image Python NMS (`metrics.pycoco.reference_gt_anchored_nms`, metrics.md §3
+  plain per-image Python NMS (`metrics.pycoco.reference_gt_anchored_nms`, docs/metrics.md §3
   literally) then pycocotools; ours = `metrics.nms_ap.nms_ap_evaluate`. Stats identical.
 
     .venv/bin/python bench/bench_metrics.py [--images 5000] [--cats 80] [--seed 0]

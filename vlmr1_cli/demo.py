@@ -80,14 +80,37 @@ def make_data(cfg: DemoConfig) -> DemoData:
     return data
 
 
-def run_stage(cfg: DemoConfig, recipe_name: str, data: Path, out: Path, overrides: list[str]) -> Stage:
-    """Train one recipe on the demo data into `out`."""
+def stage_recipe(cfg: DemoConfig, recipe_name: str, data: Path, out: Path, overrides: list[str]) -> dict:
+    """One stage's recipe: the packaged (or --recipes-dir) file, the demo's settings, then the
+    user's overrides."""
     from vlmr1_cli.recipes import load_recipe
-    from vlmr1_cli.train.run import train
 
-    recipe = load_recipe(Path(cfg.recipes_dir) / recipe_name, [
+    return load_recipe(Path(cfg.recipes_dir) / recipe_name, [
         data_source(data), f"training.output_dir={out}", f"training.seed={cfg.seed}",
         f"data.seed={cfg.seed}", *overrides])
+
+
+def check_stages(cfg: DemoConfig) -> None:
+    """Both stages' recipes and overrides, checked before any data, model or training work: a
+    typo in --grpo-set must not cost a whole SFT run first."""
+    from vlmr1_cli.errors import UserError
+    from vlmr1_cli.recipes import validate_training
+
+    out = Path(cfg.output_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--output {out}: exists and is not a folder")
+    root = out / "data"
+    for name, data, stage, overrides in (
+            ("demo_shapes_sft.yaml", root / "warmup", out / "sft", cfg.sft_overrides),
+            ("demo_shapes_grpo.yaml", root / "task", out / "grpo", [f"model.path={out / 'sft'}", *cfg.grpo_overrides])):
+        validate_training(stage_recipe(cfg, name, data, stage, overrides))
+
+
+def run_stage(cfg: DemoConfig, recipe_name: str, data: Path, out: Path, overrides: list[str]) -> Stage:
+    """Train one recipe on the demo data into `out`."""
+    from vlmr1_cli.train.run import train
+
+    recipe = stage_recipe(cfg, recipe_name, data, out, overrides)
     t = time.perf_counter()
     summary = train(recipe)
     return Stage(str(out), time.perf_counter() - t, int(summary["global_step"]),
@@ -112,6 +135,13 @@ def evaluate_model(cfg: DemoConfig, model: str, data: DemoData, out: Path, templ
     return row
 
 
+def write_comparison_report(out: Path, names: list[str]) -> Path:
+    """report.html in `out/report`: the models' in-domain evaluations side by side."""
+    from vlmr1_cli.report.compare import write_comparison
+
+    return write_comparison([out / "eval" / name / "eval" for name in names], out / "report", names)
+
+
 def demo_template(cfg: DemoConfig) -> str:
     from vlmr1_cli.recipes import load_recipe
 
@@ -123,6 +153,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     from vlmr1_cli.recipes import load_recipe
 
     out = Path(cfg.output_dir)
+    check_stages(cfg)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     data = make_data(cfg)
@@ -146,7 +177,10 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
         log(f"[demo] evaluate {name} ...")
         rows.append({"model": name, **evaluate_model(cfg, path, data, out / "eval" / name, template)})
     timings["evaluate"] = time.perf_counter() - t
+    log("[demo] comparison report: base, SFT and GRPO boxes on the in-domain images ...")
+    report = write_comparison_report(out, [row["model"] for row in rows])
     result = {"rows": rows, "timings_s": {k: round(v, 1) for k, v in timings.items()},
-              "steps": {"sft": sft.steps, "grpo": grpo.steps}, "output_dir": str(out), "seed": cfg.seed}
+              "steps": {"sft": sft.steps, "grpo": grpo.steps}, "output_dir": str(out), "seed": cfg.seed,
+              "report": str(report)}
     (out / "demo_result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result

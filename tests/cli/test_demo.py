@@ -28,6 +28,10 @@ def test_demo_runs_every_stage_and_scores_every_split(tmp_path):
     assert set(result["timings_s"]) == {"data", "sft", "grpo", "evaluate"}
     saved = json.loads((tmp_path / "demo" / "demo_result.json").read_text())
     assert saved["rows"] == result["rows"]
+    # the comparison report: the three models' in-domain predictions on the same images
+    report = (tmp_path / "demo" / "report" / "report.html")
+    assert result["report"] == str(report) and report.is_file()
+    assert "Comparison: base vs sft vs grpo" in report.read_text()
     data = tmp_path / "demo" / "data"
     for folder, split in (("warmup", "eval"), ("warmup", "eval_ood"), ("warmup", "eval_ood_pairs"), ("task", "eval")):
         assert sum(1 for _ in open(data / folder / f"{split}.jsonl")) == 6

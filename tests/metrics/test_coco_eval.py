@@ -1,4 +1,4 @@
-"""COCO mAP: bit-identical to pycocotools on random sets, and every quirk of metrics.md §2."""
+"""COCO mAP: bit-identical to pycocotools on random sets, and every quirk of docs/metrics.md §2."""
 
 from __future__ import annotations
 

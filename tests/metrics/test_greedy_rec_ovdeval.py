@@ -15,7 +15,7 @@ from vlmr1_cli.metrics.rec import rec_scores
 
 
 def oracle_greedy(gt, res, per_label=False, average="micro"):
-    """metrics.md §5 literally: per image, repeatedly take the max-IoU pair."""
+    """docs/metrics.md §5 literally: per image, repeatedly take the max-IoU pair."""
     cats = {c["id"] for c in gt["categories"]}
     tps, npred, ngt = [], [], []
     for im in gt["images"]:

@@ -81,7 +81,7 @@ def test_empty_results_give_zeros():
 
 def test_mixed_score_ties_use_numpys_argsort():
     # four predictions on one GT, scores [1.0, 1.0, 0.5, 0.5] in listing order: whichever
-    # the same numpy call ranks first survives (metrics.md §3: no simple rule)
+    # the same numpy call ranks first survives (docs/metrics.md §3: no simple rule)
     gt = {"images": [{"id": 1}], "categories": [{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}],
           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0}]}
     res = [{"image_id": 1, "category_id": c, "bbox": [0, 0, 10, 10], "score": s}

@@ -13,8 +13,10 @@ from vlmr1_cli import __version__
 from vlmr1_cli.cli import evaluate as evaluate_cli
 from vlmr1_cli.cli import export as export_cli
 from vlmr1_cli.cli import models as models_cli
+from vlmr1_cli.cli import predict as predict_cli
 from vlmr1_cli.cli import prepare as prepare_cli
 from vlmr1_cli.cli import recipes as recipes_cli
+from vlmr1_cli.cli import report as report_cli
 from vlmr1_cli.cli import train as train_cli
 from vlmr1_cli.cli.options import CONTEXT_SETTINGS, flag
 
@@ -48,6 +50,8 @@ app.add_typer(prepare_cli.app, name="prepare-data")
 app.add_typer(recipes_cli.app, name="recipes")
 train_cli.register(app)
 evaluate_cli.register(app)
+predict_cli.register(app)
+report_cli.register(app)
 export_cli.register(app)
 models_cli.register(app)
 models_cli.register_demo(app)
@@ -55,6 +59,7 @@ models_cli.register_demo(app)
 
 def main() -> None:
     from vlmr1_cli.errors import UserError
+    from vlmr1_cli.io import os_error_line
 
     try:
         app()
@@ -64,6 +69,28 @@ def main() -> None:
         from vlmr1_cli.cli.output import error_line
 
         error_line(str(e))
+        sys.exit(1)
+    except OSError as e:
+        # Safety net: a full disk, a read-only or unwritable folder met where no code worded it
+        # (atomic_open does, naming the output) is still one line, not a traceback.
+        from vlmr1_cli.io import FS_ERRNOS
+
+        if e.errno not in FS_ERRNOS or os.environ.get("VLMR1_DEBUG") == "1":
+            raise
+        from vlmr1_cli.cli.output import error_line
+
+        error_line(os_error_line(e))
+        sys.exit(1)
+    except Exception as e:
+        # safetensors words its I/O errors itself ("... (os error 28)"), as no OSError
+        from vlmr1_cli.io import wrapped_os_error
+
+        inner = wrapped_os_error(e)
+        if inner is None or os.environ.get("VLMR1_DEBUG") == "1":
+            raise
+        from vlmr1_cli.cli.output import error_line
+
+        error_line(f"cannot save the weights: {os_error_line(inner)}")
         sys.exit(1)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

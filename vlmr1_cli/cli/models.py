@@ -95,3 +95,4 @@ def register_demo(app: typer.Typer) -> None:
                  r.get("eval_warmup_acc")) for r in result["rows"]]
         print_table(f"vlmr1 demo (shapes REC, seed {seed}) — wall {result['wall_s']} s", cols, rows)
         info("timings (s): " + ", ".join(f"{k} {v}" for k, v in result["timings_s"].items()))
+        info(f"comparison report: {result['report']} (open it in a browser: every model's box on the same images)")

@@ -28,8 +28,9 @@ def safe_name(index: int, rec_id: str) -> str:
 def draw_one(rec: dict, pred: dict, path: Path) -> None:
     from PIL import Image, ImageDraw, ImageFont
 
-    with Image.open(rec["_image_paths"][int(rec.get("box_image") or 0)]) as im:
-        img = im.convert("RGB")
+    from vlmr1_cli.images import load_rgb
+
+    img = load_rgb(rec["_image_paths"][int(rec.get("box_image") or 0)])
     scale = max(1.0, MIN_SIDE / max(img.size))
     if scale > 1:
         img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.NEAREST)
@@ -37,7 +38,9 @@ def draw_one(rec: dict, pred: dict, path: Path) -> None:
     task = rec["task"]
     query = rec.get("problem") if task == "rec" else ", ".join(rec.get("labels") or [])
     status = "answer read" if pred.get("parsed") else "UNPARSEABLE answer (scored as a miss)"
-    caption = _wrap([f"{rec['id']}: {query or ''}"[:300], "green = ground truth, red = prediction;", status],
+    # `vlmr1 predict` draws queries that have no ground truth (solution None)
+    legend = "green = ground truth, red = prediction;" if rec["solution"] is not None else "red = prediction;"
+    caption = _wrap([f"{rec['id']}: {query or ''}"[:300], legend, status],
                     font, img.width - 8)
     line_h = font.size + 4
     canvas = Image.new("RGB", (img.width, img.height + line_h * len(caption) + 6), "white")

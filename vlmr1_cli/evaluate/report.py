@@ -21,9 +21,12 @@ def pct(v: Any) -> str:
 def summary_table(m: dict[str, Any]) -> tuple[str, list[str], list[list[Any]]]:
     title = f"{m['task']}: {m['data']} ({m['n']} samples; scores x100)"
     if m["task"] == "rec":
-        cols = ["split", "n", "Acc@0.5", "Acc@0.5 VLM-R1", "mean IoU", "unparsed"]
+        cols = ["split", "n", "Acc@0.5", "Acc@0.5 VLM-R1", "Acc@0.5:0.95", "centre acc", "mean IoU",
+                "unparsed"]
         blocks = [("all", m), *(m.get("by_split") or {}).items()]
-        rows = [[name, b["n"], pct(b["acc"]), pct(b["acc_vlmr1_compat"]), pct(b["mean_iou"]), b["n_unparsed"]]
+        # .get: metrics.json of earlier versions has no Acc@0.5:0.95 nor centre accuracy
+        rows = [[name, b["n"], pct(b["acc"]), pct(b["acc_vlmr1_compat"]), pct(b.get("acc_at_iou_50_95")),
+                 pct(b.get("center_acc")), pct(b["mean_iou"]), b["n_unparsed"]]
                 for name, b in blocks]
         return title, cols, rows
     if m["task"] == "ovdeval":
@@ -45,3 +48,14 @@ def summary_table(m: dict[str, Any]) -> tuple[str, list[str], list[list[Any]]]:
              m["n_dropped_unknown_label"]]]
     return title, cols, rows
 
+
+
+def threshold_table(m: dict[str, Any]) -> tuple[str, list[str], list[list[Any]]] | None:
+    """REC accuracy at each IoU threshold 0.1 ... 0.9 (x100), one row per split; None for
+    other tasks and for metrics.json of versions that did not compute it."""
+    if m["task"] != "rec" or "acc_at_iou" not in m:
+        return None
+    thresholds = list(m["acc_at_iou"])
+    blocks = [("all", m), *(m.get("by_split") or {}).items()]
+    rows = [[name, *(pct(b["acc_at_iou"][t]) for t in thresholds)] for name, b in blocks]
+    return "Acc@IoU (x100)", ["split", *(f"@{t}" for t in thresholds)], rows

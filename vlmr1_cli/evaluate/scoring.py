@@ -1,7 +1,8 @@
 """Score finished predictions per evaluation task. Every number comes from vlmr1_cli.metrics.
 
 - `rec`: Acc@0.5 (standard continuous IoU >= 0.5), the VLM-R1-compatible accuracy (its
-  parser, discrete IoU > 0.5), mean IoU; per dataset split when a file holds several.
+  parser, discrete IoU > 0.5), Acc@0.1 ... 0.9 and @0.5:0.95, centre accuracy, mean IoU,
+  format-failure rate; per dataset split when a file holds several.
 - `coco`, `d3`, `ovd`: COCO mAP (the 12 stats) and greedy precision/recall.
 - `ovdeval`: NMS-AP per subset, each on its own GT file, and VLM-R1's 5-group average.
 
@@ -45,7 +46,9 @@ def _rec_block(records: list[dict], preds: dict[str, dict]) -> dict[str, Any]:
     std = rec_scores([preds[r["id"]].get("box") for r in records], gts, compat=False)
     compat = rec_scores([preds[r["id"]].get("box_vlmr1") for r in records], gts, compat=True)
     return {"n": std["n"], "acc": std["acc"], "acc_vlmr1_compat": compat["acc"],
-            "mean_iou": std["mean_iou"], "n_unparsed": std["n_unparsed"]}
+            "acc_at_iou": std["acc_at_iou"], "acc_at_iou_50_95": std["acc_at_iou_50_95"],
+            "center_acc": std["center_acc"], "mean_iou": std["mean_iou"],
+            "format_failure_rate": std["format_failure_rate"], "n_unparsed": std["n_unparsed"]}
 
 
 def score_rec(records: list[dict], preds: dict[str, dict], options: dict) -> dict[str, Any]:

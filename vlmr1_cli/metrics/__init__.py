@@ -1,4 +1,4 @@
-"""Evaluation metrics (metrics.md), pycocotools-exact where the paper uses pycocotools.
+"""Evaluation metrics (docs/metrics.md), pycocotools-exact where the paper uses pycocotools.
 
 - `rec.rec_scores`: REC Acc@0.5, Acc@0.1 ... 0.9 and @0.5:0.95, centre accuracy, mean IoU
   (standard, or VLM-R1's discrete `> 0.5`).

@@ -1,4 +1,4 @@
-"""Greedy precision / recall at IoU 0.5 (metrics.md §5), micro-averaged by default.
+"""Greedy precision / recall at IoU 0.5 (docs/metrics.md §5), micro-averaged by default.
 
 Per image, over all (prediction, ground truth) pairs with labels ignored: repeatedly take the
 pair of highest continuous IoU (ties: lowest prediction index, then lowest GT index), stop

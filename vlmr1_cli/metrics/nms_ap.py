@@ -1,4 +1,4 @@
-"""OVDEval's NMS-AP: GT-anchored, label-agnostic de-duplication, then COCO mAP (metrics.md §3).
+"""OVDEval's NMS-AP: GT-anchored, label-agnostic de-duplication, then mAP (docs/metrics.md §3).
 
 Per image, each ground-truth box (any category, file order) gathers the predictions (any
 label) with IoU > 0.5 (strict; OVDEval's continuous xywh IoU, 0 when the union is 0). The

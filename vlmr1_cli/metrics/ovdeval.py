@@ -1,4 +1,4 @@
-"""OVDEval: its 8 subsets and VLM-R1's 5-group "Overall NMS-AP" (metrics.md §4)."""
+"""OVDEval: its 8 subsets and VLM-R1's 5-group "Overall NMS-AP" (docs/metrics.md §4)."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def pycocotools_stats(gt: dict, results: list[dict]) -> np.ndarray:
 
 
 def vlmr1_calculate_map(pred_items: list, gt_items: list) -> tuple[float, float]:
-    """VLM-R1's `calculate_map` (metrics.md §6) run through pycocotools: (stats[0], stats[1]).
+    """VLM-R1's `calculate_map` (docs/metrics.md §6) run through pycocotools: (stats[0], stats[1]).
 
     One 2048x2048 image with id 0, categories = distinct GT labels (ids 0..K-1, first seen),
     GT ids 1..N, predictions with a GT label and a usable `bbox_2d` at score 1.0 in their
@@ -89,7 +89,7 @@ def vlmr1_calculate_map(pred_items: list, gt_items: list) -> tuple[float, float]
 
 
 def reference_gt_anchored_nms(gt: dict, results: list[dict], iou_threshold: float = 0.5) -> list[dict]:
-    """OVDEval's GT-anchored NMS, literally as metrics.md §3 describes it (one image and
+    """OVDEval's GT-anchored NMS, literally as docs/metrics.md §3 describes it (one image and
     one ground truth at a time, numpy's default argsort for the winner). The reference for
     tests and the benchmark baseline; `metrics.nms_ap` is the fast equivalent.
     """

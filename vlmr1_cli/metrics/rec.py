@@ -1,5 +1,5 @@
 """REC accuracy: Acc@0.5, Acc at IoU thresholds 0.1 ... 0.9 and averaged over 0.5:0.95,
-centre accuracy, mean IoU and the format-failure rate (metrics.md §1, evaluation.md)."""
+centre accuracy, mean IoU and the format-failure rate (docs/metrics.md §1, docs/evaluation.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scoring mode: `vlmr1 evaluate --gt GT.json --results RESULTS.json --metric …` (contract.md).
+"""Scoring mode, docs/metrics.md §7: `vlmr1 evaluate --gt GT.json --results RES.json --metric …`.
 
 `score_files` reads and validates both files, runs the metric and returns a JSON-ready dict
 with a "metric" key; the CLI prints it and writes it atomically.

@@ -129,7 +129,7 @@ def match_think_answer(text: str, *, require_json_fence: bool = False) -> bool:
 
 
 def parse_rec_box_vlmr1(text: str) -> tuple[int, int, int, int] | None:
-    """VLM-R1's REC evaluation parser (metrics.md §1), in linear time.
+    """VLM-R1's REC evaluation parser (docs/metrics.md §1), in linear time.
 
     The first `<answer>` span (or the whole text if none), then
     `re.search(r"\\{.*\\[(\\d+),\\s*(\\d+),\\s*(\\d+),\\s*(\\d+)]\\s*.*\\}", span, re.DOTALL)`:

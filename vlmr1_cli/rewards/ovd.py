@@ -1,4 +1,4 @@
-"""OVD accuracy rewards: `od_ap`, `od_ap50`, `od_length` and `weighted_sum` (metrics.md §6).
+"""OVD accuracy rewards: `od_ap`, `od_ap50`, `od_length` and `weighted_sum` (docs/metrics.md §6).
 
 They reproduce VLM-R1's reward code value for value, including the cases where its parsing
 is odd (last ```json fence only, items that are kept though malformed, score-1.0 ordering).
