@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -53,5 +54,16 @@ def note(msg: str) -> None:
     info(f"note: {msg}")
 
 
+def _end_progress_bars() -> None:
+    """Close live tqdm bars (the trainer's, a loader's): a bar leaves the cursor after its
+    text, so an error written next would share its line. Closing prints the bar's last state
+    and a newline; nothing is imported if tqdm never was."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ()) or ()):
+        with contextlib.suppress(Exception):
+            bar.close()
+
+
 def error_line(msg: str) -> None:
+    _end_progress_bars()
     sys.stderr.write(f"error: {msg}\n")

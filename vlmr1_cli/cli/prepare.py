@@ -17,6 +17,7 @@ from vlmr1_cli.cli.options import (
     JsonOpt,
     KeepDrop,
     LabelMode,
+    MaxImagePixelsOpt,
     OutputFileOpt,
     RefcocoDataset,
     RefcocoSplit,
@@ -37,6 +38,25 @@ app = typer.Typer(help="Convert upstream datasets (or generate synthetic ones) i
 # rarely fit (placement is best effort, so a crowded image may still hold fewer).
 MAX_SHAPES = 6
 MIN_CANVAS = 16  # pixels: the smallest shape is 8 px wide
+# Larger images only cost memory (60000 px a side is 10 GB each): every model downscales them
+# (Qwen2.5-VL's default max_pixels is 12.8 M, about 3584 px a side).
+MAX_CANVAS = 4096
+
+
+def _not_an_input(output: Path, inputs, flag: str = "--output") -> None:
+    """Refuse an output that is one of the command's input files: writing it would replace
+    the data it is made from (the conversion reads it first, then renames over it)."""
+    from vlmr1_cli.errors import UserError
+
+    if not output.is_file():
+        return
+    for src in inputs:
+        if src is not None and Path(src).is_file() and output.samefile(src):
+            raise UserError(f"{flag} {output}: is an input of this command; choose another output file")
+
+
+def _folder_inputs(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    return [p for p in folder.iterdir() if p.suffix.lower() in suffixes] if folder.is_dir() else []
 
 
 @app.command("shapes")
@@ -50,8 +70,8 @@ def shapes(
                                                     help=f"Min and max shapes per in-domain image (1-{MAX_SHAPES}).")] = (1, 2),
     ood_shapes: Annotated[tuple[int, int], typer.Option("--ood-shapes", min=1, max=MAX_SHAPES,
                                                         help=f"Min and max shapes per eval_ood image (1-{MAX_SHAPES}; eval_ood_pairs uses --shapes).")] = (2, 3),
-    canvas: Annotated[tuple[int, int], typer.Option("--canvas", min=MIN_CANVAS,
-                                                    help=f"Min and max image side, pixels (at least {MIN_CANVAS}).")] = (56, 112),
+    canvas: Annotated[tuple[int, int], typer.Option("--canvas", min=MIN_CANVAS, max=MAX_CANVAS,
+                                                    help=f"Min and max image side, pixels ({MIN_CANVAS}-{MAX_CANVAS}).")] = (56, 112),
     json_out: JsonOpt = False,
 ) -> None:
     """Synthetic coloured-shapes REC data (offline; the demo's dataset)."""
@@ -92,6 +112,7 @@ def refcoco(
     """RefCOCO / RefCOCO+ / RefCOCOg (refer layout) -> REC records, one per sentence."""
     from vlmr1_cli.data.refcoco import convert_refcoco
 
+    _not_an_input(output, _folder_inputs(refer_root / dataset.value, (".json", ".p")))
     s = convert_refcoco(refer_root, dataset.value, split_by.value, split.value, output, text=text.value,
                         image_prefix=image_prefix)
     _print_summary(f"{dataset.value} ({split_by.value}) {split.value} -> {output}", s, json_out)
@@ -110,6 +131,7 @@ def vlmr1_rec(
     """VLM-R1's distributed REC files -> REC records (solution kept as is)."""
     from vlmr1_cli.data.vlmr1_rec import convert_vlmr1_rec
 
+    _not_an_input(output, files)
     s = convert_vlmr1_rec(files, output, image_root=image_root, coords=coords.value, renumber=renumber,
                           image_prefix=image_prefix)
     _print_summary(f"vlmr1-rec -> {output}", s, json_out)
@@ -130,6 +152,7 @@ def d3(
     """D3 (pickles or COCO-style JSON) -> OVD records with verified negatives."""
     from vlmr1_cli.data.d3 import convert_d3
 
+    _not_an_input(output, [annotations_json, gt, *(_folder_inputs(anno_dir, (".pkl",)) if anno_dir else [])])
     s = convert_d3(output, anno_dir=anno_dir, json_file=annotations_json, gt_file=gt, negatives=negatives,
                    seed=seed, prefer_group=prefer_group, image_prefix=image_prefix)
     _print_summary(f"d3 -> {output}", s, json_out)
@@ -153,6 +176,9 @@ def coco(
     """COCO instances -> OVD records (+ COCO GT of the kept boxes); COCO-filtered with 10."""
     from vlmr1_cli.data.coco import convert_coco
 
+    _not_an_input(output, [instances])
+    if gt_output is not None:
+        _not_an_input(gt_output, [instances], flag="--gt-output")
     s = convert_coco(instances, output, gt_output=gt_output, max_boxes_per_category=max_boxes,
                      labels=value(labels), crowd=crowd.value, empty=empty.value, seed=seed,
                      image_prefix=image_prefix, max_boxes_per_image=max_image_boxes, variant=value(variant))
@@ -171,6 +197,7 @@ def ovdeval(
     """OVDEval subsets -> OVD records with the officially queried labels."""
     from vlmr1_cli.data.ovdeval import convert_ovdeval
 
+    _not_an_input(output, files)
     s = convert_ovdeval(files, output, subset=subset, seed=seed, image_prefix=image_prefix)
     _print_summary(f"ovdeval -> {output}", s, json_out)
 
@@ -187,6 +214,7 @@ def lisa(
     """LISA ReasonSeg annotations -> REC records (box from the target polygons)."""
     from vlmr1_cli.data.lisa import convert_lisa
 
+    _not_an_input(output, _folder_inputs(folder, (".json", ".jpg", ".jpeg", ".png")))
     s = convert_lisa(folder, output, box_rule=box_rule.value, texts=texts.value, image_prefix=image_prefix)
     _print_summary(f"lisa ({box_rule.value}) -> {output}", s, json_out)
 
@@ -200,6 +228,7 @@ def validate(
     decode: Annotated[bool, flag("--decode", help="Decode every image fully (slower; catches truncated files).")] = False,
     allow_absolute: Annotated[bool, flag("--allow-absolute", help="Accept absolute image paths inside the image root.")] = False,
     max_lines: Annotated[int, count_option("--max-lines", "Problems printed one per line (all are counted).")] = 200,
+    max_image_pixels: MaxImagePixelsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Check every record: schema, images, sizes, boxes, labels. Exit 1 on any problem."""
@@ -207,7 +236,8 @@ def validate(
     from vlmr1_cli.data.validate import validate_file
 
     root = None if no_images else (image_root if image_root is not None else file.parent)
-    rep = validate_file(file, root, tolerance=tolerance, decode=decode, allow_absolute=allow_absolute)
+    rep = validate_file(file, root, tolerance=tolerance, decode=decode, allow_absolute=allow_absolute,
+                        max_pixels=max_image_pixels)
     if json_out:
         print_json({"file": str(file), "ok": rep.ok, "records": rep.records, "records_with_problems": rep.bad_lines,
                     "images_checked": rep.images_checked if root is not None else None,

@@ -13,6 +13,7 @@ import gc
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,12 +69,19 @@ def read_json_file(path: str | os.PathLike, drop_segmentation: bool = True) -> A
 
 
 def is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite int or float (not bool); an integer too large for a float is not one (and
+    does not raise: `math.isfinite(10**400)` would)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return math.isfinite(v) if isinstance(v, float) else -_FLOAT_MAX <= v <= _FLOAT_MAX
+
+
+_FLOAT_MAX = sys.float_info.max
 
 
 def positive_int(v: Any) -> int | None:
     """`v` as a positive int (640 or 640.0), else None."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    if not is_number(v):
         return None
     if v != int(v) or v <= 0:
         return None
@@ -134,9 +142,13 @@ _NUM = (int, float)
 
 def bbox_xywh(v: Any, loc: str) -> list[float]:
     """A COCO `[x, y, w, h]`: 4 finite numbers, w and h not negative."""
-    if type(v) is list and len(v) == 4 and type(v[0]) in _NUM and type(v[1]) in _NUM \
-            and type(v[2]) in _NUM and type(v[3]) in _NUM and math.isfinite(v[0] + v[1] + v[2] + v[3]):
-        pass  # fast path (the common case); exact types, so no bool
+    try:
+        fast = type(v) is list and len(v) == 4 and type(v[0]) in _NUM and type(v[1]) in _NUM \
+            and type(v[2]) in _NUM and type(v[3]) in _NUM and math.isfinite(v[0] + v[1] + v[2] + v[3])
+    except OverflowError:  # integers too large for a float: the slow path words it
+        fast = False
+    if fast:
+        pass  # the common case; exact types, so no bool
     elif not isinstance(v, (list, tuple)) or len(v) != 4 or not all(is_number(x) for x in v):
         raise UserError(f"{loc}: key 'bbox' must be [x, y, w, h] finite numbers, got {v!r}")
     if v[2] < 0 or v[3] < 0:

@@ -76,6 +76,19 @@ def features():
     })
 
 
+def _check_header(full: str, rel: str, loc: str) -> None:
+    """The image's header is readable and under the pixel limit (vlmr1_cli.images): a
+    decompression bomb or a file that is no image is not shipped in a dataset."""
+    from vlmr1_cli.images import image_size
+
+    try:
+        image_size(full)
+    except UserError as e:
+        raise UserError(f"{loc}: {e}") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise UserError(f"{loc}: image {rel} is not readable ({type(e).__name__})") from None
+
+
 def record_to_row(rec: dict, image_root: Path, loc: str) -> dict:
     """One schema-v1 record -> one row of the parquet dataset (images read from disk)."""
     images = []
@@ -83,6 +96,7 @@ def record_to_row(rec: dict, image_root: Path, loc: str) -> dict:
         full = safe_join(image_root, rel, loc)
         if not os.path.isfile(full):
             raise UserError(f"{loc}: image not found: {rel} (image root {image_root})")
+        _check_header(full, rel, loc)
         with open(full, "rb") as fh:
             images.append({"bytes": fh.read(), "path": rel})
     extra = {k: v for k, v in rec.items() if k not in _COLUMN_KEYS}

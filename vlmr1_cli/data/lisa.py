@@ -19,14 +19,15 @@ LISA's loader, a file that is not falls back to cp1252, and the fallback is coun
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
+from vlmr1_cli.data.coco_json import is_number
 from vlmr1_cli.data.paths import UnsafePathError, check_relpath, safe_join
 from vlmr1_cli.data.report import RecordSink, Summary
 from vlmr1_cli.data.validate import BOX_TOLERANCE, box_problem
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.io import json_problem
 from vlmr1_cli.progress import track
 
 BOX_RULES = ("targets", "first-shape")
@@ -49,6 +50,8 @@ def _read_json(path: Path, summary: Summary) -> dict:
         obj = json.loads(text.lstrip("\ufeff"))
     except json.JSONDecodeError as e:
         raise UserError(f"{path}:{e.lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
+    except (RecursionError, ValueError) as e:  # nesting too deep, an integer over 4,300 digits
+        raise UserError(f"{path}: {json_problem(e)}") from None
     if not isinstance(obj, dict):
         raise UserError(f"{path}: expected a JSON object, got {type(obj).__name__}")
     return obj
@@ -63,7 +66,7 @@ def _points(shape: object, loc: str) -> list[tuple[float, float]]:
     out = []
     for p in pts:
         if (not isinstance(p, (list, tuple)) or len(p) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)):
+                or not all(is_number(v) for v in p)):
             raise UserError(f"{loc}: point {p!r} is not [x, y] finite numbers")
         out.append((float(p[0]), float(p[1])))
     return out
@@ -103,12 +106,14 @@ def _confined(root: Path, path: Path, what: str, loc: str) -> None:
 
 
 def _image_size(path: Path, loc: str) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from vlmr1_cli.images import open_image
 
     if not path.is_file():
         raise UserError(f"{loc}: image {path.name} not found next to it")
     try:
-        with Image.open(path) as im:
+        with open_image(path, name=f"{loc}: image {path.name}") as im:
             return im.size
     except (UnidentifiedImageError, OSError) as e:
         raise UserError(f"{loc}: image {path.name} is not readable ({type(e).__name__})") from None

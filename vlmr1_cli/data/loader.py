@@ -217,18 +217,11 @@ def row_features(with_answers: bool):
 
 
 def load_image(path: str, size: tuple[int, int] | list[int]):
-    """Open an image as RGB at exactly `size` (width, height): the model-input size."""
-    from PIL import Image
+    """Open an image as RGB at exactly `size` (width, height): the model-input size (through the
+    one image opener, so a decompression bomb is one line naming the file)."""
+    from vlmr1_cli.images import load_rgb
 
-    try:
-        with Image.open(path) as im:
-            img = im.convert("RGB")
-    except OSError as e:
-        raise UserError(f"{path}: unreadable image ({e})") from None
-    size = (int(size[0]), int(size[1]))
-    if img.size != size:
-        img = img.resize(size, Image.Resampling.BICUBIC)
-    return img
+    return load_rgb(path, size)
 
 
 def _materialise(batch: dict) -> dict:

@@ -59,7 +59,7 @@ def safe_join(root: str | os.PathLike, rel: str, location: str | None = None) ->
     """Resolve `rel` under `root` (symlinks followed); refuse anything that ends up outside.
 
     Returns the resolved absolute path. An absolute `rel` is allowed only if it lies inside
-    `root` (the contract lets records carry absolute paths; they still may not escape).
+    `root` (schema v1 lets records carry absolute paths; they still may not escape).
     """
     if not isinstance(rel, str) or not rel or "\x00" in rel:
         raise UnsafePathError(f"{_prefix(location)}image path must be a non-empty string, got {rel!r}")

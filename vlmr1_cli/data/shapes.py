@@ -112,10 +112,59 @@ def generate_shapes(output: str | Path, train: int, eval: int, ood: int = 0, see
     `shapes` is the (min, max) number of shapes per in-domain image (and per `eval_ood_pairs`
     image), `ood_shapes` the same for `eval_ood`; both out-of-domain splits target held-out
     colour-shape pairs. Returns the number of records per split file.
+
+    Everything is built in a staging folder, then put in place: a failure (a full disk, an
+    interrupt) leaves no half-written dataset. A new `output` is the staging folder renamed;
+    into an existing one, the files are moved (same-named files replaced, others kept).
     """
+    import shutil
+
+    from vlmr1_cli.errors import UserError
+    from vlmr1_cli.io import staging_dir, write_problem
+
     out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    # Inside an existing folder (its parent may not be writable), beside a new one.
+    staging = staging_dir(out, "shapes-staging") if out.is_dir() else staging_dir(out.parent, out.name)
+    try:
+        try:
+            counts = _generate(staging, train, eval, ood, seed, shapes, ood_shapes, canvas)
+        except OSError as e:  # an image write
+            raise UserError(write_problem(out, e)) from None
+        except UserError as e:  # a JSONL write: name the file where it was going, not the staging
+            raise UserError(str(e).replace(str(staging), str(out))) from None
+        _publish(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return counts
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Put the built files in place: rename the folder, or move its files into `out`."""
+    import os
+
+    from vlmr1_cli.errors import UserError
+    from vlmr1_cli.io import write_problem
+
+    try:
+        if not out.exists():
+            os.replace(staging, out)
+            return
+        for path in sorted(staging.rglob("*")):
+            dest = out / path.relative_to(staging)
+            if path.is_dir():
+                dest.mkdir(exist_ok=True)
+            else:
+                os.replace(path, dest)
+    except OSError as e:
+        raise UserError(write_problem(out, e)) from None
+
+
+def _generate(out: Path, train: int, eval: int, ood: int, seed: int, shapes: tuple[int, int],
+              ood_shapes: tuple[int, int], canvas: tuple[int, int]) -> dict[str, int]:
     image_dir = out / "images"
-    image_dir.mkdir(parents=True, exist_ok=True)
+    image_dir.mkdir()
     specs = [
         SplitSpec("train", train, *shapes, False, canvas),
         SplitSpec("eval", eval, *shapes, False, canvas),

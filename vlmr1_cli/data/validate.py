@@ -21,8 +21,10 @@ from typing import Any
 from vlmr1_cli.data.paths import UnsafePathError, safe_join
 from vlmr1_cli.data.schema import record_problems
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.io import json_problem
 
 BOX_TOLERANCE = 1.0  # px a box may overhang the image (COCO boxes overhang by rounding)
+TOO_LARGE = "image over the pixel limit"  # the problem kind of a decompression bomb
 
 
 def box_problem(box: Any, width: int, height: int, tol: float = BOX_TOLERANCE) -> str | None:
@@ -30,7 +32,7 @@ def box_problem(box: Any, width: int, height: int, tol: float = BOX_TOLERANCE) -
     if (not isinstance(box, (list, tuple)) or len(box) != 4
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
         return "box is not 4 numbers"
-    if not all(math.isfinite(v) for v in box):
+    if not all(isinstance(v, int) or math.isfinite(v) for v in box):  # no float() of huge ints
         return "box is not finite"
     x1, y1, x2, y2 = box
     if not (x2 > x1 and y2 > y1):
@@ -64,8 +66,8 @@ class ValidationReport:
 class _ImageCache:
     """Each image is opened once, however many records use it."""
 
-    def __init__(self, root: str, decode: bool):
-        self.root, self.decode = root, decode
+    def __init__(self, root: str, decode: bool, max_pixels: int | None = None):
+        self.root, self.decode, self.max_pixels = root, decode, max_pixels
         self.sizes: dict[str, tuple[int, int] | str] = {}
 
     def size(self, full: str) -> tuple[int, int] | str:
@@ -74,16 +76,20 @@ class _ImageCache:
         return self.sizes[full]
 
     def _read(self, full: str) -> tuple[int, int] | str:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import UnidentifiedImageError
+
+        from vlmr1_cli.images import ImageTooLarge, open_image
 
         if not os.path.isfile(full):
             return "image not found"
         try:
-            with Image.open(full) as im:
+            with open_image(full, self.max_pixels) as im:
                 size = im.size
                 if self.decode:
                     im.load()
             return size
+        except ImageTooLarge as e:
+            return f"{TOO_LARGE}: {e.detail()}"
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             return f"image not readable ({type(e).__name__})"
 
@@ -123,8 +129,9 @@ def _label_problems(rec: dict) -> list[str]:
 
 def validate_file(path: str | os.PathLike, image_root: str | os.PathLike | None,
                   tolerance: float = BOX_TOLERANCE, decode: bool = False,
-                  allow_absolute: bool = False) -> ValidationReport:
-    """Check every line of `path`; images are looked up under `image_root` (None: skip)."""
+                  allow_absolute: bool = False, max_pixels: int | None = None) -> ValidationReport:
+    """Check every line of `path`; images are looked up under `image_root` (None: skip).
+    Images over `max_pixels` (default: vlmr1_cli.images' limit) are reported, never decoded."""
     from vlmr1_cli.progress import track
 
     p = str(path)
@@ -133,7 +140,7 @@ def validate_file(path: str | os.PathLike, image_root: str | os.PathLike | None,
     if image_root is not None and not os.path.isdir(image_root):
         raise UserError(f"{image_root}: image root is not a folder")
     rep = ValidationReport(path=p)
-    cache = _ImageCache(str(image_root), decode) if image_root is not None else None
+    cache = _ImageCache(str(image_root), decode, max_pixels) if image_root is not None else None
     seen: dict[str, int] = {}
     with open(p, "rb") as fh:
         for lineno, raw in track(enumerate(fh, start=1), f"validate {os.path.basename(p)}"):
@@ -145,8 +152,8 @@ def validate_file(path: str | os.PathLike, image_root: str | os.PathLike | None,
             except UnicodeDecodeError as e:
                 rep.add(lineno, "not UTF-8", f"not UTF-8 text (byte {e.start})")
                 continue
-            except json.JSONDecodeError as e:
-                rep.add(lineno, "invalid JSON", f"invalid JSON: {e.msg}")
+            except (ValueError, RecursionError) as e:  # also over-long integers, deep nesting
+                rep.add(lineno, "invalid JSON", json_problem(e))
                 continue
             if not isinstance(rec, dict):
                 rep.add(lineno, "not an object", f"expected a JSON object, got {type(rec).__name__}")
@@ -192,7 +199,8 @@ def _check_record(rec: dict, lineno: int, rep: ValidationReport, cache: _ImageCa
             continue
         got = cache.size(full)
         if isinstance(got, str):
-            rep.add(lineno, "image", f"{tag}{got}: {rel}")
+            kind = TOO_LARGE if got.startswith(TOO_LARGE) else "image"
+            rep.add(lineno, kind, f"{tag}{rel}: {got}" if kind == TOO_LARGE else f"{tag}{got}: {rel}")
         elif list(got) != list(sizes[i]):
             rep.add(lineno, "image size", f"{tag}{rel} is {got[0]}x{got[1]}, record says {sizes[i][0]}x{sizes[i][1]}")
     if not rec["images"]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlmr1_cli.data.loader import load_image
+from vlmr1_cli.images import load_rgb
 
 
 def chat_text(processor: Any, prompt: list[dict], n_images: int) -> str:
@@ -42,8 +42,8 @@ def plan_batches(rows: list[dict], batch_size: int) -> list[list[dict]]:
 
 
 def row_images(rows: list[dict]) -> list:
-    """The images of `rows`, in order, each at its model-input size."""
-    return [load_image(p, s) for r in rows for p, s in zip(r["image_paths"], r["input_sizes"], strict=True)]
+    """The images of `rows`, in order, each at its model-input size (under the pixel limit)."""
+    return [load_rgb(p, s) for r in rows for p, s in zip(r["image_paths"], r["input_sizes"], strict=True)]
 
 
 class HFGenerator:

@@ -86,10 +86,13 @@ def query_records(images: list[Path], phrase: str | None, labels: list[str] | No
 
 def load_generator(src: Any, processor: Any, opts: PredictOptions) -> Any:
     """The greedy generator evaluation uses, on the located model (tests replace it)."""
+    from vlmr1_cli.devices import check_device
     from vlmr1_cli.evaluate.generation import HFGenerator
     from vlmr1_cli.evaluate.runner import default_device
     from vlmr1_cli.models.loading import load_model
 
+    if opts.device:
+        check_device(opts.device)  # cuda without CUDA: one line, before any weights load
     loaded = load_model(src, dtype=opts.dtype, device=opts.device or default_device(),
                         trust_remote_code=opts.trust_remote_code)
     return HFGenerator(loaded.model, processor, opts.max_new_tokens)

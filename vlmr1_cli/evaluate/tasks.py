@@ -5,7 +5,7 @@ Evaluation tasks: `rec` (REC records), and for OVD records `coco` (COCO mAP + gr
 (mAP + greedy P/R) for OVD data of any other source. The task comes from the records
 (`task`, `source`, `subset`) unless `--task` names it.
 
-Answers are read with the same parser the rewards use (architecture rule 2), and boxes are
+Answers are read with the same parser the rewards use (docs/architecture.md, rule 2), and boxes are
 mapped back to original pixels through the model family's frame.
 """
 

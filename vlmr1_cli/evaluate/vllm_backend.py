@@ -3,7 +3,7 @@ pre-resized images, same greedy decoding, same outputs as the Hugging Face backe
 
 Images reach vLLM already at their model-input size, and vLLM's processor is given the same
 pixel limits, so its own resize is a no-op and the boxes stay in the frame the family maps
-back (coordinates.md §4). A LoRA adapter is served on top of its base with a LoRA request.
+back (docs/coordinates.md §4). A LoRA adapter is served on top of its base with a LoRA request.
 """
 
 from __future__ import annotations

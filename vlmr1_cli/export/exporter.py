@@ -34,11 +34,12 @@ class ExportResult:
 def check_shard_size(size: str) -> str | int:
     from transformers.utils.hub import convert_file_size_to_int
 
-    value: str | int = int(size) if size.isdigit() else size
     try:
-        if convert_file_size_to_int(value) <= 0:
+        value: str | int = int(size) if size.isdigit() else size
+        # a byte count a file can have (off_t): larger ones overflow inside save_pretrained
+        if not 0 < convert_file_size_to_int(value) < 2**63:
             raise ValueError
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a size beyond a float ("1e400GB")
         raise UserError(f"--max-shard-size '{size}': use a whole number and a unit, e.g. 5GB, "
                         "500MB, 2GiB") from None
     return value
