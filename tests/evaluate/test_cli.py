@@ -47,7 +47,7 @@ def test_bad_inputs_give_one_clear_line(tiny_model, eval_data, tmp_path):
         _one_error_line(r, r"--backend vllm: vLLM is not installed \(pip install 'vlmr1\[vllm\]'\)")
 
     r = _cli("--model", "someone/not-cached", "--data", eval_data["rec"], "-o", tmp_path / "o")
-    _one_error_line(r, r"model 'someone/not-cached': not a folder, a preset, or a Hub id in the local cache")
+    _one_error_line(r, r"model 'someone/not-cached': not in the local cache and HF_HUB_OFFLINE=1")
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny_model, broken)

@@ -153,5 +153,5 @@ def test_hub_id_from_the_local_cache(tiny_model, eval_data, tmp_path, monkeypatc
     scripted(lambda row: "x")
     m = evaluate("someone/tiny-vl", eval_data["rec"], tmp_path / "o", opts=_opts())
     assert m["model"] == "someone/tiny-vl" and m["n"] == 6
-    with pytest.raises(UserError, match=r"model 'someone/absent': not a folder, a preset, or a Hub id in the local cache"):
+    with pytest.raises(UserError, match=r"model 'someone/absent': not in the local cache and HF_HUB_OFFLINE=1"):
         evaluate("someone/absent", eval_data["rec"], tmp_path / "o2", opts=_opts())

@@ -13,10 +13,12 @@ from vlmr1_cli.cli.options import (
     EvalTask,
     JsonOpt,
     LabelMode,
+    MaxImagePixelsOpt,
     Metric,
     ModelOpt,
     alias_option,
     count_option,
+    device_option,
     flag,
     flag_name,
     given,
@@ -83,10 +85,12 @@ def register(app: typer.Typer) -> None:
         backend: Annotated[Backend, typer.Option("--backend", help="hf: transformers generate; vllm: needs the vllm extra (pip install 'vlmr1\\[vllm]').")] = Backend.hf,
         num_processes: Annotated[int, count_option("--num-processes", "Shard samples across N processes (accelerate).", min=1)] = 1,
         dtype: DtypeOpt = None,
-        device: Annotated[str | None, typer.Option("--device", help="Device for one process (default: cuda if available, else cpu).", show_default=False)] = None,
+        device: Annotated[str | None, device_option("Device for one process (default: cuda if available, else cpu).")] = None,
+        max_image_pixels: MaxImagePixelsOpt = None,
         trust_remote_code: Annotated[bool, flag("--trust-remote-code", help="Allow model code from the checkpoint.")] = False,
         overwrite: Annotated[bool, flag("--overwrite", help="Discard earlier predictions in the output folder instead of resuming.")] = False,
         visualize: Annotated[int, count_option("--visualize", "Write N pictures with GT and predicted boxes.")] = 0,
+        report: Annotated[bool, flag("--report", help="Also write report.html into the output folder: metrics, curves, a gallery of every sample (vlmr1 report).")] = False,
         json_out: JsonOpt = False,
         gt: Annotated[Path | None, typer.Option("--gt", help="Scoring mode: COCO-format ground truth.", show_default=False)] = None,
         results: Annotated[Path | None, typer.Option("--results", help="Scoring mode: COCO results list.", show_default=False)] = None,
@@ -108,10 +112,18 @@ def register(app: typer.Typer) -> None:
             return
         if not model or not data:
             raise UserError("evaluate needs --model and --data (or --gt, --results and --metric to score files)")
-        from vlmr1_cli.evaluate.report import summary_table
+        if template is not None:
+            from vlmr1_cli.recipes import check_template
+
+            check_template(template, "--template", value(task))  # names the query, before any weights load
+        from vlmr1_cli.evaluate.report import summary_table, threshold_table
         from vlmr1_cli.evaluate.runner import EvalOptions
         from vlmr1_cli.evaluate.runner import evaluate as run_eval
 
+        if max_image_pixels is not None:
+            from vlmr1_cli.images import use_max_image_pixels
+
+            use_max_image_pixels(max_image_pixels)  # every image opened, sharded workers' too
         out = output or (Path(model) if Path(model).is_dir() else Path(".")) / f"eval-{data.stem}"
         opts = EvalOptions(batch_size=batch_size, max_new_tokens=max_new_tokens, template=template,
                            system=system, compat=vlmr1_compat, task=value(task), labels=value(labels),
@@ -120,11 +132,20 @@ def register(app: typer.Typer) -> None:
                            overwrite=overwrite, trust_remote_code=trust_remote_code,
                            revision=revision)
         metrics = run_eval(model, data, out, image_root=str(image_root) if image_root else None, opts=opts)
+        if report:
+            from vlmr1_cli.report.evaluation import write_eval_report
+
+            metrics["report"] = str(write_eval_report(out))
         if json_out:
             print_json(metrics)
             return
         print_table(*summary_table(metrics))
+        thresholds = threshold_table(metrics)
+        if thresholds is not None:
+            print_table(*thresholds)
         if metrics.get("discarded_earlier_predictions"):
             info(f"earlier predictions discarded: {metrics['discarded_earlier_predictions']}")
         info(f"{metrics['generated_now']} generated, {metrics['resumed']} resumed; outputs in {out}"
              + (f"; {len(metrics['pictures'])} pictures in {out / 'pictures'}" if metrics.get("pictures") else ""))
+        if metrics.get("report"):
+            info(f"report: {metrics['report']}")

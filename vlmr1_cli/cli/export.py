@@ -11,6 +11,7 @@ from vlmr1_cli.cli.options import (
     DtypeOpt,
     JsonOpt,
     alias_option,
+    device_option,
     flag,
     model_option,
     output_option,
@@ -69,7 +70,7 @@ def register(app: typer.Typer) -> None:
         dtype: DtypeOpt = None,
         max_shard_size: Annotated[str, typer.Option("--max-shard-size", help="Largest safetensors shard, e.g. 5GB, 500MB.")] = "5GB",
         overwrite: Annotated[bool, flag("--overwrite", help="Replace an existing, non-empty output folder.")] = False,
-        device: Annotated[str | None, typer.Option("--device", help="Device for loading and the merge check (default: cpu).", show_default=False)] = None,
+        device: Annotated[str | None, device_option("Device for loading and the merge check (default: cpu).")] = None,
         tolerance: Annotated[float | None, typer.Option("--tolerance", min=0.0, help="Merge-check tolerance (relative max |Δlogit|); default per dtype: float32 1e-3, float16 2e-2, bfloat16 5e-2.", show_default=False)] = None,
         revision: Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit of a LoRA adapter's base given as ORG/NAME (default: the adapter's, else main).", show_default=False)] = None,
         json_out: JsonOpt = False,
@@ -80,6 +81,9 @@ def register(app: typer.Typer) -> None:
         from vlmr1_cli.export.exporter import export_checkpoint
 
         model = take_alias(ctx, "model", model, "checkpoint", required=True)
+        from vlmr1_cli.devices import check_device
+
+        check_device(device)  # before any weights load
         info(f"exporting {model} ...")
         res = export_checkpoint(model, output, merge_lora=merge_lora, dtype=value(dtype),
                                 max_shard_size=max_shard_size, overwrite=overwrite,

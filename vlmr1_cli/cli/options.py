@@ -39,8 +39,13 @@ def output_option(kind: str, help: str) -> Any:
     return typer.Option("--output", "-o", help=f"Output {kind}: {help}", show_default=False)
 
 
+# numpy's seed range, which training (recipes.SEED) and torch initialisation also keep to: a
+# larger --seed would be refused deep inside a run (or overflow torch's C long) instead.
+SEED_MAX = 2**32 - 1
+
+
 def seed_option(help: str) -> Any:
-    return typer.Option("--seed", min=0, help=help)
+    return typer.Option("--seed", min=0, max=SEED_MAX, help=help)
 
 
 def count_option(name: str, help: str, min: int = 0) -> Any:
@@ -154,6 +159,27 @@ DtypeOpt = Annotated[Dtype | None, typer.Option("--dtype", help="Weights dtype (
 ImagePrefixOpt = Annotated[str, typer.Option("--image-prefix",
                                              help="Prefix for the image paths in the records, e.g. 'train2014/'.")]
 OutputFileOpt = Annotated[Path, output_option("file", "the JSONL to write (written whole or not at all).")]
+# The environment variable and default live in vlmr1_cli/images.py (not imported here: PIL-free).
+MaxImagePixelsOpt = Annotated[int | None, typer.Option(
+    "--max-image-pixels", min=1, show_default=False,
+    help="Refuse images of more pixels (decompression-bomb guard; default: $VLMR1_MAX_IMAGE_PIXELS, "
+         "else 178956970).")]
+
+
+def _device_syntax(text: str | None) -> str | None:
+    """--device at parse time: cpu, cuda, cuda:N or mps (whether it exists is checked later,
+    before any weights load). A UserError, not BadParameter: one line, exit 1."""
+    if text is None:
+        return None
+    from vlmr1_cli.devices import parse_device
+
+    return parse_device(text)
+
+
+def device_option(help: str) -> Any:
+    """`--device`: its spelling is checked as it is parsed (a typo fails before any work)."""
+    return typer.Option("--device", callback=_device_syntax, show_default=False,
+                        help=f"{help} One of cpu, cuda, cuda:N, mps.")
 
 
 # --- merging hidden aliases ------------------------------------------------------------------

@@ -11,7 +11,7 @@ from vlmr1_cli.cli.options import count_option, flag
 
 
 def _run(method: str, recipe_path: Path, overrides: list[str], print_config: bool, resume: bool,
-         launch_opts: dict) -> None:
+         launch_opts: dict, overwrite: bool = False) -> None:
     from vlmr1_cli.cli.output import info, print_kv
     from vlmr1_cli.errors import UserError
     from vlmr1_cli.recipes import check_launch, dump_recipe, load_recipe
@@ -31,21 +31,22 @@ def _run(method: str, recipe_path: Path, overrides: list[str], print_config: boo
         validate_training(recipe)
         typer.echo(dump_recipe(recipe), nl=False)
         return
-    from vlmr1_cli.train.launch import launch, needs_launcher
+    from vlmr1_cli.train.launch import needs_launcher
 
     if needs_launcher(recipe["launch"]):
-        from vlmr1_cli.train.setup import prepare_run
+        from vlmr1_cli.train.run import train_launched
 
         # Every check runs here once, so a bad recipe is one line, not one traceback per rank.
-        prepare_run(recipe, resume=resume)
-        code = launch(recipe, resume=resume)
-        if code != 0:
-            raise UserError(f"training workers exited with code {code} (see the log above)")
+        summary = train_launched(recipe, resume=resume, overwrite=overwrite)
+        if summary.get("already_finished"):
+            return
+        if summary["exit_code"] != 0:
+            raise UserError(f"training workers exited with code {summary['exit_code']} (see the log above)")
         info(f"done: {recipe['training'].get('output_dir')}")
         return
     from vlmr1_cli.train.run import train
 
-    summary = train(recipe, resume=resume)
+    summary = train(recipe, resume=resume, overwrite=overwrite)
     print_kv(f"train-{method}", summary)
 
 
@@ -55,6 +56,7 @@ def _command(method: str):
         set_: Annotated[list[str] | None, typer.Option("--set", help="Override: key=value (a.b=c; bare keys are training.*). Repeatable.", show_default=False)] = None,
         print_config: Annotated[bool, flag("--print-config", help="Print the resolved recipe and exit.")] = False,
         resume: Annotated[bool, flag("--resume", help="Continue from the last checkpoint in output_dir.")] = False,
+        overwrite: Annotated[bool, flag("--overwrite", help="Replace the run already in output_dir (removes only what training wrote there).")] = False,
         num_processes: Annotated[int | None, count_option("--num-processes", "Processes (accelerate launch).", min=1)] = None,
         num_machines: Annotated[int | None, count_option("--num-machines", "Machines (accelerate launch).", min=1)] = None,
         machine_rank: Annotated[int | None, count_option("--machine-rank", "This machine's rank (0 = the main machine).", min=0)] = None,
@@ -66,7 +68,7 @@ def _command(method: str):
             "num_processes": num_processes, "num_machines": num_machines, "machine_rank": machine_rank,
             "main_process_ip": main_process_ip, "main_process_port": main_process_port,
             "config_file": str(config_file) if config_file else None,
-        })
+        }, overwrite=overwrite)
 
     command.__doc__ = {"grpo": "GRPO with rule-based rewards (TRL GRPOTrainer).",
                        "sft": "Supervised fine-tuning baseline on the same data (TRL SFTTrainer)."}[method]

@@ -53,6 +53,7 @@ class EvalOptions:
     visualize: int = 0
     overwrite: bool = False  # discard earlier predictions in the output folder
     trust_remote_code: bool = False
+    revision: str | None = None  # Hub branch, tag or commit of a model given as ORG/NAME
 
     def check(self) -> None:
         for name in ("batch_size", "max_new_tokens", "num_processes"):
@@ -65,6 +66,9 @@ class EvalOptions:
             raise UserError("--max-samples and --sample exclude each other (--sample shuffles first)")
         if self.visualize < 0:
             raise UserError(f"--visualize must be >= 0, got {self.visualize}")
+        from vlmr1_cli.devices import check_device
+
+        check_device(self.device)  # cuda without CUDA: one line, before any weights load
         if self.backend not in BACKENDS:
             raise UserError(f"--backend '{self.backend}': choose one of {', '.join(BACKENDS)}")
         if self.backend == "vllm":
@@ -98,7 +102,7 @@ class Plan:
         return {"model": str(Path(self.source.path).resolve()), "data": str(Path(self.data).resolve()),
                 "task": self.task, "prompt": self.prompt, "max_new_tokens": self.opts.max_new_tokens,
                 "labels": self.opts.labels, "frame": self.family.frame_name,
-                "pixel_limits": self.limits.as_dict()}
+                "pixel_limits": self.limits.as_dict(), "dtype": self.opts.dtype, "backend": self.opts.backend}
 
     def weights_stamp(self) -> dict:
         """Size and modification time of the weight files: retraining into the same folder
@@ -137,6 +141,7 @@ def prepare(model_ref: str, data: str | Path, output_dir: str | Path, image_root
     from vlmr1_cli.data.loader import build_rows, load_records
     from vlmr1_cli.evaluate.generation import add_prompt_texts, plan_batches
     from vlmr1_cli.evaluate.tasks import RECORD_TASK, category_names, resolve_task, set_query_labels
+    from vlmr1_cli.models.context import check_records_text, context_tokens
     from vlmr1_cli.models.loading import load_processor_for, locate_model
 
     opts.check()
@@ -160,8 +165,10 @@ def prepare(model_ref: str, data: str | Path, output_dir: str | Path, image_root
             records = [r for r in records if r["labels"]]  # nothing to ask for (as the importer does)
             if not records:
                 raise UserError(f"{data}: --labels positive leaves no record with a box to ask for")
-    src = locate_model(model_ref)
+    src = locate_model(model_ref, opts.revision)  # a Hub id downloads on first use
     processor, family, limits = load_processor_for(src.processor_dir, family_dir=src.weights_dir)
+    # before the tokenizer sees them: a 200 MB problem would take tens of GB to tokenize
+    check_records_text(records, data, context_tokens(src.weights_dir, processor))
     prompt, prompt_source = prompt_config(src.meta, RECORD_TASK[task], opts)
     rows = build_rows(records, family, limits, prompt, with_answers=False)
     add_prompt_texts(rows, processor, limits.factor)
@@ -185,12 +192,18 @@ def check_resume(plan: Plan) -> tuple[dict[str, dict], str | None]:
     current = {**settings, "weights": plan.weights_stamp()}
     discarded = "--overwrite" if plan.opts.overwrite else None
     done = read_all_done(out) if not plan.opts.overwrite else {}
-    if done and run_file.is_file():
+    if done and not run_file.is_file():
+        raise UserError(f"{out}: holds predictions without the {RUN_FILE} that says how they were made; "
+                        "use another --output or --overwrite")
+    if done:
         before = read_json(run_file)
         for key, value in settings.items():
+            if key not in before:
+                raise UserError(f"{out}: holds predictions whose '{key}' was not recorded; "
+                                "use another --output or --overwrite")
             if before.get(key) != value:
                 raise UserError(f"{out}: holds predictions made with another '{key}' "
-                                f"({before.get(key)!r}); use another --output-dir or --overwrite")
+                                f"({before.get(key)!r}); use another --output or --overwrite")
         if before.get("weights") != current["weights"]:
             discarded = "the model's weights changed since they were made"
     if discarded:
@@ -214,7 +227,8 @@ def make_generator(plan: Plan, device: str | None):
     from vlmr1_cli.evaluate.generation import HFGenerator
     from vlmr1_cli.models.loading import load_model
 
-    loaded = load_model(plan.model_ref, dtype=opts.dtype, device=device, trust_remote_code=opts.trust_remote_code)
+    # the located source: a Hub id is not resolved (nor the Hub asked) a second time
+    loaded = load_model(plan.source, dtype=opts.dtype, device=device, trust_remote_code=opts.trust_remote_code)
     return HFGenerator(loaded.model, plan.processor, opts.max_new_tokens)
 
 
@@ -263,6 +277,8 @@ def finish(plan: Plan, generated: int, gen_s: float, notes: dict | None = None) 
     opts = plan.opts
     metrics.update({
         "task": plan.task, "model": str(plan.model_ref), "data": plan.data,
+        # resolved, so `vlmr1 report` finds the images from any folder
+        "image_root": str(Path(plan.image_root).resolve()) if plan.image_root else None,
         "is_adapter": plan.source.is_adapter, "prompt_source": plan.prompt_source,
         "frame": plan.family.frame_name, "pixel_limits": plan.limits.as_dict(),
         "max_new_tokens": opts.max_new_tokens, "decoding": "greedy", "backend": opts.backend,
@@ -285,20 +301,24 @@ def finish(plan: Plan, generated: int, gen_s: float, notes: dict | None = None) 
 def evaluate(model_ref: str, data: str | Path, output_dir: str | Path, image_root: str | None = None,
              opts: EvalOptions | None = None) -> dict[str, Any]:
     """Generate (resuming), score, and write the outputs; returns the metrics."""
+    from vlmr1_cli.run_lock import locked_folder
+
     opts = opts or EvalOptions()
     plan = prepare(model_ref, data, output_dir, image_root, opts)
-    plan.out.mkdir(parents=True, exist_ok=True)
-    done, discarded = check_resume(plan)
-    t0 = time.perf_counter()
-    if opts.num_processes > 1:
-        from vlmr1_cli.evaluate.sharding import run_sharded
+    # One run per output folder: two runs would interleave their predictions. The settings
+    # are checked under the lock, so a second run cannot slip in between check and write.
+    with locked_folder(plan.out):
+        done, discarded = check_resume(plan)
+        t0 = time.perf_counter()
+        if opts.num_processes > 1:
+            from vlmr1_cli.evaluate.sharding import run_sharded
 
-        run_sharded(plan, done)
-        generated = len([r for r in plan.records if r["id"] not in done])
-    else:
-        generated = generate_missing(plan, done)
-    notes = {"discarded_earlier_predictions": discarded} if discarded and discarded != "--overwrite" else {}
-    return finish(plan, generated, time.perf_counter() - t0, notes)
+            run_sharded(plan, done)
+            generated = len([r for r in plan.records if r["id"] not in done])
+        else:
+            generated = generate_missing(plan, done)
+        notes = {"discarded_earlier_predictions": discarded} if discarded and discarded != "--overwrite" else {}
+        return finish(plan, generated, time.perf_counter() - t0, notes)
 
 
 def plan_args(plan: Plan) -> dict:

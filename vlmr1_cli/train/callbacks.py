@@ -30,7 +30,10 @@ def trim_jsonl(path: Path, max_step: int | None) -> None:
                 kept.append(line)
         except (ValueError, AttributeError):
             continue
-    path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+    from vlmr1_cli.io import atomic_open
+
+    with atomic_open(path) as fh:  # a kill here leaves the old log, never half of it
+        fh.write("".join(k + "\n" for k in kept))
 
 
 class RunFilesCallback(TrainerCallback):

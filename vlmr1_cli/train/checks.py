@@ -10,8 +10,6 @@ from pathlib import Path
 
 from vlmr1_cli.errors import UserError
 
-CHECKPOINT_PREFIX = "checkpoint-"
-
 
 def check_data_files(recipe: dict) -> None:
     if not recipe["data"]["train"]:
@@ -173,29 +171,6 @@ def check_batch(recipe: dict, n_text: int, n_image: int) -> None:
 def check_vllm(training: dict) -> None:
     if training.get("use_vllm") and importlib.util.find_spec("vllm") is None:
         raise UserError("recipe: key 'training.use_vllm': vLLM is not installed (pip install 'vlmr1[vllm]')")
-
-
-def checkpoints(output_dir: Path) -> list[Path]:
-    if not output_dir.is_dir():
-        return []
-    found = [p for p in output_dir.iterdir()
-             if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and p.name[len(CHECKPOINT_PREFIX):].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
-
-
-def check_output_dir(output_dir: Path, resume: bool) -> str | None:
-    """With --resume: the last complete checkpoint (its trainer_state.json written). Without:
-    an output folder that already holds checkpoints is an error, not silently restarted."""
-    found = checkpoints(output_dir)
-    if resume:
-        complete = [p for p in found if (p / "trainer_state.json").is_file()]
-        if not complete:
-            raise UserError(f"--resume: no complete checkpoint-* folder in {output_dir}")
-        return str(complete[-1])
-    if found:
-        raise UserError(f"recipe: key 'training.output_dir': {output_dir} already holds {found[-1].name}: "
-                        "pass --resume to continue that run, or choose another output_dir")
-    return None
 
 
 def check_launch_config(launch: dict) -> None:

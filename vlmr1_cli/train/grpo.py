@@ -9,14 +9,17 @@ from vlmr1_cli.train import setup
 
 @cache
 def trainer_class():
-    """GRPOTrainer with one fix for batches that mix text-only and image prompts.
+    """GRPOTrainer with one fix for batches that mix text-only and image prompts (and an exact
+    resume: exact_resume.py).
 
     TRL 1.16 hands the forward pass the image list its generation step built, where a
     text-only prompt is `None`; the processor accepts `[]` but not `None` beside images.
     """
     from trl import GRPOTrainer
 
-    class VlmGRPOTrainer(GRPOTrainer):
+    from vlmr1_cli.train.exact_resume import GrpoResumeMixin, ResumeWeightsMixin
+
+    class VlmGRPOTrainer(GrpoResumeMixin, ResumeWeightsMixin, GRPOTrainer):
         def _generate(self, prompts):
             out = super()._generate(prompts)
             images = out[6]

@@ -7,7 +7,7 @@ config) re-run `vlmr1_cli.train.worker` under `accelerate launch` with the resol
 
 Without a config file vlmr1 writes one: `distributed_type: MULTI_GPU`, with `use_cpu: true`
 on machines without CUDA. accelerate's own MULTI_CPU setting silently starts a single
-process without an MPI hostfile (environment.md §7), while this goes through torchrun and
+process without an MPI hostfile (docs/environment.md §7), while this goes through torchrun and
 gloo on CPUs and NCCL on GPUs.
 """
 
@@ -57,7 +57,8 @@ def default_config(launch: dict, folder: Path) -> Path:
     return path
 
 
-def launch_command(launch: dict, recipe_path: Path, resume: bool, workdir: Path) -> list[str]:
+def launch_command(launch: dict, recipe_path: Path, resume: bool, workdir: Path,
+                   overwrite: bool = False) -> list[str]:
     cfg = launch.get("config_file")
     if cfg:  # a file, or a packaged accelerate config name (zero2, fsdp, ...)
         from vlmr1_cli.recipe_files import resolve_accelerate_config
@@ -87,10 +88,12 @@ def launch_command(launch: dict, recipe_path: Path, resume: bool, workdir: Path)
     cmd += ["-m", "vlmr1_cli.train.worker", str(recipe_path)]
     if resume:
         cmd.append("--resume")
+    if overwrite:  # rank 0 clears the earlier run once the model has loaded (run.py)
+        cmd.append("--overwrite")
     return cmd
 
 
-def launch(recipe: dict, resume: bool = False) -> int:
+def launch(recipe: dict, resume: bool = False, overwrite: bool = False) -> int:
     """Write the resolved recipe, run the workers, and return their exit code; a worker's
     configuration error is raised here as the same one-line UserError."""
     from vlmr1_cli.recipes import dump_recipe
@@ -100,7 +103,7 @@ def launch(recipe: dict, resume: bool = False) -> int:
         folder = Path(tmp)
         recipe_path = folder / "recipe.yaml"
         recipe_path.write_text(dump_recipe(recipe), encoding="utf-8")
-        cmd = launch_command(recipe["launch"], recipe_path, resume, folder)
+        cmd = launch_command(recipe["launch"], recipe_path, resume, folder, overwrite)
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         env[ERROR_DIR_ENV] = str(folder)

@@ -1,4 +1,9 @@
-"""Run one training job in this process (a single process, or one rank under accelerate)."""
+"""Run one training job: in this process (a single process, or one rank under accelerate), or
+through the launcher for several processes.
+
+Every check runs before anything is written to the output folder, and the folder is locked
+for the whole run (run_lock.py: one output folder, one run at a time).
+"""
 
 from __future__ import annotations
 
@@ -7,33 +12,55 @@ from pathlib import Path
 from vlmr1_cli.train import setup
 
 
-def train(recipe: dict, resume: bool = False) -> dict:
+def train(recipe: dict, resume: bool = False, overwrite: bool = False, launched: bool = False) -> dict:
     """Check, train, save the final model and processor, and return a summary.
 
     With `resume`, training continues from the last complete checkpoint in the output folder:
     the trainer restores the optimizer, scheduler, RNG states and step count, and skips the
-    batches already seen, so the data order is the uninterrupted run's.
+    batches already seen, so the data order is the uninterrupted run's (exact_resume.py
+    restores the rest: the weights, GRPO's generation buffer). A run that already finished
+    is not trained further. With `overwrite`, an earlier run's outputs are removed once every
+    check has passed. `launched`: this is one rank started by the launcher, which holds the
+    folder's lock and made the folder checks.
     """
+    if launched:
+        return _train(recipe, resume, overwrite, launched=True)
+    from vlmr1_cli.run_lock import locked_folder
+    from vlmr1_cli.train.run_folder import RunFinished
+
+    with locked_folder(setup.default_output_dir(recipe)):
+        try:
+            return _train(recipe, resume, overwrite)
+        except RunFinished as done:
+            return finished_summary(done)
+
+
+def _train(recipe: dict, resume: bool, overwrite: bool, launched: bool = False) -> dict:
     from vlmr1_cli.train.callbacks import LOG_FILE, trim_jsonl
+    from vlmr1_cli.train.run_folder import clear_run
     from vlmr1_cli.train.samples import SAMPLES_FILE
 
-    ctx = setup.prepare_run(recipe, resume=resume)
+    ctx = setup.prepare_run(recipe, resume=resume, overwrite=overwrite, launched=launched)
     out = ctx.output_dir
-    if setup.is_main_process():
-        done = int(Path(ctx.resume_from).name.split("-")[-1]) if ctx.resume_from else None
-        for name in (LOG_FILE, SAMPLES_FILE):
-            trim_jsonl(out / name, done)
-        setup.write_run_files(ctx)
     if recipe["method"] == "grpo":
         from vlmr1_cli.train.grpo import build_trainer
     else:
         from vlmr1_cli.train.sft import build_trainer
-    trainer = build_trainer(recipe, ctx)
-    result = trainer.train(resume_from_checkpoint=ctx.resume_from)
-    trainer.save_model(str(out))
-    if trainer.is_world_process_zero():
-        ctx.processor.save_pretrained(str(out))
+    trainer = build_trainer(recipe, ctx)  # loads the weights: the last check, still before any write
+    if setup.is_main_process():
+        if overwrite:  # every check has passed: now the earlier run may go
+            clear_run(out)
+        done = int(Path(ctx.resume_from).name.split("-")[-1]) if ctx.resume_from else None
+        for name in (LOG_FILE, SAMPLES_FILE):
+            trim_jsonl(out / name, done)
         setup.write_run_files(ctx)
+    result = trainer.train(resume_from_checkpoint=ctx.resume_from)
+    from vlmr1_cli.train.model_setup import save_final_model
+
+    save_final_model(trainer, ctx.processor, out)  # staged, config.json last: never beside missing weights
+    if trainer.is_world_process_zero():
+        setup.write_run_files(ctx)
+    trainer.save_state()  # last (rank 0 only): out/trainer_state.json marks the run finished
     return {
         "output_dir": str(Path(out)),
         "global_step": trainer.state.global_step,
@@ -41,3 +68,40 @@ def train(recipe: dict, resume: bool = False) -> dict:
         "train_loss": result.metrics.get("train_loss"),
         "resumed_from": ctx.resume_from,
     }
+
+
+def finished_summary(done) -> dict:
+    """`--resume` on a finished run: nothing is trained. A run killed after its last
+    checkpoint but before its final save gets that checkpoint's model as its final one."""
+    from vlmr1_cli.cli.output import info
+    from vlmr1_cli.train.run_folder import finish_from_checkpoint
+
+    copied = finish_from_checkpoint(done.output_dir, done.checkpoint) if done.checkpoint else []
+    info(f"{done}" + (f" (final model copied from {done.checkpoint.name})" if copied else ""))
+    return {"output_dir": str(done.output_dir), "global_step": done.step, "already_finished": True,
+            "final_model_from": done.checkpoint.name if copied else None}
+
+
+def train_launched(recipe: dict, resume: bool = False, overwrite: bool = False) -> dict:
+    """Several processes or machines: every check that needs no weights runs here once (a
+    bad recipe is one line, not one traceback per rank), then `accelerate launch` starts the
+    ranks (launch.py), which do not check the folder again (rank 0 writes to it at once).
+    With `--overwrite`, rank 0 clears it after loading the model, as a single process does.
+    The main machine holds the folder's lock until the ranks exit."""
+    import contextlib
+
+    from vlmr1_cli.run_lock import locked_folder
+    from vlmr1_cli.train.checks import effective_launch
+    from vlmr1_cli.train.launch import launch
+    from vlmr1_cli.train.run_folder import RunFinished
+
+    main_machine = int(effective_launch(recipe["launch"]).get("machine_rank") or 0) == 0
+    out = setup.default_output_dir(recipe)
+    with locked_folder(out) if main_machine else contextlib.nullcontext():
+        try:
+            # Another machine may share the folder: the main machine alone checks and clears it.
+            setup.prepare_run(recipe, resume=resume, overwrite=overwrite, launched=not main_machine)
+        except RunFinished as done:
+            return finished_summary(done)
+        code = launch(recipe, resume=resume, overwrite=overwrite)
+    return {"output_dir": str(out), "exit_code": code}

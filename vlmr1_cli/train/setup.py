@@ -10,10 +10,10 @@ from typing import Any
 
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import ModelFamily, PixelLimits
-from vlmr1_cli.models.loading import META_FILE, read_meta, resolve_local
+from vlmr1_cli.models.loading import META_FILE, read_meta, resolve_model
 from vlmr1_cli.models.registry import family_for_path
 from vlmr1_cli.recipes import dump_recipe, validate_training
-from vlmr1_cli.train import checks
+from vlmr1_cli.train import checks, run_folder
 from vlmr1_cli.train.checks import check_data_files  # noqa: F401  (re-exported for the CLI)
 from vlmr1_cli.train.model_setup import apply_freezing, lora_config  # noqa: F401  (re-exported)
 
@@ -39,11 +39,14 @@ def default_output_dir(recipe: dict) -> Path:
     return Path(recipe["training"].get("output_dir") or f"runs/{recipe['method']}")
 
 
-def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True) -> RunContext:
+def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True, overwrite: bool = False,
+                launched: bool = False) -> RunContext:
     """Validate everything that can be validated without loading weights: recipe keys, files,
     training modes, rewards (names and tasks), vLLM, the model's family and frame, the output
-    folder, then the processor and the datasets."""
-    from vlmr1_cli.train.model_setup import check_dtype
+    folder, then the processor and the datasets. Nothing is written: `--overwrite` clears the
+    folder only once every check has passed (run.py). `launched`: a process started by the
+    launcher, which checked the output folder already (run_folder.check_output_dir)."""
+    from vlmr1_cli.train.model_setup import check_dtype, check_model_weights
 
     validate_training(recipe)
     check_data_files(recipe)
@@ -58,10 +61,11 @@ def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True) -> R
         funcs, weights = build_reward_funcs(recipe)  # name typos fail here
     out = default_output_dir(recipe)
     recipe["training"]["output_dir"] = str(out)
-    resume_from = checks.check_output_dir(out, resume)
-    model_path = resolve_local(str(recipe["model"]["path"]))
+    resume_from = run_folder.check_output_dir(out, resume, overwrite, recipe, launched)
+    model_path = resolve_model(str(recipe["model"]["path"]), model_revision(recipe))  # Hub ids download
     family = family_for_path(model_path)
     checks.check_family(recipe, family, read_meta(model_path))
+    check_model_weights(model_path, recipe)  # a truncated weights file: named now, not after the data
     if recipe["training"].get("use_vllm"):
         from vlmr1_cli.models.processor_compat import check_vllm_loadable
 
@@ -81,8 +85,15 @@ def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True) -> R
     return ctx
 
 
+def model_revision(recipe: dict) -> str | None:
+    """`model.revision`: the Hub branch, tag or commit of a `model.path` given as ORG/NAME."""
+    revision = recipe["model"].get("revision")
+    return None if revision is None else str(revision)
+
+
 def load_datasets(ctx: RunContext) -> None:
-    from vlmr1_cli.data.loader import build_dataset
+    from vlmr1_cli.data.loader import build_dataset, dataset_composition
+    from vlmr1_cli.models.context import check_dataset_text, context_tokens
 
     recipe, data = ctx.recipe, ctx.recipe["data"]
     sft = recipe["method"] == "sft"
@@ -91,13 +102,16 @@ def load_datasets(ctx: RunContext) -> None:
     if data["eval"]:
         ctx.eval_dataset = build_dataset(data["eval"], ctx.family, ctx.limits, recipe["prompt"], with_answers=sft,
                                          seed=data["seed"], max_samples=data["max_samples"])
-    # Column reads that skip the image transform: cheap.
-    table = ctx.train_dataset.with_format(None)
-    tasks = set(table["task"])
-    n_text = sum(1 for paths in table["image_paths"] if not paths)
+    # Before any tokenizer sees a row: text longer than the model's context is refused.
+    context = context_tokens(ctx.model_path, ctx.processor)
+    check_dataset_text(ctx.train_dataset, context, "recipe: key 'data.train'")
+    if ctx.eval_dataset is not None:
+        check_dataset_text(ctx.eval_dataset, context, "recipe: key 'data.eval'")
+    # Arrow column reads that skip the image transform: cheap on millions of rows.
+    tasks, n_text, n_image = dataset_composition(ctx.train_dataset)
     checks.check_tasks(recipe, tasks)
-    checks.check_batch(recipe, n_text, len(table) - n_text)
-    checks.check_sharding(recipe, n_text, len(table) - n_text)
+    checks.check_batch(recipe, n_text, n_image)
+    checks.check_sharding(recipe, n_text, n_image)
 
 
 def trainer_args(ctx: RunContext, extra: dict | None = None):
@@ -109,7 +123,10 @@ def trainer_args(ctx: RunContext, extra: dict | None = None):
         from trl import GRPOConfig as Cfg
     else:
         from trl import SFTConfig as Cfg
+    from vlmr1_cli.secrets import take_hub_token
+
     cfg = dict(ctx.recipe["training"])
+    take_hub_token(cfg)  # to HF_TOKEN: training_args.bin pickles the config, token and all
     if not torch.cuda.is_available():
         cfg.setdefault("use_cpu", True)
         cfg.setdefault("bf16", False)
@@ -137,6 +154,7 @@ def run_meta(ctx: RunContext) -> dict:
         "pixel_limits": ctx.limits.as_dict(),
         "prompt": r["prompt"],
         "base_model": str(r["model"]["path"]),
+        **({"base_model_revision": model_revision(r)} if model_revision(r) else {}),
         "datasets": [s["path"] for s in r["data"]["train"]],
         "recipe": RECIPE_FILE,
         "method": r["method"],
@@ -145,10 +163,11 @@ def run_meta(ctx: RunContext) -> dict:
 
 
 def write_run_files(ctx: RunContext, folder: Path | None = None) -> None:
-    from vlmr1_cli.io import atomic_open, write_json
+    from vlmr1_cli.io import atomic_open, share_weight_files, write_json
 
     folder = Path(folder or ctx.output_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    share_weight_files(folder)  # called after each checkpoint's and the final save
     write_json(folder / META_FILE, run_meta(ctx))
     with atomic_open(folder / RECIPE_FILE) as fh:
         fh.write(dump_recipe(ctx.recipe))

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from vlmr1_cli.train import setup
 
 
-def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
+@cache
+def trainer_class():
+    """SFTTrainer whose resume loads the checkpoint's weights (exact_resume.py)."""
     from trl import SFTTrainer
 
+    from vlmr1_cli.train.exact_resume import ResumeWeightsMixin
+
+    class VlmSFTTrainer(ResumeWeightsMixin, SFTTrainer):
+        pass
+
+    return VlmSFTTrainer
+
+
+def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
     from vlmr1_cli.train.callbacks import RunFilesCallback
     from vlmr1_cli.train.model_setup import load_model, lora_config
 
     ctx = ctx or setup.prepare_run(recipe)
-    # max_length=None: the default 1024 can cut through image tokens (environment.md §6).
+    # max_length=None: the default 1024 can cut through image tokens (docs/environment.md §6).
     extra = {} if "max_length" in recipe["training"] else {"max_length": None}
     args = setup.trainer_args(ctx, extra)
     model = load_model(ctx.model_path, ctx.family, recipe)
-    return SFTTrainer(
+    return trainer_class()(
         model=model,
         args=args,
         train_dataset=ctx.train_dataset,

@@ -14,11 +14,12 @@ def main(argv: list[str]) -> int:
     from vlmr1_cli.train.run import train
 
     if not argv:
-        sys.stderr.write("usage: python -m vlmr1_cli.train.worker RECIPE.yaml [--resume]\n")
+        sys.stderr.write("usage: python -m vlmr1_cli.train.worker RECIPE.yaml [--resume] [--overwrite]\n")
         return 2
     try:
         recipe = load_recipe(argv[0])
-        train(recipe, resume="--resume" in argv[1:])
+        # launched: the launcher holds the folder's lock and checked the folder already
+        train(recipe, resume="--resume" in argv[1:], overwrite="--overwrite" in argv[1:], launched=True)
     except UserError as e:
         rank = os.environ.get("RANK", "0")
         folder = os.environ.get(ERROR_DIR_ENV)
