@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/vlmr1 demo --output-dir demo-output
+	$(BIN)/vlmr1 demo --output demo-output
 
 test: setup
 	$(BIN)/pytest
