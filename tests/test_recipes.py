@@ -56,7 +56,8 @@ def test_parse_scalar():
 
 def test_every_recipe_and_accelerate_config_is_packaged():
     assert sorted(packaged_recipes()) == ["demo_shapes_grpo", "demo_shapes_sft", "ovd_d3", "ovd_d3_lora",
-                                          "rec_refcoco", "rec_refcoco_lora", "sft_ovd_d3", "sft_rec_refcoco"]
+                                          "rec_refcoco", "rec_refcoco_internvl", "rec_refcoco_lora",
+                                          "sft_ovd_d3", "sft_rec_refcoco"]
     assert sorted(packaged_accelerate_configs()) == ["ddp", "fsdp", "multi_node", "zero2", "zero3"]
     assert all(p.parent == PACKAGED for p in packaged_recipes().values())
 

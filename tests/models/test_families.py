@@ -1,6 +1,6 @@
 """Every model family through its tiny preset: reload, pixel limits, frame round trip, the
-processor's real input size, and a real GRPO step followed by an evaluation whose boxes come
-back in original pixels."""
+processor's real input size, a real GRPO step followed by an evaluation whose boxes come
+back in original pixels, and an SFT step whose run exports to a model folder that loads."""
 
 from __future__ import annotations
 
@@ -24,10 +24,11 @@ PRESET_FAMILIES = {
     "tiny-qwen3-vl": ("qwen3_vl", PixelLimits(64 * 64, 128 * 128, 32)),
     "tiny-idefics3": ("idefics3", PixelLimits(32 * 32, 64 * 64, 32, longest_edge=64)),
     "tiny-smolvlm2": ("smolvlm", PixelLimits(32 * 32, 64 * 64, 32, longest_edge=64)),
+    "tiny-internvl": ("internvl", PixelLimits(32 * 32, 4 * 32 * 32, 32)),
 }
 PRESETS = list(PRESET_FAMILIES)
 SIZES = [(640, 480), (427, 640), (98, 70), (30, 20), (4000, 3000), (133, 91)]
-RELATIVE = ["qwen2_vl", "qwen3_vl", "idefics3", "smolvlm"]
+RELATIVE = ["qwen2_vl", "qwen3_vl", "idefics3", "smolvlm", "internvl"]
 TILING = ["idefics3", "smolvlm"]  # Idefics3's tiling processor (SmolVLM2 inherits it)
 
 @pytest.fixture(scope="session")
@@ -51,8 +52,8 @@ def family_model(tmp_path_factory):
 
 def test_registry_serves_every_family():
     names = set(families())
-    assert {"qwen2_5_vl", "qwen2_vl", "qwen3_vl", "idefics3", "smolvlm"} <= names
-    for model_type in ("qwen2_vl", "qwen3_vl", "idefics3", "smolvlm"):
+    assert {"qwen2_5_vl", "qwen2_vl", "qwen3_vl", "idefics3", "smolvlm", "internvl"} <= names
+    for model_type in ("qwen2_vl", "qwen3_vl", "idefics3", "smolvlm", "internvl"):
         assert family_for_model_type(model_type).name == model_type
 
 
@@ -66,7 +67,11 @@ def test_relative_frame_round_trip(name, size):
     assert fam.frame_name == "rel1000"
     w, h = size
     box = (w * 0.1, h * 0.2, w * 0.7, h * 0.9)
-    for limits in (PixelLimits(3136, 12845056, 28), PixelLimits(64 * 64, 128 * 128, 32),
+    # InternVL's limits count tiles (at most 64): its Hub setting, 1-12 tiles of 448 px, stands
+    # in for Qwen's 12.8 M px at factor 28, which would be 16,384 tiles of 28 px.
+    first = (PixelLimits(448 * 448, 12 * 448 * 448, 448) if name == "internvl"
+             else PixelLimits(3136, 12845056, 28))
+    for limits in (first, PixelLimits(64 * 64, 128 * 128, 32),
                    PixelLimits(1024, 4096, 32, longest_edge=64)):
         inp = fam.input_size(w, h, limits)
         there = fam.to_model_frame(box, size, inp)
@@ -114,6 +119,10 @@ def test_box_syntax_per_family():
         fam = family_by_name(name)
         assert fam.box_text(box) == "[12, 57, 400, 1000]"
         assert parse_boxes(f'<answer>{{"bbox_2d": {fam.box_text(box)}}}</answer>')[0].bbox == (12, 57, 400, 1000)
+    internvl = family_by_name("internvl")  # InternVL's grounding syntax, as its docs write it
+    assert internvl.box_text(box) == "<box>[[12, 57, 400, 1000]]</box>"
+    text = f"<ref>the cat</ref>{internvl.box_text(box)}"
+    assert [b.bbox for b in parse_boxes(text)] == [(12, 57, 400, 1000)]
 
 
 def test_qwen2_native_box_survives_decoding(family_model):
@@ -165,10 +174,31 @@ def test_preset_reloads_with_its_limits_and_module_names(preset, family_model):
     assert out.shape[1] == inputs["input_ids"].shape[1] + 3
 
 
+def _internvl_processed_size(proc, image):
+    """(width, height) InternVL's processor resized `image` to before cutting it into tiles (its
+    first resize), and the number of tiles it produced."""
+    ip = proc.image_processor
+    asked = []
+    resize = ip.resize
+
+    def spy(img, size, *args, **kwargs):
+        asked.append((size.width, size.height))
+        return resize(img, size, *args, **kwargs)
+
+    ip.resize = spy
+    try:
+        inputs = proc(text=[proc.image_token], images=[image], return_tensors="pt")
+    finally:
+        del ip.resize
+    return asked[0], inputs["pixel_values"].shape[0]
+
+
 def _processed_size(fam, proc, image, limits):
     """(width, height) the processor really resized `image` to, and its token grid."""
     import torch
 
+    if fam.name == "internvl":
+        return _internvl_processed_size(proc, image)
     tiling = fam.name in TILING
     inputs = proc.image_processor(images=[image], return_tensors="pt", return_row_col_info=True) \
         if tiling else proc.image_processor(images=[image], return_tensors="pt")
@@ -330,7 +360,7 @@ def test_grpo_step_then_evaluation_in_original_pixels(preset, family_model, shap
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_sft_step_trains_the_answer(preset, family_model, shapes_data, tmp_path):
+def test_sft_step_trains_the_answer_then_exports(preset, family_model, shapes_data, tmp_path):
     from vlmr1_cli.recipes import load_recipe
     from vlmr1_cli.train.run import train
 
@@ -343,3 +373,16 @@ def test_sft_step_trains_the_answer(preset, family_model, shapes_data, tmp_path)
     summary = train(recipe)
     assert summary["global_step"] == 1 and summary["train_loss"] > 0
     assert json.loads((out / "vlmr1.json").read_text())["frame"] == "rel1000"
+
+    # Export: the run becomes a model folder that loads (family, frame, pixel limits) and runs.
+    import torch
+
+    from vlmr1_cli.export.exporter import export_checkpoint
+    from vlmr1_cli.export.verify import logits, sample_inputs
+    from vlmr1_cli.models.loading import load_model
+
+    export_checkpoint(out, tmp_path / "exported")
+    loaded = load_model(str(tmp_path / "exported"))
+    name, limits = PRESET_FAMILIES[preset]
+    assert (loaded.family.name, loaded.meta["frame"], loaded.limits) == (name, "rel1000", limits)
+    assert torch.isfinite(logits(loaded.model, sample_inputs(loaded.processor))).all()

@@ -23,6 +23,7 @@ VIDEO_FAMILIES = {
     "tiny-qwen2-vl": "Qwen2VLVideoProcessor",
     "tiny-qwen3-vl": "Qwen3VLVideoProcessor",
     "tiny-smolvlm2": "SmolVLMVideoProcessor",
+    "tiny-internvl": "InternVLVideoProcessor",
 }
 
 

@@ -1,6 +1,6 @@
 """The model-family interface: everything that differs between VLM families lives behind it.
 
-Nothing outside `models/` branches on model names (architecture rule 3). A family says how
+Nothing outside `models/` branches on model names (docs/architecture.md, rule 3). A family says how
 its processor sizes images, which coordinate frame its boxes use, how to write a box answer
 for SFT targets, and which modules form the vision tower.
 """

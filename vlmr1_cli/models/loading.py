@@ -156,6 +156,21 @@ def _load_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
+def check_image_token(model: Any, processor: Any, where: str) -> None:
+    """The tokenizer writes the image placeholder the model expects. A folder without
+    tokenizer.json (or with another model's) loads a tokenizer whose image token has another
+    id: every image would then fail deep inside generate as "features and tokens do not match"."""
+    token = getattr(processor, "image_token", None)
+    want = getattr(model.config, "image_token_id", None)
+    tokenizer = getattr(processor, "tokenizer", None)
+    if not isinstance(token, str) or not isinstance(want, int) or tokenizer is None:
+        return
+    got = tokenizer.convert_tokens_to_ids(token)
+    if got != want:
+        raise UserError(f"{where}: the tokenizer does not match the model: its image token {token!r} "
+                        f"is id {got}, the model's is {want} (tokenizer.json missing, or another model's?)")
+
+
 def load_model(name_or_path: str | ModelSource, dtype: str | None = None,
                device: str | None = None, trust_remote_code: bool = False,
                merge_adapter: bool = False, revision: str | None = None) -> LoadedModel:
@@ -185,6 +200,7 @@ def load_model(name_or_path: str | ModelSource, dtype: str | None = None,
     except (*_load_errors(), RuntimeError) as e:
         where = src.path if src.is_adapter else src.weights_dir
         raise UserError(f"{where}: cannot load model: {str(e).strip().splitlines()[0]}") from None
+    check_image_token(model, processor, src.processor_dir)
     if device:
         model.to(device)
     model.eval()

@@ -59,6 +59,10 @@ PRESETS: dict[str, Preset] = {
         Preset("tiny-smolvlm2", "smolvlm", hidden=64, intermediate=128, layers=2, heads=4,
                kv_heads=2, vision_hidden=32, vision_depth=2, min_pixels=32 * 32, max_pixels=64 * 64,
                description="0.15 M parameters, SmolVLM2 (Idefics3 tiles, 0-1000 frame): tests"),
+        # InternVL limits: min_pixels = one 32 px tile, max_pixels = 4 tiles (max_patches 4).
+        Preset("tiny-internvl", "internvl", hidden=64, intermediate=128, layers=2, heads=4,
+               kv_heads=2, vision_hidden=32, vision_depth=2, min_pixels=32 * 32, max_pixels=4 * 32 * 32,
+               description="0.15 M parameters, InternVL3-hf (tiles + thumbnail, 0-1000 frame): tests"),
     )
 }
 
@@ -70,6 +74,7 @@ BUILDERS: dict[str, tuple[str, str]] = {
     "qwen3_vl": ("vlmr1_cli.models.tiny_qwen3_vl", "build_tiny_qwen3vl"),
     "idefics3": ("vlmr1_cli.models.tiny_idefics3", "build_tiny_idefics3"),
     "smolvlm": ("vlmr1_cli.models.tiny_idefics3", "build_tiny_smolvlm2"),
+    "internvl": ("vlmr1_cli.models.tiny_internvl", "build_tiny_internvl"),
 }
 
 

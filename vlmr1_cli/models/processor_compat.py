@@ -1,7 +1,7 @@
 """Processors that work with and without torchvision, and folders that load on both.
 
-transformers 5 builds the Qwen-VL and SmolVLM processors with a video processor, and every
-video processor needs torchvision, which the CPU environment cannot have (environment.md §2).
+transformers 5 builds the Qwen-VL, SmolVLM and InternVL processors with a video processor, and every
+video processor needs torchvision, which the CPU environment cannot have (docs/environment.md §2).
 There vlmr1 uses an image-only subclass of the stock processor. Two things follow:
 
 - Saving. The image-only class has no video processor to save, and the stock class refuses a

@@ -8,7 +8,7 @@ from vlmr1_cli.errors import UserError
 from vlmr1_cli.geometry import smart_resize
 from vlmr1_cli.models.base import ModelFamily, PixelLimits
 
-# transformers' class defaults, used when a processor config lacks the keys (coordinates.md §2).
+# transformers' class defaults where a processor config lacks the keys (docs/coordinates.md §2).
 DEFAULT_MIN_PIXELS = 56 * 56
 DEFAULT_MAX_PIXELS = 1280 * 28 * 28
 

@@ -1,4 +1,4 @@
-"""Qwen2-VL: boxes relative to the image on a 0-1000 scale (coordinates.md §1).
+"""Qwen2-VL: boxes relative to the image on a 0-1000 scale (docs/coordinates.md §1).
 
 Frame. Qwen's convention is "integers in [0, 1000) relative to the image"; vlmr1 pins the
 scale at 1000: `x_model = x / W * 1000`, `x = x_model * W / 1000` (W, H the original size), so
@@ -14,7 +14,7 @@ Answers. The model's native syntax is
 (`box_text`); recipes may equally train the JSON `bbox_2d` answer, which the same parser reads.
 
 Processor. Same image processor as Qwen2.5-VL (`smart_resize`, patch 14 x merge 2 = factor
-28); without torchvision the processor is built image-only (environment.md §2).
+28); without torchvision the processor is built image-only (docs/environment.md §2).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Qwen3-VL: JSON `bbox_2d` answers relative to the image on a 0-1000 scale.
 
-Frame (coordinates.md §1, §5). Qwen3-VL went back to relative coordinates; Qwen's docs
+Frame (docs/coordinates.md §1, §5). Qwen3-VL went back to relative coordinates; Qwen's docs
 disagree on whether the top is 999 or 1000 (QwenLM/Qwen3-VL#1741). vlmr1 pins the scale at
 1000: `x_model = x / W * 1000`, `x = x_model * W / 1000`, with W, H the original size. A model
 that writes 999 for the far edge loses 1/1000 of the side, which the IoU barely notices.
@@ -11,7 +11,7 @@ scored as written, as the rewards score it in the model frame (VLM-R1 does not c
 Processor. `Qwen3VLProcessor` with transformers' `Qwen2VLImageProcessor` (PIL backend
 `Qwen2VLImageProcessorPil` without torchvision): the same `smart_resize` as Qwen2-VL, with
 patch 16 x merge 2 = factor 32; limits live in `size={"shortest_edge", "longest_edge"}`.
-Without torchvision the processor is built image-only (environment.md §2).
+Without torchvision the processor is built image-only (docs/environment.md §2).
 """
 
 from __future__ import annotations

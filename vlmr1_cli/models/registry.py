@@ -24,7 +24,7 @@ def _load_optional_families() -> None:
     # Families added in their own files register themselves on import.
     import importlib
 
-    for mod in ("qwen2_vl", "qwen3_vl", "idefics3", "smolvlm"):
+    for mod in ("qwen2_vl", "qwen3_vl", "idefics3", "smolvlm", "internvl"):
         try:
             importlib.import_module(f"vlmr1_cli.models.{mod}")
         except ModuleNotFoundError as e:
@@ -57,9 +57,12 @@ def read_model_type(model_dir: str | Path) -> str:
     if not cfg.is_file():
         raise UserError(f"{model_dir}: not a model folder (no config.json)")
     try:
-        return str(json.loads(cfg.read_text(encoding="utf-8"))["model_type"])
-    except (ValueError, KeyError):
-        raise UserError(f"{cfg}: unreadable config (no 'model_type')") from None
+        config = json.loads(cfg.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deeply
+        raise UserError(f"{cfg}: unreadable config (not a JSON object)") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
+        raise UserError(f"{cfg}: unreadable config (no 'model_type')")
+    return config["model_type"]
 
 
 def family_for_path(model_dir: str | Path) -> ModelFamily:

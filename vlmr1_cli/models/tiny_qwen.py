@@ -1,4 +1,4 @@
-"""Build a randomly initialised Qwen2.5-VL of a preset's size (environment.md §3)."""
+"""Build a randomly initialised Qwen2.5-VL of a preset's size (docs/environment.md §3)."""
 
 from __future__ import annotations
 
