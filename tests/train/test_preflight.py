@@ -122,17 +122,23 @@ def test_mixed_text_and_image_logging_trap(tiny_model, mixed_data, tmp_path):
 
 
 @pytest.mark.parametrize("config, kind", [("zero3.yaml", "ZeRO-3"), ("fsdp.yaml", "FSDP")])
-def test_sharded_launch_refuses_text_beside_images(tiny_model, mixed_data, tmp_path, config, kind):
-    """ZeRO-3/FSDP gather the vision tower's shards collectively: a text-only rank would hang."""
+def test_sharded_launch_trains_text_beside_images(tiny_model, mixed_data, tmp_path, config, kind):
+    """ZeRO-3/FSDP with text-only beside image samples: no longer refused; every rank runs the
+    vision tower (train/vision_keepalive.py, tests/train/test_sharded_mixed.py)."""
+    from vlmr1_cli.train.checks import sharding_of
+
     cfg = packaged_accelerate_dir() / config
+    assert sharding_of({"config_file": str(cfg)}) == kind
     recipe = _recipe(tiny_model, mixed_data, tmp_path, "rewards.text=[ovd_format]", f"launch.config_file={cfg}",
                      names=("rec", "text"))
-    with pytest.raises(UserError, match=rf"launch.config_file.*{kind} shards the vision tower.*use DDP or ZeRO-2"):
-        _prepare(recipe)
+    assert _prepare(recipe).vision_keepalive is True
+    alone = _recipe(tiny_model, mixed_data, tmp_path, f"launch.config_file={cfg}", "launch.num_processes=1",
+                    names=("rec",))
+    assert _prepare(alone).vision_keepalive is False  # one process, image data only
 
 
 def test_sharding_check_reads_the_launch(tmp_path, monkeypatch):
-    from vlmr1_cli.train.checks import check_sharding, sharding_of
+    from vlmr1_cli.train.checks import needs_vision_keepalive, sharding_of
 
     for var in ("WORLD_SIZE", "ACCELERATE_USE_FSDP", "ACCELERATE_DEEPSPEED_ZERO_STAGE"):
         monkeypatch.delenv(var, raising=False)
@@ -146,17 +152,15 @@ def test_sharding_check_reads_the_launch(tmp_path, monkeypatch):
     cfg.write_text(f"distributed_type: DEEPSPEED\nnum_processes: 4\ndeepspeed_config:\n  deepspeed_config_file: {ds}\n")
     assert sharding_of({"config_file": str(cfg)}) == "ZeRO-3"
     recipe = {"launch": {"config_file": str(cfg)}}
-    with pytest.raises(UserError, match="ZeRO-3"):
-        check_sharding(recipe, n_text=3, n_image=5)
-    check_sharding(recipe, n_text=0, n_image=5)  # image data only: fine
-    check_sharding(recipe, n_text=3, n_image=0)  # text only: the vision tower never runs anywhere
-    check_sharding({"launch": {"config_file": str(cfg), "num_processes": 1}}, n_text=3, n_image=5)
+    assert needs_vision_keepalive(recipe, n_text=3, n_image=5)
+    assert not needs_vision_keepalive(recipe, n_text=0, n_image=5)  # image data only
+    assert not needs_vision_keepalive(recipe, n_text=3, n_image=0)  # the tower never runs anywhere
+    assert not needs_vision_keepalive({"launch": {"config_file": str(cfg), "num_processes": 1}}, 3, 5)
     # inside a launched worker, from accelerate's variables
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert sharding_of({}) is None
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
-    with pytest.raises(UserError, match="FSDP"):
-        check_sharding({"launch": {}}, n_text=1, n_image=1)
+    assert sharding_of({}) == "FSDP" and needs_vision_keepalive({"launch": {}}, n_text=1, n_image=1)
     monkeypatch.delenv("ACCELERATE_USE_FSDP")
     monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")
     assert sharding_of({}) == "ZeRO-3"

@@ -142,3 +142,12 @@ class ModelFamily:
     def vllm_processor_kwargs(self, limits: PixelLimits) -> dict:
         """vLLM's `mm_processor_kwargs` pinning the same resize as training (Qwen-style limits)."""
         return {"min_pixels": limits.min_pixels, "max_pixels": limits.max_pixels}
+
+    # ---- the vision tower on a text-only batch ---------------------------------------
+    def dummy_vision_inputs(self, processor: Any, device: Any, dtype: Any) -> dict:
+        """The smallest input the vision tower accepts (one image of one patch group, all
+        zeros), as keyword arguments of the model's `get_image_features`. Run on a rank whose
+        batch has no image, so that ZeRO-3 and FSDP gather the tower's parameters on every rank
+        (train/vision_keepalive.py); its contribution to the loss is multiplied by zero."""
+        raise NotImplementedError(f"{self.name}: no dummy vision input (text-only batches under "
+                                  "ZeRO-3/FSDP beside image batches are not supported)")

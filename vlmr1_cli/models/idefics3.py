@@ -114,5 +114,17 @@ class Idefics3(ModelFamily):
     def vllm_processor_kwargs(self, limits: PixelLimits) -> dict:
         return self.processor_kwargs(limits)
 
+    def dummy_vision_inputs(self, processor: Any, device: Any, dtype: Any) -> dict:
+        """One tile (the global view of an image that fits one tile): pixel values of shape
+        (batch 1, images 1, 3, T, T) with an all-true pixel mask. Ones, not zeros: the model
+        drops all-zero images as padding."""
+        import torch
+
+        ip = getattr(processor, "image_processor", processor)
+        tile = _edge(getattr(ip, "max_image_size", None)) or 364
+        pixels = torch.ones(1, 1, 3, tile, tile, device=device, dtype=dtype)
+        mask = torch.ones(1, 1, tile, tile, device=device, dtype=torch.bool)
+        return {"pixel_values": pixels, "pixel_attention_mask": mask}
+
 
 IDEFICS3 = register_family(Idefics3())

@@ -55,6 +55,19 @@ class SmartResizeFamily(ModelFamily):
             return {}
         return {"size": {"shortest_edge": limits.min_pixels, "longest_edge": limits.max_pixels}}
 
+    def dummy_vision_inputs(self, processor: Any, device: Any, dtype: Any) -> dict:
+        """One image of merge x merge patches (the fewest the merger accepts): flattened patch
+        rows of channels x temporal x patch x patch values, with its (t, h, w) grid."""
+        import torch
+
+        ip = getattr(processor, "image_processor", processor)
+        patch = int(getattr(ip, "patch_size", self.patch_size))
+        merge = int(getattr(ip, "merge_size", self.merge_size))
+        temporal = int(getattr(ip, "temporal_patch_size", 2))
+        pixels = torch.zeros(merge * merge, 3 * temporal * patch * patch, device=device, dtype=dtype)
+        grid = torch.tensor([[1, merge, merge]], device=device, dtype=torch.long)
+        return {"pixel_values": pixels, "image_grid_thw": grid}
+
 
 class Qwen25VL(SmartResizeFamily):
     name = "qwen2_5_vl"
