@@ -12,7 +12,7 @@ times `build_dataset` alone (imports excluded, the same in every arm):
 
 - `today`: the loader before the Arrow cache, kept here as the baseline (`baseline_*`): every
   record validated into a list, every row built into a list, `Dataset.from_list`;
-- `cold`: `vlmr1_cli.data.loader.build_dataset` with an empty cache folder (the first load:
+- `cold`: `vlmr1_cli.data.dataset.build_dataset` with an empty cache folder (the first load:
   records stream through the same checks into Arrow files, which are then memory-mapped);
 - `warm`: the same call again, the cache present.
 
@@ -186,7 +186,7 @@ def _child(arm: str, work: Path, cache: Path) -> None:
     import numpy  # noqa: F401
     import pyarrow.compute  # noqa: F401
 
-    from vlmr1_cli.data.loader import build_dataset
+    from vlmr1_cli.data.dataset import build_dataset
     from vlmr1_cli.models.base import PixelLimits
     from vlmr1_cli.models.qwen2_5_vl import Qwen25VL
     from vlmr1_cli.recipes import DEFAULTS

@@ -51,3 +51,11 @@ def test_smart_resize_rejects_extreme_aspect():
 
 def test_xywh_roundtrip():
     assert xyxy_to_xywh(xywh_to_xyxy([1.5, 2, 3, 4])) == (1.5, 2.0, 3.0, 4.0)
+
+
+def test_is_number_is_the_one_rule_bools_are_not_numbers():
+    from vlmr1_cli.geometry import is_number
+
+    assert is_number(0) and is_number(-3) and is_number(2.5) and is_number(10**300)
+    for v in (True, False, float("nan"), float("inf"), 10**400, "1", None, [1]):
+        assert not is_number(v), v  # 10**400: too large for a float, and no OverflowError

@@ -133,7 +133,7 @@ def test_training_load_turns_any_loading_error_into_one_line(model_copy, monkeyp
     monkeypatch.setattr(model_setup, "check_model_weights", lambda *a: None)
     recipe = load_recipe(DEMO, [f"model.path={model_copy}"])
     with pytest.raises(UserError, match=rf"^{model_copy}: cannot load model: "):
-        model_setup.load_model(str(model_copy), family_for_path(str(model_copy)), recipe)
+        model_setup.load_policy_model(str(model_copy), family_for_path(str(model_copy)), recipe)
 
 
 def test_a_sharded_index_naming_a_missing_shard_is_refused(model_copy):

@@ -58,7 +58,8 @@ def test_every_recipe_and_accelerate_config_is_packaged():
     assert sorted(packaged_recipes()) == ["demo_shapes_grpo", "demo_shapes_sft", "ovd_d3", "ovd_d3_lora",
                                           "rec_refcoco", "rec_refcoco_internvl", "rec_refcoco_lora",
                                           "sft_ovd_d3", "sft_rec_refcoco"]
-    assert sorted(packaged_accelerate_configs()) == ["ddp", "fsdp", "multi_node", "zero2", "zero3"]
+    assert sorted(packaged_accelerate_configs()) == ["ddp", "fsdp", "fsdp_offload", "multi_node", "zero2", "zero3",
+                                                     "zero3_offload"]
     assert all(p.parent == PACKAGED for p in packaged_recipes().values())
 
 
@@ -153,7 +154,8 @@ def test_accelerate_configs_load_with_accelerate():
 
     want = {"ddp.yaml": ("MULTI_GPU", 1, None), "zero2.yaml": ("DEEPSPEED", 1, 2),
             "zero3.yaml": ("DEEPSPEED", 1, 3), "fsdp.yaml": ("FSDP", 1, None),
-            "multi_node.yaml": ("DEEPSPEED", 2, 2)}
+            "multi_node.yaml": ("DEEPSPEED", 2, 2), "zero3_offload.yaml": ("DEEPSPEED", 1, 3),
+            "fsdp_offload.yaml": ("FSDP", 1, None)}
     found = sorted(p.name for p in packaged_accelerate_configs().values())
     assert found == sorted(want)
     for name, (kind, machines, zero) in want.items():
@@ -366,7 +368,7 @@ def test_model_loading_never_reads_a_string_as_remote_code_on(monkeypatch):
     """Defence in depth beside the recipe check: only a real `true` turns remote code on."""
     import transformers
 
-    from vlmr1_cli.train.model_setup import load_model
+    from vlmr1_cli.train.model_setup import load_policy_model
 
     seen = []
 
@@ -377,5 +379,5 @@ def test_model_loading_never_reads_a_string_as_remote_code_on(monkeypatch):
     monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained", fake_from_pretrained)
     for value in ("no", "false", True):
         with pytest.raises(UserError, match="cannot load model"):
-            load_model("m", None, {"model": {"path": "m", "trust_remote_code": value}, "freeze": {}})
+            load_policy_model("m", None, {"model": {"path": "m", "trust_remote_code": value}, "freeze": {}})
     assert seen == [False, False, True]

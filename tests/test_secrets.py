@@ -99,6 +99,7 @@ def test_print_config_hides_the_token(tmp_path):
 
 
 def test_workers_get_the_token_through_the_environment(tmp_path, monkeypatch):
+    from vlmr1_cli.launch import workers
     from vlmr1_cli.train import launch
 
     seen = {}
@@ -109,7 +110,7 @@ def test_workers_get_the_token_through_the_environment(tmp_path, monkeypatch):
         seen["env"] = env
         return 0
 
-    monkeypatch.setattr(launch.subprocess, "call", fake_call)
+    monkeypatch.setattr(workers.subprocess, "call", fake_call)
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     recipe = load_recipe(write_recipe(tmp_path, "preset:tiny-qwen2.5-vl", tmp_path),
                          ["launch.num_processes=2"])

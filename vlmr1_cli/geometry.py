@@ -6,6 +6,7 @@ Boxes are `(x1, y1, x2, y2)` floats (continuous xyxy) unless a name says `xywh`.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,6 +21,18 @@ MAX_VALUE = 1e12
 # Integer ids (COCO image, category and annotation ids) must fit a signed 64-bit integer,
 # the type COCO tools store them in.
 MAX_ID = 2**63 - 1
+
+
+_FLOAT_MAX = sys.float_info.max
+
+
+def is_number(v: object) -> bool:
+    """A finite int or float. Bools are not numbers (`True` in a box is a mistake, not 1), and
+    an integer too large for a float is not one either (checked without raising:
+    `math.isfinite(10**400)` would)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return math.isfinite(v) if isinstance(v, float) else -_FLOAT_MAX <= v <= _FLOAT_MAX
 
 
 def is_bounded_number(v: object, limit: float = MAX_VALUE) -> bool:

@@ -1,4 +1,5 @@
-"""Progress bars for long steps, on stderr so stdout stays clean for `--json` pipelines."""
+"""Progress bars for long steps and status lines, on stderr so stdout stays clean for `--json`
+pipelines."""
 
 from __future__ import annotations
 
@@ -39,3 +40,13 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
         for item in items:
             yield item
             progress.advance(task)
+
+
+def info(msg: str) -> None:
+    """A status line on stderr (keeps stdout clean for JSON)."""
+    sys.stderr.write(msg + "\n")
+
+
+def note(msg: str) -> None:
+    """Something the user should know that is not an error (a deprecated name, a fallback)."""
+    info(f"note: {msg}")

@@ -31,25 +31,15 @@ import copy
 import difflib
 import math
 import os
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.prompts import DEFAULT_ANSWER_TEMPLATES, DEFAULT_TEMPLATES
 from vlmr1_cli.recipe_files import resolve_extends, resolve_recipe
-
-PAPER_REC_TEMPLATE = (
-    "Please provide the bounding box coordinate of the region this sentence describes: {problem}."
-    " First output the thinking process in <think> </think> tags and then output the final answer"
-    " in <answer> </answer> tags. Output the final answer in JSON format."
-)
-PAPER_OVD_TEMPLATE = (
-    "Please carefully check the image and detect the following objects: {labels}. Output the bbox"
-    " coordinates of detected objects in <answer></answer>. The bbox coordinate format should be:"
-    ' ```json [{"bbox_2d": [x1, y1, x2, y2], "label": "object name"}] ```. If no targets are'
-    ' detected in the image, simply respond with "None". First output the thinking process in'
-    " <think> </think> tags and then output the final answer in <answer> </answer> tags."
-)
 
 DEFAULTS: dict[str, Any] = {
     "method": "grpo",
@@ -62,12 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "data": {"train": [], "eval": [], "max_samples": None, "seed": 0},
     "prompt": {
         "system": None,
-        "templates": {"rec": PAPER_REC_TEMPLATE, "ovd": PAPER_OVD_TEMPLATE, "text": "{problem}"},
-        "answer_templates": {
-            "rec": '<think>{think}</think> <answer>{"bbox_2d": {box}}</answer>',
-            "ovd": "<think>{think}</think> <answer>{objects}</answer>",
-            "text": "<think>{think}</think> <answer>{solution}</answer>",
-        },
+        "templates": dict(DEFAULT_TEMPLATES),  # the paper's (prompts.py)
+        "answer_templates": dict(DEFAULT_ANSWER_TEMPLATES),
     },
     "rewards": {},
     "training": {},
@@ -98,7 +84,9 @@ def parse_scalar(text: str) -> Any:
         return text.strip()  # YAML 1.1 booleans; TRL enums use "no" (save_strategy=no)
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):
+        # not YAML, an integer over 4,300 digits, or nesting deeper than the parser allows:
+        # the text itself, which the key's own check then refuses by name
         return text
     # YAML 1.1 reads `1e-6` as a string; users mean a float. Words such as "nan" or "inf"
     # stay text (a model folder may be called that); numeric fields reject them by key.
@@ -157,6 +145,10 @@ def _read_yaml(p: Path) -> dict:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise UserError(f"{p}{line}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    except RecursionError:
+        raise UserError(f"{p}: invalid YAML: nested deeper than the parser allows") from None
+    except ValueError as e:  # int() of a number over 4,300 digits
+        raise UserError(f"{p}: invalid YAML: {str(e).split(';')[0]}") from None
     if not isinstance(raw, dict):
         raise UserError(f"{p}: a recipe must be a YAML mapping")
     return raw
@@ -234,6 +226,14 @@ def load_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 
 
 _LAUNCH_INTS = ("num_processes", "num_machines", "machine_rank", "main_process_port")
+MAX_LAUNCH_INT = 2**31 - 1
+
+
+def _short(value: Any) -> str:
+    """A value for an error line: a 400-digit integer is shown by its size, not in full."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return repr(value)
 
 
 def check_launch(launch: dict, where: str) -> None:
@@ -245,6 +245,9 @@ def check_launch(launch: dict, where: str) -> None:
         value = launch.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise UserError(f"{where}: key 'launch.{key}': must be a non-negative integer, got {value!r}")
+        if value is not None and value > MAX_LAUNCH_INT:
+            raise UserError(f"{where}: key 'launch.{key}': must be at most {MAX_LAUNCH_INT} "
+                            f"(torch.distributed ranks are 32-bit), got {_short(value)}")
     for key in ("num_processes", "num_machines"):
         if launch.get(key) == 0:
             raise UserError(f"{where}: key 'launch.{key}': must be at least 1")
@@ -387,15 +390,17 @@ def _number(value: Any, key: str, integer: bool, allowed: Range | None = None) -
         except ValueError:
             pass
     if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise UserError(f"recipe: key '{key}': expected {'an integer' if integer else 'a number'}, got {value!r}")
-    if not math.isfinite(x):
-        raise UserError(f"recipe: key '{key}': must be a finite number, got {value!r}")
+        raise UserError(f"recipe: key '{key}': expected {'an integer' if integer else 'a number'}, "
+                        f"got {_short(value)}")
+    # math.isfinite(10**400) raises OverflowError: an integer beyond a float is not finite here
+    if not (math.isfinite(x) if isinstance(x, float) else abs(x) <= sys.float_info.max):
+        raise UserError(f"recipe: key '{key}': must be a finite number, got {_short(value)}")
     if integer:
         if x != int(x):
             raise UserError(f"recipe: key '{key}': expected an integer, got {value!r}")
         x = int(x)
     if allowed is not None and not allowed.allows(x):
-        raise UserError(f"recipe: key '{key}': must be {allowed.describe()}, got {value!r}")
+        raise UserError(f"recipe: key '{key}': must be {allowed.describe()}, got {_short(value)}")
     return x
 
 
@@ -409,6 +414,20 @@ def _finite_everywhere(node: Any, key: str) -> None:
     elif isinstance(node, list):
         for i, v in enumerate(node):
             _finite_everywhere(v, f"{key}[{i}]")
+
+
+# What a prompt template must name so the model is told the query: without it every sample
+# gets the same prompt. Other braces stay as written (JSON examples in a template).
+TEMPLATE_FIELDS = {"rec": ("{problem}",), "text": ("{problem}",), "ovd": ("{labels}", "{problem}")}
+
+
+def check_template(text: str, where: str, task: str | None = None) -> None:
+    """A prompt template names its query: {problem} (rec, text) or {labels} (ovd); `task`
+    None (one template for every task) or an unknown task: either one."""
+    fields = TEMPLATE_FIELDS.get(task or "", ("{problem}", "{labels}"))
+    if not any(f in text for f in fields):
+        raise UserError(f"{where}: the template must contain {' or '.join(fields)} (where the "
+                        f"sample's query goes), got {text[:80]!r}")
 
 
 def _text_map(value: Any, key: str) -> None:
@@ -428,6 +447,9 @@ def check_values(recipe: dict) -> None:
     for key in ("min_pixels", "max_pixels"):
         if m[key] is not None:
             m[key] = _number(m[key], f"model.{key}", integer=True, allowed=AT_LEAST_1)
+    if m["min_pixels"] is not None and m["max_pixels"] is not None and m["min_pixels"] > m["max_pixels"]:
+        raise UserError(f"recipe: key 'model.min_pixels': {m['min_pixels']} is above model.max_pixels "
+                        f"({m['max_pixels']})")
     data = recipe["data"]
     if data["max_samples"] is not None:
         data["max_samples"] = _number(data["max_samples"], "data.max_samples", integer=True, allowed=AT_LEAST_1)
@@ -435,6 +457,9 @@ def check_values(recipe: dict) -> None:
     p = recipe["prompt"]
     _text(p["system"], "prompt.system")
     _text_map(p["templates"], "prompt.templates")
+    for task, text in p["templates"].items():
+        if text is not None:
+            check_template(text, f"recipe: key 'prompt.templates.{task}'", task)
     _text_map(p["answer_templates"], "prompt.answer_templates")
     for task, items in recipe["rewards"].items():
         for j, item in enumerate(items if isinstance(items, list) else []):
@@ -535,6 +560,35 @@ def validate_training(recipe: dict) -> None:
         if key not in fields:
             raise UserError(f"recipe: unknown key 'training.{key}' for {recipe['method']}{_suggest(key, fields)}")
         recipe["training"][key] = _check_value(key, recipe["training"][key], fields[key], recipe["method"])
+    _check_choices(recipe["training"], fields, recipe["method"])
+
+
+def _documented_choices(field) -> set[str]:
+    """The values a TRL text field documents ("Supported values are 'grpo', 'dapo' ..."), or
+    an empty set where its help lists none (then TRL's own check is the only one)."""
+    text = (field.metadata or {}).get("help", "")
+    m = re.search(r"(?:Supported|Possible) values are(.*?)(?:\.\s|$)", text, re.S)
+    return set(re.findall(r"'([A-Za-z0-9_]+)'", m.group(1))) if m else set()
+
+
+def _check_choices(training: dict, fields: dict, method: str) -> None:
+    """Text values TRL checks only mid-run: `loss_type` when the first loss is computed,
+    `report_to` when the trainer is built (after the weights load)."""
+    loss = training.get("loss_type")
+    choices = _documented_choices(fields["loss_type"]) if "loss_type" in fields else set()
+    if isinstance(loss, str) and choices and loss not in choices:
+        raise UserError(f"recipe: key 'training.loss_type': '{loss}' is not one of {', '.join(sorted(choices))} "
+                        f"for {method}{_suggest(loss, choices)}")
+    report_to = training.get("report_to")
+    if report_to is not None:
+        from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+        known = {*INTEGRATION_TO_CALLBACK, "all", "none"}
+        names = report_to if isinstance(report_to, list) else [report_to]
+        for name in names:
+            if not isinstance(name, str) or name not in known:
+                raise UserError(f"recipe: key 'training.report_to': {name!r} is not a logging integration "
+                                f"({', '.join(sorted(known))}){_suggest(str(name), known)}")
 
 
 def dump_recipe(recipe: dict) -> str:

@@ -97,7 +97,7 @@ class FolderLock:
         os.pwrite(fd, (json.dumps(mine) + "\n").encode("utf-8"), 0)
         self.fd = fd
         if self.stale:
-            from vlmr1_cli.cli.output import note
+            from vlmr1_cli.progress import note
 
             note(f"{self.folder}: stale lock of {describe(self.stale)} removed")
         return self

@@ -57,7 +57,7 @@ def test_list_json_derives_method_task_and_model_from_each_recipe():
     assert sft["method"] == "sft" and sft["tasks"] == [] and sft["task"] == "data: data/d3/d3_train.jsonl"
     assert recipes["rec_refcoco"]["description"].startswith("VLM-R1's REC run")
     configs = {c["name"]: c for c in listing["accelerate"]}
-    assert sorted(configs) == ["ddp", "fsdp", "multi_node", "zero2", "zero3"]
+    assert sorted(configs) == ["ddp", "fsdp", "fsdp_offload", "multi_node", "zero2", "zero3", "zero3_offload"]
     assert (configs["zero3"]["distributed_type"], configs["multi_node"]["num_machines"]) == ("DEEPSPEED ZeRO-3", 2)
     assert configs["ddp"]["distributed_type"] == "MULTI_GPU"
 

@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from vlmr1_cli.data.dataset import build_dataset, dataset_composition
 from vlmr1_cli.data.loader import (
-    build_dataset,
     build_rows,
-    dataset_composition,
     interleave,
     load_image,
     load_records,

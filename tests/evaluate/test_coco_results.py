@@ -7,7 +7,7 @@ import json
 import pytest
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.evaluate.coco_results import coco_gt_from_records, coco_results, load_ground_truth
+from vlmr1_cli.evaluate.coco_results import coco_gt_from_records, coco_results, records_coco
 from vlmr1_cli.io import iter_jsonl
 
 
@@ -32,7 +32,7 @@ def test_gt_built_from_records():
 
 def test_results_keep_order_drop_unknown_labels_and_score_one(eval_data):
     recs = _records(eval_data["coco"])
-    gt = load_ground_truth(recs, eval_data["coco"])
+    gt = records_coco(recs, eval_data["coco"])
     preds = {r["id"]: {"objects": []} for r in recs}
     preds["coco-1"] = {"objects": [{"bbox_2d": [1, 2, 5, 10], "label": "red car"},
                                    {"bbox_2d": [0, 0, 1, 1], "label": "horse"},
@@ -50,7 +50,7 @@ def test_results_keep_order_drop_unknown_labels_and_score_one(eval_data):
 def test_gt_file_restricted_to_evaluated_images(eval_data):
     recs = _records(eval_data["coco"])
     full = json.loads((eval_data["coco"].parent / "coco_gt.json").read_text())
-    gt = load_ground_truth(recs[1:2], eval_data["coco"])
+    gt = records_coco(recs[1:2], eval_data["coco"])
     assert gt.total_images == len(full["images"]) == 3
     assert [i["id"] for i in gt.coco["images"]] == [2]
     assert {a["image_id"] for a in gt.coco["annotations"]} == {2}
@@ -62,14 +62,14 @@ def test_gt_file_problems_name_the_record(eval_data, tmp_path):
     recs = _records(eval_data["coco"])
     recs[1]["image_id"] = 999
     with pytest.raises(UserError, match=r"coco.jsonl:2: image_id 999 is not in .*coco_gt.json"):
-        load_ground_truth(recs, eval_data["coco"])
+        records_coco(recs, eval_data["coco"])
     recs = _records(eval_data["coco"])
     recs[2]["gt_file"] = "other.json"
     with pytest.raises(UserError, match=r"coco.jsonl:3: key 'gt_file': records scored together must name one GT file"):
-        load_ground_truth(recs, eval_data["coco"])
+        records_coco(recs, eval_data["coco"])
     recs = [{**r, "gt_file": "missing.json"} for r in _records(eval_data["coco"])]
     with pytest.raises(UserError, match=r"coco.jsonl:1: key 'gt_file': file not found"):
-        load_ground_truth(recs, eval_data["coco"])
+        records_coco(recs, eval_data["coco"])
 
 
 def test_gt_file_is_confined_to_the_data_folder(eval_data, tmp_path):
@@ -89,7 +89,7 @@ def test_gt_file_is_confined_to_the_data_folder(eval_data, tmp_path):
     for bad in (str(outside), "../outside.json", "sub/../../outside.json", "out-link.json"):
         with pytest.raises(UserError, match=rf"coco.jsonl:1: key 'gt_file': '{bad}' is not a file "
                                             r"inside the data file's folder"):
-            load_ground_truth([{**r, "gt_file": bad} for r in recs], jsonl)
+            records_coco([{**r, "gt_file": bad} for r in recs], jsonl)
     for good in ("sub/gt.json", "in-link.json", str(data / "sub" / "gt.json")):
-        gt = load_ground_truth([{**r, "gt_file": good} for r in recs], jsonl)
+        gt = records_coco([{**r, "gt_file": good} for r in recs], jsonl)
         assert gt.total_images == 3 and gt.source == str((data / "sub" / "gt.json").resolve())

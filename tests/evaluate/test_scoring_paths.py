@@ -114,7 +114,7 @@ def test_ovdeval_table_and_five_group_average(tiny_model, eval_data, tmp_path, s
     assert m["nms_ap_5group"] == pytest.approx(five) and m["primary_name"] == "nms_ap_5group"
     assert m["nms_ap_mean"] == pytest.approx(sum(v.values()) / 8)
 
-    from vlmr1_cli.evaluate.report import summary_table
+    from vlmr1_cli.report.tables import summary_table
 
     title, cols, rows = summary_table(m)
     assert cols[1:4] == ["celeb", "logo", "landm"] and cols[-1] == "overall (5-group)"

@@ -72,7 +72,7 @@ def test_empty_input_scores_zero():
 
 
 def test_scoring_and_table_carry_the_new_metrics():
-    from vlmr1_cli.evaluate.report import summary_table, threshold_table
+    from vlmr1_cli.report.tables import summary_table, threshold_table
     from vlmr1_cli.evaluate.scoring import score_rec
 
     records = [{"id": str(i), "solution": GT, "source": "s", "split": "a" if i < 4 else "b"}

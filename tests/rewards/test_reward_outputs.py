@@ -10,7 +10,7 @@ import pytest
 
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.recipes import load_recipe
-from vlmr1_cli.train.rewards import TaskReward, build_reward_funcs
+from vlmr1_cli.train.reward_funcs import TaskReward, build_reward_funcs
 
 IDS = ["s0", "s1", "s2", "s3"]
 TASKS = ["rec", "ovd", "rec", "rec"]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vlmr1_cli.data.loader import build_dataset, interleave, weighted_take
+from vlmr1_cli.data.dataset import build_dataset
+from vlmr1_cli.data.loader import interleave, weighted_take
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import PixelLimits
 from vlmr1_cli.models.qwen2_5_vl import Qwen25VL

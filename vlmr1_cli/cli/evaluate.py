@@ -116,9 +116,9 @@ def register(app: typer.Typer) -> None:
             from vlmr1_cli.recipes import check_template
 
             check_template(template, "--template", value(task))  # names the query, before any weights load
-        from vlmr1_cli.evaluate.report import summary_table, threshold_table
         from vlmr1_cli.evaluate.runner import EvalOptions
         from vlmr1_cli.evaluate.runner import evaluate as run_eval
+        from vlmr1_cli.report.tables import summary_table, threshold_table
 
         if max_image_pixels is not None:
             from vlmr1_cli.images import use_max_image_pixels

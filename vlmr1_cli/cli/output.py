@@ -9,6 +9,10 @@ from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any
 
+from vlmr1_cli.progress import info, note  # status lines live below the CLI (rule 1)
+
+__all__ = ["error_line", "info", "note", "print_json", "print_kv", "print_table"]
+
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
@@ -42,16 +46,6 @@ def _path_as_str(obj: Any) -> str:
 def print_json(obj: Any) -> None:
     """The machine-readable result of a command (`--json`): stdout holds this and nothing else."""
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=_path_as_str) + "\n")
-
-
-def info(msg: str) -> None:
-    """A status line on stderr (keeps stdout clean for JSON)."""
-    sys.stderr.write(msg + "\n")
-
-
-def note(msg: str) -> None:
-    """Something the user should know that is not an error (a deprecated name, a fallback)."""
-    info(f"note: {msg}")
 
 
 def _end_progress_bars() -> None:

@@ -16,7 +16,7 @@ Key: everything that changes a source's rows, so a changed file or setting never
 stale cache: the file (resolved path, size, mtime in ns, inode), the image root (resolved),
 the model family and frame, the pixel limits, the prompt config, whether SFT answers are
 built, `max_samples`, the vlmr1 version and `CACHE_VERSION`. Weights and the seed are not in
-it: they select rows from the cached ones (`loader.build_dataset`), afresh on every load.
+it: they select rows from the cached ones (`dataset.build_dataset`), afresh on every load.
 
 Images: a cached source is re-checked on every load, one `lstat` per distinct image (plus
 one `realpath` per folder): an image that went missing, or a path that a new symlink now

@@ -13,12 +13,12 @@ import gc
 import json
 import math
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from vlmr1_cli.data.paths import check_relpath
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.geometry import is_number
 from vlmr1_cli.io import json_problem
 
 
@@ -66,17 +66,6 @@ def read_json_file(path: str | os.PathLike, drop_segmentation: bool = True) -> A
         raise UserError(f"{path}: JSON nests too deeply") from None
     except ValueError as e:  # an integer over 4,300 digits
         raise UserError(f"{path}: {json_problem(e)}") from None
-
-
-def is_number(v: Any) -> bool:
-    """A finite int or float (not bool); an integer too large for a float is not one (and
-    does not raise: `math.isfinite(10**400)` would)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return False
-    return math.isfinite(v) if isinstance(v, float) else -_FLOAT_MAX <= v <= _FLOAT_MAX
-
-
-_FLOAT_MAX = sys.float_info.max
 
 
 def positive_int(v: Any) -> int | None:

@@ -22,12 +22,13 @@ import random
 from pathlib import Path
 from typing import Any
 
-from vlmr1_cli.data.coco_json import is_number, load_coco, positive_int, xyxy
+from vlmr1_cli.data.coco_json import load_coco, positive_int, xyxy
 from vlmr1_cli.data.paths import check_relpath
 from vlmr1_cli.data.report import RecordSink, Summary
 from vlmr1_cli.data.safe_pickle import load_pickle
 from vlmr1_cli.data.validate import BOX_TOLERANCE, box_problem
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.geometry import is_number
 from vlmr1_cli.progress import track
 
 PICKLES = ("sentences", "annotations", "images", "groups")

@@ -28,13 +28,13 @@ Standard library only: the CLI imports the enums for its help.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.geometry import is_number
 
 
 class Layout(str, Enum):
@@ -188,12 +188,8 @@ class RowSkip(Exception):
     """A row left out; the message is the reason counted in the summary."""
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def is_box(v: Any) -> bool:
-    return isinstance(v, (list, tuple)) and len(v) == 4 and all(_is_number(x) for x in v)
+    return isinstance(v, (list, tuple)) and len(v) == 4 and all(is_number(x) for x in v)
 
 
 def strip_image_tokens(text: str) -> tuple[str, bool]:

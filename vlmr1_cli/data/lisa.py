@@ -22,11 +22,11 @@ import json
 import os
 from pathlib import Path
 
-from vlmr1_cli.data.coco_json import is_number
 from vlmr1_cli.data.paths import UnsafePathError, check_relpath, safe_join
 from vlmr1_cli.data.report import RecordSink, Summary
 from vlmr1_cli.data.validate import BOX_TOLERANCE, box_problem
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.geometry import is_number
 from vlmr1_cli.io import json_problem
 from vlmr1_cli.progress import track
 

@@ -3,7 +3,9 @@
 The ground truth is the COCO file the importer names in the records' `gt_file` (the official
 OVDEval subset file, the COCO GT the coco importer writes, D3's JSON), restricted to the
 evaluated images when a run covers only part of it; records without `gt_file` get a GT built
-from their own solutions (`coco_gt_from_records`).
+from their own solutions (`coco_gt_from_records`). `RecordsCoco` holds that COCO object with
+the records' ids; the metrics read it through `metrics.cocodata.load_ground_truth`, the one
+ground-truth loader.
 
 Results follow the paper: a predicted label maps to the category whose name equals it
 (unknown labels are dropped and counted), every box scores 1.0, and the file order of the
@@ -21,7 +23,10 @@ from vlmr1_cli.errors import UserError
 
 
 @dataclass
-class GroundTruth:
+class RecordsCoco:
+    """The COCO ground truth of evaluated records, tied to them (not the metrics' validated
+    arrays, `metrics.cocodata.GroundTruth`, which are built from `coco`)."""
+
     coco: dict  # {"images", "annotations", "categories"}
     image_ids: dict[str, object]  # record id -> COCO image id
     source: str  # the GT file, or "built from the records"
@@ -33,7 +38,7 @@ class GroundTruth:
             self.name_to_id.setdefault(cat["name"], cat["id"])
 
 
-def coco_gt_from_records(records: list[dict]) -> GroundTruth:
+def coco_gt_from_records(records: list[dict]) -> RecordsCoco:
     """A COCO GT of the records' own solutions: image ids 1..N in record order, categories
     = every label the records query or annotate (first seen), annotation ids from 1 (never
     0: COCOeval reads a match on GT id 0 as no match), area = w*h, no crowd."""
@@ -52,7 +57,7 @@ def coco_gt_from_records(records: list[dict]) -> GroundTruth:
                          "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
                          "iscrowd": 0})
     cats = [{"id": cid, "name": name} for name, cid in names.items()]
-    return GroundTruth({"images": images, "annotations": anns, "categories": cats}, image_ids,
+    return RecordsCoco({"images": images, "annotations": anns, "categories": cats}, image_ids,
                        "built from the records", len(images))
 
 
@@ -85,7 +90,7 @@ def gt_file_of(records: list[dict], data: str | Path) -> Path | None:
     return path
 
 
-def load_ground_truth(records: list[dict], data: str | Path) -> GroundTruth:
+def records_coco(records: list[dict], data: str | Path) -> RecordsCoco:
     """The GT for these records: their `gt_file` restricted to their images, or built."""
     path = gt_file_of(records, data)
     if path is None:
@@ -104,7 +109,7 @@ def load_ground_truth(records: list[dict], data: str | Path) -> GroundTruth:
     images = [img for img in gt.images if img["id"] in keep]
     anns = [a for a in gt.annotations if a["image_id"] in keep]
     coco = {"images": images, "annotations": anns, "categories": gt.categories}
-    return GroundTruth(coco, image_ids, str(path), len(gt.images))
+    return RecordsCoco(coco, image_ids, str(path), len(gt.images))
 
 
 @dataclass
@@ -118,7 +123,7 @@ class Results:
         return [d for d in self.every if d["category_id"] is not None]
 
 
-def coco_results(records: list[dict], preds: dict[str, dict], gt: GroundTruth) -> Results:
+def coco_results(records: list[dict], preds: dict[str, dict], gt: RecordsCoco) -> Results:
     """Every predicted box as a COCO detection (record order, then emission order), score 1.0."""
     every: list[dict] = []
     dropped: Counter = Counter()

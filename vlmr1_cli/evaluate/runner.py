@@ -114,11 +114,11 @@ class Plan:
 
 def prompt_config(meta: dict, task: str, opts: EvalOptions) -> tuple[dict, str]:
     """The prompt of the checkpoint's recipe (vlmr1.json), with --template/--system on top."""
-    from vlmr1_cli.recipes import DEFAULTS
+    from vlmr1_cli.prompts import DEFAULT_TEMPLATES
 
     saved = meta.get("prompt") or {}
     prompt = {"system": saved.get("system"),
-              "templates": {**DEFAULTS["prompt"]["templates"], **(saved.get("templates") or {})}}
+              "templates": {**DEFAULT_TEMPLATES, **(saved.get("templates") or {})}}
     source = "checkpoint recipe" if saved.get("templates") else "default (paper)"
     if opts.template:
         prompt["templates"][task] = opts.template
@@ -313,7 +313,7 @@ def evaluate(model_ref: str, data: str | Path, output_dir: str | Path, image_roo
         if opts.num_processes > 1:
             from vlmr1_cli.evaluate.sharding import run_sharded
 
-            run_sharded(plan, done)
+            run_sharded(plan_args(plan), done, opts.num_processes, plan.out)
             generated = len([r for r in plan.records if r["id"] not in done])
         else:
             generated = generate_missing(plan, done)

@@ -9,7 +9,9 @@
 OVD predictions become a COCO results list, written as `results.json` (one per OVDEval
 subset) and scored against the GT file; a GT restricted to the evaluated images, or built
 from the records, is written beside it (`gt.json`), so `vlmr1 evaluate --gt --results
---metric coco|nms-ap` recomputes the mAP and NMS-AP from the output folder alone.
+--metric coco|nms-ap` recomputes the mAP and NMS-AP from the output folder alone. The GT and
+the predictions are validated into arrays once (`metrics.cocodata`) and every metric runs
+on those (`metrics.scoring.score_arrays`, as scoring mode does).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vlmr1_cli.evaluate.coco_results import coco_results, load_ground_truth
+from vlmr1_cli.evaluate.coco_results import coco_results, records_coco
 from vlmr1_cli.io import write_json
 
 
@@ -70,9 +72,12 @@ def score_rec(records: list[dict], preds: dict[str, dict], options: dict) -> dic
 
 def _coco_inputs(records: list[dict], preds: dict[str, dict], out: Path, data: str | Path,
                  suffix: str) -> tuple[Any, Any, dict[str, Any]]:
-    """The GT and the results of these records; writes results{suffix}.json, and
-    gt{suffix}.json when the GT is not a file used as it is."""
-    gt = load_ground_truth(records, data)
+    """The validated GT and detections of these records (every predicted box; an unknown
+    label has no category), read once; writes results{suffix}.json, and gt{suffix}.json when
+    the GT is not a file used as it is."""
+    from vlmr1_cli.metrics.cocodata import load_detections, load_ground_truth
+
+    gt = records_coco(records, data)
     res = coco_results(records, preds, gt)
     write_json(out / f"results{suffix}.json", res.results, indent=None)
     info = {
@@ -88,7 +93,8 @@ def _coco_inputs(records: list[dict], preds: dict[str, dict], out: Path, data: s
     if gt.source == "built from the records" or len(gt.coco["images"]) != gt.total_images:
         write_json(out / f"gt{suffix}.json", gt.coco, indent=None)
         info["gt_file"] = f"gt{suffix}.json"
-    return gt, res, info
+    arrays = load_ground_truth(gt.coco, name=gt.source)
+    return arrays, load_detections(res.every, arrays, name="predictions"), info
 
 
 def _stats_keys(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -100,15 +106,12 @@ def score_detection(records: list[dict], preds: dict[str, dict], out: Path,
                     data: str | Path) -> dict[str, Any]:
     """COCO mAP (boxes whose label names no category are dropped) and greedy P/R (every
     predicted box counts; one with an unknown label is never right)."""
-    from vlmr1_cli.metrics.coco import coco_evaluate
-    from vlmr1_cli.metrics.cocodata import load_detections
-    from vlmr1_cli.metrics.cocodata import load_ground_truth as load_ground_truth_arrays
-    from vlmr1_cli.metrics.greedy import greedy_pr
+    from vlmr1_cli.metrics.scoring import score_arrays
 
-    gt, res, info = _coco_inputs(records, preds, out, data, "")
-    m = _stats_keys(coco_evaluate(gt.coco, res.results))
-    g = load_ground_truth_arrays(gt.coco, name=gt.source)
-    greedy = greedy_pr(g, load_detections(res.every, g, name="predictions"))
+    gt, dets, info = _coco_inputs(records, preds, out, data, "")
+    # COCOeval ignores the boxes of unknown categories; greedy P/R counts them as wrong
+    m = _stats_keys(score_arrays(gt, dets, "coco"))
+    greedy = score_arrays(gt, dets, "greedy-pr")
     m.update({k: greedy[k] for k in ("greedy_precision", "greedy_recall")})
     m["greedy_counts"] = {k: greedy[k] for k in ("tp", "n_pred", "n_gt", "matching", "average")}
     m.update(info)
@@ -118,8 +121,8 @@ def score_detection(records: list[dict], preds: dict[str, dict], out: Path,
 
 def score_ovdeval(records: list[dict], preds: dict[str, dict], out: Path, data: str | Path) -> dict[str, Any]:
     """NMS-AP of each subset on its own GT file, then VLM-R1's 5-group average."""
-    from vlmr1_cli.metrics.nms_ap import nms_ap_evaluate
     from vlmr1_cli.metrics.ovdeval import OVDEVAL_SUBSETS, ovdeval_average, ovdeval_mean8
+    from vlmr1_cli.metrics.scoring import score_arrays
 
     subsets: dict[str, list[dict]] = {}
     for r in records:
@@ -127,8 +130,9 @@ def score_ovdeval(records: list[dict], preds: dict[str, dict], out: Path, data: 
     order = {s: i for i, s in enumerate(OVDEVAL_SUBSETS)}
     per: dict[str, dict] = {}
     for name in sorted(subsets, key=lambda s: (order.get(s, len(order)), s)):
-        gt, res, info = _coco_inputs(subsets[name], preds, out, data, f"-{name}")
-        nms = nms_ap_evaluate(gt.coco, res.results)
+        gt, dets, info = _coco_inputs(subsets[name], preds, out, data, f"-{name}")
+        # the results file's boxes: those whose label names a category
+        nms = score_arrays(gt, dets.subset(dets.det_cat >= 0), "nms-ap")
         per[name] = {"nms_ap": nms["nms_ap"], **_stats_keys(nms), **info}
     values = {k: v["nms_ap"] for k, v in per.items()}
     m: dict[str, Any] = {

@@ -1,4 +1,5 @@
-"""Entry point of each evaluation process started by `accelerate launch` (see sharding.py)."""
+"""Entry point of each evaluation process started by `accelerate launch` (sharding.py); the
+error protocol is the launcher's (launch/workers.py)."""
 
 from __future__ import annotations
 
@@ -24,23 +25,12 @@ def run(plan_file: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from vlmr1_cli.errors import UserError
-    from vlmr1_cli.evaluate.sharding import error_file
+    from vlmr1_cli.launch.workers import worker_main
 
     if len(argv) != 1:
         sys.stderr.write("usage: python -m vlmr1_cli.evaluate.worker PLAN.json\n")
         return 2
-    plan_file = Path(argv[0])
-    try:
-        run(plan_file)
-    except UserError as e:
-        import os
-
-        rank = int(os.environ.get("RANK", "0"))
-        error_file(plan_file.parent, rank).write_text(str(e) + "\n", encoding="utf-8")
-        sys.stderr.write(f"error: {e}\n")
-        return 1
-    return 0
+    return worker_main(lambda: run(Path(argv[0])))
 
 
 if __name__ == "__main__":

@@ -197,7 +197,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, *, merge_lora:
                       tolerance: float | None = None, revision: str | None = None) -> ExportResult:
     """Export the final model or latest checkpoint of a run (or a given checkpoint).
     `revision`: the Hub branch, tag or commit of a LoRA adapter's base given as ORG/NAME."""
-    merge.check_dtype(dtype)
+    merge.check_export_dtype(dtype)
     shard = check_shard_size(max_shard_size)
     src = locate(checkpoint)
     output = Path(output)

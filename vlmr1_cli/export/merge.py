@@ -11,7 +11,8 @@ from vlmr1_cli.errors import UserError
 DTYPES = ("bfloat16", "float16", "float32")
 
 
-def check_dtype(dtype: str | None) -> None:
+def check_export_dtype(dtype: str | None) -> None:
+    """The dtypes a model folder is written in (stricter than loading's `check_dtype`)."""
     if dtype is not None and dtype not in DTYPES:
         raise UserError(f"--dtype '{dtype}': choose one of {', '.join(DTYPES)}")
 

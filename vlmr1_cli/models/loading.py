@@ -171,6 +171,17 @@ def check_image_token(model: Any, processor: Any, where: str) -> None:
                         f"is id {got}, the model's is {want} (tokenizer.json missing, or another model's?)")
 
 
+def check_dtype(name: str | None, where: str) -> None:
+    """`name` (None: as stored) names a torch dtype; checked before any weights load, for
+    training (`where`: the recipe key) and inference (the option) alike."""
+    if name is None:
+        return
+    import torch
+
+    if not isinstance(getattr(torch, str(name), None), torch.dtype):
+        raise UserError(f"{where}: unknown dtype '{name}' (use float32, bfloat16 or float16)")
+
+
 def load_model(name_or_path: str | ModelSource, dtype: str | None = None,
                device: str | None = None, trust_remote_code: bool = False,
                merge_adapter: bool = False, revision: str | None = None) -> LoadedModel:
@@ -181,8 +192,7 @@ def load_model(name_or_path: str | ModelSource, dtype: str | None = None,
 
     src = name_or_path if isinstance(name_or_path, ModelSource) else locate_model(name_or_path, revision)
     processor, fam, limits = load_processor_for(src.processor_dir, family_dir=src.weights_dir)
-    if dtype is not None and not isinstance(getattr(torch, dtype, None), torch.dtype):
-        raise UserError(f"--dtype '{dtype}': not a torch dtype (e.g. float32, bfloat16, float16)")
+    check_dtype(dtype, "--dtype")
     try:
         model = AutoModelForImageTextToText.from_pretrained(
             src.weights_dir, dtype=getattr(torch, dtype) if dtype else "auto", local_files_only=True,

@@ -14,6 +14,7 @@ Two layers:
   rewards that are not tied to the paper's exact rule.
 """
 
+from vlmr1_cli.geometry import Box  # the one box type, re-exported for answers' users
 from vlmr1_cli.parsing.boxes import ParsedBox, parse_boxes, parse_rec_box
 from vlmr1_cli.parsing.paper import (
     find_int_box,
@@ -21,7 +22,7 @@ from vlmr1_cli.parsing.paper import (
     match_think_answer,
     parse_rec_box_vlmr1,
 )
-from vlmr1_cli.parsing.spans import Box, completion_text, extract_answer, json_fences
+from vlmr1_cli.parsing.spans import completion_text, extract_answer, json_fences
 
 __all__ = [
     "Box", "ParsedBox", "completion_text", "extract_answer", "find_int_box", "json_fences",

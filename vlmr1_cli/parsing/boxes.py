@@ -8,6 +8,7 @@ import math
 import re
 from typing import Any, NamedTuple
 
+from vlmr1_cli.geometry import Box
 from vlmr1_cli.parsing.spans import (
     BOX_KEYS,
     FENCE,
@@ -17,7 +18,6 @@ from vlmr1_cli.parsing.spans import (
     QWEN2_BOX_START,
     QWEN2_REF_END,
     QWEN2_REF_START,
-    Box,
     _tag_spans,
     extract_answer,
 )

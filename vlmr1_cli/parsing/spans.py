@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-Box = tuple[float, float, float, float]
-
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 FENCE = "```"

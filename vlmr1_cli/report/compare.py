@@ -27,7 +27,7 @@ def model_names(folders: list[Path]) -> list[str]:
 
 def comparison_tables(runs: list[tuple[str, dict]]) -> str:
     """The CLI's summary table of each run, row by row, with the model's name in front."""
-    from vlmr1_cli.evaluate.report import summary_table, threshold_table
+    from vlmr1_cli.report.tables import summary_table, threshold_table
 
     parts = []
     for table in (summary_table, threshold_table):

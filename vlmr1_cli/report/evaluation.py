@@ -17,7 +17,7 @@ PROVENANCE = ("model", "data", "image_root", "task", "n", "frame", "pixel_limits
 
 def metrics_tables(m: dict) -> str:
     """The CLI's tables (same rows, same x100 formatting) as HTML."""
-    from vlmr1_cli.evaluate.report import summary_table, threshold_table
+    from vlmr1_cli.report.tables import summary_table, threshold_table
 
     parts = [table_html(*summary_table(m))]
     thresholds = threshold_table(m)

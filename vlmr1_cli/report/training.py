@@ -6,11 +6,11 @@ evaluation parser, mapped to original pixels through the family's frame in `vlmr
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.geometry import is_number
 from vlmr1_cli.report.page import MODEL_COLORS, esc, gallery_data, kv_table, page
 
 # The run folder's files (train/callbacks.py, train/samples.py, train/setup.py; named here
@@ -31,7 +31,7 @@ def is_run_folder(folder: Path) -> bool:
 
 def curve_series(history: list[dict]) -> dict[str, list[tuple[float, float]]]:
     """Curve name -> (step, value) points, in CURVES order with reward components after `reward`."""
-    keys = {k for h in history for k, v in h.items() if _number(v)}
+    keys = {k for h in history for k, v in h.items() if is_number(v)}
     components = sorted(k for k in keys if k.startswith("rewards/") and k.endswith("/mean"))
     names: list[str] = []
     for k in CURVES:
@@ -39,12 +39,8 @@ def curve_series(history: list[dict]) -> dict[str, list[tuple[float, float]]]:
             names.append(k)
         if k == "reward":
             names.extend(components)
-    return {k: [(float(h["step"]), float(h[k])) for h in history if _number(h.get(k)) and _number(h.get("step"))]
+    return {k: [(float(h["step"]), float(h[k])) for h in history if is_number(h.get(k)) and is_number(h.get("step"))]
             for k in names}
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _records_by_id(recipe: dict, ids: set[str]) -> tuple[dict[str, dict], str | None]:
@@ -85,7 +81,7 @@ def _sample(row: dict, rec: dict | None, frame: tuple[Any, Any] | None, store: A
     from vlmr1_cli.evaluate.tasks import read_answer
     from vlmr1_cli.report.samples import base_sample, score_sample
 
-    rewards = {str(k): v for k, v in (row.get("rewards") or {}).items() if _number(v)}
+    rewards = {str(k): v for k, v in (row.get("rewards") or {}).items() if is_number(v)}
     total = sum(rewards.values())
     step = row.get("step")
     text = str(row.get("completion", ""))
@@ -115,7 +111,7 @@ def _sample(row: dict, rec: dict | None, frame: tuple[Any, Any] | None, store: A
                   "labels": [], "gt": [], "sort": {},
                   "preds": [{"boxes": [], "text": text, "lines": [f"reward sum {total:.3f}"], "ok": None}]}
     sample.update(group=f"step {step}", tags=tags, info=[f"step {step} · completion {index}", reward_line])
-    sample["sort"].update({"reward": total, **({"step": float(step)} if _number(step) else {})})
+    sample["sort"].update({"reward": total, **({"step": float(step)} if is_number(step) else {})})
     return sample
 
 

@@ -49,10 +49,3 @@ def named(fn: RewardFn, name: str, doc: str | None = None) -> RewardFn:
     return fn
 
 
-def is_number(v: Any) -> bool:
-    """int or float (bool counts, as in Python arithmetic), finite."""
-    if isinstance(v, bool):
-        return True
-    if isinstance(v, int):
-        return True
-    return isinstance(v, float) and math.isfinite(v)

@@ -6,9 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from vlmr1_cli.geometry import iou, iou_discrete, iou_vlmr1
+from vlmr1_cli.geometry import iou, iou_discrete, iou_vlmr1, is_number
 from vlmr1_cli.parsing import extract_answer, find_int_box, parse_rec_box
-from vlmr1_cli.rewards._common import RewardFn, is_number, named, need_solution, texts, unit
+from vlmr1_cli.rewards._common import RewardFn, named, need_solution, texts, unit
 
 _IOUS = {"discrete": iou_vlmr1, "discrete_geometry": iou_discrete, "continuous": iou}
 _PARSERS = ("paper", "tolerant")
@@ -68,7 +68,7 @@ def make_rec_iou(iou_kind: str = "discrete", parser: str = "paper", threshold: f
         raise ValueError(f"iou_kind must be one of {sorted(_IOUS)}, got {iou_kind!r}")
     if parser not in _PARSERS:
         raise ValueError(f"parser must be one of {list(_PARSERS)}, got {parser!r}")
-    if threshold is not None and (isinstance(threshold, bool) or not is_number(threshold) or not 0 < threshold <= 1):
+    if threshold is not None and (not is_number(threshold) or not 0 < threshold <= 1):
         raise ValueError(f"threshold must be a number in (0, 1], got {threshold!r}")
     iou_fn = _IOUS[iou_kind]
     read = paper_pred_box if parser == "paper" else parse_rec_box

@@ -54,7 +54,7 @@ def check_tasks(recipe: dict, tasks: set[str]) -> None:
     """GRPO: every task in the data has rewards, and every reward task occurs in the data."""
     if recipe["method"] != "grpo":
         return
-    from vlmr1_cli.train.rewards import reward_spec
+    from vlmr1_cli.train.reward_funcs import reward_spec
 
     rewarded = set(reward_spec(recipe))
     for task in sorted(rewarded - tasks):
@@ -131,18 +131,13 @@ def sharding_of(launch: dict) -> str | None:
     return None
 
 
-def check_sharding(recipe: dict, n_text: int, n_image: int) -> None:
-    """Text-only beside image samples under ZeRO-3/FSDP on several processes: refused."""
-    if not (n_text and n_image) or world_size(recipe) < 2:
-        return
-    kind = sharding_of(recipe["launch"])
-    if kind:
-        # Sharded parameters are gathered collectively as each module runs: a rank whose
-        # batch is text-only never runs the vision tower, the others wait for it, and the
-        # run hangs without an error. Refusing is better than a silent hang.
-        raise UserError(f"recipe: key 'launch.config_file': {kind} shards the vision tower, so text-only "
-                        f"samples ({n_text}) cannot train beside image samples ({n_image}) on several "
-                        "processes (a rank with a text-only batch would hang the run); use DDP or ZeRO-2")
+def needs_vision_keepalive(recipe: dict, n_text: int, n_image: int) -> bool:
+    """Text-only beside image samples on several processes: a rank's batch may have no image
+    while another's has. Under ZeRO-3/FSDP (`sharding_of`) its vision tower must still run,
+    or the collective gathers of the tower's shards would hang the run; vlmr1 then runs the
+    tower on a dummy input whose contribution is exactly zero (train/vision_keepalive.py).
+    Under DDP it makes every parameter take part in every step, too."""
+    return bool(n_text and n_image) and world_size(recipe) > 1
 
 
 def check_batch(recipe: dict, n_text: int, n_image: int) -> None:

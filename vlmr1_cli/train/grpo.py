@@ -28,21 +28,34 @@ def trainer_class():
                 out = (*out[:6], images, *out[7:])
             return out
 
+        def _generate_single_turn(self, *args, **kwargs):
+            # transformers 5 encodes the images before the prefill forward, outside FSDP2's
+            # root pre-forward hook, where the root's own shards (the patch embedding, the
+            # merger) are still sharded: gather them for the generation (every rank generates).
+            root = self.model_wrapped
+            if not (getattr(self.accelerator, "is_fsdp2", False) and hasattr(root, "unshard")):
+                return super()._generate_single_turn(*args, **kwargs)
+            root.unshard()
+            try:
+                return super()._generate_single_turn(*args, **kwargs)
+            finally:
+                root.reshard()
+
     return VlmGRPOTrainer
 
 
 def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
     from vlmr1_cli.train.callbacks import RunFilesCallback
-    from vlmr1_cli.train.model_setup import load_model, lora_config
-    from vlmr1_cli.train.rewards import build_reward_funcs
+    from vlmr1_cli.train.model_setup import load_policy_model, lora_config
+    from vlmr1_cli.train.reward_funcs import build_reward_funcs
     from vlmr1_cli.train.samples import DEFAULT_LIMIT, SampleLog, SampleLogCallback
 
     ctx = ctx or setup.prepare_run(recipe)
     samples = SampleLog(int(recipe["training"].get("num_completions_to_print") or DEFAULT_LIMIT))
     funcs, weights = build_reward_funcs(recipe, samples)
     args = setup.trainer_args(ctx, {"reward_weights": weights})
-    model = load_model(ctx.model_path, ctx.family, recipe)
-    return trainer_class()(
+    model = load_policy_model(ctx.model_path, ctx.family, recipe)
+    trainer = trainer_class()(
         model=model,
         reward_funcs=funcs,
         args=args,
@@ -53,3 +66,8 @@ def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
         callbacks=[RunFilesCallback(ctx.output_dir, lambda folder: setup.write_run_files(ctx, folder)),
                    SampleLogCallback(samples, ctx.output_dir)],
     )
+    if ctx.vision_keepalive:  # text-only beside image batches on several processes
+        from vlmr1_cli.train.vision_keepalive import keep_trainer_vision_alive
+
+        keep_trainer_vision_alive(trainer, ctx.family, ctx.processor)
+    return trainer

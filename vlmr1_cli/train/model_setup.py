@@ -30,8 +30,9 @@ def _load_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
-def load_model(model_path: str, family: ModelFamily, recipe: dict):
-    """Load the checkpoint (local files only) and apply the recipe's freezing."""
+def load_policy_model(model_path: str, family: ModelFamily, recipe: dict):
+    """The model to train: the checkpoint (local files only) with the recipe's dtype,
+    attention implementation and freezing. (Inference loads with `models.loading.load_model`.)"""
     import torch
     from transformers import AutoModelForImageTextToText
 
@@ -52,15 +53,6 @@ def load_model(model_path: str, family: ModelFamily, recipe: dict):
         raise UserError(f"{m['path']}: cannot load model: {first}") from None
     apply_freezing(model, family, recipe["freeze"])
     return model
-
-
-def check_dtype(name: str | None) -> None:
-    if name is None:
-        return
-    import torch
-
-    if not isinstance(getattr(torch, str(name), None), torch.dtype):
-        raise UserError(f"recipe: key 'model.dtype': unknown dtype '{name}' (use float32, bfloat16 or float16)")
 
 
 def _under(name: str, prefixes: tuple[str, ...]) -> bool:

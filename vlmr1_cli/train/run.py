@@ -73,7 +73,7 @@ def _train(recipe: dict, resume: bool, overwrite: bool, launched: bool = False) 
 def finished_summary(done) -> dict:
     """`--resume` on a finished run: nothing is trained. A run killed after its last
     checkpoint but before its final save gets that checkpoint's model as its final one."""
-    from vlmr1_cli.cli.output import info
+    from vlmr1_cli.progress import info
     from vlmr1_cli.train.run_folder import finish_from_checkpoint
 
     copied = finish_from_checkpoint(done.output_dir, done.checkpoint) if done.checkpoint else []

@@ -33,6 +33,8 @@ class RunContext:
     resume_from: str | None = None
     reward_funcs: list = field(default_factory=list)
     reward_weights: list = field(default_factory=list)
+    # text-only beside image samples on several processes: run the vision tower on every rank
+    vision_keepalive: bool = False
 
 
 def default_output_dir(recipe: dict) -> Path:
@@ -46,17 +48,18 @@ def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True, over
     folder, then the processor and the datasets. Nothing is written: `--overwrite` clears the
     folder only once every check has passed (run.py). `launched`: a process started by the
     launcher, which checked the output folder already (run_folder.check_output_dir)."""
-    from vlmr1_cli.train.model_setup import check_dtype, check_model_weights
+    from vlmr1_cli.models.loading import check_dtype
+    from vlmr1_cli.train.model_setup import check_model_weights
 
     validate_training(recipe)
     check_data_files(recipe)
     checks.check_modes(recipe)
     checks.check_vllm(recipe["training"])
     checks.check_launch_config(recipe["launch"])
-    check_dtype(recipe["model"].get("dtype"))
+    check_dtype(recipe["model"].get("dtype"), "recipe: key 'model.dtype'")
     funcs, weights = [], []
     if recipe["method"] == "grpo":
-        from vlmr1_cli.train.rewards import build_reward_funcs
+        from vlmr1_cli.train.reward_funcs import build_reward_funcs
 
         funcs, weights = build_reward_funcs(recipe)  # name typos fail here
     out = default_output_dir(recipe)
@@ -92,7 +95,7 @@ def model_revision(recipe: dict) -> str | None:
 
 
 def load_datasets(ctx: RunContext) -> None:
-    from vlmr1_cli.data.loader import build_dataset, dataset_composition
+    from vlmr1_cli.data.dataset import build_dataset, dataset_composition
     from vlmr1_cli.models.context import check_dataset_text, context_tokens
 
     recipe, data = ctx.recipe, ctx.recipe["data"]
@@ -111,7 +114,7 @@ def load_datasets(ctx: RunContext) -> None:
     tasks, n_text, n_image = dataset_composition(ctx.train_dataset)
     checks.check_tasks(recipe, tasks)
     checks.check_batch(recipe, n_text, n_image)
-    checks.check_sharding(recipe, n_text, n_image)
+    ctx.vision_keepalive = checks.needs_vision_keepalive(recipe, n_text, n_image)
 
 
 def trainer_args(ctx: RunContext, extra: dict | None = None):

@@ -22,14 +22,14 @@ def trainer_class():
 
 def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
     from vlmr1_cli.train.callbacks import RunFilesCallback
-    from vlmr1_cli.train.model_setup import load_model, lora_config
+    from vlmr1_cli.train.model_setup import load_policy_model, lora_config
 
     ctx = ctx or setup.prepare_run(recipe)
     # max_length=None: the default 1024 can cut through image tokens (docs/environment.md §6).
     extra = {} if "max_length" in recipe["training"] else {"max_length": None}
     args = setup.trainer_args(ctx, extra)
-    model = load_model(ctx.model_path, ctx.family, recipe)
-    return trainer_class()(
+    model = load_policy_model(ctx.model_path, ctx.family, recipe)
+    trainer = trainer_class()(
         model=model,
         args=args,
         train_dataset=ctx.train_dataset,
@@ -38,3 +38,8 @@ def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
         peft_config=lora_config(model, ctx.family, recipe["peft"]),
         callbacks=[RunFilesCallback(ctx.output_dir, lambda folder: setup.write_run_files(ctx, folder))],
     )
+    if ctx.vision_keepalive:  # text-only beside image batches on several processes
+        from vlmr1_cli.train.vision_keepalive import keep_trainer_vision_alive
+
+        keep_trainer_vision_alive(trainer, ctx.family, ctx.processor)
+    return trainer

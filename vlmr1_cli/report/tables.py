@@ -1,4 +1,5 @@
-"""The summary table of a metrics dict, as data (title, columns, rows) for the CLI to print.
+"""The summary tables of a metrics dict, as data (title, columns, rows): the CLI prints them
+(`vlmr1 evaluate`), the report pages render them.
 
 Scores are shown ×100 with two decimals, as the paper's tables print them; metrics.json
 keeps fractions.
