@@ -3,8 +3,8 @@
 A recipe has these sections (all optional except `model` and `data`):
 
     method:   grpo | sft
-    model:    path, revision, family, frame, dtype, trust_remote_code, min_pixels, max_pixels,
-              attn_implementation
+    model:    path, revision, adapter, family, frame, dtype, trust_remote_code, min_pixels,
+              max_pixels, attn_implementation
     data:     train: [{path, image_root, weight, max_samples}], eval: [...], max_samples, seed
     prompt:   system, templates: {task: "...{problem}...{labels}..."}, answer_templates: {...}
     rewards:  {task: [{name, weight}]}            (GRPO only; names or module:function)
@@ -48,7 +48,10 @@ DEFAULTS: dict[str, Any] = {
     "model": {"path": None, "family": None, "frame": None, "dtype": None, "trust_remote_code": False,
               "min_pixels": None, "max_pixels": None, "attn_implementation": None,
               # A Hub branch, tag or commit for `model.path` given as a repo id.
-              "revision": None},
+              "revision": None,
+              # A LoRA adapter (folder or Hub id) to train on, unmerged; its base model is
+              # model.path if given, else adapter_config.json's (train/model_setup.py).
+              "adapter": None},
     "data": {"train": [], "eval": [], "max_samples": None, "seed": 0},
     "prompt": {
         "system": None,
@@ -218,8 +221,9 @@ def load_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     _normalise_data(recipe)
     if recipe["method"] not in ("grpo", "sft"):
         raise UserError(f"{where}: key 'method': must be grpo or sft, got {recipe['method']!r}")
-    if not recipe["model"]["path"]:
-        raise UserError(f"{where}: key 'model.path' is required")
+    if not recipe["model"]["path"] and recipe["model"]["adapter"] is None:
+        raise UserError(f"{where}: key 'model.path' is required (or model.adapter: a LoRA adapter "
+                        "whose adapter_config.json names its base)")
     check_values(recipe)
     check_launch(recipe["launch"], where)
     return recipe
@@ -440,7 +444,9 @@ def check_values(recipe: dict) -> None:
     checked by validate_training; reward names and options by the rewards module)."""
     _finite_everywhere({k: v for k, v in recipe.items() if not k.startswith("_")}, "")
     m = recipe["model"]
-    _text(m["path"], "model.path", required=True)
+    _text(m["path"], "model.path", required=m["adapter"] is None)
+    if m["adapter"] is not None:
+        _text(m["adapter"], "model.adapter", required=True)
     for key in ("revision", "family", "frame", "dtype", "attn_implementation"):
         _text(m[key], f"model.{key}")
     _bool(m["trust_remote_code"], "model.trust_remote_code")
@@ -467,6 +473,9 @@ def check_values(recipe: dict) -> None:
                 item["weight"] = _number(item["weight"], f"rewards.{task}[{j}].weight", integer=False)
     peft = recipe["peft"]
     _bool(peft["enabled"], "peft.enabled")
+    if peft["enabled"] and m["adapter"] is not None:
+        raise UserError("recipe: keys 'peft.enabled' and 'model.adapter': training continues the adapter with "
+                        "its own LoRA settings (adapter_config.json); set peft.enabled to false")
     _bool(peft["include_vision"], "peft.include_vision")
     peft["r"] = _number(peft["r"], "peft.r", integer=True, allowed=AT_LEAST_1)
     peft["lora_alpha"] = _number(peft["lora_alpha"], "peft.lora_alpha", integer=False, allowed=POSITIVE)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve()
-FAMILY_PRESETS = ["tiny-qwen2-vl", "tiny-qwen3-vl", "tiny-idefics3", "tiny-smolvlm2"]
+FAMILY_PRESETS = ["tiny-qwen2-vl", "tiny-qwen3-vl", "tiny-idefics3", "tiny-smolvlm2", "tiny-internvl"]
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def _sharded_call_order(model, run) -> list[str]:
     return calls
 
 
-@pytest.mark.parametrize("preset", ["tiny-qwen2.5-vl", "tiny-idefics3"])
+@pytest.mark.parametrize("preset", ["tiny-qwen2.5-vl", "tiny-idefics3", "tiny-internvl"])
 def test_every_rank_gathers_the_same_modules_in_the_same_order(preset_dir, preset):
     """The invariant that prevents the hang, for the training forward and for generation:
     a text-only batch runs the same sharded modules, in the same order, as an image batch."""

@@ -170,5 +170,15 @@ class InternVL(ModelFamily):
     def vllm_processor_kwargs(self, limits: PixelLimits) -> dict:
         return self.processor_kwargs(limits)
 
+    # ---- training --------------------------------------------------------------------
+    def dummy_vision_inputs(self, processor: Any, device: Any, dtype: Any) -> dict:
+        """One tile (what a one-tile image becomes): pixel values of shape (tiles 1, 3, T, T).
+        `get_image_features` takes the feature layer and CLS strategy from the model's config
+        when not given, as the model's own forward does."""
+        import torch
+
+        tile = _tile_edge(getattr(getattr(processor, "image_processor", processor), "size", None))
+        return {"pixel_values": torch.zeros(1, 3, tile, tile, device=device, dtype=dtype)}
+
 
 INTERNVL = register_family(InternVL())

@@ -74,6 +74,12 @@ def adapter_base(folder: str | Path) -> str | None:
     return _adapter_config(folder)[0]
 
 
+def adapter_origin(folder: str | Path) -> tuple[str | None, str | None]:
+    """(base model, its revision) named by a LoRA adapter folder's adapter_config.json;
+    (None, None) if the folder holds no adapter."""
+    return _adapter_config(folder)
+
+
 def _adapter_config(folder: str | Path) -> tuple[str | None, str | None]:
     """(base model, its revision) named by a LoRA adapter folder; (None, None) if not one."""
     cfg = Path(folder) / "adapter_config.json"

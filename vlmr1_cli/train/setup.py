@@ -10,12 +10,17 @@ from typing import Any
 
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import ModelFamily, PixelLimits
-from vlmr1_cli.models.loading import META_FILE, read_meta, resolve_model
+from vlmr1_cli.models.loading import META_FILE, read_meta
 from vlmr1_cli.models.registry import family_for_path
 from vlmr1_cli.recipes import dump_recipe, validate_training
 from vlmr1_cli.train import checks, run_folder
 from vlmr1_cli.train.checks import check_data_files  # noqa: F401  (re-exported for the CLI)
-from vlmr1_cli.train.model_setup import apply_freezing, lora_config  # noqa: F401  (re-exported)
+from vlmr1_cli.train.model_setup import (  # noqa: F401  (apply_freezing, lora_config: re-exported)
+    ADAPTER_FOLDER,
+    StartingAdapter,
+    apply_freezing,
+    lora_config,
+)
 
 RECIPE_FILE = "vlmr1_recipe.yaml"
 
@@ -35,6 +40,7 @@ class RunContext:
     reward_weights: list = field(default_factory=list)
     # text-only beside image samples on several processes: run the vision tower on every rank
     vision_keepalive: bool = False
+    adapter: StartingAdapter | None = None  # the LoRA adapter training continues from
 
 
 def default_output_dir(recipe: dict) -> Path:
@@ -48,8 +54,9 @@ def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True, over
     folder, then the processor and the datasets. Nothing is written: `--overwrite` clears the
     folder only once every check has passed (run.py). `launched`: a process started by the
     launcher, which checked the output folder already (run_folder.check_output_dir)."""
+    from vlmr1_cli.models.integrity import check_model_files
     from vlmr1_cli.models.loading import check_dtype
-    from vlmr1_cli.train.model_setup import check_model_weights
+    from vlmr1_cli.train.model_setup import check_model_weights, locate_training_model
 
     validate_training(recipe)
     check_data_files(recipe)
@@ -65,10 +72,17 @@ def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True, over
     out = default_output_dir(recipe)
     recipe["training"]["output_dir"] = str(out)
     resume_from = run_folder.check_output_dir(out, resume, overwrite, recipe, launched)
-    model_path = resolve_model(str(recipe["model"]["path"]), model_revision(recipe))  # Hub ids download
+    # Hub ids download; an adapter (model.adapter, or model.path naming one) gives its base
+    model_path, adapter = locate_training_model(recipe, model_revision(recipe))
+    recipe[ADAPTER_FOLDER] = adapter.folder if adapter else None  # for load_policy_model
+    if adapter and overwrite and Path(adapter.folder).resolve() == out.resolve():
+        raise UserError(f"recipe: key 'training.output_dir': {out} is the adapter being trained "
+                        f"({adapter.key}): --overwrite would delete it; choose another output_dir")
     family = family_for_path(model_path)
     checks.check_family(recipe, family, read_meta(model_path))
     check_model_weights(model_path, recipe)  # a truncated weights file: named now, not after the data
+    if adapter:
+        check_model_files(adapter.folder, label=adapter.given)
     if recipe["training"].get("use_vllm"):
         from vlmr1_cli.models.processor_compat import check_vllm_loadable
 
@@ -82,9 +96,13 @@ def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True, over
     processor = family.load_processor(model_path, limits)
     limits = family.pixel_limits(processor)
     ctx = RunContext(recipe, model_path, family, processor, limits, out, resume_from=resume_from,
-                     reward_funcs=funcs, reward_weights=weights)
+                     reward_funcs=funcs, reward_weights=weights, adapter=adapter)
     if load_data:
         load_datasets(ctx)
+    if not launched:  # every check has passed: the memory plan's line, once per run
+        from vlmr1_cli.train.plan_inputs import announce_plan
+
+        announce_plan(recipe)
     return ctx
 
 
@@ -150,14 +168,18 @@ def trainer_args(ctx: RunContext, extra: dict | None = None):
 
 
 def run_meta(ctx: RunContext) -> dict:
-    r = ctx.recipe
+    r, adapter = ctx.recipe, ctx.adapter
+    base = adapter.base if adapter else str(r["model"]["path"])
+    revision = adapter.base_revision if adapter else model_revision(r)
     return {
         "family": ctx.family.name,
         "frame": ctx.family.frame_name,
         "pixel_limits": ctx.limits.as_dict(),
         "prompt": r["prompt"],
-        "base_model": str(r["model"]["path"]),
-        **({"base_model_revision": model_revision(r)} if model_revision(r) else {}),
+        "base_model": base,
+        **({"base_model_revision": revision} if revision else {}),
+        # the LoRA adapter this run continued from (its weights are not merged into the base)
+        **({"start_adapter": adapter.given} if adapter else {}),
         "datasets": [s["path"] for s in r["data"]["train"]],
         "recipe": RECIPE_FILE,
         "method": r["method"],
