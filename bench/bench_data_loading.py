@@ -21,7 +21,7 @@ today's, warm time <= 1/10 of today's. Each arm also hashes the ids and solution
 rows it built, in order (after its figures are read), so the table shows all three built the
 same dataset.
 
-    .venv/bin/python bench/bench_data_loading.py [--records 2000000] [--work DIR] [--keep]
+    .venv/bin/python -m bench.bench_data_loading [--records 2000000] [--work DIR] [--keep]
         [--output results.json]
 """
 
@@ -40,7 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from summary import emit  # bench/ is on sys.path when a bench runs as a script
+from bench.child import child_env, module_command
+from bench.summary import emit
 
 N_IMAGES = 64
 OVD_EVERY = 10  # every 10th record is an OVD record
@@ -210,9 +211,9 @@ def _child(arm: str, work: Path, cache: Path) -> None:
 
 
 def measure(arm: str, work: Path, cache: Path) -> dict:
-    env = dict(os.environ, VLMR1_NO_PROGRESS="1")
+    env = child_env(VLMR1_NO_PROGRESS="1")
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", arm, "--work", str(work), "--cache", str(cache)],
+    proc = subprocess.run(module_command("bench.bench_data_loading", "--child", arm, "--work", str(work), "--cache", str(cache)),
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.exit(f"{arm} run failed:\n{proc.stderr[-4000:]}")
@@ -256,7 +257,7 @@ def report(result: dict) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_data_loading", description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=2_000_000, help="records to generate (default 2,000,000)")
     ap.add_argument("--work", type=Path, default=None, help="folder for the data and the cache (default: a temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
@@ -277,8 +278,8 @@ def main() -> int:
         if not meta.is_file() or meta.read_text().strip() != str(args.records):
             # In a child: Linux keeps a process's peak RSS across exec, so a big parent would
             # inflate the peaks measured in the arms it spawns.
-            subprocess.run([sys.executable, __file__, "--child", "generate", "--work", str(work),
-                            "--records", str(args.records)], check=True)
+            subprocess.run(module_command("bench.bench_data_loading", "--child", "generate", "--work", str(work),
+                                          "--records", str(args.records)), check=True, env=child_env())
             meta.write_text(f"{args.records}\n")
         size_mb = sum((work / f"{n}.jsonl").stat().st_size for n in ("rec", "ovd")) / 2**20
         print(f"data: {args.records:,} records ({size_mb:.0f} MB of JSONL, {N_IMAGES} shared images), "

@@ -15,7 +15,7 @@ medians are reported. Throughput = samples / wall seconds; the ratio is vlmr1 / 
 (target >= 5x). Also printed: how many completions are identical between
 the two (left padding must not change what a greedy model says).
 
-    .venv/bin/python bench/bench_eval.py [--samples 256] [--batch-size 32] [--max-new-tokens 32] [--threads N]
+    .venv/bin/python -m bench.bench_eval [--samples 256] [--batch-size 32] [--max-new-tokens 32] [--threads N]
 
 On a shared 2-core machine, other busy processes slow torch's multi-threaded kernels (the
 batched ones) far more than the single-sample ones, which are too small to be split across
@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from summary import emit  # bench/ is on sys.path when a bench runs as a script
+from bench.summary import emit
 
 
 def baseline(model_dir: str, data: Path, max_new_tokens: int, template: str) -> tuple[float, dict[str, str]]:
@@ -63,7 +63,7 @@ def baseline(model_dir: str, data: Path, max_new_tokens: int, template: str) -> 
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-new-tokens", type=int, default=32)

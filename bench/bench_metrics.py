@@ -6,7 +6,7 @@
   plain per-image Python NMS (`metrics.pycoco.reference_gt_anchored_nms`, docs/metrics.md §3
   literally) then pycocotools; ours = `metrics.nms_ap.nms_ap_evaluate`. Stats identical.
 
-    .venv/bin/python bench/bench_metrics.py [--images 5000] [--cats 80] [--seed 0]
+    .venv/bin/python -m bench.bench_metrics [--images 5000] [--cats 80] [--seed 0]
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import sys
 import time
 
 import numpy as np
-from summary import emit  # bench/ is on sys.path when a bench runs as a script
 
+from bench.summary import emit
 from vlmr1_cli.metrics.coco import coco_evaluate
 from vlmr1_cli.metrics.nms_ap import nms_ap_evaluate
 from vlmr1_cli.metrics.pycoco import pycocotools_stats, reference_gt_anchored_nms
@@ -61,7 +61,7 @@ def row(name, t_base, t_ours, same):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_metrics", description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--cats", type=int, default=80)
     ap.add_argument("--seed", type=int, default=0)

@@ -13,7 +13,7 @@ Each measured run is a fresh child of a small parent (so peak RSS is that run's 
 
 Target (issue 3): <= 20 s wall and <= 1 GB peak RSS for `vlmr1`, on 2 cores.
 
-    .venv/bin/python bench/bench_prepare.py [--work DIR] [--keep]
+    .venv/bin/python -m bench.bench_prepare [--work DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from summary import emit  # bench/ is on sys.path when a bench runs as a script
+from bench.child import child_env, module_command
+from bench.summary import emit
 
 N_IMAGES = 50_000
 ANNS_PER_IMAGE = 4
@@ -141,10 +142,10 @@ def vlmr1_args(root: Path, output: Path) -> list[str]:
 
 
 def _measure(mode: str, root: Path, output: Path) -> dict:
-    env = dict(os.environ, VLMR1_NO_PROGRESS="1")
+    env = child_env(VLMR1_NO_PROGRESS="1")
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", mode, "--work", str(root),
-                           "--output", str(output)], capture_output=True, text=True, env=env)
+    proc = subprocess.run(module_command("bench.bench_prepare", "--child", mode, "--work", str(root),
+                                         "--output", str(output)), capture_output=True, text=True, env=env)
     outer = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"{mode} run failed:\n{proc.stderr}")
@@ -156,7 +157,7 @@ def _measure(mode: str, root: Path, output: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_prepare", description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=None, help="folder for the synthetic data")
     ap.add_argument("--keep", action="store_true", help="keep the synthetic data")
     ap.add_argument("--child", choices=("vlmr1", "naive", "generate"), help=argparse.SUPPRESS)
@@ -174,8 +175,8 @@ def main() -> None:
         if not (work / "refcoco" / "refs(unc).p").is_file():
             # In a child: Linux keeps a process's peak RSS across exec, so a big parent would
             # inflate the peak measured in the runs it spawns.
-            subprocess.run([sys.executable, __file__, "--child", "generate", "--work", str(work)],
-                           check=True)
+            subprocess.run(module_command("bench.bench_prepare", "--child", "generate", "--work", str(work)),
+                           check=True, env=child_env())
         size_mb = (work / "refcoco" / "instances.json").stat().st_size / 2**20
         print(f"synthetic refer folder: {N_IMAGES} images, {N_IMAGES * ANNS_PER_IMAGE} annotations, "
               f"{N_REFS} refs, {N_SENTENCES} sentences; instances.json {size_mb:.0f} MB "

@@ -4,7 +4,7 @@ Baseline = the paper's reward as written: regex parsing, then a COCO object, `lo
 `COCOeval.evaluate/accumulate/summarize` per completion (pycocotools). Ours =
 `get_reward("od_length")` on the same batch. Values must be identical (==).
 
-    .venv/bin/python bench/bench_rewards.py [--n 512] [--seed 0] [--repeat 3]
+    .venv/bin/python -m bench.bench_rewards [--n 512] [--seed 0] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import statistics
 import sys
 import time
 
-from summary import emit  # bench/ is on sys.path when a bench runs as a script
-
+from bench.summary import emit
 from vlmr1_cli.metrics.pycoco import vlmr1_calculate_map
 from vlmr1_cli.rewards import get_reward
 
@@ -77,7 +76,7 @@ def baseline_od_length(content: str, gt: list) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_rewards", description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of ours (median)")

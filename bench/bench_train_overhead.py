@@ -16,7 +16,7 @@ backward); the first `--warmup` steps of each run are dropped and the rest poole
 Reported: median step time per arm, their ratio vlmr1 / trl (target <= 1.03), wall time per
 step, peak RSS.
 
-    .venv/bin/python bench/bench_train_overhead.py [--steps 20] [--repeats 3] [--threads 1]
+    .venv/bin/python -m bench.bench_train_overhead [--steps 20] [--repeats 3] [--threads 1]
 
 On a shared 2-core machine, keep `--threads 1`: spinning OpenMP threads of two busy
 processes slow each other by 10x or more, which swamps any difference between the arms.
@@ -35,7 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from summary import emit  # bench/ is on sys.path when a bench runs as a script
+from bench.child import child_env, module_command
+from bench.summary import emit
 
 TEMPLATE = 'Locate {problem}. Answer as <answer>{"bbox_2d": [x1, y1, x2, y2]}</answer>.'
 
@@ -133,7 +134,7 @@ def prepare(work: Path, n: int) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.bench_train_overhead", description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20, help="timed steps per run")
     p.add_argument("--warmup", type=int, default=3, help="untimed first steps per run")
     p.add_argument("--repeats", type=int, default=3, help="runs per arm (alternating)")
@@ -154,14 +155,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vlmr1-bench-train-") as tmp:
         work = Path(tmp)
         prepare(work, (args.steps + args.warmup) * args.prompts + 8)
-        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), VLMR1_NO_PROGRESS="1",
-                   TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+        env = child_env(OMP_NUM_THREADS=str(args.threads), VLMR1_NO_PROGRESS="1",
+                        TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
         common = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--G", str(args.G),
                   "--prompts", str(args.prompts), "--completion", str(args.completion),
                   "--beta", str(args.beta), "--threads", str(args.threads), "--work", str(work)]
         for run in range(args.repeats):
             for arm in (("vlmr1", "trl") if run % 2 == 0 else ("trl", "vlmr1")):
-                proc = subprocess.run([sys.executable, __file__, "--child", arm, "--run", str(run), *common],
+                proc = subprocess.run(module_command("bench.bench_train_overhead", "--child", arm, "--run", str(run), *common),
                                       env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
                 line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
                 if proc.returncode != 0 or line is None:

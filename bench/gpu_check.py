@@ -11,8 +11,8 @@ invariant on the device (train/vision_keepalive.py): on a text-only batch the vi
 runs, the loss is bit-identical to the loss without it, and the tower's gradients are
 exactly zero.
 
-    python bench/gpu_check.py --json bench/results/gpu_check.json        # on a CUDA machine
-    python bench/gpu_check.py --size tiny --image 84x56 --completion 8    # CPU, in the tests
+    python -m bench.gpu_check --json bench/results/gpu_check.json        # on a CUDA machine
+    python -m bench.gpu_check --size tiny --image 84x56 --completion 8    # CPU, in the tests
 
 Prints one `SUMMARY {...}` line (bench/summary.py) and exits 1 if a check fails.
 """
@@ -26,11 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-import gpu_step  # noqa: E402
-from summary import emit  # noqa: E402
+from bench import gpu_step
+from bench.summary import emit
 
 # Qwen2.5-VL-3B-Instruct's config.json dimensions
 gpu_step.SIZES.setdefault("3b", dict(hidden=2048, intermediate=11008, layers=36, heads=16, kv_heads=2,
@@ -130,7 +127,7 @@ def mixed_batch_invariant(model_dir: Path) -> dict:
 def main() -> int:
     import torch
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__.splitlines()[0])
     p.add_argument("--size", choices=sorted(gpu_step.SIZES), default="3b")
     p.add_argument("--image", default="448x336", help="WxH of the training images")
     p.add_argument("--completion", type=int, default=64, help="max completion tokens")

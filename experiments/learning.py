@@ -16,7 +16,7 @@ unless what BENCHMARKS.md claims holds: GRPO gains over the warm start on every 
 >= 10 points on average in domain, the shuffled rewards gain nothing, GRPO ends above them on
 every seed and by >= 3 points on average, and the format rate stays >= 95%.
 
-    .venv/bin/python bench/learning.py --seeds 0 1 2 --out bench-output/learning
+    .venv/bin/python -m experiments.learning --seeds 0 1 2 --out bench-output/learning
 """
 
 from __future__ import annotations
@@ -29,23 +29,22 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # summary.py, controls.py
-from summary import emit  # noqa: E402
+from bench.child import child_env
+from bench.summary import emit
+from vlmr1_cli.demo import DemoConfig  # standard library only at import
 
-from vlmr1_cli.demo import DemoConfig  # noqa: E402  (standard library only at import)
-
-ROOT = HERE.parent
+ROOT = Path(__file__).resolve().parents[1]
 ARMS = ("sft", "grpo", "grpo_shuffled", "sft_more")
 METRICS = ("eval_acc", "eval_ood_pairs_acc", "eval_ood_acc", "eval_warmup_acc", "eval_unparsed", "eval_ood_unparsed")
 
 
-CONTROLS = {"permuted": "controls:permuted_rec_iou", "other-box": "controls:shuffled_rec_iou"}
+CONTROLS = {"permuted": "experiments.controls:permuted_rec_iou",
+            "other-box": "experiments.controls:shuffled_rec_iou"}
 
 
 def control_rewards(cfg, grpo_set: list[str], control: str = "permuted") -> str:
     """The recipe's REC rewards with `rec_iou` (and its options) replaced by a control
-    (bench/controls.py): its values permuted across samples, or scored against other prompts' boxes."""
+    (experiments/controls.py): its values permuted across samples, or scored against other prompts' boxes."""
     from vlmr1_cli.recipes import load_recipe
 
     items = load_recipe(Path(cfg.recipes_dir) / "demo_shapes_grpo.yaml", grpo_set)["rewards"]["rec"]
@@ -188,7 +187,7 @@ def plot(results: list[dict], out: Path) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m experiments.learning", description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=ROOT / "bench-output" / "learning")
     p.add_argument("--train", type=int, default=DemoConfig.train, help="warm-start training samples")
@@ -201,7 +200,11 @@ def main() -> int:
                    help="the control's reward: rec_iou permuted across samples, or scored against another prompt's box")
     p.add_argument("--check", action="store_true", help="exit 1 unless the claimed gaps hold (claims_hold)")
     args = p.parse_args()
-    sys.path.insert(0, str(HERE))  # controls:permuted_rec_iou
+    # The control reward is the plug-in `experiments.controls:...`: this process finds it
+    # through the current folder (`python -m` from the repository root); any process the
+    # training starts finds it through PYTHONPATH, set to the repository root for children
+    # (an environment variable they inherit, not an edit of this process's import path).
+    os.environ["PYTHONPATH"] = child_env()["PYTHONPATH"]
     os.environ.setdefault("VLMR1_NO_PROGRESS", "1")
     t0 = time.perf_counter()
     results = []

@@ -1,23 +1,20 @@
-"""bench/bench_data_loading.py at a tiny size: every arm runs, in its own process, and the
+"""`python -m bench.bench_data_loading` at a tiny size: every arm runs, in its own process, and the
 result file and SUMMARY line are complete (the targets are not checked: at 2,000 records the
 ratios are mostly interpreter start-up and noise)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.child import ROOT, child_env, module_command
 
 
 def test_data_loading_bench_reports_every_arm(tmp_path):
     out = tmp_path / "result.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_data_loading.py"), "--records", "2000",
-                           "--work", str(tmp_path / "work"), "--output", str(out)],
-                          capture_output=True, text=True, timeout=300, env=dict(os.environ, VLMR1_NO_PROGRESS="1"))
+    proc = subprocess.run(module_command("bench.bench_data_loading", "--records", "2000",
+                                         "--work", str(tmp_path / "work"), "--output", str(out)),
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, env=child_env(VLMR1_NO_PROGRESS="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["records"] == 2000 and result["same_rows"] is True

@@ -1,28 +1,25 @@
-"""bench/gpu_check.py at its tiny CPU size, so the script prepared for a lent GPU cannot rot:
+"""`python -m bench.gpu_check` at its tiny CPU size, so the script prepared for a lent GPU cannot rot:
 both GRPO arms (LoRA, full fine-tuning) run their steps, the memory plan is computed for each,
 and the mixed-batch invariant holds (loss bit-identical, vision gradients exactly zero)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.child import ROOT, child_env, module_command
 
 
 @pytest.mark.slow
 def test_gpu_check_runs_at_tiny_size_on_cpu(tmp_path):
     out = tmp_path / "gpu_check.json"
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--size", "tiny",
-                           "--image", "84x56", "--completion", "8", "--G", "4", "--steps", "1",
-                           "--warmup", "1", "--json", str(out)],
-                          capture_output=True, text=True, env=env, timeout=400, stdin=subprocess.DEVNULL)
+    env = child_env(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    proc = subprocess.run(module_command("bench.gpu_check", "--size", "tiny",
+                                         "--image", "84x56", "--completion", "8", "--G", "4", "--steps", "1",
+                                         "--warmup", "1", "--json", str(out)),
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=400, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["device"] == "cpu" and result["size"] == "tiny"

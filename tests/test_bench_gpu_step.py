@@ -1,24 +1,22 @@
-"""bench/gpu_step.py at its tiny CPU size: both arms (bare TRL and vlmr1's trainer) run the
-same steps, and the result file and the SUMMARY line bench/run_all.py reads are complete.
+"""`python -m bench.gpu_step` at its tiny CPU size: both arms (bare TRL and vlmr1's trainer) run the
+same steps, and the result file and the SUMMARY line bench.run_all reads are complete.
 The GPU figures themselves come from a CUDA machine (BENCHMARKS.md)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.child import ROOT, child_env, module_command
 
 
 def test_gpu_step_runs_both_arms_at_tiny_size_on_cpu(tmp_path):
     out = tmp_path / "gpu_step.json"
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_step.py"), "--size", "tiny", "--image", "84x56",
-                           "--completion", "8", "--G", "4", "--prompts", "1", "--steps", "2", "--warmup", "1",
-                           "--json", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    env = child_env(CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(module_command("bench.gpu_step", "--size", "tiny", "--image", "84x56",
+                                         "--completion", "8", "--G", "4", "--prompts", "1", "--steps", "2",
+                                         "--warmup", "1", "--json", str(out)),
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["device"] == "cpu" and result["G"] == 4

@@ -1,16 +1,11 @@
-"""bench/headroom.py: sampled generation (several completions per prompt, repeatable with a
+"""experiments/headroom.py: sampled generation (several completions per prompt, repeatable with a
 seed) and the greedy / sampled / pass@k accounting, checked against scripted completions."""
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-
-import headroom  # noqa: E402
+from experiments import headroom
 
 TEMPLATE = 'Locate {problem}. Answer as <answer>{"bbox_2d": [x1, y1, x2, y2]}</answer>.'
 

@@ -1,29 +1,15 @@
-"""The learning benchmark's control and bookkeeping (bench/controls.py, bench/learning.py),
+"""The learning experiment's control and bookkeeping (experiments/controls.py, experiments/learning.py),
 checked without training: the control must score against other prompts' boxes with the
 recipe's own reward options, and the summary must compute the gaps --check relies on."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from experiments import controls, learning
 
 
-@pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        yield importlib.import_module("controls"), importlib.import_module("learning")
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-
-
-def test_shuffled_reward_scores_against_the_next_group(bench):
-    controls, _ = bench
+def test_shuffled_reward_scores_against_the_next_group():
     right = "<answer>[0,0,10,10]</answer>"
     sols = [[0, 0, 10, 10]] * 2 + [[50, 50, 60, 60]] * 2  # two prompts, G = 2
     ids = ["a", "a", "b", "b"]
@@ -35,11 +21,10 @@ def test_shuffled_reward_scores_against_the_next_group(bench):
     assert controls.shuffled_rec_iou([near] * 4, sols, id=ids, threshold=0.8)[:2] == [0.0, 0.0]
 
 
-def test_permuted_reward_keeps_the_values_and_loses_the_samples(bench, monkeypatch):
+def test_permuted_reward_keeps_the_values_and_loses_the_samples(monkeypatch):
     import itertools
     import random
 
-    controls, _ = bench
     monkeypatch.setattr(controls, "_CALLS", itertools.count())
     hit, miss = "<answer>[0,0,10,10]</answer>", "<answer>[50,50,60,60]</answer>"
     completions = [hit] * 8 + [miss] * 24
@@ -60,24 +45,22 @@ def test_permuted_reward_keeps_the_values_and_loses_the_samples(bench, monkeypat
     assert controls.permuted_rec_iou(near, sols[:4], threshold=0.8) == [0.0] * 4
 
 
-def test_control_keeps_the_recipes_reward_options(bench):
+def test_control_keeps_the_recipes_reward_options():
     from vlmr1_cli.demo import DemoConfig
     from vlmr1_cli.recipes import load_recipe
 
-    _, learning = bench
     cfg = DemoConfig()
     real = load_recipe("demo_shapes_grpo")["rewards"]["rec"]
     control = load_recipe("demo_shapes_grpo", [learning.control_rewards(cfg, [])])
     control = control["rewards"]["rec"]
-    assert [c["name"] for c in control] == ["controls:permuted_rec_iou" if r["name"] == "rec_iou" else r["name"]
-                                            for r in real]
+    assert [c["name"] for c in control] == ["experiments.controls:permuted_rec_iou" if r["name"] == "rec_iou"
+                                            else r["name"] for r in real]
     assert [c.get("options") for c in control] == [r.get("options") for r in real]
     other = load_recipe("demo_shapes_grpo", [learning.control_rewards(cfg, [], "other-box")])
-    assert "controls:shuffled_rec_iou" in [c["name"] for c in other["rewards"]["rec"]]
+    assert "experiments.controls:shuffled_rec_iou" in [c["name"] for c in other["rewards"]["rec"]]
 
 
-def test_summary_gaps_and_reward_curve_key(bench):
-    _, learning = bench
+def test_summary_gaps_and_reward_curve_key():
     arm = lambda acc, ood=0.1: {"eval_acc": acc, "eval_ood_acc": ood, "eval_ood_pairs_acc": ood + 0.1,  # noqa: E731
                                 "eval_warmup_acc": acc / 2, "eval_unparsed": 0.0, "eval_ood_unparsed": 0.0}
     results = [{"seed": s, "arms": {"sft": arm(0.2), "grpo": arm(0.3 + s / 100), "grpo_shuffled": arm(0.05),
@@ -96,8 +79,7 @@ def test_summary_gaps_and_reward_curve_key(bench):
     assert learning.reward_mean({"step": 1, "loss": 0.0}) is None
 
 
-def test_check_fails_when_any_claim_fails(bench):
-    _, learning = bench
+def test_check_fails_when_any_claim_fails():
     arm = lambda acc: {"eval_acc": acc, "eval_ood_acc": 0.1, "eval_ood_pairs_acc": 0.2,  # noqa: E731
                        "eval_warmup_acc": 0.2, "eval_unparsed": 0.0, "eval_ood_unparsed": 0.0}
 
@@ -115,11 +97,10 @@ def test_check_fails_when_any_claim_fails(bench):
     assert not holds([0.2, 0.4, 0.3], [0.35, 0.5, 0.4], [0.1, 0.35, 0.3], unparsed=0.06)  # format lost
 
 
-def test_compute_matched_sft_starts_at_the_warm_starts_final_rate(bench):
+def test_compute_matched_sft_starts_at_the_warm_starts_final_rate():
     from vlmr1_cli.demo import DemoConfig
     from vlmr1_cli.recipes import load_recipe
 
-    _, learning = bench
     cfg = DemoConfig()
     t = load_recipe("demo_shapes_sft")["training"]
     floor = float(t.get("lr_scheduler_kwargs", {}).get("min_lr_rate", 0.0)) * float(t["learning_rate"])
@@ -127,3 +108,21 @@ def test_compute_matched_sft_starts_at_the_warm_starts_final_rate(bench):
     assert learning.final_lr(cfg, ["training.lr_scheduler_type=constant", "training.learning_rate=3e-4"]) == 3e-4
     assert learning.final_lr(cfg, ["training.lr_scheduler_type=cosine_with_min_lr",
                                    "training.lr_scheduler_kwargs={min_lr: 1e-5}"]) == 1e-5
+
+
+def test_control_is_the_plug_in_the_reward_registry_imports():
+    from vlmr1_cli.rewards import get_reward
+
+    assert get_reward(learning.CONTROLS["permuted"]) is controls.permuted_rec_iou
+    assert get_reward(learning.CONTROLS["other-box"]) is controls.shuffled_rec_iou
+
+
+def test_experiment_runs_as_a_module_from_any_folder(tmp_path):
+    import subprocess
+
+    from bench.child import child_env, module_command
+
+    proc = subprocess.run(module_command("experiments.learning", "--help"), cwd=tmp_path, env=child_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("usage: python -m experiments.learning") and "--control {other-box,permuted}" in proc.stdout

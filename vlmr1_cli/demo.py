@@ -9,8 +9,8 @@ then GRPO on a narrower task, evaluated in domain and out of domain.
   shapes and among 2-3 shapes (out of domain: wording never trained, and more distractors than
   the task ever shows); and the warm start's own split (1-2 shapes, seen pairs).
 
-The stages are separate functions so the learning benchmark (bench/learning.py) can run the
-same pipeline with controls. Every figure in the returned table comes from the run itself.
+The stages are separate functions so the learning experiment (experiments/learning.py) can
+run the same pipeline with controls. Every figure in the returned table comes from the run itself.
 """
 
 from __future__ import annotations

@@ -1,6 +1,4 @@
-import importlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -101,7 +99,6 @@ def test_rows_convert_gt_into_model_frame(folder):
 
 # ---- the Arrow cache (vlmr1_cli/data/arrow_cache.py) ----------------------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
 LIMITS = PixelLimits(56 * 56, 112 * 112, 28)
 
 
@@ -114,11 +111,9 @@ def _private_datasets_cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def baseline():
     """The loader as it was before the Arrow cache, kept as the benchmark's baseline."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        yield importlib.import_module("bench_data_loading")
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    from bench import bench_data_loading
+
+    return bench_data_loading
 
 
 def _write(path: Path, records: list[dict]) -> Path:

@@ -48,7 +48,7 @@ def row_images(rows: list[dict]) -> list:
 
 class HFGenerator:
     """Greedy decoding with transformers' `generate` on a loaded model (models.loading); on
-    request, sampling several completions per prompt (bench/headroom.py measures pass@k)."""
+    request, sampling several completions per prompt (experiments/headroom.py measures pass@k)."""
 
     name = "hf"
 
@@ -70,6 +70,7 @@ class HFGenerator:
         images = [row_images([r]) for r in rows]
         inputs = self.processor(text=[r["text"] for r in rows], images=images if any(images) else None,
                                 padding=True, return_tensors="pt").to(self.model.device)
+        decoding: dict[str, bool | float | int | None]
         if temperature is None:
             decoding = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         else:
