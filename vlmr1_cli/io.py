@@ -11,9 +11,9 @@ import socket
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from vlmr1_cli.errors import UserError
 
@@ -79,7 +79,8 @@ def share_weight_files(folder: str | os.PathLike) -> None:
 TEMP_SUFFIX = ".tmp"
 LEGACY_TEMP_AGE_S = 24 * 3600  # temp files of vlmr1 versions that did not tag them with a pid
 _LEGACY_TEMP = re.compile(r"^[a-z0-9_]{8}$")  # tempfile's random part: what they were named with
-_WRITE_REASONS = {
+# Keyed by OSError.errno, which is None for errors raised without one.
+_WRITE_REASONS: dict[int | None, str] = {
     errno.ENOSPC: "no space left on the device",
     errno.EDQUOT: "disk quota exceeded",
     errno.EFBIG: "file too large for the file system",
@@ -134,7 +135,7 @@ def _stale(entry: os.DirEntry, name: str, now: float) -> bool:
     return host == _host_tag() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
 
 
-def remove_stale_temps(folder: str | os.PathLike, name: str) -> list[Path]:
+def remove_stale_temps(folder: str | os.PathLike[str], name: str) -> list[Path]:
     """Remove the temp files and folders (`.NAME.<host>-<pid>.<random>.tmp`) that killed runs
     of this machine left in `folder` for target `name`; returns what was removed. Best effort:
     a folder that cannot be listed or an entry that cannot be removed is left alone."""
@@ -239,7 +240,8 @@ def staging_dir(parent: str | os.PathLike, name: str) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
+def atomic_open(path: str | os.PathLike, mode: str = "w",
+                encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
     """Open a temp file next to `path`; rename it over `path` only if the block succeeds.
 
     An interrupted run leaves the previous file (or nothing) in place, never a partial one,
@@ -287,7 +289,7 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Non
         fh.write("\n")
 
 
-def write_jsonl(path: str | os.PathLike, records) -> int:
+def write_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> int:
     """Stream `records` into `path` atomically; return the number written."""
     n = 0
     with atomic_open(path) as fh:

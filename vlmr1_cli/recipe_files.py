@@ -26,7 +26,10 @@ def packaged_recipes_dir() -> Path:
     """The folder of packaged recipes. pip installs wheels unpacked, so this is a real folder
     (accelerate and the demo need file paths, not only readable resources)."""
     folder = resources.files("vlmr1_cli").joinpath("configs")
-    return Path(os.fspath(folder))
+    if not isinstance(folder, Path):  # a zip import: no file paths to hand to accelerate
+        raise UserError(f"vlmr1_cli's recipes are not a folder on disk ({folder}): install "
+                        "vlmr1 with pip (which unpacks it) rather than importing it from a zip")
+    return folder
 
 
 def packaged_accelerate_dir() -> Path:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from vlmr1_cli.data.coco_json import load_coco, xyxy
@@ -43,26 +44,41 @@ from vlmr1_cli.progress import track
 
 LABEL_MODES = ("all", "positive")
 KEEP_DROP = ("keep", "drop")
-VARIANTS = {
-    "filtered": {"max_boxes_per_category": 10},
-    "pos2": {"labels": "positive", "max_boxes_per_category": 1},
-    "pos3": {"labels": "positive", "max_boxes_per_image": 10},
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The options a published variant fixes; None = not given (or not fixed)."""
+
+    labels: str | None = None
+    max_boxes_per_category: int | None = None
+    max_boxes_per_image: int | None = None
+
+
+VARIANTS: dict[str, Selection] = {
+    "filtered": Selection(max_boxes_per_category=10),
+    "pos2": Selection(labels="positive", max_boxes_per_category=1),
+    "pos3": Selection(labels="positive", max_boxes_per_image=10),
 }
 
 
-def apply_variant(variant: str | None, **given) -> dict:
+def apply_variant(variant: str | None, given: Selection) -> Selection:
     """The options of a published variant merged with the given ones (None = not given)."""
     if variant is None:
         return given
     if variant not in VARIANTS:
         raise UserError(f"unknown --variant '{variant}' (choose {', '.join(VARIANTS)})")
-    merged = dict(given)
-    for key, value in VARIANTS[variant].items():
-        if given.get(key) is not None and given[key] != value:
+    fixed = VARIANTS[variant]
+    merged = {}
+    for key in (f.name for f in fields(Selection)):
+        mine, theirs = getattr(given, key), getattr(fixed, key)
+        if theirs is None:
+            continue
+        if mine is not None and mine != theirs:
             flag = "--" + key.replace("_", "-")
-            raise UserError(f"{flag} {given[key]} contradicts --variant {variant} ({flag} {value})")
-        merged[key] = value
-    return merged
+            raise UserError(f"{flag} {mine} contradicts --variant {variant} ({flag} {theirs})")
+        merged[key] = theirs
+    return replace(given, **merged)
 
 
 def default_gt_path(output: str | os.PathLike) -> Path:
@@ -91,10 +107,9 @@ def convert_coco(instances: str | os.PathLike, output: str | os.PathLike, *,
                  image_prefix: str = "", tolerance: float = BOX_TOLERANCE,
                  max_boxes_per_image: int | None = None, variant: str | None = None) -> Summary:
     """Convert a COCO instances file; write the records and the matching GT file."""
-    chosen = apply_variant(variant, labels=labels, max_boxes_per_category=max_boxes_per_category,
-                           max_boxes_per_image=max_boxes_per_image)
-    labels = chosen["labels"] or "all"
-    max_boxes_per_category, max_boxes_per_image = chosen["max_boxes_per_category"], chosen["max_boxes_per_image"]
+    chosen = apply_variant(variant, Selection(labels, max_boxes_per_category, max_boxes_per_image))
+    labels = chosen.labels or "all"
+    max_boxes_per_category, max_boxes_per_image = chosen.max_boxes_per_category, chosen.max_boxes_per_image
     if labels not in LABEL_MODES:
         raise UserError(f"unknown --labels '{labels}' (choose all or positive)")
     if crowd not in KEEP_DROP or empty not in KEEP_DROP:

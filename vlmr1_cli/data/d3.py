@@ -207,6 +207,7 @@ def convert_d3(output: str | os.PathLike, *, anno_dir: str | os.PathLike | None 
     else:
         if prefer_group:
             raise UserError("--prefer-group needs the pickles (--anno-dir): the JSON has no groups")
+        assert json_file is not None  # exactly one of the two inputs, checked above
         d3 = _from_json(Path(json_file), summary)
         gt_file = json_file
     if gt_file is not None:

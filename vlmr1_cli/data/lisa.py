@@ -81,9 +81,9 @@ def mask_box(shapes: list, rule: str, width: int, height: int, loc: str) -> list
     else:
         pts = []
         for i, shape in enumerate(shapes):
-            label = shape.get("label") if isinstance(shape, dict) else None
             shape_pts = _points(shape, f"{loc}: shapes[{i}]")
-            if label.lower() == "flag" or "ignore" in label.lower():
+            label = shape["label"].lower()  # _points checked: an object with a string label
+            if label == "flag" or "ignore" in label:
                 continue
             pts += shape_pts
         if not pts:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 from vlmr1_cli.data.coco import category_names
@@ -45,7 +46,7 @@ def _texts(img: dict, key: str, loc: str) -> list[str]:
     return v
 
 
-def convert_ovdeval(files: list[str | os.PathLike], output: str | os.PathLike, *,
+def convert_ovdeval(files: Sequence[str | os.PathLike[str]], output: str | os.PathLike, *,
                     subset: str | None = None, image_prefix: str = "", seed: int | None = None,
                     tolerance: float = BOX_TOLERANCE) -> Summary:
     """Convert one or more OVDEval subset files into one JSONL (ids `<subset>-<image id>`)."""

@@ -23,7 +23,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from vlmr1_cli.data.coco_json import read_json_file
 from vlmr1_cli.data.paths import UnsafePathError, check_relpath, safe_join
@@ -132,7 +132,7 @@ class RecordSink:
         self._ids: set[str] = set()
         self._extra: list[tuple[Path, Any]] = []
         self._stack = contextlib.ExitStack()
-        self._fh = None
+        self._fh: IO[Any] | None = None
 
     def __enter__(self) -> RecordSink:
         if self.output.exists() and self.output.is_dir():
@@ -151,6 +151,8 @@ class RecordSink:
             problems = record_problems(rec)
             if problems:
                 raise UserError(f"record '{rid}' ({self.summary.source}): {problems[0]}")
+        if self._fh is None:
+            raise RuntimeError("RecordSink.write() outside its `with` block")
         self._fh.write(_ENCODER.encode(rec))
         self._fh.write("\n")
         self.summary.written += 1

@@ -65,7 +65,8 @@ def _numpy_entries() -> dict[tuple[str, str], Any]:
         entries[(mod, "_reconstruct")] = reconstruct
         entries[(mod, "scalar")] = multiarray.scalar
     for mod in _NUMPY_NUMERIC:
-        entries[(mod, "_frombuffer")] = numeric._frombuffer  # refuses object dtypes itself
+        # Refuses object dtypes itself. Private, so numpy's stubs leave it out.
+        entries[(mod, "_frombuffer")] = numeric._frombuffer  # type: ignore[attr-defined]
     return entries
 
 

@@ -106,7 +106,7 @@ def _boxes(rec: dict) -> list[tuple[str, Any]]:
 def _label_problems(rec: dict) -> list[str]:
     if rec.get("task") != "ovd":
         return []
-    out = []
+    out: list[str] = []
     labels = rec.get("labels")
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         return out  # the schema check reports it
@@ -120,8 +120,11 @@ def _label_problems(rec: dict) -> list[str]:
             if set(negs) - set(labels):
                 out.append(f"key 'negatives': not queried in 'labels': {sorted(set(negs) - set(labels))[:3]}")
             sol = rec.get("solution")
-            pos = {o.get("label") for o in (sol if isinstance(sol, list) else [])
-                   if isinstance(o, dict) and isinstance(o.get("label"), str)}
+            pos: set[str] = set()
+            for o in sol if isinstance(sol, list) else []:
+                label = o.get("label") if isinstance(o, dict) else None
+                if isinstance(label, str):
+                    pos.add(label)
             if pos & set(negs):
                 out.append(f"key 'negatives': also a solution label: {sorted(pos & set(negs))[:3]}")
     return out

@@ -25,9 +25,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from vlmr1_cli.data.coco_json import positive_int, read_json_file
 from vlmr1_cli.data.paths import check_relpath, safe_join
@@ -156,7 +156,7 @@ def _problem_and_solution(item: dict, loc: str, summary: Summary) -> tuple[str, 
     return problem, box
 
 
-def _numbers(v: Any, n: int) -> bool:
+def _numbers(v: object, n: int) -> TypeGuard[list[float]]:
     return isinstance(v, list) and len(v) == n and all(is_bounded_number(x) for x in v)
 
 
@@ -180,7 +180,7 @@ def _check_conventions(item: dict, box: list[float], w: int, h: int, summary: Su
         summary.note(f"normalized_solution {key} int(solution / size * 1000)")
 
 
-def convert_vlmr1_rec(files: list[str | os.PathLike], output: str | os.PathLike, *,
+def convert_vlmr1_rec(files: Sequence[str | os.PathLike[str]], output: str | os.PathLike, *,
                       image_root: str | os.PathLike | None = None, coords: str = "abs",
                       renumber: bool = False, image_prefix: str = "",
                       tolerance: float = BOX_TOLERANCE) -> Summary:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vlmr1_cli.data.paths import UnsafePathError, safe_join
 from vlmr1_cli.errors import UserError
@@ -43,7 +44,9 @@ def coco_gt_from_records(records: list[dict]) -> RecordsCoco:
     = every label the records query or annotate (first seen), annotation ids from 1 (never
     0: COCOeval reads a match on GT id 0 as no match), area = w*h, no crowd."""
     names: dict[str, int] = {}
-    images, anns, image_ids = [], [], {}
+    images: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
+    image_ids: dict[str, object] = {}
     for r in records:
         for label in [*(r.get("labels") or []), *(o["label"] for o in r["solution"])]:
             names.setdefault(label, len(names) + 1)

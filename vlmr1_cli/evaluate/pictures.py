@@ -34,7 +34,9 @@ def draw_one(rec: dict, pred: dict, path: Path) -> None:
     scale = max(1.0, MIN_SIDE / max(img.size))
     if scale > 1:
         img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.NEAREST)
-    font = ImageFont.load_default(size=max(12, img.width // 45))
+    font_size = max(12, img.width // 45)
+    # Without FreeType, Pillow falls back to a bitmap font that has no `size` (and is smaller).
+    font = ImageFont.load_default(size=font_size)
     task = rec["task"]
     query = rec.get("problem") if task == "rec" else ", ".join(rec.get("labels") or [])
     status = "answer read" if pred.get("parsed") else "UNPARSEABLE answer (scored as a miss)"
@@ -42,7 +44,7 @@ def draw_one(rec: dict, pred: dict, path: Path) -> None:
     legend = "green = ground truth, red = prediction;" if rec["solution"] is not None else "red = prediction;"
     caption = _wrap([f"{rec['id']}: {query or ''}"[:300], legend, status],
                     font, img.width - 8)
-    line_h = font.size + 4
+    line_h = font_size + 4
     canvas = Image.new("RGB", (img.width, img.height + line_h * len(caption) + 6), "white")
     canvas.paste(img, (0, 0))
     draw = ImageDraw.Draw(canvas)
@@ -81,7 +83,7 @@ def _wrap(lines: list[str], font, width: int) -> list[str]:
 def draw_predictions(records: list[dict], preds: list[dict], folder: Path, limit: int) -> list[str]:
     """Pictures of the first `limit` records that have an image; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[str] = []
     for i, (rec, pred) in enumerate(zip(records, preds, strict=True)):
         if len(written) >= limit:
             break

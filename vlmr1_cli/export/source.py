@@ -160,7 +160,8 @@ def locate(checkpoint: str | Path) -> ExportSource:
         notes.append(f"no {META_FILE} found: the export carries no prompt template or frame, "
                      "so `vlmr1 evaluate` will use the family defaults")
 
-    recipe_name = meta.get("recipe") if isinstance(meta.get("recipe"), str) else RECIPE_FILE
+    saved_recipe = meta.get("recipe")
+    recipe_name = saved_recipe if isinstance(saved_recipe, str) else RECIPE_FILE
     recipe_path = None
     for d in (model_dir, run_root):
         cand = d / recipe_name

@@ -45,8 +45,9 @@ def run_workers(cmd: list[str], folder: Path, env: dict[str, str] | None = None,
     full_env.setdefault("OMP_NUM_THREADS", "1")  # N ranks on one machine: no oversubscription
     full_env.update(env or {})
     full_env[ERROR_DIR_ENV] = str(folder)
-    streams = {} if log is None else {"stdout": log, "stderr": subprocess.STDOUT}
-    code = subprocess.call(cmd, env=full_env, stdin=subprocess.DEVNULL, **streams)
+    # No log: both streams are inherited (None); a log takes stdout with stderr merged into it.
+    code = subprocess.call(cmd, env=full_env, stdin=subprocess.DEVNULL, stdout=log,
+                           stderr=None if log is None else subprocess.STDOUT)
     if code != 0:
         message = first_rank_error(folder)
         if message:

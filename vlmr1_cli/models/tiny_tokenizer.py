@@ -73,7 +73,9 @@ def build_tokenizer(seed: int = 0, vocab_size: int = 600):
     data = json.loads(tok.to_str())["model"]
     vocab = data["vocab"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in data["merges"]]
-    qtok = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None,
+    # transformers annotates `merges` as str | list[str] and `unk_token` as str, but hands both
+    # to tokenizers' BPE, which takes (left, right) pairs and no unknown token.
+    qtok = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None,  # type: ignore[arg-type]
                           bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     qtok.add_special_tokens({"additional_special_tokens": [t for t in QWEN_VL_SPECIAL_TOKENS if t not in ("<|endoftext|>", "<|im_end|>")]})
     qtok.add_tokens(["<|endoftext|>", "<|im_end|>"], special_tokens=True)

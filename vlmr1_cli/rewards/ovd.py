@@ -143,7 +143,7 @@ def od_reward_value(text: str, gt: _GT | None, kind: str) -> float:
     return bbox_reward
 
 
-def _make_od(kind: str, doc: str) -> RewardFn:
+def _make_od(kind: str, doc: str | None) -> RewardFn:
     def reward(completions: Sequence[Any], solution: Sequence[Any] | None = None, **kwargs: Any) -> list[float]:
         sols = need_solution(kind, completions, solution)
         return [unit(od_reward_value(t, od_ground_truth(s), kind)) for t, s in zip(texts(completions), sols, strict=True)]

@@ -28,6 +28,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the classes the mixins are mixed into; not imported at run time
+    from transformers import Trainer as _TrainerBase
+    from trl import GRPOConfig
+    from trl import GRPOTrainer as _GrpoTrainerBase
+else:
+    _TrainerBase = _GrpoTrainerBase = object
 
 FULL_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 GENERATION_STATE = "vlmr1_generation-rank{rank}.pt"
@@ -48,7 +56,7 @@ def load_full_weights(model, checkpoint: str | Path) -> None:
     del saved
 
 
-class ResumeWeightsMixin:
+class ResumeWeightsMixin(_TrainerBase):
     """For a Trainer subclass: resume loads the full weights with the key conversions applied.
 
     LoRA adapters (PEFT loads them by its own names), DeepSpeed and FSDP (their own state
@@ -67,7 +75,7 @@ class ResumeWeightsMixin:
         super()._load_from_checkpoint(resume_from_checkpoint, model)
 
 
-def generation_state_path(checkpoint: str | Path, rank: int) -> Path:
+def generation_state_path(checkpoint: str | os.PathLike[str], rank: int) -> Path:
     return Path(checkpoint) / GENERATION_STATE.format(rank=rank)
 
 
@@ -100,10 +108,13 @@ class EpochOrderedSampler:
         return len(self.inner)
 
 
-class GrpoResumeMixin:
+class GrpoResumeMixin(_GrpoTrainerBase):
     """For a GRPOTrainer subclass: its micro-step counter and generation buffer in each
     checkpoint, restored on resume, and each epoch's data order independent of where the
     run started."""
+
+    if TYPE_CHECKING:
+        args: GRPOConfig  # GRPOTrainer's arguments are its config
 
     def _get_train_sampler(self, dataset=None):
         sampler = super()._get_train_sampler(dataset)
@@ -118,7 +129,9 @@ class GrpoResumeMixin:
 
         folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
         folder.mkdir(parents=True, exist_ok=True)
-        every = self.args.steps_per_generation * self.num_iterations
+        steps_per_generation = self.args.steps_per_generation
+        assert steps_per_generation is not None  # GRPOConfig.__post_init__ fills it in
+        every = steps_per_generation * self.num_iterations
         # The buffer only matters between two generations; at a boundary the next step samples.
         buffer = self._buffered_inputs if self._step % every else None
         with atomic_open(generation_state_path(folder, self.args.process_index), "wb", encoding=None) as fh:

@@ -24,7 +24,7 @@ class SampleLog:
         self.step = -1
         self.rows: list[dict] = []
 
-    def record(self, step: int, ids: list, tasks: list | None, completions: list, name: str,
+    def record(self, step: int, ids: list | None, tasks: list | None, completions: list, name: str,
                scores: list) -> None:
         from vlmr1_cli.parsing import completion_text
 
