@@ -4,6 +4,7 @@ before any weights load), the TRL arguments, and the run's metadata files."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True, over
     checks.check_vllm(recipe["training"])
     checks.check_launch_config(recipe["launch"])
     check_dtype(recipe["model"].get("dtype"), "recipe: key 'model.dtype'")
-    funcs, weights = [], []
+    funcs: list[Callable] = []
+    weights: list[float] = []
     if recipe["method"] == "grpo":
         from vlmr1_cli.train.reward_funcs import build_reward_funcs
 
@@ -139,12 +141,11 @@ def trainer_args(ctx: RunContext, extra: dict | None = None):
     """TRL config from the recipe's `training` section, with vlmr1's defaults where unset:
     CPU-safe precision, TensorBoard, the extra columns kept for the image transform."""
     import torch
+    from trl import GRPOConfig, SFTConfig
 
-    if ctx.recipe["method"] == "grpo":
-        from trl import GRPOConfig as Cfg
-    else:
-        from trl import SFTConfig as Cfg
     from vlmr1_cli.secrets import take_hub_token
+
+    config_class = GRPOConfig if ctx.recipe["method"] == "grpo" else SFTConfig
 
     cfg = dict(ctx.recipe["training"])
     take_hub_token(cfg)  # to HF_TOKEN: training_args.bin pickles the config, token and all
@@ -162,7 +163,7 @@ def trainer_args(ctx: RunContext, extra: dict | None = None):
         cfg.setdefault("log_multimodal", False)
     cfg.update(extra or {})
     try:
-        return Cfg(**cfg)
+        return config_class(**cfg)
     except (TypeError, ValueError) as e:
         raise UserError(f"recipe: section 'training': {str(e).splitlines()[0]}") from None
 
