@@ -242,7 +242,7 @@ def _short(value: Any) -> str:
 
 def check_launch(launch: dict, where: str) -> None:
     """Launch settings, with `config_file` resolved to a file (a path, or a packaged accelerate
-    config name: ddp, zero2, zero3, fsdp, multi_node)."""
+    config name: `vlmr1 recipes list` shows them)."""
     from vlmr1_cli.recipe_files import resolve_accelerate_config
 
     for key in _LAUNCH_INTS:
