@@ -30,9 +30,11 @@ from vlmr1_cli.cli.options import (
     seed_option,
     value,
 )
+from vlmr1_cli.cli.plugin_commands import PluginGroup
 
+# PluginGroup: installed packages add `prepare-data <name>` commands (entry points `vlmr1.importers`)
 app = typer.Typer(help="Convert upstream datasets (or generate synthetic ones) into JSONL schema v1.",
-                  no_args_is_help=True, context_settings=CONTEXT_SETTINGS)
+                  no_args_is_help=True, context_settings=CONTEXT_SETTINGS, cls=PluginGroup)
 
 # Shapes never overlap and are a quarter to half of the shorter image side: more than this
 # rarely fit (placement is best effort, so a crowded image may still hold fewer).

@@ -473,7 +473,7 @@ def announce_plan(recipe: dict) -> None:
     own checks have passed: a plan that cannot be made is a note, never the run's end."""
     import torch
 
-    from vlmr1_cli.cli.output import info, note
+    from vlmr1_cli.progress import info, note
 
     try:
         plan = plan_for_recipe(recipe, device_type="cuda" if torch.cuda.is_available() else "cpu")
