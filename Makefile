@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast lint bench
+.PHONY: setup demo test test-fast lint format-check typecheck bench
 
 setup: $(VENV)/.installed
 
@@ -20,14 +20,25 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/vlmr1 demo --output demo-output
 
-test: setup
+# What CI runs (.ci/run): lint, the format check, the type check, then the whole suite
+# (prerequisites run in order, left to right).
+test: setup lint typecheck
+# enabled after the tree is formatted:
+#	$(BIN)/ruff format --check vlmr1_cli tests bench experiments
 	$(BIN)/pytest
 
 test-fast: setup
 	$(BIN)/pytest -m "not slow"
 
 lint: setup
-	$(BIN)/ruff check vlmr1_cli tests bench
+	$(BIN)/ruff check vlmr1_cli tests bench experiments
+
+format-check: setup
+	$(BIN)/ruff format --check vlmr1_cli tests bench experiments
+
+# The settings (packages, strictness, untyped libraries) are in pyproject.toml's [tool.mypy].
+typecheck: setup
+	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m bench.run_all

@@ -109,3 +109,14 @@ def hub(tmp_path, monkeypatch):
         use_hub_double(monkeypatch, double.url, tmp_path / "hf-home")
         yield double
     HfFileSystem.clear_instance_cache()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`@pytest.mark.gpu` tests skip where CUDA is absent. Checked as such a test starts, not
+    at collection, so collecting the suite does not import torch."""
+    if item.get_closest_marker("gpu") is None:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")

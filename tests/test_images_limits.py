@@ -213,7 +213,9 @@ def test_evaluate_refuses_the_bomb_in_one_line(tmp_path, tiny_model, main_cli, m
     code, out, err = main_cli("evaluate", "--model", tiny_model, "--data", data, "--output", tmp_path / "ev",
                               "--max-new-tokens", 2, "--device", "cpu")
     assert code == 1 and "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'bomb.png'}: image of 900,000,000 pixels")
+    # refused with the image headers' check, before the model loads: FILE:LINE, then the image
+    assert err.strip().splitlines()[-1].startswith(
+        f"error: {data}:1: {tmp_path / 'bomb.png'}: image of 900,000,000 pixels")
     # --max-image-pixels reaches the images evaluation opens (here lowered under a 40x40 image)
     monkeypatch.setenv(MAX_PIXELS_ENV, str(DEFAULT_MAX_IMAGE_PIXELS))  # restored after the test
     data.write_text(json.dumps(_rec("a.png", 40, 40)) + "\n")

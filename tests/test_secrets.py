@@ -104,7 +104,7 @@ def test_workers_get_the_token_through_the_environment(tmp_path, monkeypatch):
 
     seen = {}
 
-    def fake_call(cmd, env, stdin):
+    def fake_call(cmd, env, stdin, **kwargs):
         recipe_file = Path(cmd[cmd.index("vlmr1_cli.train.worker") + 1])
         seen["recipe"] = recipe_file.read_text(encoding="utf-8")
         seen["env"] = env

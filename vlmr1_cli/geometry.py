@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
+from typing import TypeGuard
 
 import numpy as np
 
@@ -26,7 +27,7 @@ MAX_ID = 2**63 - 1
 _FLOAT_MAX = sys.float_info.max
 
 
-def is_number(v: object) -> bool:
+def is_number(v: object) -> TypeGuard[float]:
     """A finite int or float. Bools are not numbers (`True` in a box is a mistake, not 1), and
     an integer too large for a float is not one either (checked without raising:
     `math.isfinite(10**400)` would)."""
@@ -43,7 +44,7 @@ def is_bounded_number(v: object, limit: float = MAX_VALUE) -> bool:
     return (isinstance(v, int) or math.isfinite(v)) and -limit <= v <= limit
 
 
-def is_int_id(v: object) -> bool:
+def is_int_id(v: object) -> TypeGuard[int]:
     """An integer (not bool) that fits a signed 64-bit integer."""
     return isinstance(v, int) and not isinstance(v, bool) and -MAX_ID - 1 <= v <= MAX_ID
 

@@ -102,14 +102,28 @@ def image_size(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[
         return im.size
 
 
+def size_mismatch(name: str, actual: tuple[int, int], stated: Any) -> str | None:
+    """Why an image of `actual` (width, height) is not the one a record's `image_sizes` entry
+    `stated` describes (its boxes would be read in the wrong frame), or None."""
+    if tuple(int(v) for v in stated) == tuple(actual):
+        return None
+    return (f"image {name} is {actual[0]}x{actual[1]} but the record's image_sizes says "
+            f"{stated[0]}x{stated[1]}")
+
+
 def load_rgb(path: str | os.PathLike, size: tuple[int, int] | list[int] | None = None,
-             max_pixels: int | None = None) -> Any:
+             max_pixels: int | None = None,
+             original: tuple[int, int] | list[int] | None = None) -> Any:
     """The image as RGB, resized to exactly `size` (width, height) when given: the model-input
-    size. Any failure is one line naming the file."""
+    size. `original`: the size its record states, checked against the file's header before
+    anything is decoded. Any failure is one line naming the file."""
     from PIL import Image
 
     try:
         with open_image(path, max_pixels) as im:
+            why = size_mismatch(str(path), im.size, original) if original is not None else None
+            if why:
+                raise UserError(why)
             img = im.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise UserError(f"{path}: unreadable image ({e})") from None

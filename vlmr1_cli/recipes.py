@@ -313,8 +313,10 @@ class Range:
             text = f"in {'(' if self.low_open else '['}{num(self.low)}, {num(self.high)}{')' if self.high_open else ']'}"
         elif self.low is not None:
             text = f"{'>' if self.low_open else '>='} {num(self.low)}"
-        else:
+        elif self.high is not None:
             text = f"{'<' if self.high_open else '<='} {num(self.high)}"
+        else:
+            text = "any number"
         extra = " or ".join(num(v) for v in self.also)
         text = f"{text} (or {extra}{': ' + self.note if self.note else ''})" if extra else text
         return f"{text} ({self.note})" if self.note and not extra else text
@@ -526,11 +528,9 @@ def trainer_config_fields(method: str) -> dict[str, Any]:
     """Field name -> dataclass field of TRL's GRPOConfig or SFTConfig (imports trl)."""
     import dataclasses
 
-    if method == "grpo":
-        from trl import GRPOConfig as Cfg
-    else:
-        from trl import SFTConfig as Cfg
-    return {f.name: f for f in dataclasses.fields(Cfg)}
+    from trl import GRPOConfig, SFTConfig
+
+    return {f.name: f for f in dataclasses.fields(GRPOConfig if method == "grpo" else SFTConfig)}
 
 
 def _type_tokens(field) -> set[str]:

@@ -73,3 +73,21 @@ def test_usage_error_exit_2():
 def test_version():
     r = _run("--version")
     assert r.returncode == 0 and r.stdout.startswith("vlmr1 ")
+
+
+@pytest.mark.parametrize("raised, code, stderr", [
+    (KeyboardInterrupt, 130, "interrupted\n"),  # Typer turns it into its own exit 130
+    (SystemExit(130), 130, ""),  # a plain exit 130 is not an interrupt
+])
+def test_ctrl_c_inside_a_command_is_one_line(tmp_path, monkeypatch, capsys, raised, code, stderr):
+    import vlmr1_cli.data.shapes as shapes
+    from vlmr1_cli.cli.app import main
+
+    def interrupted(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(shapes, "generate_shapes", interrupted)
+    monkeypatch.setattr(sys, "argv", ["vlmr1", "prepare-data", "shapes", "-o", str(tmp_path / "s")])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == code and capsys.readouterr().err == stderr

@@ -186,6 +186,10 @@ def test_template_and_checkpoint_recipe_prompt(tiny_model, shapes_data, tmp_path
     ([], "predict needs exactly one of --phrase (REC) and --labels (OVD)"),
     (["--labels", " , "], "--labels ' , ': no label given"),
     (["--phrase", " "], "--phrase is empty"),
+    (["--phrase", "x", "--template", "Look."],
+     "--template: the template must contain {problem} (where the sample's query goes), got 'Look.'"),
+    (["--labels", "cat", "--template", "Find {phrase}."],
+     "--template: the template must contain {labels} or {problem}"),
 ])
 def test_bad_queries_are_one_line(tiny_model, shapes_data, args, message, capsys, monkeypatch):
     _expect_error(["-m", tiny_model, "-i", shapes_data / "images" / "eval_000000.png", *args], message,

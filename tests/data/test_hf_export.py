@@ -117,6 +117,32 @@ def test_export_refuses_bad_input_in_one_line(tmp_path, monkeypatch, capsys):
     assert code == 1 and "--private and --revision apply to --push-to-hub" in err
 
 
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda b: b[: len(b) // 2], "imgs/a.png is not readable, or truncated"),
+    (None, "imgs/a.png is 120x80 but the record's image_sizes says 240x160"),
+])
+def test_export_refuses_a_truncated_or_missized_image(tmp_path, damage, why):
+    """The image is decoded to the end and measured: a truncated file or boxes measured on
+    another size of image are not shipped in the dataset."""
+    src, records = write_source(tmp_path)
+    image = src.parent / "imgs" / "a.png"
+    rec = records[0]
+    if damage is not None:
+        noisy = tmp_path / "noisy.png"
+        from PIL import Image
+
+        Image.effect_noise((120, 80), 64).convert("RGB").save(noisy)  # compressed across the file
+        image.write_bytes(damage(noisy.read_bytes()))
+    else:
+        rec = {**rec, "image_sizes": [[240, 160]]}
+    src.write_text(json.dumps(rec) + "\n")
+    with pytest.raises(UserError) as e:
+        export_to_folder(src, tmp_path / "x")
+    assert str(e.value).startswith(f"{src}:1: ") and why in str(e.value)
+    assert not (tmp_path / "x").exists()
+
+
 def test_push_to_hub_and_read_back(tmp_path, hub, monkeypatch, capsys):
     from tests.hub_double import DEFAULT_TOKEN
 

@@ -354,6 +354,31 @@ def test_jsonl_source_with_columns_mapped(tmp_path):
     assert (rec["id"], rec["problem"], rec["solution"], rec["image_sizes"]) == ("x1", "thing", [2, 1, 12, 9], [[20, 10]])
 
 
+
+def test_json_array_file_is_read(tmp_path):
+    """A `.json` file holding an array streams with unknown features: its rows still convert."""
+    (tmp_path / "a.png").write_bytes(png(20, 10))
+    src = tmp_path / "d.json"
+    src.write_text(json.dumps([{"image": "a.png", "problem": "thing", "solution": "[2, 1, 12, 9]"}]))
+    out = tmp_path / "o.jsonl"
+    s = convert_hf(src, out, tmp_path / "img", box_format="xyxy", box_units="pixels")
+    (rec,) = read_jsonl(out)
+    assert (s.written, rec["solution"], rec["image_sizes"]) == (1, [2, 1, 12, 9], [[20, 10]])
+
+
+@pytest.mark.parametrize("name, text, why", [
+    ("d.json", '[{"image": "a.png", "problem": "x", ', "reading split 'train' failed"),
+    ("d.json", "[" * 5000 + "]" * 5000, "reading split 'train' failed"),
+    ("d.jsonl", "", "no rows"),
+])
+def test_broken_local_json_is_one_line_naming_it(tmp_path, name, text, why):
+    src = tmp_path / name
+    src.write_text(text)
+    with pytest.raises(UserError) as e:
+        convert_hf(src, tmp_path / "o.jsonl", tmp_path / "img", box_format="xyxy", box_units="pixels")
+    assert str(e.value).startswith(f"{src}: ") and why in str(e.value)
+
+
 # -- errors: one line, naming what to fix -------------------------------------------------------
 
 

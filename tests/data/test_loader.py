@@ -97,6 +97,42 @@ def test_rows_convert_gt_into_model_frame(folder):
     assert img.size == (644, 476)
 
 
+
+def test_image_of_another_size_than_its_record_states_is_refused(folder):
+    """The record's boxes are in the pixels of its image_sizes: an image of another size would
+    put them in the wrong frame. Evaluation checks every header before the model loads (one
+    line naming FILE:LINE, the image and both sizes); training's lazy image load refuses it
+    naming the image."""
+    from PIL import Image
+
+    from vlmr1_cli.data.loader import check_image_sizes
+
+    Image.new("RGB", (32, 24)).save(folder / "small.png")
+    f = folder / "d.jsonl"
+    f.write_text(json.dumps(_rec()) + "\n" + json.dumps(_rec(id="b", images=["small.png"])) + "\n")
+    recs = load_records(f)
+    with pytest.raises(UserError, match=r"^.*d\.jsonl:2: record 'b': image small.png is 32x24 but the "
+                                        r"record's image_sizes says 640x480$"):
+        check_image_sizes(recs)
+    check_image_sizes(recs[:1])
+    (folder / "text.png").write_text("no image")
+    with pytest.raises(UserError, match=r"one\.jsonl:1: image text.png is not readable"):
+        check_image_sizes(load_records(_write_one(folder, _rec(images=["text.png"]))))
+    with pytest.raises(UserError, match=r"small.png is 32x24 but the record's image_sizes says 640x480"):
+        load_image(str(folder / "small.png"), (28, 28), original=(640, 480))
+    assert load_image(str(folder / "small.png"), (28, 28), original=(32, 24)).size == (28, 28)
+    ds = build_dataset([{"path": str(f), "task": "rec"}], Qwen25VL(), LIMITS, DEFAULTS["prompt"])
+    assert ds[0]["images"][0].size == tuple(ds[0]["input_sizes"][0])
+    with pytest.raises(UserError, match=r"small.png is 32x24 but the record's image_sizes says 640x480"):
+        ds[1]
+
+
+def _write_one(folder: Path, rec: dict) -> Path:
+    f = folder / "one.jsonl"
+    f.write_text(json.dumps(rec) + "\n")
+    return f
+
+
 # ---- the Arrow cache (vlmr1_cli/data/arrow_cache.py) ----------------------------------------
 
 LIMITS = PixelLimits(56 * 56, 112 * 112, 28)
@@ -132,7 +168,7 @@ def realistic(tmp_path) -> Path:
     sizes = [(640, 480), (480, 640), (333, 500), (1024, 768), (50, 40)]
     for k in range(len(sizes)):
         (root / "img" / f"sub{k % 2}").mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (8, 8), (k * 40, 0, 0)).save(root / "img" / f"sub{k % 2}" / f"{k}.png")
+        Image.new("RGB", sizes[k], (k * 40, 0, 0)).save(root / "img" / f"sub{k % 2}" / f"{k}.png")
     img = [(f"img/sub{k % 2}/{k}.png", [w, h]) for k, (w, h) in enumerate(sizes)]
     mixed = []
     for i in range(30):

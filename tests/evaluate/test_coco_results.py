@@ -93,3 +93,40 @@ def test_gt_file_is_confined_to_the_data_folder(eval_data, tmp_path):
     for good in ("sub/gt.json", "in-link.json", str(data / "sub" / "gt.json")):
         gt = records_coco([{**r, "gt_file": good} for r in recs], jsonl)
         assert gt.total_images == 3 and gt.source == str((data / "sub" / "gt.json").resolve())
+
+
+def test_inverted_boxes_are_left_out_counted_and_the_folder_rescores(eval_data, tmp_path):
+    """A model's inverted box (x2 < x1) is no COCO box: dropped from results.json and the mAP,
+    counted; the mAP equals pycocotools' on the raw detections (which ignores such a box, its
+    area being negative), `evaluate --gt --results` re-scores the folder to the same stats,
+    and greedy P/R still counts the box as a wrong prediction."""
+    from vlmr1_cli.evaluate.scoring import score_detection
+    from vlmr1_cli.metrics.pycoco import pycocotools_stats
+    from vlmr1_cli.metrics.scoring import score_files
+
+    recs = _records(eval_data["coco"])
+    gt_path = eval_data["coco"].parent / "coco_gt.json"
+    gt = json.loads(gt_path.read_text())
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    preds, raw = {}, []
+    for r in recs:
+        objs = []
+        for a in (a for a in gt["annotations"] if a["image_id"] == r["image_id"]):
+            x, y, w, h = a["bbox"]
+            objs.append({"bbox_2d": [x, y, x + w, y + h], "label": names[a["category_id"]]})
+            raw.append({"image_id": r["image_id"], "category_id": a["category_id"], "bbox": [x, y, w, h],
+                        "score": 1.0})
+        x, y, w, h = gt["annotations"][0]["bbox"]
+        objs.append({"bbox_2d": [x + w, y, x, y + h], "label": names[gt["annotations"][0]["category_id"]]})
+        raw.append({"image_id": r["image_id"], "category_id": gt["annotations"][0]["category_id"],
+                    "bbox": [x + w, y, -w, h], "score": 1.0})
+        preds[r["id"]] = {"parsed": True, "objects": objs}
+    m = score_detection(recs, preds, tmp_path, eval_data["coco"])
+    assert m["n_dropped_inverted_box"] == len(recs)
+    written = json.loads((tmp_path / "results.json").read_text())
+    assert all(d["bbox"][2] >= 0 and d["bbox"][3] >= 0 for d in written)
+    assert len(written) == len(raw) - len(recs)
+    assert m["stats"] == pytest.approx(pycocotools_stats(gt, raw).tolist())
+    again = score_files(tmp_path / m.get("gt_file", gt_path), tmp_path / "results.json", "coco")
+    assert again["stats"] == m["stats"]
+    assert m["greedy_counts"]["n_pred"] == len(raw) and m["greedy_precision"] < 1.0

@@ -138,16 +138,6 @@ class Case:
     skip: str | None = None
 
 
-# Why a case is expected to fail for now: the file that needs the fix is being changed by
-# another task at the time of writing (the strict xfail flips to a failure once it is fixed).
-XFAIL_HF = "data/hf_import.py, data/hf_export.py (Hugging Face import/export, in progress)"
-XFAIL_REWARDS = "train/reward_funcs.py, rewards/registry.py (user rewards, in progress)"
-XFAIL_SCORING = "metrics/cocodata.py (scoring inputs, in progress)"
-XFAIL_EVAL_TASKS = "evaluate/tasks.py (evaluation inputs, in progress)"
-XFAIL_PREDICT = "cli/predict.py (vlmr1 predict, in progress)"
-XFAIL_RUN = "train/run.py (finished runs and resume, in progress)"
-
-
 def error(id: str, argv, files=None, match: str | None = None, **kw) -> Case:
     """A case whose right answer is a refusal in one clear line."""
     return Case(id, tuple(argv), files or {}, "clean_error", match, **kw)

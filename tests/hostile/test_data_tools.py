@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.hostile import checks as C
-from tests.hostile.harness import XFAIL_HF, Case, Dir, Link, either, error, ok, params
+from tests.hostile.harness import Case, Dir, Link, either, error, ok, params
 from tests.hostile.inputs import (
     DEEP,
     HUGE_INT,
@@ -158,8 +158,9 @@ CASES += [
           {"data.jsonl": jsonl(rec_record(0)), "secret.png": png(), "root/img0.png": Link("../secret.png")},
           match="img0.png|escapes"),
     error("to-hf/image-truncated", TO_HF, {"data.jsonl": jsonl(rec_record(0, image_sizes=[[64, 48]])),
-                                          "img0.png": truncated_png(64, 48)}, match="img0.png",
-          xfail=f"a truncated image is embedded as it is: {XFAIL_HF}"),
+                                          "img0.png": truncated_png(64, 48)}, match="img0.png"),
+    error("to-hf/image-size-mismatch", TO_HF, {"data.jsonl": jsonl(rec_record(0, image_sizes=[[640, 480]])),
+                                              "img0.png": png()}, match="img0.png.*640x480"),
     error("to-hf/image-bomb", TO_HF, {"data.jsonl": jsonl(rec_record(0, image_sizes=[[30000, 30000]])),
                                      "img0.png": bomb_png()}, match="img0.png"),
     error("to-hf/output-is-a-file", TO_HF, {**GOOD, "pq": "x"}, match="pq"),
@@ -179,13 +180,13 @@ CASES += [
     error("hf/unknown-hub-id-offline", (*HF, "nobody/no-such-dataset", "-o", "o.jsonl", "--image-root", "im"),
           match="nobody/no-such-dataset"),
     error("hf/local-file-invalid-json", (*HF, "rows.json", "-o", "o.jsonl", "--image-root", "im"),
-          {"rows.json": '[{"image": "a.png", "problem": "x", '}, match="rows.json", xfail=XFAIL_HF),
+          {"rows.json": '[{"image": "a.png", "problem": "x", '}, match="rows.json"),
     error("hf/local-file-deep", (*HF, "rows.json", "-o", "o.jsonl", "--image-root", "im"),
-          {"rows.json": DEEP}, match="rows.json", xfail=XFAIL_HF),
+          {"rows.json": DEEP}, match="rows.json"),
     error("hf/local-file-not-utf8", (*HF, "rows.jsonl", "-o", "o.jsonl", "--image-root", "im"),
           {"rows.jsonl": NOT_UTF8}, match="rows.jsonl"),
     error("hf/local-file-empty", (*HF, "rows.jsonl", "-o", "o.jsonl", "--image-root", "im"),
-          {"rows.jsonl": ""}, match="rows.jsonl", xfail=XFAIL_HF),
+          {"rows.jsonl": ""}, match="rows.jsonl"),
     error("hf/local-parquet-truncated", (*HF, "rows.parquet", "-o", "o.jsonl", "--image-root", "im"),
           {"rows.parquet": b"PAR1\x00\x00garbage"}, match="rows.parquet"),
     error("hf/no-layout", (*HF, "rows.jsonl", "-o", "o.jsonl", "--image-root", "im"),

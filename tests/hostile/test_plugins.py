@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.hostile import checks as C
-from tests.hostile.harness import XFAIL_REWARDS, Case, error, params
+from tests.hostile.harness import Case, error, params
 from tests.hostile.test_train import recipe
 
 R = "r.yaml"
@@ -38,8 +38,8 @@ IMPORT_CASES = [
     plugin("module-raises", "raise RuntimeError('boom at import')\n", "hostile_raises:reward", "boom at import",
            check=NO_RUN),
     plugin("module-syntax-error", "def reward(:\n", "hostile_syntax:reward", "hostile_syntax", check=NO_RUN),
-    plugin("module-exits", "import sys\nsys.exit(3)\n", "hostile_exits:reward", "hostile_exits", check=NO_RUN,
-           xfail=f"SystemExit at import ends vlmr1 with exit 3 and no message: {XFAIL_REWARDS}"),
+    plugin("module-exits", "import sys\nsys.exit(3)\n", "hostile_exits:reward", "hostile_exits.*sys.exit",
+           check=NO_RUN),
     plugin("module-imports-missing", "import hostile_nothing_here\n", "hostile_imp:reward", "hostile_nothing_here",
            check=NO_RUN),
     plugin("attribute-missing", "x = 1\n", "hostile_attr:reward", "reward", check=NO_RUN),
@@ -53,7 +53,10 @@ IMPORT_CASES = [
 RUNTIME = {
     "raises": ("def reward(completions, solution, **kwargs):\n    raise ValueError('reward exploded')\n",
                "reward exploded"),
-    "wrong-signature": ("def reward(completions):\n    return [0.0] * len(completions)\n", "hostile_rt:reward"),
+    "wrong-signature": ("def reward(completions):\n    return [0.0] * len(completions)\n",
+                        "hostile_rt:reward.*takes"),
+    "exits": ("import sys\ndef reward(completions, solution, **kwargs):\n    sys.exit(3)\n",
+              "hostile_rt:reward.*sys.exit"),
     "returns-none": (reward_returning("None"), "None"),
     "returns-none-items": (reward_returning("[None] * n"), "None"),
     "returns-nan": (reward_returning("[float('nan')] * n"), "nan"),
@@ -63,11 +66,10 @@ RUNTIME = {
     "returns-scalar": (reward_returning("0.5"), "list"),
     "returns-huge-int": (reward_returning("[10 ** 5000] * n"), "integer|bits"),
 }
-RUNTIME_CASES = []
-for id_, (source, match) in RUNTIME.items():
-    xfail = (f"an exception inside a user reward is a traceback: {XFAIL_REWARDS}"
-             if id_ in ("raises", "wrong-signature") else None)
-    RUNTIME_CASES.append(plugin(f"runtime-{id_}", source, "hostile_rt:reward", match, xfail=xfail))
+# a wrong signature is refused before the model loads; the others at the first batch
+RUNTIME_CASES = [plugin(f"runtime-{id_}", source, "hostile_rt:reward", match,
+                        check=NO_RUN if id_ == "wrong-signature" else None)
+                 for id_, (source, match) in RUNTIME.items()]
 
 CASES: list[Case] = IMPORT_CASES + RUNTIME_CASES
 

@@ -9,7 +9,6 @@ import pytest
 
 from tests.hostile import checks as C
 from tests.hostile.harness import (
-    XFAIL_PREDICT,
     Case,
     Dir,
     Result,
@@ -63,8 +62,10 @@ CASES: list[Case] = [
     error("predict/empty-phrase", (*PREDICT, "-i", "a.png", "--phrase", "  "), {"a.png": png()}, match="--phrase"),
     error("predict/only-commas", (*PREDICT, "-i", "a.png", "--labels", ",, ,"), {"a.png": png()}, match="--labels"),
     error("predict/template-without-query", (*PREDICT, "-i", "a.png", "--phrase", "x", "--template", "Look."),
-          {"a.png": png()}, match="--template",
-          xfail=f"--template is not checked for the query (recipes.check_template): {XFAIL_PREDICT}"),
+          {"a.png": png()}, match="--template.*{problem}"),
+    error("predict/labels-template-without-query", (*PREDICT, "-i", "a.png", "--labels", "cat", "--template",
+                                                    "Find {object}."), {"a.png": png()},
+          match="--template.*{labels}"),
     error("predict/output-is-a-file", (*PREDICT, "-i", "a.png", "--phrase", "x", "-o", "taken"),
           {"a.png": png(), "taken": "x"}, match="taken"),
     error("predict/device-banana", (*PREDICT, "-i", "a.png", "--phrase", "x", "--device", "banana"),

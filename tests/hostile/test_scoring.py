@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.hostile import checks as C
-from tests.hostile.harness import XFAIL_SCORING, Case, Dir, error, ok, params
+from tests.hostile.harness import Case, Dir, error, ok, params
 from tests.hostile.inputs import BIG_INT, HUGE_INT, bad_json, coco_gt, coco_results, dumps, named
 
 GT, RES = "gt.json", "results.json"
@@ -142,8 +142,7 @@ RESULT_ITEMS = {
     "image-id-string": coco_results({"image_id": "1", "category_id": 1, "bbox": [1, 1, 5, 5], "score": 0.5}),
 }
 for name, results in RESULT_ITEMS.items():
-    xfail = f"a detection with a negative width is scored: {XFAIL_SCORING}" if name == "negative-width" else None
-    CASES.append(error(f"score/results-{name}", _score(), _files(results=results), match=named(RES), xfail=xfail))
+    CASES.append(error(f"score/results-{name}", _score(), _files(results=results), match=named(RES)))
 for name, text in {"score-nan": "NaN", "score-inf": "Infinity", "score-neg-inf": "-Infinity",
                    "score-1e999": "1e999", "score-big-int": BIG_INT, "score-huge-int": HUGE_INT}.items():
     CASES.append(error(f"score/results-{name}", _score(), _files(results=_raw_score(text)), match=named(RES)))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.hostile import checks as C
-from tests.hostile.harness import XFAIL_RUN, Case, CopyOf, Dir, error, ok, params
+from tests.hostile.harness import Case, CopyOf, Dir, error, ok, params
 from tests.hostile.inputs import BIG_INT, HUGE_INT, bad_yaml, png, truncated_png
 
 RECIPE = """method: grpo
@@ -248,6 +248,12 @@ CASES += [
            "bad.jsonl": '{"id": "a", "task": "rec", "images": ["cut.png"], "image_sizes": [[64, 48]], '
                         '"problem": "p", "solution": [1, 1, 5, 5]}\n'},
           match="cut.png"),
+    # boxes are converted from the size the record states: an image of another size is refused
+    error("train/run-data-image-size-mismatch", RUN,
+          {R: recipe(data="bad.jsonl", root="."), "img.png": png(),
+           "bad.jsonl": '{"id": "a", "task": "rec", "images": ["img.png"], "image_sizes": [[640, 480]], '
+                        '"problem": "p", "solution": [1, 1, 5, 5]}\n'},
+          match="img.png is 32x24 but the record's image_sizes says 640x480"),
     error("train/run-image-root-is-a-file", RUN, {R: recipe(root="{shapes}/train.jsonl")}, match="train.jsonl",
           check=NO_RUN),
     error("train/run-model-missing", RUN, {R: recipe(model_path="no-model-here")}, match="no-model-here",
@@ -269,7 +275,7 @@ CASES += [
     error("train/run-finished-truncated-checkpoint", (*RUN, "--resume"),
           {R: recipe(), "run/checkpoint-1": CopyOf("{model}", _truncate("model.safetensors")),
            "run/checkpoint-1/trainer_state.json": '{"global_step": 1, "max_steps": 1}'},
-          match="checkpoint-1", xfail=f"a truncated checkpoint is copied as the final model: {XFAIL_RUN}"),
+          match="checkpoint-1/model.safetensors.*truncated", check=C.no_file("run/model.safetensors")),
     error("train/run-unknown-hub-id-offline", RUN, {R: recipe(model_path="nobody/no-such-model")},
           match="nobody/no-such-model", check=NO_RUN),
     error("train/run-output-dir-is-a-file", (*RUN, "--set", "output_dir=taken"), {R: recipe(), "taken": "x"},

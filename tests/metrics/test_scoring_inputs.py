@@ -1,7 +1,7 @@
 """Scoring mode refuses inputs pycocotools would score quietly wrong, naming the file and item:
 negative GT widths/heights and areas, duplicate image/category/annotation ids, non-finite or
-out-of-range numbers. Inverted detections (a model's mistake) are kept, scored as pycocotools
-scores them."""
+out-of-range numbers, detections with a negative width or height (vlmr1's evaluation never
+writes one: tests/evaluate/test_coco_results.py)."""
 
 from __future__ import annotations
 
@@ -117,15 +117,17 @@ def test_huge_image_id_in_results_is_named_by_size(tmp_path):
         score_files(g, r, "coco")
 
 
-def test_inverted_detections_are_kept_and_scored_as_pycocotools_does(tmp_path):
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("side", [2, 3])
+def test_inverted_detections_are_refused_naming_the_item(tmp_path, metric, side):
+    """COCO results are [x, y, w, h] with w, h >= 0: pycocotools would ignore such a box, or
+    count it as a false positive when both sides are negative, without a word."""
     gt, res = make_coco_set(random.Random(5), 10, 3)
-    rng = random.Random(1)
-    for d in res:
-        if rng.random() < 0.3:
-            d["bbox"][2] = -d["bbox"][2]
-        if rng.random() < 0.1:
-            d["bbox"][3] = -d["bbox"][3]
-    assert any(d["bbox"][2] < 0 for d in res)
+    res[4]["bbox"][side] = -abs(res[4]["bbox"][side]) - 1
+    g, r = _files(tmp_path, gt, res)
+    with pytest.raises(UserError, match=r"res.json: item 4: 'bbox' .* has a negative width or height"):
+        score_files(g, r, metric)
+    res[4]["bbox"][side] = 0  # a zero-width box is a valid (empty) box
     g, r = _files(tmp_path, gt, res)
     assert score_files(g, r, "coco")["stats"] == pycocotools_stats(gt, res).tolist()
 

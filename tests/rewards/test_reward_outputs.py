@@ -104,3 +104,21 @@ def test_training_stops_at_the_first_batch_on_a_nan_reward(tiny_model, shapes_da
                                         r"rewards must be finite numbers$"):
         train(recipe)
     assert not (out / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("error, message", [
+    (ValueError("reward exploded\nsecond line"), "ValueError: reward exploded$"),
+    (SystemExit(4), r"sys.exit\(4\)$"),
+])
+def test_a_reward_that_raises_is_named_with_the_batch(error, message):
+    def boom(completions, solution, **kw):
+        raise error
+
+    reward = TaskReward(boom, "rec", "boom", multi_task=False, source="mymod:boom")
+    with pytest.raises(UserError, match=r"^reward 'mymod:boom' failed on the batch starting at "
+                                        r"sample 'b': " + message):
+        reward(completions=["a", "b"], solution=[None, None], task=["ovd", "rec"], id=["a", "b"])
+    interrupted = TaskReward(lambda c, s, **kw: (_ for _ in ()).throw(KeyboardInterrupt), "rec", "k",
+                             multi_task=False)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted(completions=["a"], solution=[None])

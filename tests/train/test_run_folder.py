@@ -207,3 +207,31 @@ def test_a_folder_in_use_by_another_run_is_refused(run_cli, tiny_model, shapes_d
     assert code == 1 and len(lines) == 1, err
     assert f"{out} is in use by pid {os.getpid()}" in lines[0]
     assert not out.exists()  # the lock's folder, made by the holder, went with it
+
+
+def test_a_truncated_checkpoint_never_becomes_the_final_model(tiny_model, tmp_path):
+    """--resume on a run killed before its final save copies its last checkpoint up: each file
+    is checked whole first; a truncated one is one line naming it and the way out, and
+    nothing is copied."""
+    from vlmr1_cli.train.run_folder import finish_from_checkpoint
+
+    out = tmp_path / "run"
+    for step in (1, 2):
+        shutil.copytree(tiny_model, out / f"checkpoint-{step}")
+        (out / f"checkpoint-{step}" / "trainer_state.json").write_text(f'{{"global_step": {step}}}')
+    weights = out / "checkpoint-2" / "model.safetensors"
+    whole = weights.read_bytes()
+    weights.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(UserError, match=rf"^--resume: the run finished, but its final model would be copied "
+                                        rf"from {weights}, which is truncated .*; delete the folder "
+                                        rf"{out / 'checkpoint-2'} and --resume from checkpoint-1"):
+        finish_from_checkpoint(out, out / "checkpoint-2")
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-1", "checkpoint-2"]
+    shutil.rmtree(out / "checkpoint-1")
+    (out / "checkpoint-2" / "config.json").write_text('{"model_type": ')
+    weights.write_bytes(whole)
+    with pytest.raises(UserError, match=r"config.json, which is not valid JSON .*it is the only checkpoint"):
+        finish_from_checkpoint(out, out / "checkpoint-2")
+    shutil.copy(tiny_model / "config.json", out / "checkpoint-2" / "config.json")
+    assert "model.safetensors" in finish_from_checkpoint(out, out / "checkpoint-2")
+    assert (out / "model.safetensors").read_bytes() == whole

@@ -97,6 +97,40 @@ def test_text_only_batch_runs_the_vision_tower_for_exactly_nothing(preset_dir, p
     kept.remove()
 
 
+def _keepalive_is_exact(model_dir: Path, device: str, dtype_name: str) -> None:
+    """The keep-alive's invariant on `device` in `dtype_name`: the text-only loss is
+    bit-identical with and without the dummy tower run, every vision gradient exists and is
+    exactly zero, and an image batch and generation's decoding steps run no dummy."""
+    import torch
+
+    from vlmr1_cli.train.vision_keepalive import keep_vision_alive
+
+    model, family, processor = _load(model_dir)
+    model.to(device=device, dtype=getattr(torch, dtype_name))
+    text = _inputs(processor, with_image=False).to(device)
+    without = _loss_and_grads(model, text)
+    kept = keep_vision_alive(model, family, processor)  # after the move: the dummy's dtype
+    with_dummy = _loss_and_grads(model, text)
+    assert kept.dummy_runs == 1 and with_dummy.device.type == torch.device(device).type
+    assert with_dummy.dtype == without.dtype and torch.equal(with_dummy, without)
+    grads = _vision_grads(model, family)
+    assert grads and all(g is not None and g.device.type == with_dummy.device.type
+                         for g in grads.values())
+    assert all(not g.any() for g in grads.values())
+    _loss_and_grads(model, _inputs(processor, with_image=True).to(device))
+    assert kept.dummy_runs == 1
+    with torch.no_grad():
+        model.generate(**text, max_new_tokens=3, do_sample=False)
+    assert kept.dummy_runs == 2  # the prefill only
+    kept.remove()
+
+
+@pytest.mark.gpu
+def test_keepalive_is_exact_on_cuda_in_bfloat16(tiny_model):
+    """On the device ZeRO-3/FSDP runs on, in the dtype the GPU recipes train in."""
+    _keepalive_is_exact(tiny_model, "cuda", "bfloat16")
+
+
 def test_zero_term_is_nan_safe(tiny_model):
     import torch
 

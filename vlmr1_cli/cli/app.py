@@ -95,3 +95,21 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except SystemExit as e:
+        # Typer (standalone mode) turns a Ctrl-C inside a command into a silent exit 130
+        # (`raise Exit(130) from KeyboardInterrupt`, then `sys.exit`): say it, as above.
+        if e.code == 130 and _caused_by_interrupt(e):
+            sys.stderr.write("interrupted\n")
+        raise
+
+
+def _caused_by_interrupt(error: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the exceptions that led to `error`."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
         sample: Annotated[int | None, count_option("--sample", "VLM-R1's protocol: shuffle with --seed, keep the first N (e.g. 2000).", min=1)] = None,
         seed: Annotated[int, seed_option("Shuffle seed for --sample.")] = 42,
         backend: Annotated[Backend, typer.Option("--backend", help="hf: transformers generate; vllm: needs the vllm extra (pip install 'vlmr1\\[vllm]').")] = Backend.hf,
-        num_processes: Annotated[int, count_option("--num-processes", "Shard samples across N processes (accelerate).", min=1)] = 1,
+        num_processes: Annotated[int, count_option("--num-processes", "Shard samples across N processes (accelerate): at most one per GPU (CPU core without CUDA) and per sample.", min=1)] = 1,
         dtype: DtypeOpt = None,
         device: Annotated[str | None, device_option("Device for one process (default: cuda if available, else cpu).")] = None,
         max_image_pixels: MaxImagePixelsOpt = None,

@@ -20,7 +20,7 @@ from vlmr1_cli.cli.options import (
 )
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -64,8 +64,9 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export(
         ctx: typer.Context,
+        *,  # keyword-only: a required option (no default) may follow optional ones
         model: Annotated[Path | None, model_option("Required: a training output folder, or a checkpoint-N folder inside it.")] = None,
-        output: Annotated[Path, output_option("folder", "where the exported model goes.")] = ...,
+        output: Annotated[Path, output_option("folder", "where the exported model goes.")],
         merge_lora: Annotated[bool, flag("--merge-lora", help="Fold a LoRA adapter into its base (verified on a sample input).")] = False,
         dtype: DtypeOpt = None,
         max_shard_size: Annotated[str, typer.Option("--max-shard-size", help="Largest safetensors shard, e.g. 5GB, 500MB.")] = "5GB",
@@ -107,8 +108,9 @@ def register(app: typer.Typer) -> None:
     @app.command("push")
     def push(
         ctx: typer.Context,
+        *,  # keyword-only: a required option (no default) may follow optional ones
         model: Annotated[Path | None, model_option("Required: an exported model folder (vlmr1 export).")] = None,
-        repo_id: Annotated[str, typer.Option("--repo-id", help="Hub repository, ORG/NAME.", show_default=False)] = ...,
+        repo_id: Annotated[str, typer.Option("--repo-id", help="Hub repository, ORG/NAME.", show_default=False)],
         private: Annotated[bool, flag("--private", help="Create the repository as private.")] = False,
         revision: Annotated[str | None, typer.Option("--revision", help="Branch to push to (created if missing).", show_default=False)] = None,
         commit_message: Annotated[str | None, typer.Option("--commit-message", help="Commit message.", show_default=False)] = None,

@@ -21,7 +21,8 @@ from vlmr1_cli.demo import DemoConfig  # standard library only at import: --help
 from vlmr1_cli.models.presets import PRESETS  # standard library only too
 
 # The presets as a choice (help lists them, Typer refuses others); presets.py is standard library only.
-PresetName = Enum("PresetName", [(name, name) for name in PRESETS], type=str)
+# mypy reads an Enum's members only from a literal list; these come from PRESETS at run time.
+PresetName = Enum("PresetName", [(name, name) for name in PRESETS], type=str)  # type: ignore[misc]
 
 
 def register(app: typer.Typer) -> None:

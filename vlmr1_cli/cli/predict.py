@@ -69,6 +69,12 @@ def register(app: typer.Typer) -> None:
             raise UserError("predict needs --model and --image (and --phrase or --labels)")
         if output is not None and output.exists() and not output.is_dir():
             raise UserError(f"--output {output}: is a file; --output names the folder the pictures go into")
+        if template is not None:
+            from vlmr1_cli.recipes import check_template
+
+            # names the query (as evaluate --template), before any weights load
+            task = "rec" if phrase is not None else "ovd" if labels is not None else None
+            check_template(template, "--template", task)
         if max_image_pixels is not None:
             from vlmr1_cli.images import use_max_image_pixels
 

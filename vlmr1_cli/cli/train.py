@@ -62,7 +62,7 @@ def _run(method: str, recipe_path: Path, overrides: list[str], print_config: boo
 
 def _show_plan(recipe: dict, options: dict, json_out: bool) -> None:
     """`--plan`: the memory plan as a table (or JSON), nothing trained, no weights loaded."""
-    from rich.console import Console
+    from rich.console import Console, JustifyMethod
     from rich.table import Table
 
     from vlmr1_cli.cli.output import print_json
@@ -81,7 +81,9 @@ def _show_plan(recipe: dict, options: dict, json_out: bool) -> None:
     title = (f"memory plan per device: {plan.model} ({plan.shape.params / 1e9:.2f} B parameters), "
              f"{recipe['method'].upper()}{' + LoRA' if w.lora else ''}, {plan.parallelism.describe()}")
     table = Table(title=title, title_justify="left")
-    for name, justify in (("term", "left"), ("phase", "left"), ("GiB", "right"), ("note", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("term", "left"), ("phase", "left"), ("GiB", "right"), ("note", "left"))
+    for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold")
     for t in plan.terms:
         counted = t.phase in ("always", plan.peak_phase)

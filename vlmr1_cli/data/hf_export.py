@@ -76,27 +76,33 @@ def features():
     })
 
 
-def _check_header(full: str, rel: str, loc: str) -> None:
-    """The image's header is readable and under the pixel limit (vlmr1_cli.images): a
-    decompression bomb or a file that is no image is not shipped in a dataset."""
-    from vlmr1_cli.images import image_size
+def _check_image(full: str, rel: str, loc: str, size: list[int]) -> None:
+    """The image is under the pixel limit (vlmr1_cli.images), of the size the record states,
+    and decodes to the end: a decompression bomb, a file that is no image, a truncated image
+    or boxes measured on another image are not shipped in a dataset."""
+    from vlmr1_cli.images import open_image
 
     try:
-        image_size(full)
+        with open_image(full) as im:
+            if list(im.size) != [int(v) for v in size]:
+                raise UserError(f"{loc}: image {rel} is {im.size[0]}x{im.size[1]} but the "
+                                f"record's image_sizes says {size[0]}x{size[1]}")
+            im.load()  # a truncated file fails here, not in the reader's hands
     except UserError as e:
-        raise UserError(f"{loc}: {e}") from None
+        raise UserError(e.args[0] if str(e).startswith(loc) else f"{loc}: {e}") from None
     except (OSError, ValueError, SyntaxError) as e:
-        raise UserError(f"{loc}: image {rel} is not readable ({type(e).__name__})") from None
+        raise UserError(f"{loc}: image {rel} is not readable, or truncated "
+                        f"({type(e).__name__}: {str(e)[:120]})") from None
 
 
 def record_to_row(rec: dict, image_root: Path, loc: str) -> dict:
     """One schema-v1 record -> one row of the parquet dataset (images read from disk)."""
     images = []
-    for rel in rec["images"]:
+    for rel, size in zip(rec["images"], rec["image_sizes"], strict=True):
         full = safe_join(image_root, rel, loc)
         if not os.path.isfile(full):
             raise UserError(f"{loc}: image not found: {rel} (image root {image_root})")
-        _check_header(full, rel, loc)
+        _check_image(full, rel, loc, size)
         with open(full, "rb") as fh:
             images.append({"bytes": fh.read(), "path": rel})
     extra = {k: v for k, v in rec.items() if k not in _COLUMN_KEYS}
@@ -132,7 +138,7 @@ class _ShardWriter:
     def __init__(self, folder: Path, schema: Any, max_bytes: int):
         self.folder, self.schema, self.max_bytes = folder, schema, max_bytes
         self.paths: list[Path] = []
-        self._writer = None
+        self._writer: Any = None  # a pyarrow.parquet.ParquetWriter (pyarrow ships no types)
         self._bytes = 0
         self._buffer: list[dict] = []
 

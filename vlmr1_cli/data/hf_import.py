@@ -24,7 +24,7 @@ import json
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,6 +165,8 @@ def _open_file(path: Path, split: str | None) -> tuple[Any, str]:
     try:
         loaded = datasets.load_dataset(builder, data_files={chosen: str(path)}, split=chosen,
                                        streaming=True)
+    except StopIteration:  # the JSON builder peeks at the first rows of an empty file
+        raise UserError(f"{path}: no rows (the file is empty)") from None
     except _read_errors() as e:
         raise UserError(f"{path}: cannot read the dataset: {_first_line(e)}") from None
     return loaded, chosen
@@ -231,7 +233,10 @@ def open_source(source: str | os.PathLike, split: str | None = None, config: str
         dataset, chosen = _open_folder(base, text, split, config)
     else:
         raise UserError(f"{text}: no such file or folder, and not a Hub dataset id")
-    dataset = dataset.decode(False)  # images stay bytes/paths: hashed and written as given
+    if getattr(dataset, "features", None) is not None:
+        # images stay bytes/paths: hashed and written as given. A JSON array file streams with
+        # unknown features (read whole, on first use): nothing there is decoded anyway.
+        dataset = dataset.decode(False)
     total = None
     info = getattr(dataset, "info", None)
     splits = getattr(info, "splits", None) or {}
@@ -426,10 +431,14 @@ def _convention(plan: _Plan, loc: str, row_units: str | None = None) -> tuple[st
     return plan.box_format, units
 
 
-def _checked(box: list[float], size: tuple[int, int], tol: float) -> list[float]:
-    why = box_problem(box, size[0], size[1], tol)
+def _require_box(value: object, size: tuple[int, int], tol: float) -> None:
+    why = box_problem(value, size[0], size[1], tol)
     if why is not None:
         raise RowSkip(why)
+
+
+def _checked(box: list[float], size: tuple[int, int], tol: float) -> list[float]:
+    _require_box(box, size, tol)
     return box
 
 
@@ -471,13 +480,13 @@ def _labels(plan: _Plan, row: dict) -> list[str] | None:
     return parse_labels(row.get(plan.cols.labels)) if plan.cols.labels else None
 
 
-def _ovd(objects: list[tuple[list[float], str | None]],
+def _ovd(objects: Sequence[tuple[list[float], str | None]],
          labels: list[str] | None) -> tuple[list[dict], list[str]]:
     """Objects -> (solution, labels); the labels default to the solution's, in order."""
     if labels is None:
         if any(label is None for _, label in objects):
             raise RowSkip("ovd row: boxes without labels")
-        labels = list(dict.fromkeys(label for _, label in objects))
+        labels = list(dict.fromkeys(label for _, label in objects if label is not None))
         if not labels:
             raise RowSkip("ovd row without labels")
     out = []
@@ -583,10 +592,10 @@ def _vlmr1_row(plan: _Plan, row: dict, loc: str) -> dict:
         raise RowSkip("box_image is not an index into the images")
     size = images[k].size if images else None
     if task == "rec" and size is not None:
-        _checked(solution if is_box(solution) else [], size, plan.tolerance)
+        _require_box(solution if is_box(solution) else [], size, plan.tolerance)
     if task == "ovd" and size is not None and isinstance(solution, list):
         for obj in solution:
-            _checked(obj.get("bbox_2d") if isinstance(obj, dict) else [], size, plan.tolerance)
+            _require_box(obj.get("bbox_2d") if isinstance(obj, dict) else [], size, plan.tolerance)
     out: dict[str, Any] = {"task": task, "images": images, "problem": row.get("problem") or "",
                            "solution": solution}
     labels = row.get(plan.cols.labels) if plan.cols.labels else None

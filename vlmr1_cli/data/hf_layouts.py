@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, TypeGuard
 
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.geometry import is_number
@@ -188,7 +189,7 @@ class RowSkip(Exception):
     """A row left out; the message is the reason counted in the summary."""
 
 
-def is_box(v: Any) -> bool:
+def is_box(v: object) -> TypeGuard[Sequence[float]]:
     return isinstance(v, (list, tuple)) and len(v) == 4 and all(is_number(x) for x in v)
 
 
@@ -308,6 +309,9 @@ def parse_swift_objects(value: Any) -> SwiftObjects:
             value = json.loads(value)
         except json.JSONDecodeError:
             raise RowSkip("objects: not JSON") from None
+    refs: Any  # raw JSON values until checked below
+    boxes: Any
+    image_ids: Any
     if isinstance(value, list):  # older form: [{"caption": ..., "bbox": [...], "bbox_type": ...}]
         refs = [o.get("ref", o.get("caption")) if isinstance(o, dict) else None for o in value]
         boxes = [o.get("bbox") if isinstance(o, dict) else None for o in value]

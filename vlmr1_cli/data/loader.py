@@ -216,20 +216,49 @@ def row_features(with_answers: bool):
     return Features(feats)
 
 
-def load_image(path: str, size: tuple[int, int] | list[int]):
+def load_image(path: str, size: tuple[int, int] | list[int],
+               original: tuple[int, int] | list[int] | None = None):
     """Open an image as RGB at exactly `size` (width, height): the model-input size (through the
-    one image opener, so a decompression bomb is one line naming the file)."""
+    one image opener, so a decompression bomb is one line naming the file). `original`: the
+    size the record states (its boxes were converted from it); another size is refused."""
     from vlmr1_cli.images import load_rgb
 
-    return load_rgb(path, size)
+    return load_rgb(path, size, original=original)
+
+
+def check_image_sizes(records: list[dict]) -> None:
+    """Each image's header against its record's `image_sizes` (each file read once, no pixel
+    decoded): boxes are in the pixels of the size the record states, so an image of another
+    size would be scored in the wrong frame. One line naming FILE:LINE, the image and both
+    sizes; an image that is no image, or over the pixel limit, is refused here too."""
+    from PIL import UnidentifiedImageError
+
+    from vlmr1_cli.images import image_size, size_mismatch
+
+    sizes: dict[str, tuple[int, int]] = {}
+    for rec in records:
+        loc = rec.get("_location", "record")
+        for rel, full, stated in zip(rec["images"], rec["_image_paths"], rec["image_sizes"], strict=True):
+            if full not in sizes:
+                try:
+                    sizes[full] = image_size(full)
+                except UserError as e:
+                    raise UserError(f"{loc}: {e}") from None
+                except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+                    raise UserError(f"{loc}: image {rel} is not readable ({type(e).__name__})") from None
+            why = size_mismatch(rel, sizes[full], stated)
+            if why:
+                raise UserError(f"{loc}: record '{rec['id']}': {why}")
 
 
 def _materialise(batch: dict) -> dict:
     """datasets transform: load images at their input size, decode the solution and extras.
-    Text-only rows get `images: []`, which TRL accepts beside rows with images."""
+    Text-only rows get `images: []`, which TRL accepts beside rows with images. An image whose
+    size is not the one its record states is refused, naming it."""
     out = {k: v for k, v in batch.items() if k not in ("solution_json", "image_paths", "extra_json")}
-    out["images"] = [[load_image(p, s) for p, s in zip(paths, sizes, strict=True)]
-                     for paths, sizes in zip(batch["image_paths"], batch["input_sizes"], strict=True)]
+    out["images"] = [[load_image(p, s, o) for p, s, o in zip(paths, sizes, originals, strict=True)]
+                     for paths, sizes, originals in zip(batch["image_paths"], batch["input_sizes"],
+                                                        batch["image_sizes"], strict=True)]
     out["solution"] = [json.loads(s) for s in batch["solution_json"]]
     out["extra"] = [json.loads(s) for s in batch["extra_json"]]
     return out

@@ -9,7 +9,11 @@ ground-truth loader.
 
 Results follow the paper: a predicted label maps to the category whose name equals it
 (unknown labels are dropped and counted), every box scores 1.0, and the file order of the
-predictions is kept, since COCOeval and OVDEval's NMS break score ties by it.
+predictions is kept, since COCOeval and OVDEval's NMS break score ties by it. An inverted box
+(x2 < x1 or y2 < y1) is no COCO box (w, h >= 0): it is dropped and counted like a box of an
+unknown label, so `results.json` stays a valid results file that re-scores to the same mAP
+(pycocotools would ignore such a box anyway, its area being negative, unless both sides are
+inverted); greedy P/R still counts it as a prediction that is never right.
 """
 
 from __future__ import annotations
@@ -119,6 +123,7 @@ def records_coco(records: list[dict], data: str | Path) -> RecordsCoco:
 class Results:
     every: list[dict]  # every predicted box in emission order; unknown labels: category_id None
     dropped_labels: Counter  # label -> boxes whose label names no category
+    dropped_inverted: int = 0  # boxes of a known label left out because x2 < x1 or y2 < y1
 
     @property
     def results(self) -> list[dict]:
@@ -130,6 +135,7 @@ def coco_results(records: list[dict], preds: dict[str, dict], gt: RecordsCoco) -
     """Every predicted box as a COCO detection (record order, then emission order), score 1.0."""
     every: list[dict] = []
     dropped: Counter = Counter()
+    inverted = 0
     for r in records:
         image_id = gt.image_ids[r["id"]]
         for o in preds[r["id"]].get("objects") or []:
@@ -137,6 +143,14 @@ def coco_results(records: list[dict], preds: dict[str, dict], gt: RecordsCoco) -
             if cat is None:
                 dropped[o["label"]] += 1
             x1, y1, x2, y2 = o["bbox_2d"]
+            if x2 < x1 or y2 < y1:
+                # no category: out of the results file and the mAP; the corners sorted only so
+                # the entry is a valid box for greedy P/R, which counts it as never right
+                if cat is not None:
+                    inverted += 1
+                cat = None
+                x1, x2 = sorted((x1, x2))
+                y1, y2 = sorted((y1, y2))
             every.append({"image_id": image_id, "category_id": cat, "bbox": [x1, y1, x2 - x1, y2 - y1],
                           "score": 1.0})
-    return Results(every, dropped)
+    return Results(every, dropped, inverted)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Container
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -117,11 +118,11 @@ def prompt_config(meta: dict, task: str, opts: EvalOptions) -> tuple[dict, str]:
     from vlmr1_cli.prompts import DEFAULT_TEMPLATES
 
     saved = meta.get("prompt") or {}
-    prompt = {"system": saved.get("system"),
-              "templates": {**DEFAULT_TEMPLATES, **(saved.get("templates") or {})}}
+    templates: dict[str, str] = {**DEFAULT_TEMPLATES, **(saved.get("templates") or {})}
+    prompt = {"system": saved.get("system"), "templates": templates}
     source = "checkpoint recipe" if saved.get("templates") else "default (paper)"
     if opts.template:
-        prompt["templates"][task] = opts.template
+        templates[task] = opts.template
         source = "--template"
     if opts.system is not None:
         prompt["system"] = opts.system
@@ -138,7 +139,7 @@ def select_records(records: list[dict], opts: EvalOptions) -> list[dict]:
 
 def prepare(model_ref: str, data: str | Path, output_dir: str | Path, image_root: str | None,
             opts: EvalOptions) -> Plan:
-    from vlmr1_cli.data.loader import build_rows, load_records
+    from vlmr1_cli.data.loader import build_rows, check_image_sizes, load_records
     from vlmr1_cli.evaluate.generation import add_prompt_texts, plan_batches
     from vlmr1_cli.evaluate.tasks import RECORD_TASK, category_names, resolve_task, set_query_labels
     from vlmr1_cli.models.context import check_records_text, context_tokens
@@ -148,6 +149,7 @@ def prepare(model_ref: str, data: str | Path, output_dir: str | Path, image_root
     data = str(data)
     records = load_records(data, image_root, max_samples=None if opts.sample else opts.max_samples)
     records = select_records(records, opts)
+    check_image_sizes(records)  # boxes are scored in the frame the records state: before any model loads
     task = resolve_task(records, opts.task, data)
     if opts.labels is not None:
         if task != "coco":
@@ -238,7 +240,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def generate_missing(plan: Plan, done: dict[str, dict], rank: int = 0, world: int = 1,
+def generate_missing(plan: Plan, done: Container[str], rank: int = 0, world: int = 1,
                      path: Path | None = None, device: str | None = None) -> int:
     """Generate this rank's share of the unfinished batches (batch i goes to rank i % world)
     and append them to `path`; returns how many samples were generated."""
@@ -305,6 +307,10 @@ def evaluate(model_ref: str, data: str | Path, output_dir: str | Path, image_roo
 
     opts = opts or EvalOptions()
     plan = prepare(model_ref, data, output_dir, image_root, opts)
+    if opts.num_processes > 1:
+        from vlmr1_cli.evaluate.sharding import check_num_processes
+
+        check_num_processes(opts.num_processes, len(plan.records))  # before any worker starts
     # One run per output folder: two runs would interleave their predictions. The settings
     # are checked under the lock, so a second run cannot slip in between check and write.
     with locked_folder(plan.out):

@@ -86,6 +86,7 @@ def _coco_inputs(records: list[dict], preds: dict[str, dict], out: Path, data: s
         "n_predicted_boxes": len(res.every),
         "n_dropped_unknown_label": sum(res.dropped_labels.values()),
         "unknown_labels": dict(res.dropped_labels.most_common(10)),
+        "n_dropped_inverted_box": res.dropped_inverted,
         "gt": gt.source,
         "gt_images": f"{len(gt.coco['images'])} of {gt.total_images}",
         "results_file": f"results{suffix}.json",
@@ -140,6 +141,7 @@ def score_ovdeval(records: list[dict], preds: dict[str, dict], out: Path, data: 
         "n": len(records),
         "n_unparsed": sum(v["n_unparsed"] for v in per.values()),
         "n_dropped_unknown_label": sum(v["n_dropped_unknown_label"] for v in per.values()),
+        "n_dropped_inverted_box": sum(v["n_dropped_inverted_box"] for v in per.values()),
     }
     missing = [s for s in OVDEVAL_SUBSETS if s not in values]
     if missing:

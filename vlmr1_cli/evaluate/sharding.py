@@ -10,6 +10,12 @@ processes). Rank k takes batches k, k+N, ... of the fixed partition and appends 
 The workers' output goes to `workers.log` in the output folder; a worker that meets bad
 input writes its one-line message for the launcher (launch/workers.py), which raises it as
 its own.
+
+N is bounded before any worker starts (`check_num_processes`): the launcher gives each worker
+a GPU of its own (CUDA), or runs them on the CPU cores, each with its own copy of the model,
+so N is at most the GPUs this machine shows (CUDA_VISIBLE_DEVICES applies) or its CPU cores
+(those this process may use); and at most the number of samples, since a worker without a
+sample would load a model for nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +36,32 @@ def launch_command(config: Path, num_processes: int, plan_file: Path) -> list[st
     return accelerate_command(config, [("num_processes", num_processes),
                                        ("main_process_port", free_port())],
                               WORKER_MODULE, [str(plan_file)])
+
+
+def worker_slots() -> tuple[int, str]:
+    """(how many workers this machine can run, what they run on): one per visible GPU, or,
+    without CUDA, one per CPU core this process may use."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.device_count(), "visible CUDA GPU(s)"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1), "CPU core(s) (no CUDA GPU)"
+
+
+def check_num_processes(num_processes: int, n_samples: int) -> None:
+    """`--num-processes` within what the machine and the data can use, or one line why not."""
+    if num_processes <= 1:
+        return
+    slots, what = worker_slots()
+    if num_processes > slots:
+        raise UserError(f"--num-processes {num_processes}: this machine has {slots} {what}, and "
+                        f"each worker needs one of its own; use --num-processes {slots} or fewer")
+    if num_processes > n_samples:
+        raise UserError(f"--num-processes {num_processes}: more workers than the {n_samples} "
+                        f"sample(s) to evaluate; use --num-processes {max(1, n_samples)} or fewer")
 
 
 def run_sharded(plan_args: dict, done: dict[str, dict], num_processes: int, out: Path) -> None:

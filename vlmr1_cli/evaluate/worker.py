@@ -18,7 +18,7 @@ def run(plan_file: Path) -> None:
     state = PartialState()
     opts = EvalOptions(**args["options"])
     plan = prepare(args["model"], args["data"], args["output_dir"], args["image_root"], opts)
-    done = dict.fromkeys(args["done"])
+    done = set(args["done"])
     rank, world = state.process_index, state.num_processes
     generate_missing(plan, done, rank, world, shard_path(plan.out, rank), device=str(state.device))
     state.wait_for_everyone()

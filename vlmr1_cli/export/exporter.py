@@ -208,11 +208,12 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, *, merge_lora:
     do_merge = merge_lora and src.is_adapter
     adapter_base = _adapter_base(src.model_dir) if src.is_adapter else None
 
+    target: str | None  # the export dtype; None: an adapter exported unmerged keeps its own
     if do_merge:
         from vlmr1_cli.models.loading import locate_model
 
         base_dir = locate_model(str(src.model_dir), revision).weights_dir  # a Hub base downloads
-        target = dtype or merge.stored_dtype(base_dir)
+        target = merge_dtype = dtype or merge.stored_dtype(base_dir)
         loaded = merge.load_for_export(src.model_dir, "float32", device, revision)
     else:
         target = dtype or (None if src.is_adapter else merge.stored_dtype(src.model_dir))
@@ -221,9 +222,11 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, *, merge_lora:
         loaded.processor = loaded.family.load_processor(str(src.processor_dir))
     _drop_loader_kwargs(loaded.processor)
 
-    model, checks = loaded.model, []
+    model = loaded.model
+    checks: list[verify.CheckResult] = []
     if do_merge:
-        model, checks = _merge_and_check(model, loaded.processor, target, device, tolerance, src.model_dir)
+        model, checks = _merge_and_check(model, loaded.processor, merge_dtype, device, tolerance,
+                                         src.model_dir)
         weights = "LoRA adapter merged into the base"
     elif src.is_adapter:
         weights = "LoRA adapter"

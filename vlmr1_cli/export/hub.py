@@ -214,10 +214,10 @@ def _hub_error(e: Exception, repo_id: str, token: str | None) -> UserError:
                      f"{_scrub(str(e), token)}); check the network and try again")
 
 
-def _network_errors() -> tuple[type[BaseException], ...]:
+def _network_errors() -> tuple[type[Exception], ...]:
     from huggingface_hub.errors import HfHubHTTPError
 
-    errors: list[type[BaseException]] = [HfHubHTTPError, ConnectionError, TimeoutError]
+    errors: list[type[Exception]] = [HfHubHTTPError, ConnectionError, TimeoutError]
     try:
         import httpx2  # huggingface_hub's HTTP client
 

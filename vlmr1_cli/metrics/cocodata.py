@@ -10,9 +10,11 @@ category or annotation id (pycocotools merges them), a GT box with a negative wi
 (it moves the AP: the box can never be matched, yet counts as a GT), a negative GT area,
 and any number that is not finite or whose magnitude exceeds `geometry.MAX_VALUE` (1e12),
 including integers too large for a float. Integer ids must fit a signed 64-bit integer.
-A detection with a negative width or height is kept: a model can write an inverted box, and
-pycocotools scores it as it scores it here (it matches nothing and, its area being negative,
-falls outside every area range, so it is ignored).
+A detection with a negative width or height is refused too: COCO results are [x, y, w, h]
+with w, h >= 0, and pycocotools would score one quietly (ignored when one side is negative,
+its area being negative; a false positive when both are). vlmr1's own evaluation never writes
+one: a model's inverted box is left out of its results and counted
+(`evaluate.coco_results`), so an output folder re-scores as it was scored.
 """
 
 from __future__ import annotations
@@ -215,6 +217,9 @@ def load_detections(results: list | str | os.PathLike, gt: GroundTruth, name: st
             raise UserError(f"{where}: 'score' must be a finite number of magnitude at most "
                             f"{MAX_VALUE:g}, got {_show(s)}")
         b = _box(d["bbox"], where)
+        if b[2] < 0 or b[3] < 0:
+            raise UserError(f"{where}: 'bbox' {_show(b)} has a negative width or height "
+                            "(COCO results are [x, y, w, h] with w, h >= 0)")
         det_img[i] = img_pos[img]
         det_cat[i] = cat_pos.get(d["category_id"], -1) if _is_id(d["category_id"]) else -1
         boxes.append(b)

@@ -200,20 +200,20 @@ def load_model(name_or_path: str | ModelSource, dtype: str | None = None,
     processor, fam, limits = load_processor_for(src.processor_dir, family_dir=src.weights_dir)
     check_dtype(dtype, "--dtype")
     try:
-        model = AutoModelForImageTextToText.from_pretrained(
+        # A transformers model, or a PeftModel around one: what they share is torch's Module.
+        model: torch.nn.Module = AutoModelForImageTextToText.from_pretrained(
             src.weights_dir, dtype=getattr(torch, dtype) if dtype else "auto", local_files_only=True,
             trust_remote_code=trust_remote_code)
         if src.is_adapter:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, src.path, is_trainable=False)
-            if merge_adapter:
-                model = model.merge_and_unload()
+            adapted = PeftModel.from_pretrained(model, src.path, is_trainable=False)
+            model = adapted.merge_and_unload() if merge_adapter else adapted
     except UserError:
         raise
     except torch.OutOfMemoryError:
         raise
-    except (*_load_errors(), RuntimeError) as e:
+    except _load_errors() + (RuntimeError,) as e:
         where = src.path if src.is_adapter else src.weights_dir
         raise UserError(f"{where}: cannot load model: {str(e).strip().splitlines()[0]}") from None
     check_image_token(model, processor, src.processor_dir)

@@ -78,12 +78,13 @@ BUILDERS: dict[str, tuple[str, str]] = {
 }
 
 
-def resolve_model_path(name_or_path: str, cache_dir: str | os.PathLike | None = None) -> str:
+def resolve_model_path(name_or_path: str, cache_dir: str | os.PathLike[str] | None = None) -> str:
     """A model argument may be a folder or a preset name; presets are built once and cached."""
     if name_or_path.startswith("preset:"):
         name_or_path = name_or_path.split(":", 1)[1]
     if name_or_path in PRESETS:
-        root = Path(cache_dir or os.environ.get("VLMR1_PRESET_CACHE", Path.home() / ".cache" / "vlmr1" / "presets"))
+        default_root = str(Path.home() / ".cache" / "vlmr1" / "presets")
+        root = Path(cache_dir or os.environ.get("VLMR1_PRESET_CACHE", default_root))
         target = root / name_or_path
         stamp = target / PRESET_STAMP
         want = preset_fingerprint(PRESETS[name_or_path])

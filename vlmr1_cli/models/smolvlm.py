@@ -38,10 +38,10 @@ def smolvlm_image_only_class(video_processor_type: str) -> Any:
                                       image_seq_len=image_seq_len, chat_template=chat_template,
                                       **kwargs)
 
-        def apply_chat_template(self, conversation, chat_template=None, **kwargs):
+        def apply_chat_template(self, *args: Any, **kwargs: Any) -> Any:
             # SmolVLMProcessor's override only adds frame-sampling defaults read from the
             # video processor, which this class does not have.
-            return ProcessorMixin.apply_chat_template(self, conversation, chat_template, **kwargs)
+            return ProcessorMixin.apply_chat_template(self, *args, **kwargs)
 
     # Saved as `processor_class`, so the folder also loads with the stock class elsewhere.
     ImageOnly.__name__ = ImageOnly.__qualname__ = SmolVLMProcessor.__name__

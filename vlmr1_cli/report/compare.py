@@ -5,6 +5,7 @@ for each model's hits and misses."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from vlmr1_cli.errors import UserError
@@ -31,8 +32,7 @@ def comparison_tables(runs: list[tuple[str, dict]]) -> str:
 
     parts = []
     for table in (summary_table, threshold_table):
-        made = [(name, table(m)) for name, m in runs]
-        made = [(name, t) for name, t in made if t is not None]
+        made = [(name, t) for name, m in runs if (t := table(m)) is not None]
         if not made:
             continue
         title, cols, _ = made[0][1]
@@ -42,7 +42,7 @@ def comparison_tables(runs: list[tuple[str, dict]]) -> str:
     return "\n".join(parts)
 
 
-def write_comparison(folders: list[str | Path], output: str | Path, names: list[str] | None = None,
+def write_comparison(given: Sequence[str | Path], output: str | Path, names: list[str] | None = None,
                      image_root: str | None = None) -> Path:
     """Write `report.html` comparing evaluation folders of the same data; returns its path."""
     from vlmr1_cli.io import atomic_open
@@ -58,7 +58,7 @@ def write_comparison(folders: list[str | Path], output: str | Path, names: list[
         score_sample,
     )
 
-    folders = [Path(f) for f in folders]
+    folders = [Path(f) for f in given]
     if len({f.resolve() for f in folders}) != len(folders):
         raise UserError("the same evaluation folder is given twice")
     if names is None:

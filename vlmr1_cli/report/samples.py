@@ -87,9 +87,9 @@ def score_rec(rec: dict, pred: dict) -> SampleScore:
 
     gt, box = rec["solution"], pred.get("box")
     parsed = box is not None
-    value = iou(box, gt) if parsed else 0.0
+    value = iou(box, gt) if box is not None else 0.0
     ok = is_hit(value, 0.5, compat=False)
-    centre = parsed and center_inside(box, gt)
+    centre = box is not None and center_inside(box, gt)
     lines = [f"IoU {value:.3f}", "hit" if ok else "miss"]
     lines.append("centre inside" if centre else ("centre outside" if parsed else "UNPARSEABLE answer"))
     tags = ["hit" if ok else "miss"] + (["center"] if centre else []) + ([] if parsed else ["unparsed"])

@@ -32,8 +32,12 @@ def trainer_class():
             # transformers 5 encodes the images before the prefill forward, outside FSDP2's
             # root pre-forward hook, where the root's own shards (the patch embedding, the
             # merger) are still sharded: gather them for the generation (every rank generates).
+            if not getattr(self.accelerator, "is_fsdp2", False):
+                return super()._generate_single_turn(*args, **kwargs)
+            from torch.distributed.fsdp import FSDPModule  # importable: FSDP2 is running
+
             root = self.model_wrapped
-            if not (getattr(self.accelerator, "is_fsdp2", False) and hasattr(root, "unshard")):
+            if not isinstance(root, FSDPModule):
                 return super()._generate_single_turn(*args, **kwargs)
             root.unshard()
             try:

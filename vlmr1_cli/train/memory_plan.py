@@ -579,7 +579,9 @@ def cheapest_fix(plan: MemoryPlan, prompt_at: Callable[[int], tuple[int, int] | 
             total = total_if_fits(work, par)
             if total is not None:
                 return {"change": text, "arguments": args, "bytes": total, "gib": total / GIB}
-    work, par, texts, arguments = plan.workload, plan.parallelism, [], []
+    work, par = plan.workload, plan.parallelism
+    texts: list[str] = []
+    arguments: list[str] = []
     for candidate in candidates:
         last = None
         for last in candidate(work, par):

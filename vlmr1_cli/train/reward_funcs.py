@@ -8,7 +8,10 @@ completion. A wrong-length list, a non-number, NaN or infinity stops the run wit
 naming the reward and the sample. So does None: the wrapper's None for other tasks' rows is
 the only "not applicable" vlmr1 uses, since each reward only sees rows of its task; a None
 for one of those rows would make TRL drop that reward from the sample's weighted sum
-silently (nansum), which is a bug in the reward, not a statement about the sample.
+silently (nansum), which is a bug in the reward, not a statement about the sample. A reward
+that raises (or calls sys.exit) stops the run the same way, in one line naming it and the
+batch; one whose signature cannot take the call is refused before the model loads
+(vlmr1_cli.rewards.registry).
 
 The first reward of the `ovd` task also logs `ovd/pred_to_gt_boxes`, the number of boxes
 predicted over the number in the ground truth: the reward-hacking signal (a policy that
@@ -89,8 +92,10 @@ class TaskReward:
     """A reward restricted to one task; logs under `rewards/<task>/<name>` when several tasks train."""
 
     def __init__(self, fn: Callable, task: str, name: str, multi_task: bool,
-                 samples: SampleLog | None = None, log_boxes: bool = False):
+                 samples: SampleLog | None = None, log_boxes: bool = False,
+                 source: str | None = None):
         self.fn = fn
+        self.source = source or name  # as the recipe names it (`module:function` for a user's)
         self.task = task
         self.name = name
         self.samples = samples
@@ -107,7 +112,8 @@ class TaskReward:
             comps, sols = [completions[i] for i in idx], [solution[i] for i in idx]
             if task is not None:
                 sub["task"] = [task[i] for i in idx]
-            scores = checked_scores(self.__name__, self.fn(comps, sols, **sub), idx, kwargs.get("id"))
+            scores = checked_scores(self.__name__, self._call(comps, sols, sub, idx, kwargs.get("id")),
+                                    idx, kwargs.get("id"))
             for i, s in zip(idx, scores, strict=True):
                 out[i] = s
             if self.log_boxes and callable(kwargs.get("log_metric")):
@@ -118,6 +124,25 @@ class TaskReward:
         if self.samples is not None and state is not None:
             self.samples.record(int(state.global_step) + 1, kwargs.get("id"), task, completions, self.__name__, out)
         return out
+
+    def _call(self, comps: list, sols: list, sub: dict, rows: list[int], ids: Any) -> Any:
+        """The reward's own call: whatever it raises (a bug in a user's reward, a sys.exit)
+        stops the run in one line naming the reward and the batch; KeyboardInterrupt still
+        interrupts."""
+        try:
+            return self.fn(comps, sols, **sub)
+        except UserError:
+            raise
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - the reward's failure, worded
+            what = f"sys.exit({e.code!r})" if isinstance(e, SystemExit) else \
+                f"{type(e).__name__}: {_first_line(e)}"
+            raise UserError(f"reward '{self.source}' failed on the batch starting at "
+                            f"{_sample_name(ids, rows[0])}: {what}") from e
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:300] if lines else "(no message)"
 
 
 def _reward_items(spec: dict):
@@ -177,6 +202,6 @@ def build_reward_funcs(recipe: dict, samples: SampleLog | None = None) -> tuple[
         log_boxes = task == "ovd" and first_ovd
         first_ovd = first_ovd and task != "ovd"
         label = getattr(fn, "__name__", None) or name.split(":")[-1]
-        funcs.append(TaskReward(fn, task, label, multi, samples, log_boxes))
+        funcs.append(TaskReward(fn, task, label, multi, samples, log_boxes, source=name))
         weights.append(weight)
     return funcs, weights

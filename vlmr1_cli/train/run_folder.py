@@ -191,7 +191,8 @@ def finish_from_checkpoint(output_dir: Path, checkpoint: Path) -> list[str]:
     """A run killed between its last checkpoint and its final save: the final model is that
     checkpoint's, so its model and run files are copied up (nothing is trained). Each file is
     copied under a temporary name and renamed, config.json after the weights (as the final
-    save does) and the trainer state last, marking the run finished."""
+    save does) and the trainer state last, marking the run finished. The files are checked
+    whole first (models/integrity.py): a truncated checkpoint never becomes the final model."""
     import os
 
     if _weights(output_dir):
@@ -200,8 +201,28 @@ def finish_from_checkpoint(output_dir: Path, checkpoint: Path) -> list[str]:
               if src.is_file() and (src.name in MODEL_FILES or src.name in RUN_FILES[:2]
                                     or any(src.match(pattern) for pattern in WEIGHT_PATTERNS))]
     wanted.sort(key=lambda src: src.name == "config.json")
+    _check_final_files(output_dir, checkpoint, [*wanted, checkpoint / TRAINER_STATE])
     for src in [*wanted, checkpoint / TRAINER_STATE]:
         partial = output_dir / f".{src.name}.partial"
         shutil.copy2(src, partial)
         os.replace(partial, output_dir / src.name)
     return [src.name for src in wanted]
+
+
+def _check_final_files(output_dir: Path, checkpoint: Path, files: list[Path]) -> None:
+    """Every file that would become part of the final model is whole, or one line naming the
+    first broken one and the way out (the checkpoint before it, or a new run)."""
+    from vlmr1_cli.models.integrity import file_problem, weight_files
+
+    broken = [(path, "missing (named by the sharded index)") for path in weight_files(checkpoint)
+              if not path.is_file()]
+    broken += [(path, why) for path in files for why in [file_problem(path)] if why is not None]
+    if not broken:
+        return
+    path, why = broken[0]
+    earlier = [c for c in complete_checkpoints(output_dir) if c != checkpoint]
+    then = (f"delete the folder {checkpoint} and --resume from {earlier[-1].name} (its last steps "
+            "are trained again)" if earlier else
+            f"it is the only checkpoint: delete the folder {checkpoint} and train again without --resume")
+    raise UserError(f"--resume: the run finished, but its final model would be copied from "
+                    f"{path}, which is {why}; {then}")
