@@ -157,6 +157,11 @@ def trainer_args(ctx: RunContext, extra: dict | None = None):
         cfg["report_to"] = "tensorboard"
     # Images load lazily in a dataset transform that needs the path columns.
     cfg.setdefault("remove_unused_columns", False)
+    if "activation_checkpointing" not in cfg and "gradient_checkpointing" not in cfg:
+        # TRL's configs default the old name (gradient_checkpointing=True); stating TRL's default
+        # under transformers 5's name keeps the behaviour without its FutureWarning on every run.
+        field = config_class.__dataclass_fields__["gradient_checkpointing"]
+        cfg["activation_checkpointing"] = field.default
     if ctx.recipe["method"] == "grpo":
         # vlmr1 logs its own samples; TRL's image logging hangs mixed text/image batches
         # on several processes (see checks.check_batch).
