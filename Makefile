@@ -22,9 +22,7 @@ demo: setup
 
 # What CI runs (.ci/run): lint, the format check, the type check, then the whole suite
 # (prerequisites run in order, left to right).
-test: setup lint typecheck
-# enabled after the tree is formatted:
-#	$(BIN)/ruff format --check vlmr1_cli tests bench experiments
+test: setup lint format-check typecheck
 	$(BIN)/pytest
 
 test-fast: setup

@@ -39,7 +39,12 @@ def make_batch(n: int, seed: int):
         for g in gt:
             if rng.random() < 0.8:
                 b = [v + rng.randint(-6, 6) for v in g["bbox_2d"]]
-                preds.append({"bbox_2d": b, "label": g["label"] if rng.random() < 0.9 else rng.choice(LABELS)})
+                preds.append(
+                    {
+                        "bbox_2d": b,
+                        "label": g["label"] if rng.random() < 0.9 else rng.choice(LABELS),
+                    }
+                )
             if rng.random() < 0.15:  # duplicate
                 preds.append({"bbox_2d": g["bbox_2d"], "label": g["label"]})
         for _ in range(rng.randint(0, 3)):  # false positives
@@ -47,7 +52,9 @@ def make_batch(n: int, seed: int):
             preds.append({"bbox_2d": [x, y, x + 50, y + 50], "label": rng.choice(LABELS)})
         rng.shuffle(preds)
         preds = preds[:30] or [{"bbox_2d": [0, 0, 10, 10], "label": LABELS[0]}]
-        comps.append(f"<think>I see {len(preds)} objects.</think><answer>```json\n{json.dumps(preds)}\n```</answer>")
+        comps.append(
+            f"<think>I see {len(preds)} objects.</think><answer>```json\n{json.dumps(preds)}\n```</answer>"
+        )
         sols.append(gt)
     return comps, sols
 
@@ -76,7 +83,9 @@ def baseline_od_length(content: str, gt: list) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.bench_rewards", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.bench_rewards", description=__doc__.splitlines()[0]
+    )
     ap.add_argument("--n", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of ours (median)")
@@ -102,7 +111,14 @@ def main(argv=None) -> int:
     print(f"{'vlmr1 od_length':<34}{t_ours:>10.3f}{1e3 * t_ours / args.n:>15.3f}")
     print(f"{'ratio (baseline / ours)':<34}{ratio:>10.1f}x")
     print(f"identical values: {identical} (mean reward {sum(ours) / len(ours):.4f})")
-    emit(f"od_length reward ({args.n} completions)", f"regex + pycocotools {t_base:.2f} s", f"vlmr1 {t_ours:.3f} s", ratio, ">= 20x", identical and ratio >= 20)
+    emit(
+        f"od_length reward ({args.n} completions)",
+        f"regex + pycocotools {t_base:.2f} s",
+        f"vlmr1 {t_ours:.3f} s",
+        ratio,
+        ">= 20x",
+        identical and ratio >= 20,
+    )
     return 0 if identical else 1
 
 

@@ -50,14 +50,33 @@ def cuda() -> bool:
 def settings(args, out: Path) -> dict:
     """The GRPO settings both arms use (TRL field names): fp32 on CPU, bf16 on a GPU."""
     return {
-        "output_dir": str(out), "max_steps": args.steps + args.warmup, "seed": 0,
-        "per_device_train_batch_size": args.G * args.prompts, "num_generations": args.G,
-        "gradient_accumulation_steps": 1, "num_iterations": 1, "max_completion_length": args.completion,
-        "temperature": 1.0, "top_p": 1.0, "beta": args.beta, "epsilon": 0.2, "loss_type": "grpo",
-        "scale_rewards": "group", "learning_rate": 5e-4, "lr_scheduler_type": "constant",
-        "logging_steps": 1, "save_strategy": "no", "report_to": "none", "activation_checkpointing": False,
-        "use_cpu": not cuda(), "bf16": cuda(), "fp16": False, "remove_unused_columns": False,
-        "log_multimodal": False, "log_completions": False, "dataloader_num_workers": 0,
+        "output_dir": str(out),
+        "max_steps": args.steps + args.warmup,
+        "seed": 0,
+        "per_device_train_batch_size": args.G * args.prompts,
+        "num_generations": args.G,
+        "gradient_accumulation_steps": 1,
+        "num_iterations": 1,
+        "max_completion_length": args.completion,
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "beta": args.beta,
+        "epsilon": 0.2,
+        "loss_type": "grpo",
+        "scale_rewards": "group",
+        "learning_rate": 5e-4,
+        "lr_scheduler_type": "constant",
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": "none",
+        "activation_checkpointing": False,
+        "use_cpu": not cuda(),
+        "bf16": cuda(),
+        "fp16": False,
+        "remove_unused_columns": False,
+        "log_multimodal": False,
+        "log_completions": False,
+        "dataloader_num_workers": 0,
     }
 
 
@@ -66,10 +85,14 @@ def run_vlmr1(args, work: Path, out: Path) -> list[dict]:
     from vlmr1_cli.train.run import train
 
     data = work / "data"
-    overrides = [f"model.path={work / 'model'}", f"model.dtype={'bfloat16' if cuda() else 'float32'}",
-                 f"data.train=[{{path: '{data / 'train.jsonl'}', image_root: '{data}'}}]",
-                 "data.seed=0", f"prompt.templates.rec={TEMPLATE}",
-                 "rewards={rec: [rec_iou, rec_format]}"]
+    overrides = [
+        f"model.path={work / 'model'}",
+        f"model.dtype={'bfloat16' if cuda() else 'float32'}",
+        f"data.train=[{{path: '{data / 'train.jsonl'}', image_root: '{data}'}}]",
+        "data.seed=0",
+        f"prompt.templates.rec={TEMPLATE}",
+        "rewards={rec: [rec_iou, rec_format]}",
+    ]
     overrides += [f"training.{k}={json.dumps(v)}" for k, v in settings(args, out).items()]
     train(load_recipe("demo_shapes_grpo", overrides))
     return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
@@ -94,15 +117,29 @@ def run_trl(args, work: Path, out: Path) -> list[dict]:
         r = json.loads(line)
         w, h = r["image_sizes"][0]
         iw, ih = fam.input_size(w, h, limits)
-        img = Image.open(data / r["images"][0]).convert("RGB").resize((iw, ih), Image.Resampling.BICUBIC)
+        img = (
+            Image.open(data / r["images"][0])
+            .convert("RGB")
+            .resize((iw, ih), Image.Resampling.BICUBIC)
+        )
         text = TEMPLATE.replace("{problem}", r["problem"].strip().rstrip("."))
-        rows.append({"prompt": [{"role": "user", "content": text}], "images": [img],
-                     "solution": list(fam.to_model_frame(r["solution"], (w, h), (iw, ih)))})
+        rows.append(
+            {
+                "prompt": [{"role": "user", "content": text}],
+                "images": [img],
+                "solution": list(fam.to_model_frame(r["solution"], (w, h), (iw, ih))),
+            }
+        )
     model = AutoModelForImageTextToText.from_pretrained(
-        model_dir, dtype=torch.bfloat16 if cuda() else torch.float32, local_files_only=True)
-    trainer = GRPOTrainer(model=model, reward_funcs=[get_reward("rec_iou"), get_reward("rec_format")],
-                          args=GRPOConfig(**settings(args, out), reward_weights=[1.0, 1.0]),
-                          train_dataset=Dataset.from_list(rows), processing_class=proc)
+        model_dir, dtype=torch.bfloat16 if cuda() else torch.float32, local_files_only=True
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[get_reward("rec_iou"), get_reward("rec_format")],
+        args=GRPOConfig(**settings(args, out), reward_weights=[1.0, 1.0]),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=proc,
+    )
     trainer.train()
     return [{"step": h.get("step"), **h} for h in trainer.state.log_history]
 
@@ -118,10 +155,19 @@ def child(args) -> int:
     wall = time.perf_counter() - t
     steps = [h["step_time"] for h in history if "step_time" in h]
     runtime = next((h["train_runtime"] for h in history if "train_runtime" in h), None)
-    print("RESULT " + json.dumps({
-        "arm": args.child, "step_times": steps[args.warmup:], "train_runtime_s": runtime,
-        "process_wall_s": round(wall, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }), flush=True)
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "arm": args.child,
+                "step_times": steps[args.warmup :],
+                "train_runtime_s": runtime,
+                "process_wall_s": round(wall, 2),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 
@@ -134,14 +180,18 @@ def prepare(work: Path, n: int) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.bench_train_overhead", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.bench_train_overhead", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--steps", type=int, default=20, help="timed steps per run")
     p.add_argument("--warmup", type=int, default=3, help="untimed first steps per run")
     p.add_argument("--repeats", type=int, default=3, help="runs per arm (alternating)")
     p.add_argument("--G", type=int, default=4, help="generations per prompt")
     p.add_argument("--prompts", type=int, default=2, help="prompts per step")
     p.add_argument("--completion", type=int, default=32, help="max completion tokens")
-    p.add_argument("--beta", type=float, default=0.04, help="KL coefficient (> 0 adds the reference pass)")
+    p.add_argument(
+        "--beta", type=float, default=0.04, help="KL coefficient (> 0 adds the reference pass)"
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--json", type=Path, help="also write the result here")
     p.add_argument("--child", choices=("vlmr1", "trl"), help=argparse.SUPPRESS)
@@ -155,23 +205,54 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vlmr1-bench-train-") as tmp:
         work = Path(tmp)
         prepare(work, (args.steps + args.warmup) * args.prompts + 8)
-        env = child_env(OMP_NUM_THREADS=str(args.threads), VLMR1_NO_PROGRESS="1",
-                        TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
-        common = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--G", str(args.G),
-                  "--prompts", str(args.prompts), "--completion", str(args.completion),
-                  "--beta", str(args.beta), "--threads", str(args.threads), "--work", str(work)]
+        env = child_env(
+            OMP_NUM_THREADS=str(args.threads),
+            VLMR1_NO_PROGRESS="1",
+            TOKENIZERS_PARALLELISM="false",
+            HF_HUB_OFFLINE="1",
+        )
+        common = [
+            "--steps",
+            str(args.steps),
+            "--warmup",
+            str(args.warmup),
+            "--G",
+            str(args.G),
+            "--prompts",
+            str(args.prompts),
+            "--completion",
+            str(args.completion),
+            "--beta",
+            str(args.beta),
+            "--threads",
+            str(args.threads),
+            "--work",
+            str(work),
+        ]
         for run in range(args.repeats):
-            for arm in (("vlmr1", "trl") if run % 2 == 0 else ("trl", "vlmr1")):
-                proc = subprocess.run(module_command("bench.bench_train_overhead", "--child", arm, "--run", str(run), *common),
-                                      env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-                line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+            for arm in ("vlmr1", "trl") if run % 2 == 0 else ("trl", "vlmr1"):
+                proc = subprocess.run(
+                    module_command(
+                        "bench.bench_train_overhead", "--child", arm, "--run", str(run), *common
+                    ),
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    stdin=subprocess.DEVNULL,
+                )
+                line = next(
+                    (ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None
+                )
                 if proc.returncode != 0 or line is None:
                     sys.stderr.write(proc.stderr[-4000:])
                     return 1
-                res = json.loads(line[len("RESULT "):])
+                res = json.loads(line[len("RESULT ") :])
                 results[arm].append(res)
-                print(f"run {run} {arm:5s}: median step {statistics.median(res['step_times']):.4f} s, "
-                      f"peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)
+                print(
+                    f"run {run} {arm:5s}: median step {statistics.median(res['step_times']):.4f} s, "
+                    f"peak RSS {res['peak_rss_mb']:.0f} MB",
+                    flush=True,
+                )
 
     def summary(arm: str) -> dict:
         runs = results[arm]
@@ -179,8 +260,10 @@ def main() -> int:
         return {
             "median_step_s": round(statistics.median(pooled), 4),
             "run_medians_s": [round(statistics.median(r["step_times"]), 4) for r in runs],
-            "wall_per_step_s": round(statistics.median(r["train_runtime_s"] / (args.steps + args.warmup)
-                                                       for r in runs), 4),
+            "wall_per_step_s": round(
+                statistics.median(r["train_runtime_s"] / (args.steps + args.warmup) for r in runs),
+                4,
+            ),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
             "steps_timed": len(pooled),
         }
@@ -190,19 +273,36 @@ def main() -> int:
 
     device = torch.cuda.get_device_name(0) if cuda() else f"cpu ({os.cpu_count()} cores)"
     result = {
-        "setup": {"device": device, "model": "tiny-qwen2.5-vl", "completions_per_step": args.G * args.prompts, "G": args.G,
-                  "max_completion_tokens": args.completion, "beta": args.beta, "threads": args.threads,
-                  "timed_steps_per_run": args.steps, "repeats": args.repeats},
-        "vlmr1": ours, "trl": bare,
+        "setup": {
+            "device": device,
+            "model": "tiny-qwen2.5-vl",
+            "completions_per_step": args.G * args.prompts,
+            "G": args.G,
+            "max_completion_tokens": args.completion,
+            "beta": args.beta,
+            "threads": args.threads,
+            "timed_steps_per_run": args.steps,
+            "repeats": args.repeats,
+        },
+        "vlmr1": ours,
+        "trl": bare,
         "ratio_step_time": round(ours["median_step_s"] / bare["median_step_s"], 3),
         "ratio_wall_per_step": round(ours["wall_per_step_s"] / bare["wall_per_step_s"], 3),
         "ratio_peak_rss": round(ours["peak_rss_mb"] / bare["peak_rss_mb"], 3),
     }
     print(json.dumps(result, indent=2))
-    print(f"median step time vlmr1 / bare TRL = {result['ratio_step_time']:.3f} (target <= 1.03); "
-          f"peak RSS {ours['peak_rss_mb']:.0f} MB vs {bare['peak_rss_mb']:.0f} MB")
-    emit("GRPO step overhead (tiny model)", f"bare TRL {bare['median_step_s']:.3f} s/step", f"vlmr1 {ours['median_step_s']:.3f} s/step",
-         result["ratio_step_time"], "<= 1.03", result["ratio_step_time"] <= 1.03)
+    print(
+        f"median step time vlmr1 / bare TRL = {result['ratio_step_time']:.3f} (target <= 1.03); "
+        f"peak RSS {ours['peak_rss_mb']:.0f} MB vs {bare['peak_rss_mb']:.0f} MB"
+    )
+    emit(
+        "GRPO step overhead (tiny model)",
+        f"bare TRL {bare['median_step_s']:.3f} s/step",
+        f"vlmr1 {ours['median_step_s']:.3f} s/step",
+        result["ratio_step_time"],
+        "<= 1.03",
+        result["ratio_step_time"] <= 1.03,
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

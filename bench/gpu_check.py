@@ -30,8 +30,19 @@ from bench import gpu_step
 from bench.summary import emit
 
 # Qwen2.5-VL-3B-Instruct's config.json dimensions
-gpu_step.SIZES.setdefault("3b", dict(hidden=2048, intermediate=11008, layers=36, heads=16, kv_heads=2,
-                                     vision_hidden=1280, vision_depth=32, vision_heads=16))
+gpu_step.SIZES.setdefault(
+    "3b",
+    dict(
+        hidden=2048,
+        intermediate=11008,
+        layers=36,
+        heads=16,
+        kv_heads=2,
+        vision_hidden=1280,
+        vision_depth=32,
+        vision_heads=16,
+    ),
+)
 
 
 def grpo_arm(args, model_dir: Path, data: Path, out: Path, lora: bool) -> dict:
@@ -44,16 +55,27 @@ def grpo_arm(args, model_dir: Path, data: Path, out: Path, lora: bool) -> dict:
     settings = gpu_step.settings(args, out)
     settings["learning_rate"] = 1e-5 if lora else 1e-6
     recipe_path = out.parent / f"recipe-{'lora' if lora else 'full'}.yaml"
-    recipe_path.write_text(yaml.safe_dump({
-        "method": "grpo",
-        "model": {"path": str(model_dir), "dtype": "bfloat16" if settings["bf16"] else "float32",
-                  "attn_implementation": "sdpa"},
-        "data": {"train": [{"path": str(data), "image_root": str(data.parent)}]},
-        "prompt": {"templates": {"rec": "Locate {problem}. Output the box in <answer>[x1, y1, x2, y2]</answer>."}},
-        "rewards": {"rec": [{"name": "rec_iou"}]},
-        "peft": {"enabled": lora, "r": 16, "lora_alpha": 32, "lora_dropout": 0.0},
-        "training": settings,
-    }))
+    recipe_path.write_text(
+        yaml.safe_dump(
+            {
+                "method": "grpo",
+                "model": {
+                    "path": str(model_dir),
+                    "dtype": "bfloat16" if settings["bf16"] else "float32",
+                    "attn_implementation": "sdpa",
+                },
+                "data": {"train": [{"path": str(data), "image_root": str(data.parent)}]},
+                "prompt": {
+                    "templates": {
+                        "rec": "Locate {problem}. Output the box in <answer>[x1, y1, x2, y2]</answer>."
+                    }
+                },
+                "rewards": {"rec": [{"name": "rec_iou"}]},
+                "peft": {"enabled": lora, "r": 16, "lora_alpha": 32, "lora_dropout": 0.0},
+                "training": settings,
+            }
+        )
+    )
     recipe = load_recipe(recipe_path)
     result = gpu_step.measure(build_trainer(recipe), args)
     result["plan"] = memory_plan(recipe, result)
@@ -68,18 +90,28 @@ def memory_plan(recipe: dict, measured: dict) -> dict:
 
     plan_for_recipe = getattr(mp, "plan_for_recipe", None)
     if plan_for_recipe is None:  # the planner's public entry point moved: say so, do not guess
-        print("gpu_check: vlmr1_cli.train.memory_plan has no plan_for_recipe: plan comparison skipped",
-              file=sys.stderr)
+        print(
+            "gpu_check: vlmr1_cli.train.memory_plan has no plan_for_recipe: plan comparison skipped",
+            file=sys.stderr,
+        )
         return {"skipped": "vlmr1_cli.train.memory_plan.plan_for_recipe not found", "ratio": None}
     if not torch.cuda.is_available():
         plan = plan_for_recipe(recipe, device_type="cpu", suggest=False)
         return {"planned_gib": round(plan.total() / 2**30, 3), "measured_gib": None, "ratio": None}
-    plan = plan_for_recipe(recipe, device_memory=torch.cuda.get_device_properties(0).total_memory,
-                              device_type="cuda", suggest=False)
+    plan = plan_for_recipe(
+        recipe,
+        device_memory=torch.cuda.get_device_properties(0).total_memory,
+        device_type="cuda",
+        suggest=False,
+    )
     planned = plan.total() / 2**30
     peak = measured["peak_gpu_gib"]
-    return {"planned_gib": round(planned, 2), "measured_gib": peak, "ratio": round(planned / peak, 3),
-            "peak_phase": plan.peak_phase()}
+    return {
+        "planned_gib": round(planned, 2),
+        "measured_gib": peak,
+        "ratio": round(planned / peak, 3),
+        "peak_phase": plan.peak_phase(),
+    }
 
 
 def mixed_batch_invariant(model_dir: Path) -> dict:
@@ -96,8 +128,10 @@ def mixed_batch_invariant(model_dir: Path) -> dict:
     family = family_for_path(str(model_dir))
     processor = family.load_processor(str(model_dir))
     model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=dtype).to(device)
-    text = processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": "1 plus 1?"}]}],
-                                         add_generation_prompt=True)
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "text", "text": "1 plus 1?"}]}],
+        add_generation_prompt=True,
+    )
     inputs = processor(text=[text], return_tensors="pt").to(device)
 
     def loss():
@@ -112,11 +146,15 @@ def mixed_batch_invariant(model_dir: Path) -> dict:
     torch.manual_seed(0)
     with_dummy = loss()
     grads = [p.grad for n, p in model.named_parameters() if _under(n, family.vision_prefixes)]
-    result = {"device": device, "dtype": str(dtype).removeprefix("torch."), "dummy_runs": kept.dummy_runs,
-              "loss_bit_identical": bool(torch.equal(without, with_dummy)),
-              "vision_grads_all_present": all(g is not None for g in grads),
-              "vision_grads_exactly_zero": all(g is not None and not g.any() for g in grads),
-              "vision_tensors": len(grads)}
+    result = {
+        "device": device,
+        "dtype": str(dtype).removeprefix("torch."),
+        "dummy_runs": kept.dummy_runs,
+        "loss_bit_identical": bool(torch.equal(without, with_dummy)),
+        "vision_grads_all_present": all(g is not None for g in grads),
+        "vision_grads_exactly_zero": all(g is not None and not g.any() for g in grads),
+        "vision_tensors": len(grads),
+    }
     kept.remove()
     model.to("cpu")  # frees the device for whatever runs next
     if device == "cuda":
@@ -127,7 +165,9 @@ def mixed_batch_invariant(model_dir: Path) -> dict:
 def main() -> int:
     import torch
 
-    p = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.gpu_check", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--size", choices=sorted(gpu_step.SIZES), default="3b")
     p.add_argument("--image", default="448x336", help="WxH of the training images")
     p.add_argument("--completion", type=int, default=64, help="max completion tokens")
@@ -143,27 +183,51 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vlmr1-gpu-check-") as tmp:
         folder = Path(tmp)
         pixels = width * height
-        n_params, tokenizer = gpu_step.build_model(args.size, folder / "model", 0, min(pixels, 56 * 56),
-                                                   max(pixels, 56 * 56))
+        n_params, tokenizer = gpu_step.build_model(
+            args.size, folder / "model", 0, min(pixels, 56 * 56), max(pixels, 56 * 56)
+        )
         data = gpu_step.write_data(folder / "data", 16, width, height, 0)
-        result = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-                  "size": args.size, "params": n_params, "tokenizer": tokenizer, "image": args.image,
-                  "G": args.G, "completion": args.completion}
+        result = {
+            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+            "size": args.size,
+            "params": n_params,
+            "tokenizer": tokenizer,
+            "image": args.image,
+            "G": args.G,
+            "completion": args.completion,
+        }
         for arm in [a.strip() for a in args.arms.split(",") if a.strip()]:
-            result[arm] = grpo_arm(args, folder / "model", data, folder / f"out-{arm}", lora=arm == "lora")
+            result[arm] = grpo_arm(
+                args, folder / "model", data, folder / f"out-{arm}", lora=arm == "lora"
+            )
         result["mixed_batch"] = mixed_batch_invariant(folder / "model")
     result["wall_s"] = round(time.perf_counter() - start, 1)
     mixed = result["mixed_batch"]
-    met = mixed["loss_bit_identical"] and mixed["vision_grads_exactly_zero"] and mixed["dummy_runs"] == 1
+    met = (
+        mixed["loss_bit_identical"]
+        and mixed["vision_grads_exactly_zero"]
+        and mixed["dummy_runs"] == 1
+    )
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
-    ratios = [result[a]["plan"]["ratio"] for a in ("lora", "full") if a in result and result[a]["plan"]["ratio"]]
-    emit("gpu_check", "memory plan (per-device peak)", "torch.cuda.max_memory_allocated",
-         ratios[0] if ratios else float("nan"),
-         "GRPO steps run (LoRA, full); text-only loss bit-identical, vision grads exactly zero", met,
-         device=result["device"], size=args.size, wall_s=result["wall_s"])
+    ratios = [
+        result[a]["plan"]["ratio"]
+        for a in ("lora", "full")
+        if a in result and result[a]["plan"]["ratio"]
+    ]
+    emit(
+        "gpu_check",
+        "memory plan (per-device peak)",
+        "torch.cuda.max_memory_allocated",
+        ratios[0] if ratios else float("nan"),
+        "GRPO steps run (LoRA, full); text-only loss bit-identical, vision grads exactly zero",
+        met,
+        device=result["device"],
+        size=args.size,
+        wall_s=result["wall_s"],
+    )
     return 0 if met else 1
 
 

@@ -26,7 +26,11 @@ BENCHES = [
     ("bench.bench_rewards", [], ["--n", "128", "--repeat", "1"]),
     ("bench.bench_metrics", [], ["--images", "1000"]),
     ("bench.bench_train_overhead", [], ["--steps", "5", "--repeats", "1"]),
-    ("bench.bench_eval", ["--threads", "1"], ["--threads", "1", "--samples", "64", "--repeat", "1"]),
+    (
+        "bench.bench_eval",
+        ["--threads", "1"],
+        ["--threads", "1", "--samples", "64", "--repeat", "1"],
+    ),
 ]
 # GPU step time: the 0.5B-class default on a CUDA machine, a tiny check on a CPU.
 GPU_STEP_ON_CPU = ["--size", "tiny", "--image", "112x112", "--completion", "16", "--steps", "3"]
@@ -40,25 +44,57 @@ def gpu_step() -> tuple[str, list[str], list[str]]:
         import torch
 
         cuda = torch.cuda.is_available()
-    return ("bench.gpu_step", [] if cuda else GPU_STEP_ON_CPU, ["--steps", "3"] if cuda else GPU_STEP_ON_CPU)
+    return (
+        "bench.gpu_step",
+        [] if cuda else GPU_STEP_ON_CPU,
+        ["--steps", "3"] if cuda else GPU_STEP_ON_CPU,
+    )
 
 
 def run(module: str, args: list[str]) -> tuple[list[dict], float, int, str]:
     t = time.perf_counter()
-    proc = subprocess.run(module_command(module, *args), capture_output=True, text=True, env=child_env())
-    rows = [json.loads(line[len("SUMMARY "):]) for line in proc.stdout.splitlines() if line.startswith("SUMMARY ")]
+    proc = subprocess.run(
+        module_command(module, *args), capture_output=True, text=True, env=child_env()
+    )
+    rows = [
+        json.loads(line[len("SUMMARY ") :])
+        for line in proc.stdout.splitlines()
+        if line.startswith("SUMMARY ")
+    ]
     return rows, time.perf_counter() - t, proc.returncode, (proc.stdout + proc.stderr)[-2000:]
 
 
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="smaller settings (a smoke run, not the reported figures)")
-    p.add_argument("--with-learning", action="store_true", help="also run experiments.learning (3 seeds)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller settings (a smoke run, not the reported figures)",
+    )
+    p.add_argument(
+        "--with-learning", action="store_true", help="also run experiments.learning (3 seeds)"
+    )
     args = p.parse_args()
     benches = [*BENCHES, gpu_step()]
     if args.with_learning:
-        benches.append(("experiments.learning", [], ["--seeds", "0", "--train", "500", "--task-train", "500",
-                                                     "--eval", "50", "--ood", "50"]))
+        benches.append(
+            (
+                "experiments.learning",
+                [],
+                [
+                    "--seeds",
+                    "0",
+                    "--train",
+                    "500",
+                    "--task-train",
+                    "500",
+                    "--eval",
+                    "50",
+                    "--ood",
+                    "50",
+                ],
+            )
+        )
     table = []
     failed = 0
     for module, full, quick in benches:
@@ -67,15 +103,31 @@ def main() -> int:
         if code != 0 or not rows:
             failed += 1
             print(f"{module} failed (exit {code}):\n{tail}", file=sys.stderr)
-            table.append({"benchmark": module, "baseline": "-", "ours": "-", "ratio": float("nan"),
-                          "target": "-", "met": False, "wall_s": wall})
+            table.append(
+                {
+                    "benchmark": module,
+                    "baseline": "-",
+                    "ours": "-",
+                    "ratio": float("nan"),
+                    "target": "-",
+                    "met": False,
+                    "wall_s": wall,
+                }
+            )
         for row in rows:
             table.append({**row, "wall_s": wall})
     widths = (40, 34, 30, 8, 30, 5)
     head = ("benchmark", "baseline", "vlmr1", "ratio", "target", "met")
     print("\n" + "".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     for r in table:
-        cells = (r["benchmark"], r["baseline"], r["ours"], f"{r['ratio']:.2f}", r["target"], "yes" if r["met"] else "NO")
+        cells = (
+            r["benchmark"],
+            r["baseline"],
+            r["ours"],
+            f"{r['ratio']:.2f}",
+            r["target"],
+            "yes" if r["met"] else "NO",
+        )
         print("".join(str(c)[: w - 1].ljust(w) for c, w in zip(cells, widths, strict=True)))
     if args.quick:
         print("\n(--quick: smaller settings; the reported figures come from a full run)")

@@ -27,19 +27,23 @@ def _group_size(ids: list) -> int:
     return n
 
 
-def shuffled_rec_iou(completions, solution, id=None, iou_kind="discrete", parser="paper", threshold=None,
-                     **kwargs):  # noqa: A002 (TRL column name)
+def shuffled_rec_iou(
+    completions, solution, id=None, iou_kind="discrete", parser="paper", threshold=None, **kwargs
+):
     """`rec_iou` with the same options as the recipe's, scored against shifted solutions."""
     from vlmr1_cli.rewards import get_reward
 
     g = _group_size(list(id)) if id is not None else 1
     shift = g % len(solution) if len(solution) > g else 0
     rolled = solution[shift:] + solution[:shift] if shift else list(reversed(solution))
-    return get_reward("rec_iou", iou_kind=iou_kind, parser=parser, threshold=threshold)(completions, rolled, **kwargs)
+    return get_reward("rec_iou", iou_kind=iou_kind, parser=parser, threshold=threshold)(
+        completions, rolled, **kwargs
+    )
 
 
-def permuted_rec_iou(completions, solution, iou_kind="discrete", parser="paper", threshold=None, seed=0,
-                     **kwargs):
+def permuted_rec_iou(
+    completions, solution, iou_kind="discrete", parser="paper", threshold=None, seed=0, **kwargs
+):
     """`rec_iou` with the recipe's options, its values then permuted across the batch.
 
     Each call draws a new permutation, reproducibly (`seed`, then the call's index in this
@@ -48,6 +52,7 @@ def permuted_rec_iou(completions, solution, iou_kind="discrete", parser="paper",
     from vlmr1_cli.rewards import get_reward
 
     scores = get_reward("rec_iou", iou_kind=iou_kind, parser=parser, threshold=threshold)(
-        completions, solution, **kwargs)
+        completions, solution, **kwargs
+    )
     random.Random(f"permuted_rec_iou:{seed}:{next(_CALLS)}").shuffle(scores)
     return scores

@@ -35,11 +35,20 @@ from vlmr1_cli.demo import DemoConfig  # standard library only at import
 
 ROOT = Path(__file__).resolve().parents[1]
 ARMS = ("sft", "grpo", "grpo_shuffled", "sft_more")
-METRICS = ("eval_acc", "eval_ood_pairs_acc", "eval_ood_acc", "eval_warmup_acc", "eval_unparsed", "eval_ood_unparsed")
+METRICS = (
+    "eval_acc",
+    "eval_ood_pairs_acc",
+    "eval_ood_acc",
+    "eval_warmup_acc",
+    "eval_unparsed",
+    "eval_ood_unparsed",
+)
 
 
-CONTROLS = {"permuted": "experiments.controls:permuted_rec_iou",
-            "other-box": "experiments.controls:shuffled_rec_iou"}
+CONTROLS = {
+    "permuted": "experiments.controls:permuted_rec_iou",
+    "other-box": "experiments.controls:shuffled_rec_iou",
+}
 
 
 def control_rewards(cfg, grpo_set: list[str], control: str = "permuted") -> str:
@@ -74,24 +83,61 @@ def final_lr(cfg, sft_set: list[str]) -> float:
 def run_seed(seed: int, out: Path, args) -> dict:
     from vlmr1_cli.demo import DemoConfig, demo_template, evaluate_model, make_data, run_stage
 
-    cfg = DemoConfig(output_dir=out, seed=seed, train=args.train,
-                     task_train=args.task_train, eval=args.eval, ood=args.ood)
+    cfg = DemoConfig(
+        output_dir=out,
+        seed=seed,
+        train=args.train,
+        task_train=args.task_train,
+        eval=args.eval,
+        ood=args.ood,
+    )
     data = make_data(cfg)
     sft = run_stage(cfg, "demo_shapes_sft.yaml", data.warmup, out / "sft", args.sft_set)
-    grpo = run_stage(cfg, "demo_shapes_grpo.yaml", data.task, out / "grpo", [f"model.path={sft.path}", *args.grpo_set])
-    shuffled = run_stage(cfg, "demo_shapes_grpo.yaml", data.task, out / "grpo_shuffled", [
-        f"model.path={sft.path}", control_rewards(cfg, args.grpo_set, args.control), *args.grpo_set])
+    grpo = run_stage(
+        cfg,
+        "demo_shapes_grpo.yaml",
+        data.task,
+        out / "grpo",
+        [f"model.path={sft.path}", *args.grpo_set],
+    )
+    shuffled = run_stage(
+        cfg,
+        "demo_shapes_grpo.yaml",
+        data.task,
+        out / "grpo_shuffled",
+        [
+            f"model.path={sft.path}",
+            control_rewards(cfg, args.grpo_set, args.control),
+            *args.grpo_set,
+        ],
+    )
     sft_rate = sft.steps / max(sft.runtime_s, 1e-9)
     more_steps = max(1, round(grpo.runtime_s * sft_rate))
     # The best use of the extra compute we know: go on from the warm start's final learning
     # rate and anneal it to zero (a constant rate leaves the last iterate noisy).
-    sft_more = run_stage(cfg, "demo_shapes_sft.yaml", data.task, out / "sft_more", [
-        f"model.path={sft.path}", f"training.max_steps={more_steps}", "training.warmup_steps=0",
-        "training.lr_scheduler_type=cosine", "training.lr_scheduler_kwargs={}",
-        f"training.learning_rate={final_lr(cfg, args.sft_set)}", *args.sft_set])
+    sft_more = run_stage(
+        cfg,
+        "demo_shapes_sft.yaml",
+        data.task,
+        out / "sft_more",
+        [
+            f"model.path={sft.path}",
+            f"training.max_steps={more_steps}",
+            "training.warmup_steps=0",
+            "training.lr_scheduler_type=cosine",
+            "training.lr_scheduler_kwargs={}",
+            f"training.learning_rate={final_lr(cfg, args.sft_set)}",
+            *args.sft_set,
+        ],
+    )
     template = demo_template(cfg)
     rows = {}
-    for name, stage in (("sft", sft), ("grpo", grpo), ("grpo_shuffled", shuffled), ("sft_more", sft_more)):
+    for name, stage in (
+        ("sft", sft),
+        ("grpo", grpo),
+        ("grpo_shuffled", shuffled),
+        ("sft_more", sft_more),
+    ):
         rows[name] = evaluate_model(cfg, stage.path, data, out / "eval" / name, template)
         rows[name]["train_runtime_s"] = round(stage.runtime_s, 1)
         rows[name]["steps"] = stage.steps
@@ -126,30 +172,40 @@ def claims_hold(summary: dict) -> bool:
     >= 10 points on average; the control gains nothing (<= 2 points on average), GRPO ends
     above it on every seed and by >= 3 points on average; no seed's format rate falls below 95%."""
     g = summary["gaps"]
-    return (min(g["grpo_minus_sft_in_domain"]) > 0
-            and statistics.mean(g["grpo_minus_sft_in_domain"]) >= 0.10
-            and statistics.mean(g["shuffled_minus_sft_in_domain"]) <= 0.02
-            and min(g["grpo_minus_shuffled_in_domain"]) > 0
-            and statistics.mean(g["grpo_minus_shuffled_in_domain"]) >= 0.03
-            and summary["grpo_format_rate_min"] >= 0.95)
+    return (
+        min(g["grpo_minus_sft_in_domain"]) > 0
+        and statistics.mean(g["grpo_minus_sft_in_domain"]) >= 0.10
+        and statistics.mean(g["shuffled_minus_sft_in_domain"]) <= 0.02
+        and min(g["grpo_minus_shuffled_in_domain"]) > 0
+        and statistics.mean(g["grpo_minus_shuffled_in_domain"]) >= 0.03
+        and summary["grpo_format_rate_min"] >= 0.95
+    )
 
 
 def table(results: list[dict], summary: dict) -> str:
     seeds = ", ".join(str(r["seed"]) for r in results)
-    lines = [f"Acc@0.5 (mean ± std over seeds {seeds}; ×100)", "",
-             "| arm | in domain (1 shape) | unseen pairs (1-2 shapes) | unseen pairs, 2-3 shapes "
-             "| warm-start split (1-2 shapes) | unparsed (in) | train s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Acc@0.5 (mean ± std over seeds {seeds}; ×100)",
+        "",
+        "| arm | in domain (1 shape) | unseen pairs (1-2 shapes) | unseen pairs, 2-3 shapes "
+        "| warm-start split (1-2 shapes) | unparsed (in) | train s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for arm in ARMS:
         s = summary[arm]
         rt = statistics.mean(r["arms"][arm]["train_runtime_s"] for r in results)
-        cells = " | ".join(f"{100 * s[k][0]:.1f} ± {100 * s[k][1]:.1f}"
-                           for k in ("eval_acc", "eval_ood_pairs_acc", "eval_ood_acc", "eval_warmup_acc"))
+        cells = " | ".join(
+            f"{100 * s[k][0]:.1f} ± {100 * s[k][1]:.1f}"
+            for k in ("eval_acc", "eval_ood_pairs_acc", "eval_ood_acc", "eval_warmup_acc")
+        )
         lines.append(f"| {arm} | {cells} | {100 * s['eval_unparsed'][0]:.1f} | {rt:.0f} |")
     lines.append("")
     for k, v in summary["gaps"].items():
-        lines.append(f"- {k}: mean {100 * statistics.mean(v):+.1f} points (per seed: "
-                     + ", ".join(f"{100 * x:+.1f}" for x in v) + ")")
+        lines.append(
+            f"- {k}: mean {100 * statistics.mean(v):+.1f} points (per seed: "
+            + ", ".join(f"{100 * x:+.1f}" for x in v)
+            + ")"
+        )
     lines.append(f"- GRPO format rate, worst seed: {100 * summary['grpo_format_rate_min']:.1f}%")
     return "\n".join(lines)
 
@@ -174,7 +230,9 @@ def plot(results: list[dict], out: Path) -> None:
             log = out / f"seed{r['seed']}" / arm / "train_log.jsonl"
             if not log.is_file():
                 continue
-            pts = [(p["step"], reward_mean(p)) for p in map(json.loads, log.read_text().splitlines())]
+            pts = [
+                (p["step"], reward_mean(p)) for p in map(json.loads, log.read_text().splitlines())
+            ]
             pts = [p for p in pts if p[1] is not None]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"seed {r['seed']}")
     axes[0].set_title("GRPO: box reward (true boxes)")
@@ -187,18 +245,30 @@ def plot(results: list[dict], out: Path) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.learning", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.learning", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=ROOT / "bench-output" / "learning")
-    p.add_argument("--train", type=int, default=DemoConfig.train, help="warm-start training samples")
-    p.add_argument("--task-train", type=int, default=DemoConfig.task_train, help="task training samples")
+    p.add_argument(
+        "--train", type=int, default=DemoConfig.train, help="warm-start training samples"
+    )
+    p.add_argument(
+        "--task-train", type=int, default=DemoConfig.task_train, help="task training samples"
+    )
     p.add_argument("--eval", type=int, default=400)
     p.add_argument("--ood", type=int, default=400)
     p.add_argument("--sft-set", action="append", default=[])
     p.add_argument("--grpo-set", action="append", default=[])
-    p.add_argument("--control", choices=sorted(CONTROLS), default="permuted",
-                   help="the control's reward: rec_iou permuted across samples, or scored against another prompt's box")
-    p.add_argument("--check", action="store_true", help="exit 1 unless the claimed gaps hold (claims_hold)")
+    p.add_argument(
+        "--control",
+        choices=sorted(CONTROLS),
+        default="permuted",
+        help="the control's reward: rec_iou permuted across samples, or scored against another prompt's box",
+    )
+    p.add_argument(
+        "--check", action="store_true", help="exit 1 unless the claimed gaps hold (claims_hold)"
+    )
     args = p.parse_args()
     # The control reward is the plug-in `experiments.controls:...`: this process finds it
     # through the current folder (`python -m` from the repository root); any process the
@@ -210,13 +280,19 @@ def main() -> int:
     results = []
     for seed in args.seeds:
         results.append(run_seed(seed, args.out / f"seed{seed}", args))
-        print(f"seed {seed}: " + json.dumps({a: round(v['eval_acc'], 3) for a, v in results[-1]['arms'].items()}),
-              flush=True)
+        print(
+            f"seed {seed}: "
+            + json.dumps({a: round(v["eval_acc"], 3) for a, v in results[-1]["arms"].items()}),
+            flush=True,
+        )
     summary = summarise(results)
     text = table(results, summary)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"results": results, "summary": summary,
-                                                       "wall_s": time.perf_counter() - t0}, indent=2))
+    (args.out / "results.json").write_text(
+        json.dumps(
+            {"results": results, "summary": summary, "wall_s": time.perf_counter() - t0}, indent=2
+        )
+    )
     (args.out / "results.md").write_text(text + "\n")
     plot(results, args.out)
     print(text)
@@ -224,18 +300,39 @@ def main() -> int:
     gain = 100 * statistics.mean(g["grpo_minus_sft_in_domain"])
     ood = 100 * statistics.mean(g["grpo_minus_sft_more_out_of_domain"])
     pairs = 100 * statistics.mean(g["grpo_minus_sft_more_ood_pairs"])
-    emit("learning: GRPO vs SFT, in domain (points)", f"SFT {100 * summary['sft']['eval_acc'][0]:.1f}%",
-         f"GRPO {100 * summary['grpo']['eval_acc'][0]:.1f}%", gain, ">= +10 points", gain >= 10)
-    emit("learning: GRPO vs compute-matched SFT, unseen pairs (points)",
-         f"SFT+ {100 * summary['sft_more']['eval_ood_pairs_acc'][0]:.1f}%",
-         f"GRPO {100 * summary['grpo']['eval_ood_pairs_acc'][0]:.1f}%", pairs, ">= +5 points", pairs >= 5)
-    emit("learning: GRPO vs compute-matched SFT, unseen pairs + more shapes (points)",
-         f"SFT+ {100 * summary['sft_more']['eval_ood_acc'][0]:.1f}%",
-         f"GRPO {100 * summary['grpo']['eval_ood_acc'][0]:.1f}%", ood, ">= +5 points", ood >= 5)
+    emit(
+        "learning: GRPO vs SFT, in domain (points)",
+        f"SFT {100 * summary['sft']['eval_acc'][0]:.1f}%",
+        f"GRPO {100 * summary['grpo']['eval_acc'][0]:.1f}%",
+        gain,
+        ">= +10 points",
+        gain >= 10,
+    )
+    emit(
+        "learning: GRPO vs compute-matched SFT, unseen pairs (points)",
+        f"SFT+ {100 * summary['sft_more']['eval_ood_pairs_acc'][0]:.1f}%",
+        f"GRPO {100 * summary['grpo']['eval_ood_pairs_acc'][0]:.1f}%",
+        pairs,
+        ">= +5 points",
+        pairs >= 5,
+    )
+    emit(
+        "learning: GRPO vs compute-matched SFT, unseen pairs + more shapes (points)",
+        f"SFT+ {100 * summary['sft_more']['eval_ood_acc'][0]:.1f}%",
+        f"GRPO {100 * summary['grpo']['eval_ood_acc'][0]:.1f}%",
+        ood,
+        ">= +5 points",
+        ood >= 5,
+    )
     control = 100 * statistics.mean(g["grpo_minus_shuffled_in_domain"])
-    emit("learning: GRPO vs shuffled-reward control, in domain (points)",
-         f"control {100 * summary['grpo_shuffled']['eval_acc'][0]:.1f}%",
-         f"GRPO {100 * summary['grpo']['eval_acc'][0]:.1f}%", control, ">= +3 points (as --check)", control >= 3)
+    emit(
+        "learning: GRPO vs shuffled-reward control, in domain (points)",
+        f"control {100 * summary['grpo_shuffled']['eval_acc'][0]:.1f}%",
+        f"GRPO {100 * summary['grpo']['eval_acc'][0]:.1f}%",
+        control,
+        ">= +3 points (as --check)",
+        control >= 3,
+    )
     if args.check:
         ok = claims_hold(summary)
         print("check:", "PASS" if ok else "FAIL")

@@ -59,15 +59,20 @@ def grpo_settings():
 
 def tiny_grpo_settings(output_dir: Path, **over) -> list[str]:
     base = {
-        "training.output_dir": str(output_dir), "training.max_steps": 2,
-        "training.per_device_train_batch_size": 4, "training.num_generations": 4,
-        "training.max_completion_length": 12, "training.logging_steps": 1,
-        "training.report_to": "none", "training.save_strategy": "no",
+        "training.output_dir": str(output_dir),
+        "training.max_steps": 2,
+        "training.per_device_train_batch_size": 4,
+        "training.num_generations": 4,
+        "training.max_completion_length": 12,
+        "training.logging_steps": 1,
+        "training.report_to": "none",
+        "training.save_strategy": "no",
         # one pass per batch, so every step generates and logs (the demo recipe makes two)
         "training.num_iterations": 1,
         # a fixed rate: the demo's warm-up and cosine decay leave a 1-2 step run at lr ~0,
         # and these tests check that the steps change the weights
-        "training.lr_scheduler_type": "constant", "training.warmup_steps": 0,
+        "training.lr_scheduler_type": "constant",
+        "training.warmup_steps": 0,
     }
     base.update(over)
     return [f"{k}={v}" for k, v in base.items()]

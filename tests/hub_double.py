@@ -50,10 +50,29 @@ REPO_TYPES = ("model", "dataset", "space")
 DEFAULT_TOKEN = "hf_double_0123456789abcdefghijklmnopqrstuv"
 USER_NAME = "double-user"
 # The Hub stores these with git LFS (its default .gitattributes), and any file over 10 MB.
-LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".onnx", ".msgpack",
-                ".parquet", ".arrow", ".npy", ".npz", ".zip", ".gz", ".tar", ".pkl", ".pickle")
+LFS_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".h5",
+    ".onnx",
+    ".msgpack",
+    ".parquet",
+    ".arrow",
+    ".npy",
+    ".npz",
+    ".zip",
+    ".gz",
+    ".tar",
+    ".pkl",
+    ".pickle",
+)
 LFS_MIN_SIZE = 10 * 1024 * 1024
-_GITATTRIBUTES = b"".join(f"*{s} filter=lfs diff=lfs merge=lfs -text\n".encode() for s in LFS_SUFFIXES)
+_GITATTRIBUTES = b"".join(
+    f"*{s} filter=lfs diff=lfs merge=lfs -text\n".encode() for s in LFS_SUFFIXES
+)
 
 
 @dataclass(frozen=True)
@@ -98,15 +117,21 @@ class _Repo:
             return self.tags[revision]
         for prefix in ("refs/heads/", "refs/tags/"):
             if revision.startswith(prefix):
-                return self.resolve(revision[len(prefix):])
+                return self.resolve(revision[len(prefix) :])
         return revision if revision in self.commits else None
 
 
 class HubError(Exception):
     """An HTTP error answered the way the Hub answers it."""
 
-    def __init__(self, status: int, message: str, code: str | None = None,
-                 headers: dict[str, str] | None = None, body: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
         self.headers = headers or {}
@@ -127,8 +152,9 @@ def _is_lfs(path: str, content: bytes) -> bool:
 
 def _lfs_pointer(content: bytes) -> bytes:
     digest = hashlib.sha256(content).hexdigest()
-    return (f"version https://git-lfs.github.com/spec/v1\noid sha256:{digest}\n"
-            f"size {len(content)}\n").encode()
+    return (
+        f"version https://git-lfs.github.com/spec/v1\noid sha256:{digest}\nsize {len(content)}\n"
+    ).encode()
 
 
 def _file_entry(path: str, content: bytes) -> dict[str, Any]:
@@ -137,8 +163,11 @@ def _file_entry(path: str, content: bytes) -> dict[str, Any]:
     if _is_lfs(path, content):
         pointer = _lfs_pointer(content)
         entry["oid"] = _git_blob_sha1(pointer)
-        entry["lfs"] = {"oid": hashlib.sha256(content).hexdigest(), "size": len(content),
-                        "pointerSize": len(pointer)}
+        entry["lfs"] = {
+            "oid": hashlib.sha256(content).hexdigest(),
+            "size": len(content),
+            "pointerSize": len(pointer),
+        }
     else:
         entry["oid"] = _git_blob_sha1(content)
     return entry
@@ -146,7 +175,9 @@ def _file_entry(path: str, content: bytes) -> dict[str, Any]:
 
 def _etag(path: str, content: bytes) -> str:
     # the Hub's ETag: the sha256 for LFS files, the git blob sha1 otherwise
-    return hashlib.sha256(content).hexdigest() if _is_lfs(path, content) else _git_blob_sha1(content)
+    return (
+        hashlib.sha256(content).hexdigest() if _is_lfs(path, content) else _git_blob_sha1(content)
+    )
 
 
 def _url_prefix(repo_type: str) -> str:
@@ -181,8 +212,9 @@ class HubDouble:
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}"
         # a short poll interval: `stop()` waits for the serving loop to notice
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="hub-double", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="hub-double", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -208,30 +240,49 @@ class HubDouble:
 
     # -- content ---------------------------------------------------------------------------
 
-    def add_repo(self, repo_id: str, files: dict[str, bytes] | None = None, *,
-                 repo_type: str = "model", gated: bool = False, private: bool = False,
-                 message: str = "initial commit") -> str:
+    def add_repo(
+        self,
+        repo_id: str,
+        files: dict[str, bytes] | None = None,
+        *,
+        repo_type: str = "model",
+        gated: bool = False,
+        private: bool = False,
+        message: str = "initial commit",
+    ) -> str:
         """Create a repo whose `main` branch holds `files` in one commit; returns its sha."""
         if repo_type not in REPO_TYPES:
             raise ValueError(f"repo_type must be one of {REPO_TYPES}")
         with self._lock:
             if (repo_type, repo_id) in self._repos:
                 raise ValueError(f"{repo_type} repo {repo_id} already exists")
-            self._repos[(repo_type, repo_id)] = _Repo(repo_id, repo_type, private=private,
-                                                      gated=gated, created_at=_now())
-            return self._commit(self._repos[(repo_type, repo_id)], "main", dict(files or {}),
-                                message)
+            self._repos[(repo_type, repo_id)] = _Repo(
+                repo_id, repo_type, private=private, gated=gated, created_at=_now()
+            )
+            return self._commit(
+                self._repos[(repo_type, repo_id)], "main", dict(files or {}), message
+            )
 
     def add_folder(self, repo_id: str, folder: str | Path, **kwargs: Any) -> str:
         """`add_repo` with every file under `folder` (paths relative to it)."""
         root = Path(folder)
-        files = {p.relative_to(root).as_posix(): p.read_bytes()
-                 for p in sorted(root.rglob("*")) if p.is_file()}
+        files = {
+            p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
         return self.add_repo(repo_id, files, **kwargs)
 
-    def add_commit(self, repo_id: str, files: dict[str, bytes] | None = None, *,
-                   delete: tuple[str, ...] | list[str] = (), repo_type: str = "model",
-                   branch: str = "main", message: str = "update") -> str:
+    def add_commit(
+        self,
+        repo_id: str,
+        files: dict[str, bytes] | None = None,
+        *,
+        delete: tuple[str, ...] | list[str] = (),
+        repo_type: str = "model",
+        branch: str = "main",
+        message: str = "update",
+    ) -> str:
         """A new commit on `branch`: its current files, plus `files`, minus `delete`."""
         with self._lock:
             repo = self._repo_or_raise(repo_id, repo_type)
@@ -243,8 +294,9 @@ class HubDouble:
             tree.update(files or {})
             return self._commit(repo, branch, tree, message)
 
-    def add_tag(self, repo_id: str, tag: str, revision: str = "main",
-                repo_type: str = "model") -> str:
+    def add_tag(
+        self, repo_id: str, tag: str, revision: str = "main", repo_type: str = "model"
+    ) -> str:
         with self._lock:
             repo = self._repo_or_raise(repo_id, repo_type)
             sha = repo.resolve(revision)
@@ -253,8 +305,9 @@ class HubDouble:
             repo.tags[tag] = sha
             return sha
 
-    def add_branch(self, repo_id: str, branch: str, revision: str = "main",
-                   repo_type: str = "model") -> str:
+    def add_branch(
+        self, repo_id: str, branch: str, revision: str = "main", repo_type: str = "model"
+    ) -> str:
         with self._lock:
             repo = self._repo_or_raise(repo_id, repo_type)
             sha = repo.resolve(revision)
@@ -263,8 +316,9 @@ class HubDouble:
             repo.branches[branch] = sha
             return sha
 
-    def files(self, repo_id: str, repo_type: str = "model",
-              revision: str = "main") -> dict[str, bytes]:
+    def files(
+        self, repo_id: str, repo_type: str = "model", revision: str = "main"
+    ) -> dict[str, bytes]:
         """What the "Hub" holds now for that repo at that revision."""
         with self._lock:
             repo = self._repo_or_raise(repo_id, repo_type)
@@ -313,12 +367,16 @@ class HubDouble:
             raise KeyError(f"no {repo_type} repo {repo_id}")
         return repo
 
-    def _commit(self, repo: _Repo, branch: str, files: dict[str, bytes], message: str,
-                description: str = "") -> str:
+    def _commit(
+        self, repo: _Repo, branch: str, files: dict[str, bytes], message: str, description: str = ""
+    ) -> str:
         parent = repo.branches.get(branch)
         digest = hashlib.sha1()
-        digest.update(json.dumps([repo.repo_type, repo.repo_id, parent, message,
-                                  next(self._counter)]).encode())
+        digest.update(
+            json.dumps(
+                [repo.repo_type, repo.repo_id, parent, message, next(self._counter)]
+            ).encode()
+        )
         for path in sorted(files):
             digest.update(path.encode() + b"\0" + hashlib.sha256(files[path]).digest())
         sha = digest.hexdigest()
@@ -340,7 +398,7 @@ def _parse_resolve(raw_path: str) -> tuple[str, str, str, str] | None:
     repo_type = "model"
     for rtype in ("dataset", "space"):
         if head.startswith(f"{rtype}s/"):
-            repo_type, head = rtype, head[len(rtype) + 2:]
+            repo_type, head = rtype, head[len(rtype) + 2 :]
     revision, _, file = tail.partition("/")
     return repo_type, unquote(head), unquote(revision), unquote(file)
 
@@ -350,7 +408,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"  # one request per connection: a stopped double refuses at once
     server_version = "HubDouble/1.0"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # tests read hub.requests instead
 
     def do_GET(self) -> None:
@@ -376,8 +434,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.raw_path = split.path
         self.query = parse_qs(split.query)
         auth = self.headers.get("Authorization", "")
-        self.sent_token = auth.startswith("Bearer ") and bool(auth[len("Bearer "):].strip())
-        self.authed = self.sent_token and auth[len("Bearer "):].strip() == self.hub.token
+        self.sent_token = auth.startswith("Bearer ") and bool(auth[len("Bearer ") :].strip())
+        self.authed = self.sent_token and auth[len("Bearer ") :].strip() == self.hub.token
         length = int(self.headers.get("Content-Length") or 0)
         self.body = self.rfile.read(length) if length else b""
         status = 500
@@ -389,15 +447,26 @@ class _Handler(BaseHTTPRequestHandler):
             status = self._send_error(e)
         except Exception as e:  # a bug in the double: answer, and keep serving
             status = self._send_error(HubError(500, f"hub double: {type(e).__name__}: {e}"))
-        self.hub._log(HubRequest(method, self.route_path, self.query, self.sent_token, status,
-                                 _parse_resolve(self.raw_path)))
+        self.hub._log(
+            HubRequest(
+                method,
+                self.route_path,
+                self.query,
+                self.sent_token,
+                status,
+                _parse_resolve(self.raw_path),
+            )
+        )
 
     def send_json(self, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> int:
         body = json.dumps(data).encode()
-        return self.send_bytes(body, status, {"Content-Type": "application/json", **(headers or {})})
+        return self.send_bytes(
+            body, status, {"Content-Type": "application/json", **(headers or {})}
+        )
 
-    def send_bytes(self, body: bytes, status: int = 200,
-                   headers: dict[str, str] | None = None) -> int:
+    def send_bytes(
+        self, body: bytes, status: int = 200, headers: dict[str, str] | None = None
+    ) -> int:
         self.send_response(status)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -426,7 +495,7 @@ class _Handler(BaseHTTPRequestHandler):
 def _route(h: _Handler, method: str) -> int:
     if h.raw_path.startswith("/api/"):
         # split before unquoting: the client quotes revisions and sub-paths with safe=""
-        segments = [unquote(part) for part in h.raw_path[len("/api/"):].split("/")]
+        segments = [unquote(part) for part in h.raw_path[len("/api/") :].split("/")]
         return _route_api(h, method, segments)
     resolved = _parse_resolve(h.raw_path)
     if resolved is not None and method in ("GET", "HEAD"):
@@ -440,10 +509,20 @@ def _route_api(h: _Handler, method: str, segments: list[str]) -> int:
     if rest == "whoami-v2" and method == "GET":
         if not h.authed:
             raise HubError(401, "Invalid username or password.")
-        return h.send_json({"type": "user", "id": "double", "name": USER_NAME,
-                            "fullname": "Hub Double", "email": None, "orgs": [],
-                            "auth": {"type": "access_token",
-                                     "accessToken": {"displayName": "double", "role": "write"}}})
+        return h.send_json(
+            {
+                "type": "user",
+                "id": "double",
+                "name": USER_NAME,
+                "fullname": "Hub Double",
+                "email": None,
+                "orgs": [],
+                "auth": {
+                    "type": "access_token",
+                    "accessToken": {"displayName": "double", "role": "write"},
+                },
+            }
+        )
     if rest == "validate-yaml" and method == "POST":
         return h.send_json({"errors": [], "warnings": []})
     if rest == "repos/create" and method == "POST":
@@ -491,8 +570,7 @@ def _commit_for(repo: _Repo, revision: str) -> _Commit:
     return repo.commits[sha]
 
 
-def _route_repo(h: _Handler, method: str, repo_type: str, repo_id: str,
-                tail: list[str]) -> int:
+def _route_repo(h: _Handler, method: str, repo_type: str, repo_id: str, tail: list[str]) -> int:
     verb = tail[0] if tail else ""
     arg = tail[1] if len(tail) > 1 else ""  # a revision, a branch name
     if method == "GET" and verb in ("", "revision"):
@@ -528,15 +606,28 @@ def _repo_info(h: _Handler, repo_type: str, repo_id: str, revision: str) -> int:
             entry = _file_entry(path, content)
             sibling.update(size=entry["size"], blobId=entry["oid"])
             if "lfs" in entry:
-                sibling["lfs"] = {"size": entry["lfs"]["size"], "sha256": entry["lfs"]["oid"],
-                                  "pointerSize": entry["lfs"]["pointerSize"]}
+                sibling["lfs"] = {
+                    "size": entry["lfs"]["size"],
+                    "sha256": entry["lfs"]["oid"],
+                    "pointerSize": entry["lfs"]["pointerSize"],
+                }
         siblings.append(sibling)
     author = repo_id.split("/")[0] if "/" in repo_id else None
-    info = {"_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24], "id": repo_id,
-            "author": author, "sha": commit.sha, "lastModified": commit.date,
-            "createdAt": repo.created_at, "private": repo.private,
-            "gated": "auto" if repo.gated else False, "disabled": False, "downloads": 0,
-            "likes": 0, "tags": [], "siblings": siblings}
+    info = {
+        "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24],
+        "id": repo_id,
+        "author": author,
+        "sha": commit.sha,
+        "lastModified": commit.date,
+        "createdAt": repo.created_at,
+        "private": repo.private,
+        "gated": "auto" if repo.gated else False,
+        "disabled": False,
+        "downloads": 0,
+        "likes": 0,
+        "tags": [],
+        "siblings": siblings,
+    }
     if repo_type == "model":
         info["modelId"] = repo_id
     return h.send_json(info)
@@ -549,7 +640,7 @@ def _folder_entries(files: dict[str, bytes], sub: str, recursive: bool) -> list[
     for path in sorted(files):
         if not path.startswith(prefix):
             continue
-        rel_parts = path[len(prefix):].split("/")
+        rel_parts = path[len(prefix) :].split("/")
         for depth in range(1, len(rel_parts)):
             if depth > 1 and not recursive:
                 break
@@ -583,8 +674,11 @@ def _with_expand(repo: _Repo, head: _Commit, entries: list[dict[str, Any]]) -> N
     for entry in entries:
         entry["lastCommit"] = _last_commit(repo, head, entry["path"])
         if entry["type"] == "file":
-            entry["securityFileStatus"] = {"status": "safe", "avScan": {"virusFound": False},
-                                           "pickleImportScan": None}
+            entry["securityFileStatus"] = {
+                "status": "safe",
+                "avScan": {"virusFound": False},
+                "pickleImportScan": None,
+            }
 
 
 def _tree(h: _Handler, repo_type: str, repo_id: str, revision: str, sub: str) -> int:
@@ -593,7 +687,7 @@ def _tree(h: _Handler, repo_type: str, repo_id: str, revision: str, sub: str) ->
         commit = _commit_for(repo, revision)
     recursive = h.query.get("recursive", [""])[0].lower() in ("1", "true")
     if sub and sub not in commit.files and not any(p.startswith(sub + "/") for p in commit.files):
-        raise HubError(404, f"{sub} does not exist on \"{revision}\"", "EntryNotFound")
+        raise HubError(404, f'{sub} does not exist on "{revision}"', "EntryNotFound")
     if sub in commit.files:
         entries = [_file_entry(sub, commit.files[sub])]
     else:
@@ -630,10 +724,14 @@ def _paths_info(h: _Handler, repo_type: str, repo_id: str, revision: str) -> int
 def _refs(h: _Handler, repo_type: str, repo_id: str) -> int:
     repo = _readable_repo(h, repo_type, repo_id)
     with h.hub._lock:
-        branches = [{"name": n, "ref": f"refs/heads/{n}", "targetCommit": s}
-                    for n, s in sorted(repo.branches.items())]
-        tags = [{"name": n, "ref": f"refs/tags/{n}", "targetCommit": s}
-                for n, s in sorted(repo.tags.items())]
+        branches = [
+            {"name": n, "ref": f"refs/heads/{n}", "targetCommit": s}
+            for n, s in sorted(repo.branches.items())
+        ]
+        tags = [
+            {"name": n, "ref": f"refs/tags/{n}", "targetCommit": s}
+            for n, s in sorted(repo.tags.items())
+        ]
     return h.send_json({"branches": branches, "converts": [], "tags": tags, "pullRequests": []})
 
 
@@ -643,8 +741,15 @@ def _commits(h: _Handler, repo_type: str, repo_id: str, revision: str) -> int:
     with h.hub._lock:
         commit: _Commit | None = _commit_for(repo, revision)
         while commit is not None:
-            out.append({"id": commit.sha, "title": commit.title, "message": commit.message,
-                        "authors": [{"user": USER_NAME}], "date": commit.date})
+            out.append(
+                {
+                    "id": commit.sha,
+                    "title": commit.title,
+                    "message": commit.message,
+                    "authors": [{"user": USER_NAME}],
+                    "date": commit.date,
+                }
+            )
             commit = repo.commits[commit.parent] if commit.parent else None
     return h.send_json(out)
 
@@ -654,14 +759,22 @@ def _resolve_file(h: _Handler, repo_type: str, repo_id: str, revision: str, path
     with h.hub._lock:
         commit = _commit_for(repo, revision)
     if repo.gated and not h.authed:
-        raise HubError(401, f"Access to {repo_type} {repo_id} is restricted. You must have access "
-                            "to it and be authenticated to access it. Please log in.", "GatedRepo")
+        raise HubError(
+            401,
+            f"Access to {repo_type} {repo_id} is restricted. You must have access "
+            "to it and be authenticated to access it. Please log in.",
+            "GatedRepo",
+        )
     if path not in commit.files:
         raise HubError(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": commit.sha})
     content = commit.files[path]
     etag = _etag(path, content)
-    headers = {"Content-Type": "application/octet-stream", "X-Repo-Commit": commit.sha,
-               "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "X-Repo-Commit": commit.sha,
+        "ETag": f'"{etag}"',
+        "Accept-Ranges": "bytes",
+    }
     if _is_lfs(path, content):
         headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(len(content))})
     status = 200
@@ -673,7 +786,7 @@ def _resolve_file(h: _Handler, repo_type: str, repo_id: str, revision: str, path
         if start >= len(content) and content:
             raise HubError(416, "Requested range not satisfiable")
         headers["Content-Range"] = f"bytes {start}-{min(end, len(content) - 1)}/{len(content)}"
-        content, status = content[start:end + 1], 206
+        content, status = content[start : end + 1], 206
     return h.send_bytes(content, status, headers)
 
 
@@ -693,14 +806,24 @@ def _create_repo(h: _Handler) -> int:
     with h.hub._lock:
         if (repo_type, repo_id) in h.hub._repos:
             # the Hub names the existing repo's url, which create_repo(exist_ok=True) returns
-            raise HubError(409, f"You already created this {repo_type} repo", None,
-                           {"X-Error-Url": url}, {"url": url})
-        repo = _Repo(repo_id, repo_type, private=body.get("visibility") == "private"
-                     or bool(body.get("private")), created_at=_now())
+            raise HubError(
+                409,
+                f"You already created this {repo_type} repo",
+                None,
+                {"X-Error-Url": url},
+                {"url": url},
+            )
+        repo = _Repo(
+            repo_id,
+            repo_type,
+            private=body.get("visibility") == "private" or bool(body.get("private")),
+            created_at=_now(),
+        )
         h.hub._repos[(repo_type, repo_id)] = repo
         h.hub._commit(repo, "main", {".gitattributes": _GITATTRIBUTES}, "initial commit")
-    return h.send_json({"url": url, "name": repo_id, "id": hashlib.sha1(repo_id.encode())
-                        .hexdigest()[:24]})
+    return h.send_json(
+        {"url": url, "name": repo_id, "id": hashlib.sha1(repo_id.encode()).hexdigest()[:24]}
+    )
 
 
 def _delete_repo(h: _Handler) -> int:
@@ -730,8 +853,14 @@ def _preupload(h: _Handler, repo_type: str, repo_id: str, revision: str) -> int:
     for item in h.json_body().get("files", []):
         existing = commit.files.get(item["path"])
         # "regular" for every file: contents then come inline in the commit call, no LFS upload
-        files.append({"path": item["path"], "uploadMode": "regular", "shouldIgnore": False,
-                      "oid": _git_blob_sha1(existing) if existing is not None else None})
+        files.append(
+            {
+                "path": item["path"],
+                "uploadMode": "regular",
+                "shouldIgnore": False,
+                "oid": _git_blob_sha1(existing) if existing is not None else None,
+            }
+        )
     return h.send_json({"files": files, "commitOid": commit.sha})
 
 
@@ -762,13 +891,16 @@ def _create_commit(h: _Handler, repo_type: str, repo_id: str, branch: str) -> in
                 folder = value["path"].rstrip("/") + "/"
                 tree = {p: c for p, c in tree.items() if not p.startswith(folder)}
             elif key in ("lfsFile", "deletedEntry"):
-                raise HubError(400, f"the Hub double takes no {key} operations (all uploads are "
-                                    "regular)")
-        sha = h.hub._commit(repo, branch, tree, header.get("summary", ""),
-                            header.get("description", ""))
+                raise HubError(
+                    400, f"the Hub double takes no {key} operations (all uploads are regular)"
+                )
+        sha = h.hub._commit(
+            repo, branch, tree, header.get("summary", ""), header.get("description", "")
+        )
     url = f"{h.hub.url}/{_url_prefix(repo_type)}{repo_id}/commit/{sha}"
-    return h.send_json({"success": True, "commitOid": sha, "commitUrl": url,
-                        "pullRequestUrl": None})
+    return h.send_json(
+        {"success": True, "commitOid": sha, "commitUrl": url, "pullRequestUrl": None}
+    )
 
 
 def _create_branch(h: _Handler, repo_type: str, repo_id: str, branch: str) -> int:
@@ -814,26 +946,46 @@ def use_hub_double(monkeypatch: Any, url: str, hf_home: str | Path) -> None:
     hf_home = Path(hf_home)
     hub_cache = hf_home / "hub"
     hf_home.mkdir(parents=True, exist_ok=True)
-    env = {"HF_ENDPOINT": url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(hf_home),
-           "HF_HUB_CACHE": str(hub_cache), "HF_DATASETS_CACHE": str(hf_home / "datasets"),
-           "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-           "HF_HUB_DISABLE_UPDATE_CHECK": "1", "HF_HUB_DISABLE_IMPLICIT_TOKEN": "0"}
+    env = {
+        "HF_ENDPOINT": url,
+        "HF_HUB_OFFLINE": "0",
+        "HF_HOME": str(hf_home),
+        "HF_HUB_CACHE": str(hub_cache),
+        "HF_DATASETS_CACHE": str(hf_home / "datasets"),
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_UPDATE_CHECK": "1",
+        "HF_HUB_DISABLE_IMPLICIT_TOKEN": "0",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    for key in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HUGGINGFACE_HUB_CACHE",
-                "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_XET_CACHE"):
+    for key in (
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_TOKEN_PATH",
+        "HUGGINGFACE_HUB_CACHE",
+        "TRANSFORMERS_OFFLINE",
+        "HF_DATASETS_OFFLINE",
+        "HF_XET_CACHE",
+    ):
         monkeypatch.delenv(key, raising=False)
 
-    consts = {"ENDPOINT": url,
-              "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}",
-              "HF_HUB_OFFLINE": False, "HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hub_cache),
-              "HUGGINGFACE_HUB_CACHE": str(hub_cache),
-              "HF_ASSETS_CACHE": str(hf_home / "assets"),
-              "HF_TOKEN_PATH": str(hf_home / "token"),
-              "HF_STORED_TOKENS_PATH": str(hf_home / "stored_tokens"),
-              "HF_XET_CACHE": str(hf_home / "xet"), "HF_HUB_DISABLE_XET": True,
-              "HF_HUB_DISABLE_TELEMETRY": True, "HF_HUB_DISABLE_IMPLICIT_TOKEN": False,
-              "HF_URL_HOSTS": frozenset(constants.HF_URL_HOSTS | {"127.0.0.1"})}
+    consts = {
+        "ENDPOINT": url,
+        "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}",
+        "HF_HUB_OFFLINE": False,
+        "HF_HOME": str(hf_home),
+        "HF_HUB_CACHE": str(hub_cache),
+        "HUGGINGFACE_HUB_CACHE": str(hub_cache),
+        "HF_ASSETS_CACHE": str(hf_home / "assets"),
+        "HF_TOKEN_PATH": str(hf_home / "token"),
+        "HF_STORED_TOKENS_PATH": str(hf_home / "stored_tokens"),
+        "HF_XET_CACHE": str(hf_home / "xet"),
+        "HF_HUB_DISABLE_XET": True,
+        "HF_HUB_DISABLE_TELEMETRY": True,
+        "HF_HUB_DISABLE_IMPLICIT_TOKEN": False,
+        "HF_URL_HOSTS": frozenset(constants.HF_URL_HOSTS | {"127.0.0.1"}),
+    }
     for name, value in consts.items():
         monkeypatch.setattr(constants, name, value)
     # the module-level HfApi behind `huggingface_hub.list_repo_files` & co. kept the old endpoint
@@ -847,8 +999,10 @@ def use_hub_double(monkeypatch: Any, url: str, hf_home: str | Path) -> None:
         for name, value in {
             "HF_ENDPOINT": url,
             "HUB_DATASETS_URL": url + "/datasets/{repo_id}/resolve/{revision}/{path}",
-            "HF_HUB_OFFLINE": False, "HF_DATASETS_OFFLINE": False,
-            "HF_CACHE_HOME": str(hf_home), "HF_DATASETS_CACHE": hf_home / "datasets",
+            "HF_HUB_OFFLINE": False,
+            "HF_DATASETS_OFFLINE": False,
+            "HF_CACHE_HOME": str(hf_home),
+            "HF_DATASETS_CACHE": hf_home / "datasets",
             "HF_MODULES_CACHE": hf_home / "modules",
             "DOWNLOADED_DATASETS_PATH": hf_home / "datasets" / "downloads",
             "EXTRACTED_DATASETS_PATH": hf_home / "datasets" / "downloads" / "extracted",

@@ -16,10 +16,31 @@ from bench.child import ROOT, child_env, module_command
 def test_gpu_check_runs_at_tiny_size_on_cpu(tmp_path):
     out = tmp_path / "gpu_check.json"
     env = child_env(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
-    proc = subprocess.run(module_command("bench.gpu_check", "--size", "tiny",
-                                         "--image", "84x56", "--completion", "8", "--G", "4", "--steps", "1",
-                                         "--warmup", "1", "--json", str(out)),
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=400, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        module_command(
+            "bench.gpu_check",
+            "--size",
+            "tiny",
+            "--image",
+            "84x56",
+            "--completion",
+            "8",
+            "--G",
+            "4",
+            "--steps",
+            "1",
+            "--warmup",
+            "1",
+            "--json",
+            str(out),
+        ),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=400,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["device"] == "cpu" and result["size"] == "tiny"
@@ -33,7 +54,12 @@ def test_gpu_check_runs_at_tiny_size_on_cpu(tmp_path):
     else:  # the planner is being reworked: the comparison is skipped, and says so
         assert "plan_for_recipe" in result["lora"]["plan"]["skipped"]
     mixed = result["mixed_batch"]
-    assert mixed == {**mixed, "loss_bit_identical": True, "vision_grads_all_present": True,
-                     "vision_grads_exactly_zero": True, "dummy_runs": 1}
+    assert mixed == {
+        **mixed,
+        "loss_bit_identical": True,
+        "vision_grads_all_present": True,
+        "vision_grads_exactly_zero": True,
+        "dummy_runs": 1,
+    }
     summary = [ln for ln in proc.stdout.splitlines() if ln.startswith("SUMMARY ")]
-    assert len(summary) == 1 and json.loads(summary[0][len("SUMMARY "):])["met"] is True
+    assert len(summary) == 1 and json.loads(summary[0][len("SUMMARY ") :])["met"] is True

@@ -13,8 +13,13 @@ TEMPLATE = 'Locate {problem}. Answer as <answer>{"bbox_2d": [x1, y1, x2, y2]}</a
 def _plan(model, data):
     from vlmr1_cli.evaluate.runner import EvalOptions, prepare
 
-    return prepare(str(model), data / "eval.jsonl", data / "unused", str(data),
-                   EvalOptions(batch_size=3, max_new_tokens=6, template=TEMPLATE, max_samples=3))
+    return prepare(
+        str(model),
+        data / "eval.jsonl",
+        data / "unused",
+        str(data),
+        EvalOptions(batch_size=3, max_new_tokens=6, template=TEMPLATE, max_samples=3),
+    )
 
 
 def test_sampling_gives_k_completions_per_row_repeatable_with_the_seed(tiny_model, shapes_data):
@@ -46,15 +51,26 @@ class Scripted:
 
         if temperature is None:
             return [answer(r, r["id"].endswith("000000")) for r in rows]
-        return [answer(r, (int(r["id"][-6:]) + s) % 4 == 3) for r in rows for s in range(num_samples)]
+        return [
+            answer(r, (int(r["id"][-6:]) + s) % 4 == 3) for r in rows for s in range(num_samples)
+        ]
 
 
 def test_headroom_counts_greedy_sampled_and_pass_at_k(tiny_model, shapes_data, monkeypatch):
     import vlmr1_cli.evaluate.runner as runner
 
     monkeypatch.setattr(runner, "make_generator", lambda plan, device: Scripted())
-    r = headroom.headroom(str(tiny_model), shapes_data / "eval.jsonl", str(shapes_data), TEMPLATE,
-                          n=8, k=4, temperature=0.9, seed=0, batch_size=3)
+    r = headroom.headroom(
+        str(tiny_model),
+        shapes_data / "eval.jsonl",
+        str(shapes_data),
+        TEMPLATE,
+        n=8,
+        k=4,
+        temperature=0.9,
+        seed=0,
+        batch_size=3,
+    )
     assert r["n"] == 8 and r["k"] == 4
     assert r["greedy_acc"] == 1 / 8
     assert r["sampled_acc"] == 8 / 32  # one hit in every 4 samples

@@ -53,18 +53,36 @@ def test_control_keeps_the_recipes_reward_options():
     real = load_recipe("demo_shapes_grpo")["rewards"]["rec"]
     control = load_recipe("demo_shapes_grpo", [learning.control_rewards(cfg, [])])
     control = control["rewards"]["rec"]
-    assert [c["name"] for c in control] == ["experiments.controls:permuted_rec_iou" if r["name"] == "rec_iou"
-                                            else r["name"] for r in real]
+    assert [c["name"] for c in control] == [
+        "experiments.controls:permuted_rec_iou" if r["name"] == "rec_iou" else r["name"]
+        for r in real
+    ]
     assert [c.get("options") for c in control] == [r.get("options") for r in real]
     other = load_recipe("demo_shapes_grpo", [learning.control_rewards(cfg, [], "other-box")])
     assert "experiments.controls:shuffled_rec_iou" in [c["name"] for c in other["rewards"]["rec"]]
 
 
 def test_summary_gaps_and_reward_curve_key():
-    arm = lambda acc, ood=0.1: {"eval_acc": acc, "eval_ood_acc": ood, "eval_ood_pairs_acc": ood + 0.1,  # noqa: E731
-                                "eval_warmup_acc": acc / 2, "eval_unparsed": 0.0, "eval_ood_unparsed": 0.0}
-    results = [{"seed": s, "arms": {"sft": arm(0.2), "grpo": arm(0.3 + s / 100), "grpo_shuffled": arm(0.05),
-                                    "sft_more": arm(0.25)}} for s in (0, 1)]
+    arm = lambda acc, ood=0.1: {  # noqa: E731
+        "eval_acc": acc,
+        "eval_ood_acc": ood,
+        "eval_ood_pairs_acc": ood + 0.1,
+        "eval_warmup_acc": acc / 2,
+        "eval_unparsed": 0.0,
+        "eval_ood_unparsed": 0.0,
+    }
+    results = [
+        {
+            "seed": s,
+            "arms": {
+                "sft": arm(0.2),
+                "grpo": arm(0.3 + s / 100),
+                "grpo_shuffled": arm(0.05),
+                "sft_more": arm(0.25),
+            },
+        }
+        for s in (0, 1)
+    ]
     summary = learning.summarise(results)
     assert summary["gaps"]["grpo_minus_sft_in_domain"] == pytest.approx([0.1, 0.11])
     assert summary["gaps"]["grpo_minus_shuffled_in_domain"] == pytest.approx([0.25, 0.26])
@@ -74,19 +92,36 @@ def test_summary_gaps_and_reward_curve_key():
     assert summary["gaps"]["sft_more_minus_sft_out_of_domain"] == pytest.approx([0.0, 0.0])
     assert summary["grpo"]["eval_ood_pairs_acc"][0] == pytest.approx(0.2)
     assert summary["grpo_format_rate_min"] == 1.0
-    assert learning.reward_mean({"step": 1, "rewards/rec_iou_at0.5/mean": 0.4, "reward": 1.4}) == 0.4
+    assert (
+        learning.reward_mean({"step": 1, "rewards/rec_iou_at0.5/mean": 0.4, "reward": 1.4}) == 0.4
+    )
     assert learning.reward_mean({"step": 1, "rewards/shuffled_rec_iou/mean": 0.1}) == 0.1
     assert learning.reward_mean({"step": 1, "loss": 0.0}) is None
 
 
 def test_check_fails_when_any_claim_fails():
-    arm = lambda acc: {"eval_acc": acc, "eval_ood_acc": 0.1, "eval_ood_pairs_acc": 0.2,  # noqa: E731
-                       "eval_warmup_acc": 0.2, "eval_unparsed": 0.0, "eval_ood_unparsed": 0.0}
+    arm = lambda acc: {  # noqa: E731
+        "eval_acc": acc,
+        "eval_ood_acc": 0.1,
+        "eval_ood_pairs_acc": 0.2,
+        "eval_warmup_acc": 0.2,
+        "eval_unparsed": 0.0,
+        "eval_ood_unparsed": 0.0,
+    }
 
     def holds(sft, grpo, control, unparsed=0.0):
-        results = [{"seed": s, "arms": {"sft": arm(a), "grpo": {**arm(b), "eval_unparsed": unparsed},
-                                        "grpo_shuffled": arm(c), "sft_more": arm(0.5)}}
-                   for s, (a, b, c) in enumerate(zip(sft, grpo, control, strict=True))]
+        results = [
+            {
+                "seed": s,
+                "arms": {
+                    "sft": arm(a),
+                    "grpo": {**arm(b), "eval_unparsed": unparsed},
+                    "grpo_shuffled": arm(c),
+                    "sft_more": arm(0.5),
+                },
+            }
+            for s, (a, b, c) in enumerate(zip(sft, grpo, control, strict=True))
+        ]
         return learning.claims_hold(learning.summarise(results))
 
     assert holds([0.2, 0.4, 0.3], [0.35, 0.5, 0.4], [0.1, 0.35, 0.3])  # +11.7 mean, control below
@@ -94,7 +129,9 @@ def test_check_fails_when_any_claim_fails():
     assert not holds([0.2, 0.4, 0.3], [0.5, 0.6, 0.29], [0.1, 0.35, 0.2])  # one seed loses
     assert not holds([0.2, 0.4, 0.3], [0.35, 0.5, 0.4], [0.3, 0.45, 0.3])  # the control gains
     assert not holds([0.2, 0.4, 0.3], [0.35, 0.5, 0.4], [0.1, 0.55, 0.3])  # control above GRPO once
-    assert not holds([0.2, 0.4, 0.3], [0.35, 0.5, 0.4], [0.1, 0.35, 0.3], unparsed=0.06)  # format lost
+    assert not holds(
+        [0.2, 0.4, 0.3], [0.35, 0.5, 0.4], [0.1, 0.35, 0.3], unparsed=0.06
+    )  # format lost
 
 
 def test_compute_matched_sft_starts_at_the_warm_starts_final_rate():
@@ -103,11 +140,26 @@ def test_compute_matched_sft_starts_at_the_warm_starts_final_rate():
 
     cfg = DemoConfig()
     t = load_recipe("demo_shapes_sft")["training"]
-    floor = float(t.get("lr_scheduler_kwargs", {}).get("min_lr_rate", 0.0)) * float(t["learning_rate"])
+    floor = float(t.get("lr_scheduler_kwargs", {}).get("min_lr_rate", 0.0)) * float(
+        t["learning_rate"]
+    )
     assert learning.final_lr(cfg, []) == pytest.approx(floor or float(t["learning_rate"]) / 10)
-    assert learning.final_lr(cfg, ["training.lr_scheduler_type=constant", "training.learning_rate=3e-4"]) == 3e-4
-    assert learning.final_lr(cfg, ["training.lr_scheduler_type=cosine_with_min_lr",
-                                   "training.lr_scheduler_kwargs={min_lr: 1e-5}"]) == 1e-5
+    assert (
+        learning.final_lr(
+            cfg, ["training.lr_scheduler_type=constant", "training.learning_rate=3e-4"]
+        )
+        == 3e-4
+    )
+    assert (
+        learning.final_lr(
+            cfg,
+            [
+                "training.lr_scheduler_type=cosine_with_min_lr",
+                "training.lr_scheduler_kwargs={min_lr: 1e-5}",
+            ],
+        )
+        == 1e-5
+    )
 
 
 def test_control_is_the_plug_in_the_reward_registry_imports():
@@ -122,7 +174,16 @@ def test_experiment_runs_as_a_module_from_any_folder(tmp_path):
 
     from bench.child import child_env, module_command
 
-    proc = subprocess.run(module_command("experiments.learning", "--help"), cwd=tmp_path, env=child_env(),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        module_command("experiments.learning", "--help"),
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.startswith("usage: python -m experiments.learning") and "--control {other-box,permuted}" in proc.stdout
+    assert (
+        proc.stdout.startswith("usage: python -m experiments.learning")
+        and "--control {other-box,permuted}" in proc.stdout
+    )

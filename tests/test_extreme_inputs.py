@@ -38,10 +38,13 @@ def test_bounded_numbers_never_convert_huge_integers():
 # --------------------------------------------------------------------------- JSON files
 
 
-@pytest.mark.parametrize("body,why", [
-    ('{"a": ' + HUGE + "}", "an integer has more than 4300 digits"),
-    (DEEP, "nested deeper than the JSON parser allows"),
-])
+@pytest.mark.parametrize(
+    "body,why",
+    [
+        ('{"a": ' + HUGE + "}", "an integer has more than 4300 digits"),
+        (DEEP, "nested deeper than the JSON parser allows"),
+    ],
+)
 def test_json_readers_give_one_line(tmp_path, body, why):
     f = tmp_path / "f.json"
     f.write_text(body)
@@ -57,25 +60,55 @@ def test_json_readers_give_one_line(tmp_path, body, why):
 
 
 def _record(**over) -> dict:
-    rec = {"id": "a", "task": "rec", "images": [], "image_sizes": [], "problem": "the cat",
-           "solution": [1, 2, 30, 40]}
+    rec = {
+        "id": "a",
+        "task": "rec",
+        "images": [],
+        "image_sizes": [],
+        "problem": "the cat",
+        "solution": [1, 2, 30, 40],
+    }
     rec.update(over)
     return rec
 
 
-@pytest.mark.parametrize("text,message", [
-    (json.dumps(_record(solution=[1, 2, 30, 40])).replace("40", BIG),
-     r"f.jsonl:2: key 'solution': a rec solution must be \[x1, y1, x2, y2\] finite numbers"),
-    (json.dumps(_record(solution=[1, 2, 30, 40])).replace("40", "1e400"),
-     r"f.jsonl:2: key 'solution': a rec solution must be"),
-    (json.dumps(_record(solution=[1, 2, 30, 2e12])), r"f.jsonl:2: key 'solution': .*at most 1e\+12"),
-    (json.dumps(_record(task="ovd", labels=["a"], solution=[{"bbox_2d": [1, 2, 3, 4], "label": "a"}]))
-     .replace("4]", BIG + "]"), r"f.jsonl:2: key 'solution': item 0 must be"),
-    (json.dumps(_record(images=["x.jpg"], image_sizes=[[640, 480]])).replace("480", BIG),
-     r"f.jsonl:2: key 'image_sizes': must be a list of \[width, height\] positive integers"),
-    (json.dumps(_record(task="ovd", labels=["a"], solution=[{"bbox_2d": [30, 2, 10, 4], "label": "a"}])),
-     r"f.jsonl:2: key 'solution': item 0: inverted box \[30, 2, 10, 4\]"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (
+            json.dumps(_record(solution=[1, 2, 30, 40])).replace("40", BIG),
+            r"f.jsonl:2: key 'solution': a rec solution must be \[x1, y1, x2, y2\] finite numbers",
+        ),
+        (
+            json.dumps(_record(solution=[1, 2, 30, 40])).replace("40", "1e400"),
+            r"f.jsonl:2: key 'solution': a rec solution must be",
+        ),
+        (
+            json.dumps(_record(solution=[1, 2, 30, 2e12])),
+            r"f.jsonl:2: key 'solution': .*at most 1e\+12",
+        ),
+        (
+            json.dumps(
+                _record(
+                    task="ovd", labels=["a"], solution=[{"bbox_2d": [1, 2, 3, 4], "label": "a"}]
+                )
+            ).replace("4]", BIG + "]"),
+            r"f.jsonl:2: key 'solution': item 0 must be",
+        ),
+        (
+            json.dumps(_record(images=["x.jpg"], image_sizes=[[640, 480]])).replace("480", BIG),
+            r"f.jsonl:2: key 'image_sizes': must be a list of \[width, height\] positive integers",
+        ),
+        (
+            json.dumps(
+                _record(
+                    task="ovd", labels=["a"], solution=[{"bbox_2d": [30, 2, 10, 4], "label": "a"}]
+                )
+            ),
+            r"f.jsonl:2: key 'solution': item 0: inverted box \[30, 2, 10, 4\]",
+        ),
+    ],
+)
 def test_training_records_refuse_huge_numbers(tmp_path, text, message):
     f = tmp_path / "f.jsonl"
     f.write_text(json.dumps(_record(id="ok")) + "\n" + text + "\n")
@@ -87,23 +120,44 @@ def test_training_records_refuse_huge_numbers(tmp_path, text, message):
 
 
 def _vlmr1_line(answer: str, **over) -> str:
-    item = {"id": 1, "image": "a.jpg", "width": 64, "height": 48,
-            "conversations": [{"from": "human", "value": "<image>the cat"},
-                              {"from": "gpt", "value": f"<answer>{answer}</answer>"}]}
+    item = {
+        "id": 1,
+        "image": "a.jpg",
+        "width": 64,
+        "height": 48,
+        "conversations": [
+            {"from": "human", "value": "<image>the cat"},
+            {"from": "gpt", "value": f"<answer>{answer}</answer>"},
+        ],
+    }
     item.update(over)
     return json.dumps(item)
 
 
-@pytest.mark.parametrize("line,message", [
-    (_vlmr1_line(f"[1, 2, 30, {HUGE}]"), r"t.jsonl:1: the gpt turn is not a JSON .*more than 4300 digits"),
-    (_vlmr1_line(DEEP), r"t.jsonl:1: the gpt turn is not a JSON .*nested deeper"),
-    (_vlmr1_line(f"[1, 2, 30, {BIG}]"), r"t.jsonl:1: key 'conversations\[1\].value' must be .* got "
-                                        r"\[1, 2, 30, an integer of 1329 bits\]"),
-    (_vlmr1_line("[1, 2, 30, 1e400]"), r"t.jsonl:1: key 'conversations\[1\].value' must be"),
-    (_vlmr1_line("[1, 2, 30, 40]").replace('"width": 64', '"width": ' + BIG),
-     r"t.jsonl:1: width/height must be positive integers, got an integer of 1329 bitsx48"),
-    (_vlmr1_line("[1, 2, 30, 40]", image_id=2**64), r"t.jsonl:1: key 'image_id': .* does not fit a 64-bit"),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        (
+            _vlmr1_line(f"[1, 2, 30, {HUGE}]"),
+            r"t.jsonl:1: the gpt turn is not a JSON .*more than 4300 digits",
+        ),
+        (_vlmr1_line(DEEP), r"t.jsonl:1: the gpt turn is not a JSON .*nested deeper"),
+        (
+            _vlmr1_line(f"[1, 2, 30, {BIG}]"),
+            r"t.jsonl:1: key 'conversations\[1\].value' must be .* got "
+            r"\[1, 2, 30, an integer of 1329 bits\]",
+        ),
+        (_vlmr1_line("[1, 2, 30, 1e400]"), r"t.jsonl:1: key 'conversations\[1\].value' must be"),
+        (
+            _vlmr1_line("[1, 2, 30, 40]").replace('"width": 64', '"width": ' + BIG),
+            r"t.jsonl:1: width/height must be positive integers, got an integer of 1329 bitsx48",
+        ),
+        (
+            _vlmr1_line("[1, 2, 30, 40]", image_id=2**64),
+            r"t.jsonl:1: key 'image_id': .* does not fit a 64-bit",
+        ),
+    ],
+)
 def test_vlmr1_rec_answers_with_extreme_numbers(tmp_path, line, message):
     f = tmp_path / "t.jsonl"
     f.write_text(line + "\n")
@@ -121,7 +175,9 @@ def test_vlmr1_rec_huge_number_in_the_json_file(tmp_path):
 def test_vlmr1_rec_eval_file_with_a_huge_number(tmp_path):
     f = tmp_path / "refcoco_val.json"
     f.write_text('[{"image": "a.jpg", "width": ' + HUGE + "}]")
-    with pytest.raises(UserError, match=r"refcoco_val.json: invalid JSON: an integer has more than 4300"):
+    with pytest.raises(
+        UserError, match=r"refcoco_val.json: invalid JSON: an integer has more than 4300"
+    ):
         convert_vlmr1_rec([f], tmp_path / "out.jsonl")
 
 
@@ -130,12 +186,17 @@ def test_validate_reports_extreme_lines_and_goes_on(tmp_path):
 
     good = json.dumps(_record(id="ok"))
     f = tmp_path / "f.jsonl"
-    f.write_text("\n".join([
-        good.replace('"ok"', '"a"').replace("40]", BIG + "]"),  # too large for a float
-        '{"id": ' + HUGE + "}",
-        DEEP,
-        good,
-    ]) + "\n")
+    f.write_text(
+        "\n".join(
+            [
+                good.replace('"ok"', '"a"').replace("40]", BIG + "]"),  # too large for a float
+                '{"id": ' + HUGE + "}",
+                DEEP,
+                good,
+            ]
+        )
+        + "\n"
+    )
     rep = validate_file(f, None)
     assert rep.records == 4 and rep.bad_lines == 3
     problems = dict(rep.problems)
@@ -194,8 +255,11 @@ def test_rec_reward_on_a_vlmr1_solution_with_a_huge_integer():
     from vlmr1_cli.rewards import get_reward
 
     sol = f"<answer>[0, 0, {BIG}, 5]</answer>"
-    for reward in (get_reward("rec_iou"), get_reward("rec_iou", iou_kind="continuous", parser="tolerant"),
-                   get_reward("rec_iou", iou_kind="discrete_geometry", parser="tolerant")):
+    for reward in (
+        get_reward("rec_iou"),
+        get_reward("rec_iou", iou_kind="continuous", parser="tolerant"),
+        get_reward("rec_iou", iou_kind="discrete_geometry", parser="tolerant"),
+    ):
         assert reward(["<answer>[1, 1, 5, 5]</answer>"], solution=[sol]) == [0.0]
 
 
@@ -206,7 +270,24 @@ def test_cli_scoring_file_nested_too_deep(tmp_path):
     gt, res = tmp_path / "gt.json", tmp_path / "res.json"
     gt.write_text(DEEP)
     res.write_text("[]")
-    done = subprocess.run([sys.executable, "-m", "vlmr1_cli", "evaluate", "--gt", str(gt), "--results", str(res),
-                           "--metric", "coco"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vlmr1_cli",
+            "evaluate",
+            "--gt",
+            str(gt),
+            "--results",
+            str(res),
+            "--metric",
+            "coco",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [f"error: {gt}: invalid JSON: nested deeper than the JSON parser allows"]
+    assert done.stderr.strip().splitlines() == [
+        f"error: {gt}: invalid JSON: nested deeper than the JSON parser allows"
+    ]

@@ -18,8 +18,14 @@ import pytest
 
 def run_vlmr1(umask: int, *args) -> subprocess.CompletedProcess:
     env = {**os.environ, "VLMR1_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-m", "vlmr1_cli", *map(str, args)], capture_output=True,
-                         text=True, timeout=300, env=env, preexec_fn=lambda: os.umask(umask))
+    out = subprocess.run(
+        [sys.executable, "-m", "vlmr1_cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        preexec_fn=lambda: os.umask(umask),
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return out
 
@@ -36,8 +42,11 @@ def modes(folder: Path) -> dict[str, int]:
 
 def assert_modes(folder: Path, file_mode: int, dir_mode: int) -> dict[str, int]:
     found = modes(folder)
-    wrong = {name: oct(mode) for name, mode in found.items()
-             if mode != (dir_mode if (folder / name).is_dir() else file_mode)}
+    wrong = {
+        name: oct(mode)
+        for name, mode in found.items()
+        if mode != (dir_mode if (folder / name).is_dir() else file_mode)
+    }
     assert not wrong, f"want files {oct(file_mode)}, folders {oct(dir_mode)}; got {wrong}"
     return found
 
@@ -48,8 +57,16 @@ def assert_shared(folder: Path) -> dict[str, int]:
 
 COCO_INSTANCES = {
     "images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
-    "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [4, 6, 20, 18], "area": 360,
-                     "iscrowd": 0}],
+    "annotations": [
+        {
+            "id": 1,
+            "image_id": 1,
+            "category_id": 1,
+            "bbox": [4, 6, 20, 18],
+            "area": 360,
+            "iscrowd": 0,
+        }
+    ],
     "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
 }
 
@@ -68,11 +85,23 @@ def test_prepare_data_and_scoring_outputs_are_shared(tmp_path):
     assert {"c.jsonl", "c_gt.json", "c.meta.json"} <= set(assert_shared(coco))
 
     results = tmp_path / "results.json"
-    results.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [4, 6, 20, 18],
-                                    "score": 0.9}]), encoding="utf-8")
+    results.write_text(
+        json.dumps([{"image_id": 1, "category_id": 1, "bbox": [4, 6, 20, 18], "score": 0.9}]),
+        encoding="utf-8",
+    )
     scores = tmp_path / "scores"
-    run_vlmr1(0o022, "evaluate", "--gt", coco / "c_gt.json", "--results", results, "--metric", "coco",
-              "--output", scores)
+    run_vlmr1(
+        0o022,
+        "evaluate",
+        "--gt",
+        coco / "c_gt.json",
+        "--results",
+        results,
+        "--metric",
+        "coco",
+        "--output",
+        scores,
+    )
     assert set(assert_shared(scores)) == {".", "metrics.json"}
 
 
@@ -104,30 +133,62 @@ training: {{bf16: false, seed: 0}}
 
 
 @pytest.mark.slow
-def test_training_evaluation_and_export_outputs_are_shared(tmp_path, tiny_model, shapes_data,
-                                                           grpo_settings):
+def test_training_evaluation_and_export_outputs_are_shared(
+    tmp_path, tiny_model, shapes_data, grpo_settings
+):
     recipe = tmp_path / "grpo.yaml"
     recipe.write_text(TINY_GRPO_RECIPE.format(model=tiny_model, data=shapes_data), encoding="utf-8")
     train_out = tmp_path / "grpo"
-    sets = grpo_settings(train_out, **{"training.max_steps": 1, "training.save_strategy": "steps",
-                                       "training.save_steps": 1})
+    sets = grpo_settings(
+        train_out,
+        **{"training.max_steps": 1, "training.save_strategy": "steps", "training.save_steps": 1},
+    )
     run_vlmr1(0o022, "train-grpo", "--recipe", recipe, *[arg for s in sets for arg in ("--set", s)])
     found = assert_shared(train_out)
-    assert {"vlmr1.json", "vlmr1_recipe.yaml", "train_log.jsonl", "samples.jsonl",
-            "training_curves.png", "model.safetensors", "training_args.bin",
-            "checkpoint-1/model.safetensors", "checkpoint-1/vlmr1.json"} <= set(found)
+    assert {
+        "vlmr1.json",
+        "vlmr1_recipe.yaml",
+        "train_log.jsonl",
+        "samples.jsonl",
+        "training_curves.png",
+        "model.safetensors",
+        "training_args.bin",
+        "checkpoint-1/model.safetensors",
+        "checkpoint-1/vlmr1.json",
+    } <= set(found)
 
     eval_out = tmp_path / "eval"
-    run_vlmr1(0o022, "evaluate", "-m", train_out, "-d", shapes_data / "eval.jsonl", "-o", eval_out,
-              "--max-samples", 2, "--max-new-tokens", 8, "--visualize", 1, "--device", "cpu")
+    run_vlmr1(
+        0o022,
+        "evaluate",
+        "-m",
+        train_out,
+        "-d",
+        shapes_data / "eval.jsonl",
+        "-o",
+        eval_out,
+        "--max-samples",
+        2,
+        "--max-new-tokens",
+        8,
+        "--visualize",
+        1,
+        "--device",
+        "cpu",
+    )
     found = assert_shared(eval_out)
     assert {"predictions.jsonl", "metrics.json"} <= set(found)
     assert any(name.endswith(".png") for name in found)  # the --visualize pictures
 
     export_out = tmp_path / "export"
     run_vlmr1(0o022, "export", "--model", train_out, "-o", export_out)
-    assert {"model.safetensors", "config.json", "vlmr1.json", "vlmr1_recipe.yaml",
-            "README.md"} <= set(assert_shared(export_out))
+    assert {
+        "model.safetensors",
+        "config.json",
+        "vlmr1.json",
+        "vlmr1_recipe.yaml",
+        "README.md",
+    } <= set(assert_shared(export_out))
 
 
 @pytest.mark.parametrize("proc_readable", [True, False])
@@ -135,6 +196,7 @@ def test_the_umask_is_read_without_changing_it(monkeypatch, proc_readable):
     import vlmr1_cli.io as io_module
 
     if not proc_readable:  # other systems: the set-and-restore fallback
+
         def no_proc(*args, **kwargs):
             raise OSError("no /proc here")
 

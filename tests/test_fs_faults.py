@@ -27,11 +27,16 @@ from vlmr1_cli.io import atomic_open, remove_stale_temps, temp_prefix, write_jso
 
 def _mount(target: Path, size: str, *extra: str) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", *extra]), "tmpfs", str(target)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", *extra]), "tmpfs", str(target)],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or 'mount failed'}): needs root "
-                    "with CAP_SYS_ADMIN")
+        pytest.skip(
+            f"cannot mount a tmpfs here ({r.stderr.strip() or 'mount failed'}): needs root "
+            "with CAP_SYS_ADMIN"
+        )
 
 
 def _umount(target: Path) -> None:
@@ -62,7 +67,9 @@ def readonly_fs(tmp_path):
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp") or p.name.startswith("."))
+    return sorted(
+        p.name for p in folder.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".")
+    )
 
 
 @pytest.fixture
@@ -99,13 +106,17 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_file(small_fs):
     out = small_fs / "records.jsonl"
     write_jsonl(out, [{"id": "old"}])
     with pytest.raises(UserError) as e:
-        write_jsonl(out, ({"id": f"r{i}", "text": "x" * 1000} for i in range(200)))  # 200 KB > 64 KiB
+        write_jsonl(
+            out, ({"id": f"r{i}", "text": "x" * 1000} for i in range(200))
+        )  # 200 KB > 64 KiB
     assert str(e.value) == f"{out}: cannot write (no space left on the device)"
     assert out.read_text() == '{"id": "old"}\n'  # nothing lost
     assert _leftovers(small_fs) == []  # the temp file is gone
     # into folders of its own: a failed write leaves none of them behind
     with pytest.raises(UserError, match=r"new/sub/records.jsonl: cannot write \(no space left"):
-        write_jsonl(small_fs / "new" / "sub" / "records.jsonl", ({"text": "x" * 1000} for _ in range(200)))
+        write_jsonl(
+            small_fs / "new" / "sub" / "records.jsonl", ({"text": "x" * 1000} for _ in range(200))
+        )
     assert sorted(p.name for p in small_fs.iterdir()) == ["records.jsonl"]
 
 
@@ -132,7 +143,10 @@ def test_a_file_where_a_folder_is_expected(tmp_path):
     target = tmp_path / "data" / "out" / "x.json"
     with pytest.raises(UserError) as e:
         write_json(target, {})
-    assert str(e.value) == f"{target}: cannot write: {tmp_path / 'data'} is a file, where a folder is needed"
+    assert (
+        str(e.value)
+        == f"{target}: cannot write: {tmp_path / 'data'} is a file, where a folder is needed"
+    )
     with pytest.raises(UserError, match=r"is a file, where a folder is needed"):
         write_json(tmp_path / "data" / "x.json", {})
 
@@ -190,7 +204,9 @@ def test_temp_files_of_dead_runs_are_removed_and_live_ones_kept(tmp_path):
         os.utime(old_legacy, (two_days_ago, two_days_ago))
         write_jsonl(tmp_path / "out.jsonl", [{"id": 1}])
         assert not dead.exists() and not dead_dir.exists() and not old_legacy.exists()
-        assert alive.exists() and other_host.exists() and other_target.exists() and new_legacy.exists()
+        assert (
+            alive.exists() and other_host.exists() and other_target.exists() and new_legacy.exists()
+        )
         assert remove_stale_temps(tmp_path, "out.jsonl") == []
     finally:
         live.kill()
@@ -200,11 +216,13 @@ def test_temp_files_of_dead_runs_are_removed_and_live_ones_kept(tmp_path):
 def test_a_killed_prepare_run_leaves_a_temp_file_that_the_next_run_removes(tmp_path):
     """The reported case: killed `prepare-data` runs left tens of MB of hidden .tmp files."""
     out = tmp_path / "big.jsonl"
-    code = ("import os, signal, sys\n"
-            "from vlmr1_cli.io import atomic_open\n"
-            "with atomic_open(sys.argv[1]) as fh:\n"
-            "    fh.write('x' * 100000); fh.flush()\n"
-            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    code = (
+        "import os, signal, sys\n"
+        "from vlmr1_cli.io import atomic_open\n"
+        "with atomic_open(sys.argv[1]) as fh:\n"
+        "    fh.write('x' * 100000); fh.flush()\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     r = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True)
     assert r.returncode == -signal.SIGKILL
     left = _leftovers(tmp_path)
@@ -217,8 +235,20 @@ def test_a_killed_prepare_run_leaves_a_temp_file_that_the_next_run_removes(tmp_p
 
 
 def test_shapes_on_a_full_disk_leaves_no_half_folder(small_fs, main_cli):
-    line = one_line(*main_cli("prepare-data", "shapes", "--output", small_fs / "demo", "--train", 400,
-                              "--eval", 10, "--ood", 10))
+    line = one_line(
+        *main_cli(
+            "prepare-data",
+            "shapes",
+            "--output",
+            small_fs / "demo",
+            "--train",
+            400,
+            "--eval",
+            10,
+            "--ood",
+            10,
+        )
+    )
     assert str(small_fs / "demo") in line and "no space left on the device" in line
     assert list(small_fs.iterdir()) == []  # neither the folder nor its staging
 
@@ -227,9 +257,16 @@ def test_shapes_into_an_existing_folder_keeps_other_files_and_leaves_no_staging(
     out = tmp_path / "demo"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    code, _, err = main_cli("prepare-data", "shapes", "--output", out, "--train", 3, "--eval", 2, "--ood", 0)
+    code, _, err = main_cli(
+        "prepare-data", "shapes", "--output", out, "--train", 3, "--eval", 2, "--ood", 0
+    )
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["eval.jsonl", "images", "notes.txt", "train.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "eval.jsonl",
+        "images",
+        "notes.txt",
+        "train.jsonl",
+    ]
     assert len(list((out / "images").iterdir())) == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
 
@@ -240,37 +277,79 @@ def test_shapes_is_byte_identical_through_the_staging_folder(tmp_path):
     generate_shapes(tmp_path / "a", train=3, eval=2, ood=2, seed=1)
     (tmp_path / "b").mkdir()
     generate_shapes(tmp_path / "b", train=3, eval=2, ood=2, seed=1)
-    files = sorted(str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert files == sorted(str(p.relative_to(tmp_path / "b")) for p in (tmp_path / "b").rglob("*") if p.is_file())
-    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    files = sorted(
+        str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    assert files == sorted(
+        str(p.relative_to(tmp_path / "b")) for p in (tmp_path / "b").rglob("*") if p.is_file()
+    )
+    assert all(
+        (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files
+    )
 
 
 def test_commands_on_a_read_only_file_system_are_one_line(readonly_fs, main_cli, tmp_path):
-    line = one_line(*main_cli("prepare-data", "shapes", "--output", readonly_fs / "demo", "--train", 2))
+    line = one_line(
+        *main_cli("prepare-data", "shapes", "--output", readonly_fs / "demo", "--train", 2)
+    )
     assert str(readonly_fs / "demo") in line and "read-only file system" in line
-    line = one_line(*main_cli("init-model", "--preset", "tiny-qwen2.5-vl", "--output", readonly_fs / "model"))
+    line = one_line(
+        *main_cli("init-model", "--preset", "tiny-qwen2.5-vl", "--output", readonly_fs / "model")
+    )
     assert "read-only file system" in line
     gt, results = _coco_files(tmp_path)
-    line = one_line(*main_cli("evaluate", "--gt", gt, "--results", results, "--metric", "coco",
-                              "--output", readonly_fs / "scores"))
-    assert line == f"error: {readonly_fs / 'scores' / 'metrics.json'}: cannot write (read-only file system)"
+    line = one_line(
+        *main_cli(
+            "evaluate",
+            "--gt",
+            gt,
+            "--results",
+            results,
+            "--metric",
+            "coco",
+            "--output",
+            readonly_fs / "scores",
+        )
+    )
+    assert (
+        line
+        == f"error: {readonly_fs / 'scores' / 'metrics.json'}: cannot write (read-only file system)"
+    )
 
 
 def test_init_model_on_a_full_disk_leaves_nothing(small_fs, main_cli):
-    code, out, err = main_cli("init-model", "--preset", "tiny-qwen2.5-vl", "--output", small_fs / "model")
-    assert code == 1 and "Traceback" not in err  # (transformers' own progress bar may precede the line)
-    assert err.strip().splitlines()[-1] == "error: cannot save the weights: no space left on the device"
+    code, out, err = main_cli(
+        "init-model", "--preset", "tiny-qwen2.5-vl", "--output", small_fs / "model"
+    )
+    assert (
+        code == 1 and "Traceback" not in err
+    )  # (transformers' own progress bar may precede the line)
+    assert (
+        err.strip().splitlines()[-1]
+        == "error: cannot save the weights: no space left on the device"
+    )
     assert list(small_fs.iterdir()) == []
 
 
 def _coco_files(folder: Path) -> tuple[Path, Path]:
-    gt = {"images": [{"id": 1, "width": 20, "height": 20, "file_name": "a.png"}],
-          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25,
-                           "iscrowd": 0}],
-          "categories": [{"id": 1, "name": "cat"}]}
+    gt = {
+        "images": [{"id": 1, "width": 20, "height": 20, "file_name": "a.png"}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [1, 1, 5, 5],
+                "area": 25,
+                "iscrowd": 0,
+            }
+        ],
+        "categories": [{"id": 1, "name": "cat"}],
+    }
     (folder / "gt.json").write_text(json.dumps(gt))
-    (folder / "res.json").write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5],
-                                                  "score": 0.9}]))
+    (folder / "res.json").write_text(
+        json.dumps([{"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5], "score": 0.9}])
+    )
     return folder / "gt.json", folder / "res.json"
 
 
@@ -278,7 +357,9 @@ def test_scoring_into_an_existing_folder_writes_there_and_nowhere_else(tmp_path,
     gt, results = _coco_files(tmp_path)
     out = tmp_path / "scores"
     out.mkdir()
-    code, _, err = main_cli("evaluate", "--gt", gt, "--results", results, "--metric", "coco", "--output", out)
+    code, _, err = main_cli(
+        "evaluate", "--gt", gt, "--results", results, "--metric", "coco", "--output", out
+    )
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gt.json", "res.json", "scores"]
@@ -297,12 +378,16 @@ def test_main_turns_a_stray_file_system_error_into_one_line(main_cli, monkeypatc
     def other(*a, **k):
         raise OSError(errno.ECONNREFUSED, "Connection refused")
 
-    monkeypatch.setattr(shapes, "generate_shapes", lambda *a, **k: os.mkdir(__file__))  # EEXIST: a file
+    monkeypatch.setattr(
+        shapes, "generate_shapes", lambda *a, **k: os.mkdir(__file__)
+    )  # EEXIST: a file
     line = one_line(*main_cli("prepare-data", "shapes", "--output", "/nowhere"))
     assert line == f"error: {__file__}: is a file, where a folder is needed"
 
     monkeypatch.setattr(shapes, "generate_shapes", other)
-    with pytest.raises(OSError, match="Connection refused"):  # not a file-system fault: a bug's traceback
+    with pytest.raises(
+        OSError, match="Connection refused"
+    ):  # not a file-system fault: a bug's traceback
         main_cli("prepare-data", "shapes", "--output", "/nowhere")
 
 
@@ -328,8 +413,10 @@ def _tiny(tiny_model):
 
     from vlmr1_cli.models.loading import load_processor_for
 
-    return (AutoModelForImageTextToText.from_pretrained(tiny_model, local_files_only=True),
-            load_processor_for(str(tiny_model))[0])
+    return (
+        AutoModelForImageTextToText.from_pretrained(tiny_model, local_files_only=True),
+        load_processor_for(str(tiny_model))[0],
+    )
 
 
 def test_the_final_save_on_a_full_disk_leaves_no_config_without_weights(tiny_model, tmp_path):
@@ -339,7 +426,10 @@ def test_the_final_save_on_a_full_disk_leaves_no_config_without_weights(tiny_mod
     _mount(target, "256k")  # the tiny model's weights are ~800 KB
     try:
         model, processor = _tiny(tiny_model)
-        with pytest.raises(UserError, match=rf"^cannot save the final model: {target}: cannot write \(no space left"):
+        with pytest.raises(
+            UserError,
+            match=rf"^cannot save the final model: {target}: cannot write \(no space left",
+        ):
             save_final_model(_Trainer(model), processor, target)
         assert list(target.iterdir()) == []  # no config.json, no staging folder
     finally:

@@ -109,15 +109,20 @@ def test_upload_folder_then_list_and_download(hub, tmp_path, monkeypatch):
     assert info.oid == hub.head("org/new")
     assert hub.files("org/new")["nested/weights.safetensors"] == b"w" * 100
     assert sorted(api.list_repo_files("org/new")) == [
-        ".gitattributes", "README.md", "config.json", "nested/weights.safetensors"]
+        ".gitattributes",
+        "README.md",
+        "config.json",
+        "nested/weights.safetensors",
+    ]
     with pytest.raises(Exception, match="Repository Not Found"):
         list_repo_files("org/new")  # private: nothing without the token
 
     monkeypatch.setenv("HF_TOKEN", hub.token)
     assert Path(hf_hub_download("org/new", "nested/weights.safetensors")).read_bytes() == b"w" * 100
     api.create_branch("org/new", branch="dev")
-    api.upload_file(path_or_fileobj=b'{"a": 2}', path_in_repo="config.json", repo_id="org/new",
-                    revision="dev")
+    api.upload_file(
+        path_or_fileobj=b'{"a": 2}', path_in_repo="config.json", repo_id="org/new", revision="dev"
+    )
     assert hub.files("org/new", revision="dev")["config.json"] == b'{"a": 2}'
     assert hub.files("org/new")["config.json"] == b'{"a": 1}'
     assert api.whoami()["name"]
@@ -126,8 +131,9 @@ def test_upload_folder_then_list_and_download(hub, tmp_path, monkeypatch):
 def test_dataset_repo_download(hub):
     from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 
-    hub.add_repo("org/data", {"data/train.jsonl": b'{"x": 1}\n', "README.md": b"# d\n"},
-                 repo_type="dataset")
+    hub.add_repo(
+        "org/data", {"data/train.jsonl": b'{"x": 1}\n', "README.md": b"# d\n"}, repo_type="dataset"
+    )
     path = hf_hub_download("org/data", "data/train.jsonl", repo_type="dataset")
     assert Path(path).read_bytes() == b'{"x": 1}\n'
     folder = snapshot_download("org/data", repo_type="dataset", allow_patterns=["data/*"])

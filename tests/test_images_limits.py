@@ -35,8 +35,10 @@ def bomb_png(width: int = BOMB_SIDE, height: int = BOMB_SIDE) -> bytes:
     Image.new("RGB", (4, 4), (200, 0, 0)).save(buf, format="PNG")
     data = bytearray(buf.getvalue())
     ihdr = 8 + 8  # signature, then the chunk's length and type
-    data[ihdr:ihdr + 8] = struct.pack(">II", width, height)
-    data[ihdr + 13:ihdr + 17] = struct.pack(">I", zlib.crc32(bytes(data[12:ihdr + 13])) & 0xFFFFFFFF)
+    data[ihdr : ihdr + 8] = struct.pack(">II", width, height)
+    data[ihdr + 13 : ihdr + 17] = struct.pack(
+        ">I", zlib.crc32(bytes(data[12 : ihdr + 13])) & 0xFFFFFFFF
+    )
     return bytes(data)
 
 
@@ -97,7 +99,9 @@ def test_open_image_refuses_a_bomb_naming_the_file_and_the_way_out(tmp_path):
     with pytest.raises(ImageTooLarge) as e:
         open_image(bomb)
     msg = str(e.value)
-    assert str(bomb) in msg and "900,000,000 pixels" in msg and f"{DEFAULT_MAX_IMAGE_PIXELS:,}" in msg
+    assert (
+        str(bomb) in msg and "900,000,000 pixels" in msg and f"{DEFAULT_MAX_IMAGE_PIXELS:,}" in msg
+    )
     assert "--max-image-pixels" in msg and MAX_PIXELS_ENV in msg and "\n" not in msg
     assert isinstance(e.value, UserError)  # the CLI prints it as one line
 
@@ -112,7 +116,9 @@ def test_the_limit_is_the_documented_one_and_can_be_raised(tmp_path, monkeypatch
     # lowered: an ordinary image over it is refused the same way
     small = small_png(tmp_path / "small.png", 20, 20)
     monkeypatch.setenv(MAX_PIXELS_ENV, "399")
-    with pytest.raises(ImageTooLarge, match=r"small.png: image of 20x20 = 400 pixels is over the limit of 399"):
+    with pytest.raises(
+        ImageTooLarge, match=r"small.png: image of 20x20 = 400 pixels is over the limit of 399"
+    ):
         load_rgb(small)
     monkeypatch.setenv(MAX_PIXELS_ENV, "400")
     assert load_rgb(small, (7, 5)).size == (7, 5)
@@ -121,13 +127,21 @@ def test_the_limit_is_the_documented_one_and_can_be_raised(tmp_path, monkeypatch
 @pytest.mark.parametrize("bad", ["lots", "-5", "0", "1e9"])
 def test_a_bad_environment_value_is_one_line(monkeypatch, tmp_path, bad):
     monkeypatch.setenv(MAX_PIXELS_ENV, bad)
-    with pytest.raises(UserError, match=rf"environment variable {MAX_PIXELS_ENV}: must be a whole number"):
+    with pytest.raises(
+        UserError, match=rf"environment variable {MAX_PIXELS_ENV}: must be a whole number"
+    ):
         open_image(small_png(tmp_path / "a.png"))
 
 
 def _rec(rel: str, w: int, h: int) -> dict:
-    return {"id": "r0", "task": "rec", "images": [rel], "image_sizes": [[w, h]], "problem": "the thing",
-            "solution": [1.0, 1.0, 3.0, 3.0]}
+    return {
+        "id": "r0",
+        "task": "rec",
+        "images": [rel],
+        "image_sizes": [[w, h]],
+        "problem": "the thing",
+        "solution": [1.0, 1.0, 3.0, 3.0],
+    }
 
 
 def test_validate_reports_the_bomb_in_one_line_and_the_option_raises_the_limit(tmp_path, main_cli):
@@ -138,7 +152,9 @@ def test_validate_reports_the_bomb_in_one_line_and_the_option_raises_the_limit(t
     assert code == 1 and "Traceback" not in out + err
     problem = [ln for ln in out.splitlines() if ln.startswith(f"{data}:1:")]
     assert len(problem) == 1 and "bomb.png" in problem[0] and "--max-image-pixels" in problem[0]
-    code, out, err = main_cli("prepare-data", "validate", data, "--max-image-pixels", BOMB_SIDE * BOMB_SIDE)
+    code, out, err = main_cli(
+        "prepare-data", "validate", data, "--max-image-pixels", BOMB_SIDE * BOMB_SIDE
+    )
     assert code == 0, out + err
     code, out, err = main_cli("prepare-data", "validate", data, "--max-image-pixels", 0)
     assert code == 2 and "--max-image-pixels" in err
@@ -169,7 +185,13 @@ def test_evaluation_pictures_refuse_the_bomb(tmp_path):
     from vlmr1_cli.evaluate.pictures import draw_one
 
     bomb = write_bomb(tmp_path / "bomb.png")
-    rec = {"id": "r0", "task": "rec", "_image_paths": [str(bomb)], "problem": "x", "solution": [1, 1, 3, 3]}
+    rec = {
+        "id": "r0",
+        "task": "rec",
+        "_image_paths": [str(bomb)],
+        "problem": "x",
+        "solution": [1, 1, 3, 3],
+    }
     with pytest.raises(ImageTooLarge, match=str(bomb)):
         draw_one(rec, {"parsed": False, "box": None}, tmp_path / "out.png")
     assert not (tmp_path / "out.png").exists()
@@ -184,16 +206,38 @@ def test_importers_refuse_the_bomb(tmp_path):
     root = tmp_path / "images"
     write_bomb(root / "bomb.jpg")
     src = tmp_path / "train.jsonl"
-    src.write_text(json.dumps({"id": "t0", "image": "bomb.jpg", "conversations": [
-        {"from": "human", "value": "<image>the mug"}, {"from": "gpt", "value": "[1, 2, 3, 4]"}]}) + "\n")
-    with pytest.raises(ImageTooLarge, match=r"train.jsonl:1: image bomb.jpg: image of 900,000,000 pixels"):
+    src.write_text(
+        json.dumps(
+            {
+                "id": "t0",
+                "image": "bomb.jpg",
+                "conversations": [
+                    {"from": "human", "value": "<image>the mug"},
+                    {"from": "gpt", "value": "[1, 2, 3, 4]"},
+                ],
+            }
+        )
+        + "\n"
+    )
+    with pytest.raises(
+        ImageTooLarge, match=r"train.jsonl:1: image bomb.jpg: image of 900,000,000 pixels"
+    ):
         convert_vlmr1_rec([src], tmp_path / "out.jsonl", image_root=root)
     assert not (tmp_path / "out.jsonl").exists()
     # LISA: an image beside its annotation
     lisa = tmp_path / "lisa"
     write_bomb(lisa / "a.jpg")
-    (lisa / "a.json").write_text(json.dumps({"text": ["the thing"], "is_sentence": False, "shapes": [
-        {"label": "target", "points": [[1, 1], [3, 1], [3, 3]], "shape_type": "polygon"}]}))
+    (lisa / "a.json").write_text(
+        json.dumps(
+            {
+                "text": ["the thing"],
+                "is_sentence": False,
+                "shapes": [
+                    {"label": "target", "points": [[1, 1], [3, 1], [3, 3]], "shape_type": "polygon"}
+                ],
+            }
+        )
+    )
     with pytest.raises(ImageTooLarge, match=r"a.json: image a.jpg: image of 900,000,000 pixels"):
         convert_lisa(lisa, tmp_path / "lisa.jsonl")
     # Hugging Face rows: a bomb row is skipped with its reason, like any unusable row
@@ -202,7 +246,9 @@ def test_importers_refuse_the_bomb(tmp_path):
     from vlmr1_cli.data.hf_export import record_to_row
 
     with pytest.raises(UserError, match=r"data.jsonl:1: .*bomb.jpg: image of 900,000,000 pixels"):
-        record_to_row({**_rec("bomb.jpg", BOMB_SIDE, BOMB_SIDE), "images": ["bomb.jpg"]}, root, "data.jsonl:1")
+        record_to_row(
+            {**_rec("bomb.jpg", BOMB_SIDE, BOMB_SIDE), "images": ["bomb.jpg"]}, root, "data.jsonl:1"
+        )
 
 
 def test_evaluate_refuses_the_bomb_in_one_line(tmp_path, tiny_model, main_cli, monkeypatch):
@@ -210,15 +256,42 @@ def test_evaluate_refuses_the_bomb_in_one_line(tmp_path, tiny_model, main_cli, m
     small_png(tmp_path / "a.png", 40, 40)
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps(_rec("bomb.png", BOMB_SIDE, BOMB_SIDE)) + "\n")
-    code, out, err = main_cli("evaluate", "--model", tiny_model, "--data", data, "--output", tmp_path / "ev",
-                              "--max-new-tokens", 2, "--device", "cpu")
+    code, out, err = main_cli(
+        "evaluate",
+        "--model",
+        tiny_model,
+        "--data",
+        data,
+        "--output",
+        tmp_path / "ev",
+        "--max-new-tokens",
+        2,
+        "--device",
+        "cpu",
+    )
     assert code == 1 and "Traceback" not in err
     # refused with the image headers' check, before the model loads: FILE:LINE, then the image
-    assert err.strip().splitlines()[-1].startswith(
-        f"error: {data}:1: {tmp_path / 'bomb.png'}: image of 900,000,000 pixels")
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith(f"error: {data}:1: {tmp_path / 'bomb.png'}: image of 900,000,000 pixels")
+    )
     # --max-image-pixels reaches the images evaluation opens (here lowered under a 40x40 image)
     monkeypatch.setenv(MAX_PIXELS_ENV, str(DEFAULT_MAX_IMAGE_PIXELS))  # restored after the test
     data.write_text(json.dumps(_rec("a.png", 40, 40)) + "\n")
-    code, out, err = main_cli("evaluate", "--model", tiny_model, "--data", data, "--output", tmp_path / "ev2",
-                              "--max-new-tokens", 2, "--device", "cpu", "--max-image-pixels", 1599)
+    code, out, err = main_cli(
+        "evaluate",
+        "--model",
+        tiny_model,
+        "--data",
+        data,
+        "--output",
+        tmp_path / "ev2",
+        "--max-new-tokens",
+        2,
+        "--device",
+        "cpu",
+        "--max-image-pixels",
+        1599,
+    )
     assert code == 1 and "a.png: image of 40x40 = 1,600 pixels is over the limit of 1,599" in err

@@ -60,8 +60,10 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
             else:
                 origin = node.module or ""
             # `from pkg import mod` imports the module pkg.mod; `from mod import name`, mod
-            targets = [f"{origin}.{alias.name}" if f"{origin}.{alias.name}" in modules else origin
-                       for alias in node.names]
+            targets = [
+                f"{origin}.{alias.name}" if f"{origin}.{alias.name}" in modules else origin
+                for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -213,9 +215,13 @@ def test_the_checker_sees_what_it_must(tmp_path):
     assert cycles(found) == [[f"{NAME}.train.a", f"{NAME}.train.b"]]
     assert forbidden_arrows(found) == [
         f"{NAME}.evaluate.c -> {NAME}.train.a: evaluate and train never import each other",
-        f"{NAME}.geometry -> {NAME}.cli.app: the core never imports the CLI"]
-    floors = documented_floors("## Floors\n```\n6  cli/\n3  train/  evaluate/\n0  geometry.py\n```\n")
+        f"{NAME}.geometry -> {NAME}.cli.app: the core never imports the CLI",
+    ]
+    floors = documented_floors(
+        "## Floors\n```\n6  cli/\n3  train/  evaluate/\n0  geometry.py\n```\n"
+    )
     assert floors == {"cli": 6, "train": 3, "evaluate": 3, "geometry": 0, NAME: 0}
     assert layering_violations(found, floors) == [
         f"{NAME}.evaluate.c -> {NAME}.train.a: sideways on floor 3",
-        f"{NAME}.geometry -> {NAME}.cli.app: up from floor 0 to floor 6"]
+        f"{NAME}.geometry -> {NAME}.cli.app: up from floor 0 to floor 6",
+    ]

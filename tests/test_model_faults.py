@@ -73,8 +73,14 @@ def truncate(path: Path, keep: float = 0.5) -> None:
 def rec_records(n: int, **over) -> list[dict]:
     out = []
     for i in range(n):
-        r = {"id": f"r{i}", "task": "rec", "images": ["images/eval_000000.png"], "image_sizes": [[0, 0]],
-             "problem": f"the red circle {i}", "solution": [1.0, 1.0, 20.0, 20.0]}
+        r = {
+            "id": f"r{i}",
+            "task": "rec",
+            "images": ["images/eval_000000.png"],
+            "image_sizes": [[0, 0]],
+            "problem": f"the red circle {i}",
+            "solution": [1.0, 1.0, 20.0, 20.0],
+        }
         r.update(over if i == n - 1 else {})
         out.append(r)
     return out
@@ -97,16 +103,25 @@ def write_records(path: Path, records: list[dict], image_from: Path) -> Path:
 def _recipe(model: Path, data: Path, out: Path, *extra: str) -> dict:
     from vlmr1_cli.recipes import load_recipe
 
-    return load_recipe(DEMO, [f"model.path={model}", f"data.train=[{{path: '{data}', image_root: '{data.parent}'}}]",
-                              "data.eval=[]", f"training.output_dir={out}", *extra])
+    return load_recipe(
+        DEMO,
+        [
+            f"model.path={model}",
+            f"data.train=[{{path: '{data}', image_root: '{data.parent}'}}]",
+            "data.eval=[]",
+            f"training.output_dir={out}",
+            *extra,
+        ],
+    )
 
 
 # ----------------------------------------------------------------------------- model files
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
-def test_training_names_a_broken_weights_file_before_loading(model_copy, shapes_data, tmp_path, damage,
-                                                             no_model_loads):
+def test_training_names_a_broken_weights_file_before_loading(
+    model_copy, shapes_data, tmp_path, damage, no_model_loads
+):
     from vlmr1_cli.train.setup import prepare_run
 
     weights = model_copy / "model.safetensors"
@@ -117,7 +132,10 @@ def test_training_names_a_broken_weights_file_before_loading(model_copy, shapes_
     with pytest.raises(UserError) as e:
         prepare_run(_recipe(model_copy, shapes_data / "train.jsonl", tmp_path / "out"))
     msg = str(e.value)
-    assert msg.startswith(f"{weights}: ") and ("truncated" if damage == "truncated" else "not a safetensors") in msg
+    assert (
+        msg.startswith(f"{weights}: ")
+        and ("truncated" if damage == "truncated" else "not a safetensors") in msg
+    )
 
 
 def test_training_load_turns_any_loading_error_into_one_line(model_copy, monkeypatch):
@@ -139,9 +157,19 @@ def test_training_load_turns_any_loading_error_into_one_line(model_copy, monkeyp
 def test_a_sharded_index_naming_a_missing_shard_is_refused(model_copy):
     from vlmr1_cli.models.integrity import check_model_files
 
-    (model_copy / "model.safetensors.index.json").write_text(json.dumps(
-        {"weight_map": {"a.weight": "model.safetensors", "b.weight": "model-00002-of-00002.safetensors"}}))
-    with pytest.raises(UserError, match=r"weights file model-00002-of-00002.safetensors is missing"):
+    (model_copy / "model.safetensors.index.json").write_text(
+        json.dumps(
+            {
+                "weight_map": {
+                    "a.weight": "model.safetensors",
+                    "b.weight": "model-00002-of-00002.safetensors",
+                }
+            }
+        )
+    )
+    with pytest.raises(
+        UserError, match=r"weights file model-00002-of-00002.safetensors is missing"
+    ):
         check_model_files(model_copy)
 
 
@@ -169,7 +197,9 @@ def _checkpoint(folder: Path, step: int) -> Path:
     return ck
 
 
-@pytest.mark.parametrize("file", ["optimizer.pt", "model.safetensors", "scheduler.pt", "trainer_state.json"])
+@pytest.mark.parametrize(
+    "file", ["optimizer.pt", "model.safetensors", "scheduler.pt", "trainer_state.json"]
+)
 def test_resume_names_the_broken_file_of_the_newest_checkpoint(tmp_path, file):
     out = tmp_path / "run"
     _checkpoint(out, 1)
@@ -187,8 +217,11 @@ def test_resume_names_the_broken_file_of_the_newest_checkpoint(tmp_path, file):
 def test_resume_with_only_a_broken_checkpoint_says_to_start_again(tmp_path):
     only = _checkpoint(tmp_path / "run", 5)
     (only / "optimizer.pt").write_bytes(b"garbage, not torch")
-    with pytest.raises(UserError, match=r"optimizer.pt is not a file torch wrote; it is the only checkpoint: "
-                                        r"delete the folder .*checkpoint-5 and train again without --resume"):
+    with pytest.raises(
+        UserError,
+        match=r"optimizer.pt is not a file torch wrote; it is the only checkpoint: "
+        r"delete the folder .*checkpoint-5 and train again without --resume",
+    ):
         resume_from(tmp_path / "run")
 
 
@@ -196,18 +229,38 @@ def test_resume_on_the_command_line_is_one_line(tmp_path, tiny_model, shapes_dat
     out = tmp_path / "run"
     _checkpoint(out, 1)
     truncate(_checkpoint(out, 2) / "model.safetensors", 0.9)
-    line = one_line(*main_cli("train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}",
-                              "--set", f"training.output_dir={out}", "--set",
-                              f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
-                              "--resume"))
-    assert "checkpoint-2/model.safetensors is truncated" in line and "resume from checkpoint-1" in line
+    line = one_line(
+        *main_cli(
+            "train-grpo",
+            "-r",
+            DEMO,
+            "--set",
+            f"model.path={tiny_model}",
+            "--set",
+            f"training.output_dir={out}",
+            "--set",
+            f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
+            "--resume",
+        )
+    )
+    assert (
+        "checkpoint-2/model.safetensors is truncated" in line and "resume from checkpoint-1" in line
+    )
 
 
 # ----------------------------------------------------------------------------- devices
 
 
-@pytest.mark.parametrize(("text", "name"), [("cpu", "cpu"), ("CUDA", "cuda"), ("cuda:1", "cuda:1"),
-                                            ("mps", "mps"), (" cuda:0 ", "cuda:0")])
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("cpu", "cpu"),
+        ("CUDA", "cuda"),
+        ("cuda:1", "cuda:1"),
+        ("mps", "mps"),
+        (" cuda:0 ", "cuda:0"),
+    ],
+)
 def test_device_spellings(text, name):
     from vlmr1_cli.devices import parse_device
 
@@ -218,14 +271,22 @@ def test_device_spellings(text, name):
 def test_bad_device_spellings(text):
     from vlmr1_cli.devices import parse_device
 
-    with pytest.raises(UserError, match=r"--device '.*': not a device \(use cpu, cuda, cuda:N or mps\)"):
+    with pytest.raises(
+        UserError, match=r"--device '.*': not a device \(use cpu, cuda, cuda:N or mps\)"
+    ):
         parse_device(text)
 
 
 @pytest.mark.parametrize("command", ["evaluate", "export"])
 def test_device_banana_fails_as_the_option_is_parsed(command, tmp_path, main_cli, no_model_loads):
-    args = (["--data", tmp_path / "none.jsonl"] if command == "evaluate" else ["--output", tmp_path / "x"])
-    line = one_line(*main_cli(command, "--model", tmp_path / "no-model", *args, "--device", "banana"))
+    args = (
+        ["--data", tmp_path / "none.jsonl"]
+        if command == "evaluate"
+        else ["--output", tmp_path / "x"]
+    )
+    line = one_line(
+        *main_cli(command, "--model", tmp_path / "no-model", *args, "--device", "banana")
+    )
     assert line == "error: --device 'banana': not a device (use cpu, cuda, cuda:N or mps)"
 
 
@@ -236,13 +297,29 @@ def no_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 
 
-def test_cuda_without_cuda_is_one_line_before_loading(tmp_path, tiny_model, shapes_data, main_cli, no_cuda,
-                                                      no_model_loads):
-    line = one_line(*main_cli("evaluate", "--model", tiny_model, "--data", shapes_data / "eval.jsonl",
-                              "--output", tmp_path / "ev", "--device", "cuda"))
-    assert line.startswith("error: --device cuda: CUDA is not available (") and line.endswith("use --device cpu")
+def test_cuda_without_cuda_is_one_line_before_loading(
+    tmp_path, tiny_model, shapes_data, main_cli, no_cuda, no_model_loads
+):
+    line = one_line(
+        *main_cli(
+            "evaluate",
+            "--model",
+            tiny_model,
+            "--data",
+            shapes_data / "eval.jsonl",
+            "--output",
+            tmp_path / "ev",
+            "--device",
+            "cuda",
+        )
+    )
+    assert line.startswith("error: --device cuda: CUDA is not available (") and line.endswith(
+        "use --device cpu"
+    )
     assert not (tmp_path / "ev").exists()
-    line = one_line(*main_cli("export", "--model", tiny_model, "--output", tmp_path / "x", "--device", "cuda:0"))
+    line = one_line(
+        *main_cli("export", "--model", tiny_model, "--output", tmp_path / "x", "--device", "cuda:0")
+    )
     assert line.startswith("error: --device cuda:0: CUDA is not available")
 
 
@@ -254,7 +331,10 @@ def test_a_cuda_index_past_the_last_gpu_is_one_line(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     check_device("cuda:1")
-    with pytest.raises(UserError, match=r"--device cuda:2: this machine has 2 CUDA device\(s\) \(cuda:0 to cuda:1\)"):
+    with pytest.raises(
+        UserError,
+        match=r"--device cuda:2: this machine has 2 CUDA device\(s\) \(cuda:0 to cuda:1\)",
+    ):
         check_device("cuda:2")
 
 
@@ -275,39 +355,79 @@ def test_context_comes_from_the_model_config_then_the_tokenizer(tiny_model, tmp_
     assert context_tokens(tmp_path, Tok()) == DEFAULT_CONTEXT_TOKENS
 
 
-@pytest.mark.parametrize(("key", "value"), [("problem", "x" * (8 * 4096 + 1)),
-                                            ("labels", ["word" * 1000] * 9)])
-def test_evaluate_refuses_text_over_the_context_naming_the_record(tmp_path, tiny_model, shapes_data, main_cli,
-                                                                  no_model_loads, key, value):
+@pytest.mark.parametrize(
+    ("key", "value"), [("problem", "x" * (8 * 4096 + 1)), ("labels", ["word" * 1000] * 9)]
+)
+def test_evaluate_refuses_text_over_the_context_naming_the_record(
+    tmp_path, tiny_model, shapes_data, main_cli, no_model_loads, key, value
+):
     task = "rec" if key == "problem" else "ovd"
-    over = {key: value} if task == "rec" else {"task": "ovd", "labels": value, "problem": "",
-                                                "solution": [{"bbox_2d": [1, 1, 20, 20], "label": value[0]}]}
-    data = write_records(tmp_path / "d.jsonl", rec_records(2, **over), shapes_data / "images" / "eval_000000.png")
+    over = (
+        {key: value}
+        if task == "rec"
+        else {
+            "task": "ovd",
+            "labels": value,
+            "problem": "",
+            "solution": [{"bbox_2d": [1, 1, 20, 20], "label": value[0]}],
+        }
+    )
+    data = write_records(
+        tmp_path / "d.jsonl", rec_records(2, **over), shapes_data / "images" / "eval_000000.png"
+    )
     if task == "ovd":  # one task per file
         lines = [json.loads(x) for x in data.read_text().splitlines()]
-        lines[0] = {**lines[1], "id": "r0", "labels": ["cat"], "solution": [{"bbox_2d": [1, 1, 9, 9], "label": "cat"}]}
+        lines[0] = {
+            **lines[1],
+            "id": "r0",
+            "labels": ["cat"],
+            "solution": [{"bbox_2d": [1, 1, 9, 9], "label": "cat"}],
+        }
         data.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    line = one_line(*main_cli("evaluate", "--model", tiny_model, "--data", data, "--output", tmp_path / "ev"))
+    line = one_line(
+        *main_cli("evaluate", "--model", tiny_model, "--data", data, "--output", tmp_path / "ev")
+    )
     assert line.startswith(f"error: {data}:2: id 'r1': key '{key}' holds ")
     assert "context of 4,096 tokens" in line and "at most 32,768 characters" in line
 
 
 def test_a_50_mb_problem_is_refused_quickly_with_bounded_memory(tmp_path, tiny_model, shapes_data):
     """The reported failure: evaluate grew to tens of GB tokenizing one huge problem."""
-    data = write_records(tmp_path / "d.jsonl", rec_records(2, problem="a word " * (50 * 1024 * 1024 // 7)),
-                         shapes_data / "images" / "eval_000000.png")
-    probe = ("import resource, sys\n"
-             "from vlmr1_cli.cli.app import main\n"
-             "sys.argv = ['vlmr1'] + sys.argv[1:]\n"
-             "try:\n    main()\n"
-             "finally:\n"
-             "    sys.stderr.write(f'MAXRSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')\n")
+    data = write_records(
+        tmp_path / "d.jsonl",
+        rec_records(2, problem="a word " * (50 * 1024 * 1024 // 7)),
+        shapes_data / "images" / "eval_000000.png",
+    )
+    probe = (
+        "import resource, sys\n"
+        "from vlmr1_cli.cli.app import main\n"
+        "sys.argv = ['vlmr1'] + sys.argv[1:]\n"
+        "try:\n    main()\n"
+        "finally:\n"
+        "    sys.stderr.write(f'MAXRSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')\n"
+    )
     env = dict(os.environ, VLMR1_NO_PROGRESS="1", OMP_NUM_THREADS="1")
     env.pop("VLMR1_DEBUG", None)
     t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-c", probe, "evaluate", "--model", str(tiny_model), "--data", str(data),
-                        "--output", str(tmp_path / "ev")], capture_output=True, text=True, env=env, timeout=300,
-                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_DATA, (6 << 30, 6 << 30)))
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe,
+            "evaluate",
+            "--model",
+            str(tiny_model),
+            "--data",
+            str(data),
+            "--output",
+            str(tmp_path / "ev"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_DATA, (6 << 30, 6 << 30)),
+    )
     elapsed = time.monotonic() - t0
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
@@ -317,13 +437,27 @@ def test_a_50_mb_problem_is_refused_quickly_with_bounded_memory(tmp_path, tiny_m
     assert elapsed < 120
 
 
-def test_training_refuses_text_over_the_context_naming_the_record(tiny_model, shapes_data, tmp_path,
-                                                                  no_model_loads):
+def test_training_refuses_text_over_the_context_naming_the_record(
+    tiny_model, shapes_data, tmp_path, no_model_loads
+):
     from vlmr1_cli.train.setup import prepare_run
 
-    data = write_records(tmp_path / "d" / "train.jsonl", rec_records(4, problem="y" * 40000),
-                         shapes_data / "images" / "eval_000000.png")
-    with pytest.raises(UserError, match=r"^recipe: key 'data.train': record 'r3': its prompt holds 4\d,\d{3} "
-                                        r"characters, more than a model with a context of 4,096 tokens"):
-        prepare_run(_recipe(tiny_model, data, tmp_path / "out", "training.num_generations=2",
-                            "training.per_device_train_batch_size=2"))
+    data = write_records(
+        tmp_path / "d" / "train.jsonl",
+        rec_records(4, problem="y" * 40000),
+        shapes_data / "images" / "eval_000000.png",
+    )
+    with pytest.raises(
+        UserError,
+        match=r"^recipe: key 'data.train': record 'r3': its prompt holds 4\d,\d{3} "
+        r"characters, more than a model with a context of 4,096 tokens",
+    ):
+        prepare_run(
+            _recipe(
+                tiny_model,
+                data,
+                tmp_path / "out",
+                "training.num_generations=2",
+                "training.per_device_train_batch_size=2",
+            )
+        )

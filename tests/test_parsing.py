@@ -31,9 +31,39 @@ OVD_STRICT_RE = re.compile(r"<think>.*?</think>\s*<answer>.*?```json.*?```.*?</a
 VLMR1_EVAL_RE = re.compile(r"\{.*\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)]\s*.*\}", re.DOTALL)
 
 PIECES = [
-    "<think>", "</think>", "<answer>", "</answer>", "```json", "```", "{", "}", "[", "]", ",",
-    ", ", " ", "\n", "\t", "\u00a0", "1", "23", "7", "\u0663", "a", "x", "<", ">", "/",
-    "<ans", "wer>", "</think", "-", ".", "[1,2,3,4]", "[1, 2,3, 4]", "[10,20,30,40]",
+    "<think>",
+    "</think>",
+    "<answer>",
+    "</answer>",
+    "```json",
+    "```",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ", ",
+    " ",
+    "\n",
+    "\t",
+    "\u00a0",
+    "1",
+    "23",
+    "7",
+    "\u0663",
+    "a",
+    "x",
+    "<",
+    ">",
+    "/",
+    "<ans",
+    "wer>",
+    "</think",
+    "-",
+    ".",
+    "[1,2,3,4]",
+    "[1, 2,3, 4]",
+    "[10,20,30,40]",
 ]
 
 
@@ -46,8 +76,25 @@ def random_strings(n: int, seed: int, max_pieces: int = 14):
 def test_completion_text_forms():
     assert completion_text("abc") == "abc"
     assert completion_text([{"role": "assistant", "content": "hi"}]) == "hi"
-    assert completion_text([{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "image"}, {"type": "text", "text": "b"}]}]) == "ab"
-    assert completion_text([{"role": "tool", "content": "x"}, {"role": "assistant", "content": "y"}]) == "y"
+    assert (
+        completion_text(
+            [
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "text", "text": "a"},
+                        {"type": "image"},
+                        {"type": "text", "text": "b"},
+                    ],
+                }
+            ]
+        )
+        == "ab"
+    )
+    assert (
+        completion_text([{"role": "tool", "content": "x"}, {"role": "assistant", "content": "y"}])
+        == "y"
+    )
     for junk in (None, 3, [1, 2], [{"role": "assistant", "content": None}], {"content": 5}, b"x"):
         assert completion_text(junk) == ""
 
@@ -98,7 +145,7 @@ def test_rec_format_cases():
     assert match_rec_format("prefix " + ok + " suffix")
     assert not match_rec_format('<think>a</think>x<answer>{"b": [1,2,3,4]}</answer>')
     assert not match_rec_format('<think>a</think><answer>{"b": [1.0,2,3,4]}</answer>')
-    assert not match_rec_format('<think>a</think><answer>[1,2,3,4]</answer>')  # no braces
+    assert not match_rec_format("<think>a</think><answer>[1,2,3,4]</answer>")  # no braces
     assert not match_rec_format("<think>" + "a" * 10000)
 
 
@@ -106,14 +153,18 @@ def test_rec_format_cases():
 def test_think_answer_matches_fullmatch(seed):
     for s in random_strings(4000, seed):
         assert match_think_answer(s) == bool(OVD_FORMAT_RE.fullmatch(s)), repr(s)
-        assert match_think_answer(s, require_json_fence=True) == bool(OVD_STRICT_RE.fullmatch(s)), repr(s)
+        assert match_think_answer(s, require_json_fence=True) == bool(OVD_STRICT_RE.fullmatch(s)), (
+            repr(s)
+        )
 
 
 def test_think_answer_anchored_forms():
     for s in random_strings(3000, 7, max_pieces=8):
         s = "<think>" + s + "</answer>"
         assert match_think_answer(s) == bool(OVD_FORMAT_RE.fullmatch(s)), repr(s)
-        assert match_think_answer(s, require_json_fence=True) == bool(OVD_STRICT_RE.fullmatch(s)), repr(s)
+        assert match_think_answer(s, require_json_fence=True) == bool(OVD_STRICT_RE.fullmatch(s)), (
+            repr(s)
+        )
 
 
 def test_vlmr1_eval_parser_matches_regex():
@@ -133,10 +184,17 @@ def test_parse_boxes_json_forms():
         ParsedBox((1.0, 2.0, 3.5, 4.0), "red car"),
         ParsedBox((5.0, 6.0, 7.0, 8.0), "b"),
     ]
-    assert parse_boxes('{"bbox_2d": [1e1, -2, 3, 4], "label": "x\\"y"}') == [ParsedBox((10.0, -2.0, 3.0, 4.0), 'x"y')]
-    assert parse_boxes("[[1,2,3,4],[5,6,7,8]]") == [ParsedBox((1, 2, 3, 4), None), ParsedBox((5, 6, 7, 8), None)]
+    assert parse_boxes('{"bbox_2d": [1e1, -2, 3, 4], "label": "x\\"y"}') == [
+        ParsedBox((10.0, -2.0, 3.0, 4.0), 'x"y')
+    ]
+    assert parse_boxes("[[1,2,3,4],[5,6,7,8]]") == [
+        ParsedBox((1, 2, 3, 4), None),
+        ParsedBox((5, 6, 7, 8), None),
+    ]
     assert parse_boxes("The box is [10, 20, 30, 40].") == [ParsedBox((10, 20, 30, 40), None)]
-    assert parse_boxes("{'bbox_2d': [1, 2, 3, 4], 'label': 'dog'}") == [ParsedBox((1, 2, 3, 4), "dog")]
+    assert parse_boxes("{'bbox_2d': [1, 2, 3, 4], 'label': 'dog'}") == [
+        ParsedBox((1, 2, 3, 4), "dog")
+    ]
     # a four-number list under another named key is not a box
     assert parse_boxes('{"size": [1, 2, 3, 4]}') == []
     # truncated generation: complete objects survive, the cut one keeps its box
@@ -167,7 +225,7 @@ def test_parse_rec_box():
 
 def test_never_raises_on_junk():
     rng = random.Random(9)
-    alphabet = '{}[]":,\'`<>|/\\0123456789.-+eE abn\n\u0663'
+    alphabet = "{}[]\":,'`<>|/\\0123456789.-+eE abn\n\u0663"
     for _ in range(3000):
         s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
         parse_boxes(s)

@@ -105,23 +105,36 @@ def make_toy_dist(root: Path, entry_points: dict[str, dict[str, str]]) -> Path:
     """The toy package as pip installs it: module folder + dist-info, in `root`."""
     pkg = root / "toy_vlmr1_plugin"
     pkg.mkdir(parents=True)
-    for name, source in (("__init__", TOY_INIT), ("family", TOY_FAMILY),
-                         ("importer", TOY_IMPORTER), ("rewards", TOY_REWARDS)):
+    for name, source in (
+        ("__init__", TOY_INIT),
+        ("family", TOY_FAMILY),
+        ("importer", TOY_IMPORTER),
+        ("rewards", TOY_REWARDS),
+    ):
         (pkg / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
     info = root / "toy_vlmr1_plugin-0.1.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-vlmr1-plugin\nVersion: 0.1\n"
-                                   "Summary: Toy records for the plug-in tests.\n", encoding="utf-8")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: toy-vlmr1-plugin\nVersion: 0.1\n"
+        "Summary: Toy records for the plug-in tests.\n",
+        encoding="utf-8",
+    )
     (info / "entry_points.txt").write_text(
-        "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) + "\n"
-                for group, eps in entry_points.items()), encoding="utf-8")
+        "".join(
+            f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) + "\n"
+            for group, eps in entry_points.items()
+        ),
+        encoding="utf-8",
+    )
     return root
 
 
 GOOD = {
     "vlmr1.model_families": {"toy_qwen2_vl": "toy_vlmr1_plugin.family:ToyQwen2VL"},
-    "vlmr1.importers": {"toy": "toy_vlmr1_plugin.importer:toy",
-                        "toy-app": "toy_vlmr1_plugin.importer:TOY_APP"},
+    "vlmr1.importers": {
+        "toy": "toy_vlmr1_plugin.importer:toy",
+        "toy-app": "toy_vlmr1_plugin.importer:TOY_APP",
+    },
     "vlmr1.rewards": {"toy_reward": "toy_vlmr1_plugin.rewards:toy_reward"},
 }
 BROKEN = {
@@ -151,18 +164,34 @@ class Env:
     def __init__(self, root: Path):
         self.root = root
         self.marker = root / "imported.txt"
-        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]),
-            "TOY_IMPORT_MARKER": str(self.marker)}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+            "TOY_IMPORT_MARKER": str(self.marker),
+        }
         self.env.pop("VLMR1_DEBUG", None)
 
     def vlmr1(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "vlmr1_cli", *args], capture_output=True,
-                              text=True, env=self.env, cwd=cwd or self.root, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "vlmr1_cli", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=cwd or self.root,
+            timeout=120,
+        )
 
     def python(self, code: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                              text=True, env=self.env, cwd=self.root, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.root,
+            timeout=120,
+        )
 
     @property
     def imported(self) -> bool:
@@ -191,6 +220,7 @@ def _one_line_notes(stderr: str) -> list[str]:
 
 
 # ---- model families ----------------------------------------------------------------------
+
 
 def test_a_plugin_family_serves_its_model_type_with_qwen2_vl_frames(good, tmp_path):
     toy = _model_folder(tmp_path / "toy-model", "toy_qwen2_vl")
@@ -224,7 +254,11 @@ def test_a_plugin_family_serves_its_model_type_with_qwen2_vl_frames(good, tmp_pa
 
 
 def test_register_family_adds_a_class_in_process_and_refuses_a_clash(tmp_path):
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         from vlmr1_cli.errors import UserError
         from vlmr1_cli.models.qwen2_vl import Qwen2VL
         from vlmr1_cli.models.registry import family_for_path, register_family
@@ -246,7 +280,12 @@ def test_register_family_adds_a_class_in_process_and_refuses_a_clash(tmp_path):
                 register_family(bad)
             except UserError as e:
                 print(e)
-    """)], capture_output=True, text=True, timeout=120)
+    """),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
         "Mine",
@@ -273,20 +312,25 @@ def test_broken_family_plugins_are_one_line_each_and_leave_the_others_working(br
     served, refused = out.stdout.splitlines()
     assert served == "toy_qwen2_vl qwen2_vl"  # the clashing plug-in did not take qwen2_vl
     assert refused.startswith("model type 'unknown_vl' is not supported (supported: ")
-    assert "toy_qwen2_vl" in refused and refused.endswith("; plug-ins left out: 3 (see the note above)")
+    assert "toy_qwen2_vl" in refused and refused.endswith(
+        "; plug-ins left out: 3 (see the note above)"
+    )
     notes = _one_line_notes(out.stderr)
     package = "(vlmr1.model_families, from toy-vlmr1-plugin 0.1)"
-    assert sorted(notes) == sorted([
-        f"note: plug-in 'clashing = toy_vlmr1_plugin.family:ClashingFamily' {package}: "
-        "model_type 'qwen2_vl' is served by the family 'qwen2_vl'; left out",
-        f"note: plug-in 'missing_module = toy_vlmr1_plugin.nowhere:Family' {package}: cannot load: "
-        "ModuleNotFoundError: No module named 'toy_vlmr1_plugin.nowhere'",
-        f"note: plug-in 'not_a_family = toy_vlmr1_plugin.family:not_a_family' {package}: "
-        "'not_a_family' is not a ModelFamily subclass",
-    ]), notes
+    assert sorted(notes) == sorted(
+        [
+            f"note: plug-in 'clashing = toy_vlmr1_plugin.family:ClashingFamily' {package}: "
+            "model_type 'qwen2_vl' is served by the family 'qwen2_vl'; left out",
+            f"note: plug-in 'missing_module = toy_vlmr1_plugin.nowhere:Family' {package}: cannot load: "
+            "ModuleNotFoundError: No module named 'toy_vlmr1_plugin.nowhere'",
+            f"note: plug-in 'not_a_family = toy_vlmr1_plugin.family:not_a_family' {package}: "
+            "'not_a_family' is not a ModelFamily subclass",
+        ]
+    ), notes
 
 
 # ---- dataset importers -------------------------------------------------------------------
+
 
 def test_a_plugin_importer_is_listed_without_being_imported_and_its_records_validate(good):
     listing = good.vlmr1("prepare-data", "--help")
@@ -298,7 +342,9 @@ def test_a_plugin_importer_is_listed_without_being_imported_and_its_records_vali
     assert not good.imported, "listing commands must not import a plug-in's module"
 
     own_help = good.vlmr1("prepare-data", "toy", "--help")
-    assert own_help.returncode == 0 and "--count" in own_help.stdout and "--output" in own_help.stdout
+    assert (
+        own_help.returncode == 0 and "--count" in own_help.stdout and "--output" in own_help.stdout
+    )
 
     out = good.vlmr1("prepare-data", "toy", "-o", "data/out.jsonl", "--count", "3", "--json")
     assert out.returncode == 0, out.stderr
@@ -322,22 +368,24 @@ def test_broken_or_clashing_importer_plugins_do_not_break_the_cli(broken):
     assert listing.returncode == 0, listing.stderr
     assert _one_line_notes(listing.stderr) == [
         "note: plug-in 'coco = toy_vlmr1_plugin.importer:toy' (vlmr1.importers, from "
-        "toy-vlmr1-plugin 0.1): 'prepare-data coco' is a built-in command; left out"]
+        "toy-vlmr1-plugin 0.1): 'prepare-data coco' is a built-in command; left out"
+    ]
     assert not broken.imported
 
     builtin = broken.vlmr1("prepare-data", "coco", "--help")  # still vlmr1's own coco
     assert builtin.returncode == 0 and "--instances" in builtin.stdout
 
-    for name, why in (("broken", "cannot load: ModuleNotFoundError: No module named "
-                                 "'toy_vlmr1_plugin.nowhere'"),
-                      ("notcmd", "int is not a command (a function with Typer options, or a "
-                                 "typer.Typer)")):
+    for name, why in (
+        ("broken", "cannot load: ModuleNotFoundError: No module named 'toy_vlmr1_plugin.nowhere'"),
+        ("notcmd", "int is not a command (a function with Typer options, or a typer.Typer)"),
+    ):
         out = broken.vlmr1("prepare-data", name, "-o", "x.jsonl")
         assert out.returncode == 1, out.stderr
         assert "Traceback" not in out.stderr
         value = BROKEN["vlmr1.importers"][name]
         assert out.stderr.strip().splitlines()[-1] == (
-            f"error: plug-in '{name} = {value}' (vlmr1.importers, from toy-vlmr1-plugin 0.1): {why}")
+            f"error: plug-in '{name} = {value}' (vlmr1.importers, from toy-vlmr1-plugin 0.1): {why}"
+        )
 
     still = broken.vlmr1("prepare-data", "toy", "-o", "ok.jsonl")
     assert still.returncode == 0, still.stderr
@@ -396,25 +444,36 @@ def test_broken_or_clashing_reward_plugins_are_one_line(broken):
     assert broken_line == (
         "plug-in 'broken_reward = toy_vlmr1_plugin.nowhere:reward' (vlmr1.rewards, from "
         "toy-vlmr1-plugin 0.1): cannot load: ModuleNotFoundError: No module named "
-        "'toy_vlmr1_plugin.nowhere'")
+        "'toy_vlmr1_plugin.nowhere'"
+    )
     assert typo.startswith("unknown reward 'toy_rewrd'; did you mean 'toy_reward'")
     assert "installed plug-ins: broken_reward, toy_reward;" in typo
     assert _one_line_notes(out.stderr) == [
         "note: plug-in 'rec_iou = toy_vlmr1_plugin.rewards:toy_reward' (vlmr1.rewards, from "
-        "toy-vlmr1-plugin 0.1): 'rec_iou' is a built-in reward; left out"]
+        "toy-vlmr1-plugin 0.1): 'rec_iou' is a built-in reward; left out"
+    ]
 
 
 @pytest.mark.slow
-def test_a_one_step_grpo_run_scores_with_the_plugin_reward(good, tiny_model, shapes_data,
-                                                            grpo_settings):
+def test_a_one_step_grpo_run_scores_with_the_plugin_reward(
+    good, tiny_model, shapes_data, grpo_settings
+):
     (good.root / "recipe.yaml").write_text(RECIPE, encoding="utf-8")
     out = good.root / "grpo"
     run = good.vlmr1(
-        "train-grpo", "--recipe", "recipe.yaml",
-        "--set", f"model.path={tiny_model}",
-        "--set", f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
-        *[arg for setting in grpo_settings(out, **{"training.max_steps": 1})
-          for arg in ("--set", setting)])
+        "train-grpo",
+        "--recipe",
+        "recipe.yaml",
+        "--set",
+        f"model.path={tiny_model}",
+        "--set",
+        f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
+        *[
+            arg
+            for setting in grpo_settings(out, **{"training.max_steps": 1})
+            for arg in ("--set", setting)
+        ],
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     logs = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     means = [log["rewards/toy_reward/mean"] for log in logs if "rewards/toy_reward/mean" in log]

@@ -20,11 +20,19 @@ def _write(tmp_path, text: str) -> Path:
 
 
 def test_overrides_and_bare_training_keys(tmp_path):
-    p = _write(tmp_path, "model: {path: preset:tiny-qwen2.5-vl}\ndata: {train: [x.jsonl]}\ntraining: {learning_rate: 1.0e-6}\n")
-    r = load_recipe(p, ["max_steps=2", "training.learning_rate=1e-5", "model.dtype=bfloat16", "peft.enabled=true"])
+    p = _write(
+        tmp_path,
+        "model: {path: preset:tiny-qwen2.5-vl}\ndata: {train: [x.jsonl]}\ntraining: {learning_rate: 1.0e-6}\n",
+    )
+    r = load_recipe(
+        p,
+        ["max_steps=2", "training.learning_rate=1e-5", "model.dtype=bfloat16", "peft.enabled=true"],
+    )
     assert r["training"] == {"learning_rate": 1e-5, "max_steps": 2}
     assert r["model"]["dtype"] == "bfloat16" and r["peft"]["enabled"] is True
-    assert r["data"]["train"] == [{"path": "x.jsonl", "image_root": ".", "weight": 1.0, "max_samples": None}]
+    assert r["data"]["train"] == [
+        {"path": "x.jsonl", "image_root": ".", "weight": 1.0, "max_samples": None}
+    ]
 
 
 def test_unknown_keys_name_the_closest(tmp_path):
@@ -50,16 +58,35 @@ def test_invalid_yaml_names_line(tmp_path):
 
 
 def test_parse_scalar():
-    assert parse_scalar("1e-6") == 1e-6 and parse_scalar("true") is True and parse_scalar("[1, 2]") == [1, 2]
+    assert (
+        parse_scalar("1e-6") == 1e-6
+        and parse_scalar("true") is True
+        and parse_scalar("[1, 2]") == [1, 2]
+    )
     assert parse_scalar("abc") == "abc"
 
 
 def test_every_recipe_and_accelerate_config_is_packaged():
-    assert sorted(packaged_recipes()) == ["demo_shapes_grpo", "demo_shapes_sft", "ovd_d3", "ovd_d3_lora",
-                                          "rec_refcoco", "rec_refcoco_internvl", "rec_refcoco_lora",
-                                          "sft_ovd_d3", "sft_rec_refcoco"]
-    assert sorted(packaged_accelerate_configs()) == ["ddp", "fsdp", "fsdp_offload", "multi_node", "zero2", "zero3",
-                                                     "zero3_offload"]
+    assert sorted(packaged_recipes()) == [
+        "demo_shapes_grpo",
+        "demo_shapes_sft",
+        "ovd_d3",
+        "ovd_d3_lora",
+        "rec_refcoco",
+        "rec_refcoco_internvl",
+        "rec_refcoco_lora",
+        "sft_ovd_d3",
+        "sft_rec_refcoco",
+    ]
+    assert sorted(packaged_accelerate_configs()) == [
+        "ddp",
+        "fsdp",
+        "fsdp_offload",
+        "multi_node",
+        "zero2",
+        "zero3",
+        "zero3_offload",
+    ]
     assert all(p.parent == PACKAGED for p in packaged_recipes().values())
 
 
@@ -79,31 +106,59 @@ def _paper(name: str) -> dict:
     return r
 
 
-@pytest.mark.parametrize("name, beta, rewards", [
-    ("rec_refcoco.yaml", 0.04, {"rec": [("rec_iou", {}), ("rec_format", {})]}),
-    ("ovd_d3.yaml", 0.0, {"ovd": [("od_length", {}), ("ovd_format", {"strict": True})]}),
-])
+@pytest.mark.parametrize(
+    "name, beta, rewards",
+    [
+        ("rec_refcoco.yaml", 0.04, {"rec": [("rec_iou", {}), ("rec_format", {})]}),
+        ("ovd_d3.yaml", 0.0, {"ovd": [("od_length", {}), ("ovd_format", {"strict": True})]}),
+    ],
+)
 def test_paper_recipes_carry_the_papers_settings(name, beta, rewards):
     r = _paper(name)
     assert r["method"] == "grpo"
-    assert r["model"]["path"] == "Qwen/Qwen2.5-VL-3B-Instruct" and r["model"]["frame"] == "qwen25_abs"
+    assert (
+        r["model"]["path"] == "Qwen/Qwen2.5-VL-3B-Instruct" and r["model"]["frame"] == "qwen25_abs"
+    )
     t = r["training"]
-    assert (t["num_generations"], t["temperature"], t["num_iterations"], t["epsilon"]) == (8, 0.9, 1, 0.2)
-    assert (t["beta"], t["learning_rate"], t["num_train_epochs"], t["loss_type"]) == (beta, 1e-6, 2, "grpo")
+    assert (t["num_generations"], t["temperature"], t["num_iterations"], t["epsilon"]) == (
+        8,
+        0.9,
+        1,
+        0.2,
+    )
+    assert (t["beta"], t["learning_rate"], t["num_train_epochs"], t["loss_type"]) == (
+        beta,
+        1e-6,
+        2,
+        "grpo",
+    )
     assert t["bf16"] is True and t["scale_rewards"] == "group"
-    got = {task: [(i["name"], i.get("options") or {}) for i in items]
-           for task, items in r["rewards"].items() if items is not None}
+    got = {
+        task: [(i["name"], i.get("options") or {}) for i in items]
+        for task, items in r["rewards"].items()
+        if items is not None
+    }
     assert got == rewards
     assert all(Path(s["path"]).name.endswith(".jsonl") for s in r["data"]["train"])
 
 
 def test_lora_and_sft_variants_share_model_data_and_prompt():
-    for full, lora in (("rec_refcoco.yaml", "rec_refcoco_lora.yaml"), ("ovd_d3.yaml", "ovd_d3_lora.yaml")):
+    for full, lora in (
+        ("rec_refcoco.yaml", "rec_refcoco_lora.yaml"),
+        ("ovd_d3.yaml", "ovd_d3_lora.yaml"),
+    ):
         a, b = _paper(full), _paper(lora)
         assert b["peft"]["enabled"] and not b["peft"]["include_vision"] and not a["peft"]["enabled"]
-        assert (a["data"], a["prompt"], a["rewards"], a["training"]["beta"]) == \
-               (b["data"], b["prompt"], b["rewards"], b["training"]["beta"])
-    for grpo, sft in (("rec_refcoco.yaml", "sft_rec_refcoco.yaml"), ("ovd_d3.yaml", "sft_ovd_d3.yaml")):
+        assert (a["data"], a["prompt"], a["rewards"], a["training"]["beta"]) == (
+            b["data"],
+            b["prompt"],
+            b["rewards"],
+            b["training"]["beta"],
+        )
+    for grpo, sft in (
+        ("rec_refcoco.yaml", "sft_rec_refcoco.yaml"),
+        ("ovd_d3.yaml", "sft_ovd_d3.yaml"),
+    ):
         a, b = _paper(grpo), _paper(sft)
         assert b["method"] == "sft" and a["data"]["train"] == b["data"]["train"]
         assert a["model"]["path"] == b["model"]["path"]
@@ -114,9 +169,13 @@ def test_lora_and_sft_variants_share_model_data_and_prompt():
 
 def test_extends_merges_mappings_and_null_removes(tmp_path):
     (tmp_path / "base.yaml").write_text(
-        "model: {path: m, dtype: bfloat16}\nrewards: {rec: [rec_iou]}\ntraining: {beta: 0.04, max_steps: 5}\n")
-    child = _write(tmp_path, "extends: base.yaml\nrewards: {rec: null, ovd: [od_length]}\n"
-                             "training: {max_steps: null, learning_rate: 1e-5}\n")
+        "model: {path: m, dtype: bfloat16}\nrewards: {rec: [rec_iou]}\ntraining: {beta: 0.04, max_steps: 5}\n"
+    )
+    child = _write(
+        tmp_path,
+        "extends: base.yaml\nrewards: {rec: null, ovd: [od_length]}\n"
+        "training: {max_steps: null, learning_rate: 1e-5}\n",
+    )
     r = load_recipe(child)
     assert r["model"] == {**r["model"], "path": "m", "dtype": "bfloat16"}
     assert r["rewards"] == {"ovd": ["od_length"]}
@@ -152,10 +211,15 @@ def test_launch_keys_are_checked(tmp_path):
 def test_accelerate_configs_load_with_accelerate():
     from accelerate.commands.config.config_args import load_config_from_file
 
-    want = {"ddp.yaml": ("MULTI_GPU", 1, None), "zero2.yaml": ("DEEPSPEED", 1, 2),
-            "zero3.yaml": ("DEEPSPEED", 1, 3), "fsdp.yaml": ("FSDP", 1, None),
-            "multi_node.yaml": ("DEEPSPEED", 2, 2), "zero3_offload.yaml": ("DEEPSPEED", 1, 3),
-            "fsdp_offload.yaml": ("FSDP", 1, None)}
+    want = {
+        "ddp.yaml": ("MULTI_GPU", 1, None),
+        "zero2.yaml": ("DEEPSPEED", 1, 2),
+        "zero3.yaml": ("DEEPSPEED", 1, 3),
+        "fsdp.yaml": ("FSDP", 1, None),
+        "multi_node.yaml": ("DEEPSPEED", 2, 2),
+        "zero3_offload.yaml": ("DEEPSPEED", 1, 3),
+        "fsdp_offload.yaml": ("FSDP", 1, None),
+    }
     found = sorted(p.name for p in packaged_accelerate_configs().values())
     assert found == sorted(want)
     for name, (kind, machines, zero) in want.items():
@@ -171,12 +235,27 @@ def test_print_config_shows_the_resolved_recipe():
 
     from vlmr1_cli.cli.app import app
 
-    res = CliRunner().invoke(app, ["train-grpo", "-r", "ovd_d3_lora",
-                                   "--print-config", "--set", "max_steps=1", "--set", "model.path=preset:tiny-qwen2.5-vl"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train-grpo",
+            "-r",
+            "ovd_d3_lora",
+            "--print-config",
+            "--set",
+            "max_steps=1",
+            "--set",
+            "model.path=preset:tiny-qwen2.5-vl",
+        ],
+    )
     assert res.exit_code == 0, res.output
     shown = yaml.safe_load(res.output)
-    assert shown["model"]["path"] == "preset:tiny-qwen2.5-vl" and shown["training"]["max_steps"] == 1
-    assert shown["training"]["beta"] == 0.0 and shown["peft"]["r"] == 64  # ovd_d3 <- rec_refcoco, + LoRA
+    assert (
+        shown["model"]["path"] == "preset:tiny-qwen2.5-vl" and shown["training"]["max_steps"] == 1
+    )
+    assert (
+        shown["training"]["beta"] == 0.0 and shown["peft"]["r"] == 64
+    )  # ovd_d3 <- rec_refcoco, + LoRA
     assert shown["training"]["temperature"] == 0.9
 
 
@@ -191,19 +270,29 @@ def test_a_recipe_is_a_file_first_then_a_packaged_name(tmp_path, monkeypatch):
     # a file of that name in the working directory wins over the packaged recipe
     (tmp_path / "rec_refcoco.yaml").write_text("model: {path: mine}\n")
     assert load_recipe("rec_refcoco.yaml")["model"]["path"] == "mine"
-    assert load_recipe("rec_refcoco")["model"]["path"] == "Qwen/Qwen2.5-VL-3B-Instruct"  # no file 'rec_refcoco'
+    assert (
+        load_recipe("rec_refcoco")["model"]["path"] == "Qwen/Qwen2.5-VL-3B-Instruct"
+    )  # no file 'rec_refcoco'
 
 
-@pytest.mark.parametrize(("arg", "hint"), [
-    ("rec_refcoc", "did you mean: rec_refcoco"),
-    ("recipes/rec_refcoco.yaml", "did you mean the packaged 'rec_refcoco'"),  # a path is never a name
-    ("nothing_like_it", "(vlmr1 recipes list)"),
-])
+@pytest.mark.parametrize(
+    ("arg", "hint"),
+    [
+        ("rec_refcoc", "did you mean: rec_refcoco"),
+        (
+            "recipes/rec_refcoco.yaml",
+            "did you mean the packaged 'rec_refcoco'",
+        ),  # a path is never a name
+        ("nothing_like_it", "(vlmr1 recipes list)"),
+    ],
+)
 def test_an_unknown_recipe_is_one_line_with_the_closest_names(arg, hint, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError) as e:
         load_recipe(arg)
-    assert str(e.value).startswith(f"recipe '{arg}': no such file, and no packaged recipe of that name")
+    assert str(e.value).startswith(
+        f"recipe '{arg}': no such file, and no packaged recipe of that name"
+    )
     assert hint in str(e.value) and "\n" not in str(e.value)
 
 
@@ -213,9 +302,14 @@ def test_config_file_takes_a_packaged_accelerate_config_name(tmp_path):
     p = _write(tmp_path, "model: {path: m}\n")
     r = load_recipe(p, ["launch.config_file=zero2"])
     assert r["launch"]["config_file"] == str(packaged_accelerate_configs()["zero2"])
-    assert load_recipe(p, ["launch.config_file=fsdp.yaml"])["launch"]["config_file"].endswith("fsdp.yaml")
-    with pytest.raises(UserError, match=r"key 'launch.config_file': accelerate config 'zero5': no such file.*"
-                                        r"did you mean: zero"):
+    assert load_recipe(p, ["launch.config_file=fsdp.yaml"])["launch"]["config_file"].endswith(
+        "fsdp.yaml"
+    )
+    with pytest.raises(
+        UserError,
+        match=r"key 'launch.config_file': accelerate config 'zero5': no such file.*"
+        r"did you mean: zero",
+    ):
         load_recipe(p, ["launch.config_file=zero5"])
     # launch.py resolves a name itself too (a recipe dict built without load_recipe)
     cmd = launch_command({"config_file": "ddp"}, tmp_path / "r.yaml", False, tmp_path)
@@ -238,9 +332,15 @@ def test_a_file_beside_wins_over_the_packaged_base(tmp_path):
     lora.write_text((PACKAGED / "rec_refcoco_lora.yaml").read_text())
     assert load_recipe(lora)["training"]["learning_rate"] == 1e-5
     assert load_recipe(lora)["model"]["path"] == "Qwen/Qwen2.5-VL-3B-Instruct"
-    (tmp_path / "rec_refcoco.yaml").write_text("model: {path: my-model}\nrewards: {rec: [rec_iou]}\n")
+    (tmp_path / "rec_refcoco.yaml").write_text(
+        "model: {path: my-model}\nrewards: {rec: [rec_iou]}\n"
+    )
     r = load_recipe(lora)
-    assert r["model"]["path"] == "my-model" and r["rewards"] == {"rec": ["rec_iou"]} and r["peft"]["r"] == 64
+    assert (
+        r["model"]["path"] == "my-model"
+        and r["rewards"] == {"rec": ["rec_iou"]}
+        and r["peft"]["r"] == 64
+    )
 
 
 def test_packaged_recipes_extend_packaged_ones():
@@ -254,7 +354,9 @@ def test_packaged_recipes_extend_packaged_ones():
 def test_extends_cycles_across_user_files_are_found(tmp_path):
     (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
-    with pytest.raises(UserError, match=r"b.yaml: key 'extends': recipes extend each other in a cycle \(a.yaml\)"):
+    with pytest.raises(
+        UserError, match=r"b.yaml: key 'extends': recipes extend each other in a cycle \(a.yaml\)"
+    ):
         load_recipe(tmp_path / "a.yaml")
 
 
@@ -263,35 +365,56 @@ def test_extends_cycles_across_user_files_are_found(tmp_path):
 _MINIMAL = "model: {path: m}\ndata: {train: [a.jsonl]}\n"
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    # a section of the wrong type
-    (["model=5"], r"--set model: key 'model': must be a mapping of keys, got a number \(5\)"),
-    (["data=5"], r"key 'data': must be a mapping"),
-    (["launch=3"], r"key 'launch': must be a mapping"),
-    (["prompt.templates=5"], r"key 'prompt.templates': must be a mapping"),
-    (["training=abc"], r"key 'training': must be a mapping"),
-    (["data.train=5"], r"key 'data.train': must be a list of JSONL files"),
-    (["prompt.templates.rec=5"], r"key 'prompt.templates.rec': must be text"),
-    (["data.train=[{path: a.jsonl, weight: abc}]"], r"key 'data.train\[0\].weight': expected a number, got 'abc'"),
-    (["data.train=[{path: a.jsonl, weight: 0}]"], r"key 'data.train\[0\].weight': must be > 0"),
-    (["data.train=[{path: a.jsonl, max_samples: 0}]"], r"key 'data.train\[0\].max_samples': must be >= 1"),
-    (["data.max_samples=-2"], r"key 'data.max_samples': must be >= 1"),
-    # booleans are true/false only: "no" or "false" as text is an error, not a truthy string
-    (["model.trust_remote_code=no"], r"key 'model.trust_remote_code': expected true or false, got 'no'"),
-    (["model.trust_remote_code='false'"], r"key 'model.trust_remote_code': expected true or false, got 'false'"),
-    (["peft.enabled=yes"], r"key 'peft.enabled': expected true or false"),
-    (["peft.include_vision=1"], r"key 'peft.include_vision': expected true or false"),
-    (["freeze.vision=off"], r"key 'freeze.vision': expected true or false"),
-    (["freeze.language='true'"], r"key 'freeze.language': expected true or false"),
-    # numbers out of range, or not finite
-    (["peft.r=0"], r"key 'peft.r': must be >= 1"),
-    (["peft.lora_dropout=1"], r"key 'peft.lora_dropout': must be in \[0, 1\)"),
-    (["peft.lora_alpha=.nan"], r"key 'peft.lora_alpha': must be a finite number"),
-    (["model.max_pixels=0"], r"key 'model.max_pixels': must be >= 1"),
-    (["rewards.rec=[{name: rec_iou, weight: .inf}]"], r"key 'rewards.rec\[0\].weight': must be a finite number"),
-    (["rewards.rec=[{name: rec_iou, options: {threshold: .nan}}]"], r"key 'rewards.rec\[0\].options.threshold': must be a finite"),
-    (["model.revision=1234567"], r"key 'model.revision': must be text"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        # a section of the wrong type
+        (["model=5"], r"--set model: key 'model': must be a mapping of keys, got a number \(5\)"),
+        (["data=5"], r"key 'data': must be a mapping"),
+        (["launch=3"], r"key 'launch': must be a mapping"),
+        (["prompt.templates=5"], r"key 'prompt.templates': must be a mapping"),
+        (["training=abc"], r"key 'training': must be a mapping"),
+        (["data.train=5"], r"key 'data.train': must be a list of JSONL files"),
+        (["prompt.templates.rec=5"], r"key 'prompt.templates.rec': must be text"),
+        (
+            ["data.train=[{path: a.jsonl, weight: abc}]"],
+            r"key 'data.train\[0\].weight': expected a number, got 'abc'",
+        ),
+        (["data.train=[{path: a.jsonl, weight: 0}]"], r"key 'data.train\[0\].weight': must be > 0"),
+        (
+            ["data.train=[{path: a.jsonl, max_samples: 0}]"],
+            r"key 'data.train\[0\].max_samples': must be >= 1",
+        ),
+        (["data.max_samples=-2"], r"key 'data.max_samples': must be >= 1"),
+        # booleans are true/false only: "no" or "false" as text is an error, not a truthy string
+        (
+            ["model.trust_remote_code=no"],
+            r"key 'model.trust_remote_code': expected true or false, got 'no'",
+        ),
+        (
+            ["model.trust_remote_code='false'"],
+            r"key 'model.trust_remote_code': expected true or false, got 'false'",
+        ),
+        (["peft.enabled=yes"], r"key 'peft.enabled': expected true or false"),
+        (["peft.include_vision=1"], r"key 'peft.include_vision': expected true or false"),
+        (["freeze.vision=off"], r"key 'freeze.vision': expected true or false"),
+        (["freeze.language='true'"], r"key 'freeze.language': expected true or false"),
+        # numbers out of range, or not finite
+        (["peft.r=0"], r"key 'peft.r': must be >= 1"),
+        (["peft.lora_dropout=1"], r"key 'peft.lora_dropout': must be in \[0, 1\)"),
+        (["peft.lora_alpha=.nan"], r"key 'peft.lora_alpha': must be a finite number"),
+        (["model.max_pixels=0"], r"key 'model.max_pixels': must be >= 1"),
+        (
+            ["rewards.rec=[{name: rec_iou, weight: .inf}]"],
+            r"key 'rewards.rec\[0\].weight': must be a finite number",
+        ),
+        (
+            ["rewards.rec=[{name: rec_iou, options: {threshold: .nan}}]"],
+            r"key 'rewards.rec\[0\].options.threshold': must be a finite",
+        ),
+        (["model.revision=1234567"], r"key 'model.revision': must be text"),
+    ],
+)
 def test_bad_values_are_one_line_naming_the_key(tmp_path, overrides, message):
     p = _write(tmp_path, _MINIMAL)
     with pytest.raises(UserError, match=message) as e:
@@ -299,12 +422,21 @@ def test_bad_values_are_one_line_naming_the_key(tmp_path, overrides, message):
     assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("model: {path: m}\ndata: [a.jsonl]\n", r"r.yaml: key 'data': must be a mapping of keys, got a list.*data: \{train"),
-    ("model: {path: m}\ndata: {train: [{path: a.jsonl, weight: abc}]}\n", r"data.train\[0\].weight.*'abc'"),
-    ("model: {path: m, trust_remote_code: 'false'}\n", r"model.trust_remote_code.*got 'false'"),
-    ("model: 5\n", r"r.yaml: key 'model': must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "model: {path: m}\ndata: [a.jsonl]\n",
+            r"r.yaml: key 'data': must be a mapping of keys, got a list.*data: \{train",
+        ),
+        (
+            "model: {path: m}\ndata: {train: [{path: a.jsonl, weight: abc}]}\n",
+            r"data.train\[0\].weight.*'abc'",
+        ),
+        ("model: {path: m, trust_remote_code: 'false'}\n", r"model.trust_remote_code.*got 'false'"),
+        ("model: 5\n", r"r.yaml: key 'model': must be a mapping"),
+    ],
+)
 def test_bad_values_in_a_file(tmp_path, text, message):
     with pytest.raises(UserError, match=message):
         load_recipe(_write(tmp_path, text))
@@ -313,41 +445,51 @@ def test_bad_values_in_a_file(tmp_path, text, message):
 def test_empty_sections_keep_their_defaults(tmp_path):
     r = load_recipe(_write(tmp_path, "model: {path: m}\ntraining:\npeft:\n"))
     assert r["training"] == {} and r["peft"]["r"] == 8
-    r = load_recipe(_write(tmp_path, "model: {path: m, trust_remote_code: no}\n"))  # YAML 1.1 boolean
+    r = load_recipe(
+        _write(tmp_path, "model: {path: m, trust_remote_code: no}\n")
+    )  # YAML 1.1 boolean
     assert r["model"]["trust_remote_code"] is False
 
 
 def test_a_recipe_that_is_not_utf8_is_one_line(tmp_path):
     p = tmp_path / "r.yaml"
     p.write_bytes(b"model: {path: caf\xe9}\n")
-    with pytest.raises(UserError, match=r"r.yaml: not UTF-8 text \(invalid continuation byte at byte 17\)"):
+    with pytest.raises(
+        UserError, match=r"r.yaml: not UTF-8 text \(invalid continuation byte at byte 17\)"
+    ):
         load_recipe(p)
 
 
-@pytest.mark.parametrize(("setting", "message"), [
-    ("per_device_train_batch_size=0", r"training.per_device_train_batch_size': must be >= 1, got 0"),
-    ("per_device_eval_batch_size=-1", r"training.per_device_eval_batch_size': must be >= 1"),
-    ("gradient_accumulation_steps=0", r"training.gradient_accumulation_steps': must be >= 1"),
-    ("num_generations=1", r"training.num_generations': must be >= 2"),
-    ("num_iterations=0", r"training.num_iterations': must be >= 1"),
-    ("max_completion_length=0", r"training.max_completion_length': must be >= 1"),
-    ("max_steps=0", r"training.max_steps': must be >= 1 \(or -1: use num_train_epochs\)"),
-    ("num_train_epochs=0", r"training.num_train_epochs': must be > 0"),
-    ("learning_rate=0", r"training.learning_rate': must be > 0"),
-    ("learning_rate=-1e-6", r"training.learning_rate': must be > 0"),
-    ("learning_rate=nan", r"training.learning_rate': must be a finite number"),
-    ("learning_rate=.inf", r"training.learning_rate': must be a finite number"),
-    ("beta=-0.1", r"training.beta': must be >= 0"),
-    ("temperature=0", r"training.temperature': must be > 0"),
-    ("top_p=1.5", r"training.top_p': must be in \(0, 1\]"),
-    ("adam_beta2=1", r"training.adam_beta2': must be in \[0, 1\)"),
-    ("logging_steps=0", r"training.logging_steps': must be > 0"),
-    ("seed=-1", r"training.seed': must be in \[0, 4294967295\]"),
-    ("dataloader_num_workers=-1", r"training.dataloader_num_workers': must be >= 0"),
-    ("bf16=no", r"training.bf16': expected true or false for grpo, got 'no'"),
-    ("bf16='false'", r"training.bf16': expected true or false"),
-    ("use_vllm=off", r"training.use_vllm': expected true or false"),
-])
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "per_device_train_batch_size=0",
+            r"training.per_device_train_batch_size': must be >= 1, got 0",
+        ),
+        ("per_device_eval_batch_size=-1", r"training.per_device_eval_batch_size': must be >= 1"),
+        ("gradient_accumulation_steps=0", r"training.gradient_accumulation_steps': must be >= 1"),
+        ("num_generations=1", r"training.num_generations': must be >= 2"),
+        ("num_iterations=0", r"training.num_iterations': must be >= 1"),
+        ("max_completion_length=0", r"training.max_completion_length': must be >= 1"),
+        ("max_steps=0", r"training.max_steps': must be >= 1 \(or -1: use num_train_epochs\)"),
+        ("num_train_epochs=0", r"training.num_train_epochs': must be > 0"),
+        ("learning_rate=0", r"training.learning_rate': must be > 0"),
+        ("learning_rate=-1e-6", r"training.learning_rate': must be > 0"),
+        ("learning_rate=nan", r"training.learning_rate': must be a finite number"),
+        ("learning_rate=.inf", r"training.learning_rate': must be a finite number"),
+        ("beta=-0.1", r"training.beta': must be >= 0"),
+        ("temperature=0", r"training.temperature': must be > 0"),
+        ("top_p=1.5", r"training.top_p': must be in \(0, 1\]"),
+        ("adam_beta2=1", r"training.adam_beta2': must be in \[0, 1\)"),
+        ("logging_steps=0", r"training.logging_steps': must be > 0"),
+        ("seed=-1", r"training.seed': must be in \[0, 4294967295\]"),
+        ("dataloader_num_workers=-1", r"training.dataloader_num_workers': must be >= 0"),
+        ("bf16=no", r"training.bf16': expected true or false for grpo, got 'no'"),
+        ("bf16='false'", r"training.bf16': expected true or false"),
+        ("use_vllm=off", r"training.use_vllm': expected true or false"),
+    ],
+)
 def test_trl_numbers_and_booleans_are_checked(tmp_path, setting, message):
     p = _write(tmp_path, _MINIMAL)
     with pytest.raises(UserError, match=message):
@@ -356,8 +498,20 @@ def test_trl_numbers_and_booleans_are_checked(tmp_path, setting, message):
 
 def test_trl_values_in_range_pass(tmp_path):
     p = _write(tmp_path, _MINIMAL)
-    r = load_recipe(p, ["max_steps=-1", "save_strategy=no", "bf16=false", "warmup_steps=0.1", "top_k=0",
-                        "learning_rate=1e-6", "beta=0", "num_generations=2", "save_total_limit=0"])
+    r = load_recipe(
+        p,
+        [
+            "max_steps=-1",
+            "save_strategy=no",
+            "bf16=false",
+            "warmup_steps=0.1",
+            "top_k=0",
+            "learning_rate=1e-6",
+            "beta=0",
+            "num_generations=2",
+            "save_total_limit=0",
+        ],
+    )
     validate_training(r)
     assert r["training"]["save_strategy"] == "no"  # TRL's enum keeps its "no"
     assert r["training"]["max_steps"] == -1 and r["training"]["bf16"] is False
@@ -376,8 +530,12 @@ def test_model_loading_never_reads_a_string_as_remote_code_on(monkeypatch):
         seen.append(kwargs["trust_remote_code"])
         raise OSError("stop here")
 
-    monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained", fake_from_pretrained)
+    monkeypatch.setattr(
+        transformers.AutoModelForImageTextToText, "from_pretrained", fake_from_pretrained
+    )
     for value in ("no", "false", True):
         with pytest.raises(UserError, match="cannot load model"):
-            load_policy_model("m", None, {"model": {"path": "m", "trust_remote_code": value}, "freeze": {}})
+            load_policy_model(
+                "m", None, {"model": {"path": "m", "trust_remote_code": value}, "freeze": {}}
+            )
     assert seen == [False, False, True]

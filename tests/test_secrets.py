@@ -48,14 +48,22 @@ def write_recipe(folder: Path, model, data) -> Path:
 
 def files_holding(folder: Path, secret: str) -> list[str]:
     needle = secret.encode()
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                  if p.is_file() and needle in p.read_bytes())
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and needle in p.read_bytes()
+    )
 
 
 def run_vlmr1(*args, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "VLMR1_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "vlmr1_cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=300, env=full_env)
+    return subprocess.run(
+        [sys.executable, "-m", "vlmr1_cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=full_env,
+    )
 
 
 def test_redaction_of_recipes_and_recipe_files():
@@ -76,8 +84,10 @@ def test_the_trainer_config_never_holds_the_token(monkeypatch, tmp_path):
     from vlmr1_cli.train.setup import trainer_args
 
     monkeypatch.setenv(TOKEN_ENV, "hf_a_read_token_from_the_shell")
-    recipe = {"method": "grpo", "training": {"hub_token": TOKEN, "output_dir": str(tmp_path),
-                                             "report_to": "none"}}
+    recipe = {
+        "method": "grpo",
+        "training": {"hub_token": TOKEN, "output_dir": str(tmp_path), "report_to": "none"},
+    }
     cfg = trainer_args(SimpleNamespace(recipe=recipe))
     assert cfg.hub_token is None
     assert os.environ[TOKEN_ENV] == TOKEN  # the recipe's token wins, as TRL's hub_token did
@@ -112,8 +122,9 @@ def test_workers_get_the_token_through_the_environment(tmp_path, monkeypatch):
 
     monkeypatch.setattr(workers.subprocess, "call", fake_call)
     monkeypatch.delenv(TOKEN_ENV, raising=False)
-    recipe = load_recipe(write_recipe(tmp_path, "preset:tiny-qwen2.5-vl", tmp_path),
-                         ["launch.num_processes=2"])
+    recipe = load_recipe(
+        write_recipe(tmp_path, "preset:tiny-qwen2.5-vl", tmp_path), ["launch.num_processes=2"]
+    )
     assert launch.launch(recipe) == 0
     assert TOKEN not in seen["recipe"] and f"hub_token: {REDACTED}" in seen["recipe"]
     assert seen["env"][TOKEN_ENV] == TOKEN
@@ -126,8 +137,10 @@ def test_run_export_and_push_keep_the_token_out(tmp_path, tiny_model, shapes_dat
 
     recipe = write_recipe(tmp_path, tiny_model, shapes_data)
     run = tmp_path / "grpo"
-    sets = grpo_settings(run, **{"training.max_steps": 1, "training.save_strategy": "steps",
-                                 "training.save_steps": 1})
+    sets = grpo_settings(
+        run,
+        **{"training.max_steps": 1, "training.save_strategy": "steps", "training.save_steps": 1},
+    )
     out = run_vlmr1("train-grpo", "--recipe", recipe, *[a for s in sets for a in ("--set", s)])
     assert out.returncode == 0, out.stderr[-2000:]
     assert TOKEN not in out.stdout + out.stderr
@@ -143,8 +156,9 @@ def test_run_export_and_push_keep_the_token_out(tmp_path, tiny_model, shapes_dat
     assert "hub_token" in (exported / "README.md").read_text()  # the card quotes the recipe...
     assert files_holding(exported, TOKEN) == []  # ...redacted, as is the recipe file
 
-    out = run_vlmr1("push", "--model", exported, "--repo-id", "org/name", "--dry-run",
-                    env={TOKEN_ENV: TOKEN})
+    out = run_vlmr1(
+        "push", "--model", exported, "--repo-id", "org/name", "--dry-run", env={TOKEN_ENV: TOKEN}
+    )
     assert out.returncode == 0, out.stderr
     assert TOKEN not in out.stdout + out.stderr and "Hub token: found" in out.stderr
 
@@ -156,12 +170,14 @@ def test_run_export_and_push_keep_the_token_out(tmp_path, tiny_model, shapes_dat
     assert out.returncode == 0, out.stderr[-2000:]
     assert files_holding(again, TOKEN) == []
     (again / "vlmr1_recipe.yaml").write_text(f"hub_token: {TOKEN}\n")
-    out = run_vlmr1("push", "--model", again, "--repo-id", "org/name", "--dry-run",
-                    env={TOKEN_ENV: TOKEN})
+    out = run_vlmr1(
+        "push", "--model", again, "--repo-id", "org/name", "--dry-run", env={TOKEN_ENV: TOKEN}
+    )
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1] == (
         f"error: {again / 'vlmr1_recipe.yaml'}: holds the Hub token this push authenticates "
-        "with; refusing to upload it (remove the token from the file, e.g. re-export the model)")
+        "with; refusing to upload it (remove the token from the file, e.g. re-export the model)"
+    )
 
 
 def test_dump_recipe_redacts(tmp_path):

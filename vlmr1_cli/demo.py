@@ -75,19 +75,34 @@ def make_data(cfg: DemoConfig) -> DemoData:
     root = Path(cfg.output_dir) / "data"
     data = DemoData(root / "warmup", root / "task")
     generate_shapes(data.warmup, train=cfg.train, eval=cfg.eval, ood=cfg.ood, seed=cfg.seed)
-    generate_shapes(data.task, train=cfg.task_train, eval=cfg.eval, ood=0, seed=cfg.seed + TASK_SEED_OFFSET,
-                    shapes=TASK_SHAPES)
+    generate_shapes(
+        data.task,
+        train=cfg.task_train,
+        eval=cfg.eval,
+        ood=0,
+        seed=cfg.seed + TASK_SEED_OFFSET,
+        shapes=TASK_SHAPES,
+    )
     return data
 
 
-def stage_recipe(cfg: DemoConfig, recipe_name: str, data: Path, out: Path, overrides: list[str]) -> dict:
+def stage_recipe(
+    cfg: DemoConfig, recipe_name: str, data: Path, out: Path, overrides: list[str]
+) -> dict:
     """One stage's recipe: the packaged (or --recipes-dir) file, the demo's settings, then the
     user's overrides."""
     from vlmr1_cli.recipes import load_recipe
 
-    return load_recipe(Path(cfg.recipes_dir) / recipe_name, [
-        data_source(data), f"training.output_dir={out}", f"training.seed={cfg.seed}",
-        f"data.seed={cfg.seed}", *overrides])
+    return load_recipe(
+        Path(cfg.recipes_dir) / recipe_name,
+        [
+            data_source(data),
+            f"training.output_dir={out}",
+            f"training.seed={cfg.seed}",
+            f"data.seed={cfg.seed}",
+            *overrides,
+        ],
+    )
 
 
 def check_stages(cfg: DemoConfig) -> None:
@@ -101,20 +116,32 @@ def check_stages(cfg: DemoConfig) -> None:
         raise UserError(f"--output {out}: exists and is not a folder")
     root = out / "data"
     for name, data, stage, overrides in (
-            ("demo_shapes_sft.yaml", root / "warmup", out / "sft", cfg.sft_overrides),
-            ("demo_shapes_grpo.yaml", root / "task", out / "grpo", [f"model.path={out / 'sft'}", *cfg.grpo_overrides])):
+        ("demo_shapes_sft.yaml", root / "warmup", out / "sft", cfg.sft_overrides),
+        (
+            "demo_shapes_grpo.yaml",
+            root / "task",
+            out / "grpo",
+            [f"model.path={out / 'sft'}", *cfg.grpo_overrides],
+        ),
+    ):
         validate_training(stage_recipe(cfg, name, data, stage, overrides))
 
 
-def run_stage(cfg: DemoConfig, recipe_name: str, data: Path, out: Path, overrides: list[str]) -> Stage:
+def run_stage(
+    cfg: DemoConfig, recipe_name: str, data: Path, out: Path, overrides: list[str]
+) -> Stage:
     """Train one recipe on the demo data into `out`."""
     from vlmr1_cli.train.run import train
 
     recipe = stage_recipe(cfg, recipe_name, data, out, overrides)
     t = time.perf_counter()
     summary = train(recipe)
-    return Stage(str(out), time.perf_counter() - t, int(summary["global_step"]),
-                 float(summary["train_runtime_s"]))
+    return Stage(
+        str(out),
+        time.perf_counter() - t,
+        int(summary["global_step"]),
+        float(summary["train_runtime_s"]),
+    )
 
 
 def evaluate_model(cfg: DemoConfig, model: str, data: DemoData, out: Path, template: str) -> dict:
@@ -126,9 +153,15 @@ def evaluate_model(cfg: DemoConfig, model: str, data: DemoData, out: Path, templ
         root = getattr(data, dataset)
         if not (root / name).is_file():
             continue
-        m = evaluate(model, root / name, out / key, image_root=str(root),
-                     opts=EvalOptions(batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
-                                      template=template))
+        m = evaluate(
+            model,
+            root / name,
+            out / key,
+            image_root=str(root),
+            opts=EvalOptions(
+                batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens, template=template
+            ),
+        )
         row[f"{key}_acc"] = m["acc"]
         row[f"{key}_miou"] = m["mean_iou"]
         row[f"{key}_unparsed"] = m["n_unparsed"] / max(1, m["n"])
@@ -145,7 +178,9 @@ def write_comparison_report(out: Path, names: list[str]) -> Path:
 def demo_template(cfg: DemoConfig) -> str:
     from vlmr1_cli.recipes import load_recipe
 
-    return load_recipe(Path(cfg.recipes_dir) / "demo_shapes_grpo.yaml")["prompt"]["templates"]["rec"]
+    return load_recipe(Path(cfg.recipes_dir) / "demo_shapes_grpo.yaml")["prompt"]["templates"][
+        "rec"
+    ]
 
 
 def run_demo(cfg: DemoConfig, log=print) -> dict:
@@ -158,16 +193,25 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     t = time.perf_counter()
     data = make_data(cfg)
     timings["data"] = time.perf_counter() - t
-    log(f"[demo] data in {data.warmup.parent}: {cfg.train} warm-start and {cfg.task_train} task training samples; "
-        f"{cfg.eval} in-domain, {cfg.ood} + {cfg.ood} out-of-domain and {cfg.eval} warm-start evaluation samples")
-    base = resolve_model_path(str(load_recipe(Path(cfg.recipes_dir) / "demo_shapes_sft.yaml")["model"]["path"]))
+    log(
+        f"[demo] data in {data.warmup.parent}: {cfg.train} warm-start and {cfg.task_train} task training samples; "
+        f"{cfg.eval} in-domain, {cfg.ood} + {cfg.ood} out-of-domain and {cfg.eval} warm-start evaluation samples"
+    )
+    base = resolve_model_path(
+        str(load_recipe(Path(cfg.recipes_dir) / "demo_shapes_sft.yaml")["model"]["path"])
+    )
 
     log("[demo] SFT warm start (1-2 shapes per image) ...")
     sft = run_stage(cfg, "demo_shapes_sft.yaml", data.warmup, out / "sft", cfg.sft_overrides)
     timings["sft"] = sft.wall_s
     log(f"[demo] GRPO on the task (one shape per image) from {sft.path} ...")
-    grpo = run_stage(cfg, "demo_shapes_grpo.yaml", data.task, out / "grpo",
-                     [f"model.path={sft.path}", *cfg.grpo_overrides])
+    grpo = run_stage(
+        cfg,
+        "demo_shapes_grpo.yaml",
+        data.task,
+        out / "grpo",
+        [f"model.path={sft.path}", *cfg.grpo_overrides],
+    )
     timings["grpo"] = grpo.wall_s
 
     template = demo_template(cfg)
@@ -175,12 +219,19 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     t = time.perf_counter()
     for name, path in (("base", base), ("sft", sft.path), ("grpo", grpo.path)):
         log(f"[demo] evaluate {name} ...")
-        rows.append({"model": name, **evaluate_model(cfg, path, data, out / "eval" / name, template)})
+        rows.append(
+            {"model": name, **evaluate_model(cfg, path, data, out / "eval" / name, template)}
+        )
     timings["evaluate"] = time.perf_counter() - t
     log("[demo] comparison report: base, SFT and GRPO boxes on the in-domain images ...")
     report = write_comparison_report(out, [row["model"] for row in rows])
-    result = {"rows": rows, "timings_s": {k: round(v, 1) for k, v in timings.items()},
-              "steps": {"sft": sft.steps, "grpo": grpo.steps}, "output_dir": str(out), "seed": cfg.seed,
-              "report": str(report)}
+    result = {
+        "rows": rows,
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "steps": {"sft": sft.steps, "grpo": grpo.steps},
+        "output_dir": str(out),
+        "seed": cfg.seed,
+        "report": str(report),
+    }
     (out / "demo_result.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result

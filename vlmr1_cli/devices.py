@@ -32,15 +32,22 @@ def check_device(device: str | None, option: str = "--device") -> None:
 
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            why = ("this torch is built without CUDA" if torch.version.cuda is None
-                   else "no CUDA GPU is visible (driver, CUDA_VISIBLE_DEVICES)")
+            why = (
+                "this torch is built without CUDA"
+                if torch.version.cuda is None
+                else "no CUDA GPU is visible (driver, CUDA_VISIBLE_DEVICES)"
+            )
             raise UserError(f"{option} {device}: CUDA is not available ({why}); use {option} cpu")
         index = int(device.split(":")[1]) if ":" in device else 0
         count = torch.cuda.device_count()
         if index >= count:
-            raise UserError(f"{option} {device}: this machine has {count} CUDA device(s) "
-                            f"(cuda:0 to cuda:{count - 1})")
+            raise UserError(
+                f"{option} {device}: this machine has {count} CUDA device(s) "
+                f"(cuda:0 to cuda:{count - 1})"
+            )
     elif device == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise UserError(f"{option} mps: Apple's MPS backend is not available here; use {option} cpu")
+            raise UserError(
+                f"{option} mps: Apple's MPS backend is not available here; use {option} cpu"
+            )

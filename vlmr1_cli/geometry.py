@@ -59,8 +59,6 @@ def xyxy_to_xywh(b: Sequence[float]) -> Box:
     return (x1, y1, x2 - x1, y2 - y1)
 
 
-
-
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Continuous IoU: overlap clipped at 0, 0 when the union is not positive or not finite
     (also for integers too large for a float)."""
@@ -98,8 +96,12 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise continuous IoU of xyxy arrays (N,4) x (M,4) -> (N,M)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    wx = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    wy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    wx = np.clip(
+        np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None
+    )
+    wy = np.clip(
+        np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None
+    )
     inter = wx * wy
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
@@ -113,13 +115,13 @@ def scale_box(b: Sequence[float], sx: float, sy: float) -> Box:
     return (b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy)
 
 
-
-
 # Qwen's image processors refuse images whose longer side exceeds 200 times the shorter one.
 MAX_ASPECT_RATIO = 200
 
 
-def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+def smart_resize(
+    height: int, width: int, factor: int, min_pixels: int, max_pixels: int
+) -> tuple[int, int]:
     """The Qwen2-VL/2.5-VL/3-VL image processors' target size `(h, w)` (transformers' rule).
 
     Rounds each side to a multiple of `factor` (Python's round: halves to even), then scales
@@ -133,7 +135,9 @@ def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixe
     # The same float division as transformers, so the boundary falls where it does there.
     ratio = max(height, width) / min(height, width)
     if ratio > MAX_ASPECT_RATIO:
-        raise ValueError(f"aspect ratio {ratio:.1f} is over {MAX_ASPECT_RATIO}, which Qwen's resize refuses")
+        raise ValueError(
+            f"aspect ratio {ratio:.1f} is over {MAX_ASPECT_RATIO}, which Qwen's resize refuses"
+        )
     h_bar = round(height / factor) * factor
     w_bar = round(width / factor) * factor
     if h_bar * w_bar > max_pixels:

@@ -34,8 +34,10 @@ class ImageTooLarge(UserError):
     def detail(self) -> str:
         """The message without the file's name (for reports that name it their own way)."""
         dims = f"{self.size[0]}x{self.size[1]} = " if self.size else ""
-        return (f"{dims}{self.pixels:,} pixels, over the limit of {self.limit:,} "
-                f"(a decompression-bomb guard; raise it with {MAX_PIXELS_OPTION} if the image is genuine)")
+        return (
+            f"{dims}{self.pixels:,} pixels, over the limit of {self.limit:,} "
+            f"(a decompression-bomb guard; raise it with {MAX_PIXELS_OPTION} if the image is genuine)"
+        )
 
 
 def max_image_pixels(override: int | None = None) -> int:
@@ -48,8 +50,10 @@ def max_image_pixels(override: int | None = None) -> int:
     if not raw:
         return DEFAULT_MAX_IMAGE_PIXELS
     if not raw.isdigit() or int(raw) < 1:
-        raise UserError(f"environment variable {MAX_PIXELS_ENV}: must be a whole number of pixels "
-                        f">= 1, got {os.environ[MAX_PIXELS_ENV]!r}")
+        raise UserError(
+            f"environment variable {MAX_PIXELS_ENV}: must be a whole number of pixels "
+            f">= 1, got {os.environ[MAX_PIXELS_ENV]!r}"
+        )
     return int(raw)
 
 
@@ -58,15 +62,20 @@ def use_max_image_pixels(limit: int) -> None:
     os.environ[MAX_PIXELS_ENV] = str(max_image_pixels(limit))
 
 
-def too_large_message(name: str, pixels: int, limit: int, size: tuple[int, int] | None = None) -> str:
+def too_large_message(
+    name: str, pixels: int, limit: int, size: tuple[int, int] | None = None
+) -> str:
     dims = f"{size[0]}x{size[1]} = " if size else ""
-    return (f"{name}: image of {dims}{pixels:,} pixels is over the limit of {limit:,} pixels "
-            f"(a decompression-bomb guard); if the image is genuine, raise the limit with "
-            f"{MAX_PIXELS_OPTION} or {MAX_PIXELS_ENV}")
+    return (
+        f"{name}: image of {dims}{pixels:,} pixels is over the limit of {limit:,} pixels "
+        f"(a decompression-bomb guard); if the image is genuine, raise the limit with "
+        f"{MAX_PIXELS_OPTION} or {MAX_PIXELS_ENV}"
+    )
 
 
-def open_image(source: str | os.PathLike | IO[bytes], max_pixels: int | None = None,
-               name: str | None = None) -> Any:
+def open_image(
+    source: str | os.PathLike | IO[bytes], max_pixels: int | None = None, name: str | None = None
+) -> Any:
     """`PIL.Image.open(source)` with vlmr1's pixel limit; use it as a context manager.
 
     Only the header is read: the size is checked before anything is decoded. Over the
@@ -107,13 +116,18 @@ def size_mismatch(name: str, actual: tuple[int, int], stated: Any) -> str | None
     `stated` describes (its boxes would be read in the wrong frame), or None."""
     if tuple(int(v) for v in stated) == tuple(actual):
         return None
-    return (f"image {name} is {actual[0]}x{actual[1]} but the record's image_sizes says "
-            f"{stated[0]}x{stated[1]}")
+    return (
+        f"image {name} is {actual[0]}x{actual[1]} but the record's image_sizes says "
+        f"{stated[0]}x{stated[1]}"
+    )
 
 
-def load_rgb(path: str | os.PathLike, size: tuple[int, int] | list[int] | None = None,
-             max_pixels: int | None = None,
-             original: tuple[int, int] | list[int] | None = None) -> Any:
+def load_rgb(
+    path: str | os.PathLike,
+    size: tuple[int, int] | list[int] | None = None,
+    max_pixels: int | None = None,
+    original: tuple[int, int] | list[int] | None = None,
+) -> Any:
     """The image as RGB, resized to exactly `size` (width, height) when given: the model-input
     size. `original`: the size its record states, checked against the file's header before
     anything is decoded. Any failure is one line naming the file."""

@@ -95,7 +95,9 @@ _WRITE_REASONS: dict[int | None, str] = {
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 # What main() turns into one line wherever it comes from (a safety net: atomic_open says more):
 # a full disk, a read-only or unwritable folder, a file where a folder should be.
-FS_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EEXIST})
+FS_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EEXIST}
+)
 
 
 def _host_tag() -> str:
@@ -122,17 +124,22 @@ def _stale(entry: os.DirEntry, name: str, now: float) -> bool:
     prefix = f".{name}."
     if not (entry.name.startswith(prefix) and entry.name.endswith(TEMP_SUFFIX)):
         return False
-    rest = entry.name[len(prefix):-len(TEMP_SUFFIX)]
+    rest = entry.name[len(prefix) : -len(TEMP_SUFFIX)]
     owner, dot, _random = rest.rpartition(".")
     if not dot:  # an untagged temp of an older vlmr1: stale once it is a day old
         try:
-            return bool(_LEGACY_TEMP.match(rest)) and now - entry.stat(follow_symlinks=False).st_mtime > LEGACY_TEMP_AGE_S
+            return (
+                bool(_LEGACY_TEMP.match(rest))
+                and now - entry.stat(follow_symlinks=False).st_mtime > LEGACY_TEMP_AGE_S
+            )
         except OSError:
             return False
     host, _, pid = owner.rpartition("-")
     # Only this machine's processes can be asked whether they live (a shared folder may hold
     # another machine's temp files); a pid that is alive may be a running writer.
-    return host == _host_tag() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
+    return (
+        host == _host_tag() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
+    )
 
 
 def remove_stale_temps(folder: str | os.PathLike[str], name: str) -> list[Path]:
@@ -240,8 +247,9 @@ def staging_dir(parent: str | os.PathLike, name: str) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w",
-                encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+def atomic_open(
+    path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"
+) -> Iterator[IO[Any]]:
     """Open a temp file next to `path`; rename it over `path` only if the block succeeds.
 
     An interrupted run leaves the previous file (or nothing) in place, never a partial one,
@@ -253,11 +261,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "w",
     """
     path = Path(path)
     if path.is_dir():
-        raise UserError(f"{path}: is a folder; a file is written here (name the file, not its folder)")
+        raise UserError(
+            f"{path}: is a folder; a file is written here (name the file, not its folder)"
+        )
     created = make_parent(path)
     remove_stale_temps(path.parent, path.name)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=TEMP_SUFFIX, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=temp_prefix(path.name), suffix=TEMP_SUFFIX, dir=path.parent
+        )
     except OSError as e:
         remove_created(created)
         raise UserError(write_problem(path, e)) from None
@@ -278,7 +290,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "w",
         remove_created(created)  # a failed write leaves no empty folder behind either
         # Our own calls' errors, and the block's writes to `fh` (no file name: a buffered
         # write to this file); any other OSError of the block is the caller's to word.
-        if isinstance(e, OSError) and (not in_block or (e.errno in _WRITE_ERRNOS and e.filename is None)):
+        if isinstance(e, OSError) and (
+            not in_block or (e.errno in _WRITE_ERRNOS and e.filename is None)
+        ):
             raise UserError(write_problem(path, e)) from None
         raise
 
@@ -364,5 +378,7 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             except (ValueError, RecursionError) as e:
                 raise UserError(f"{path}:{lineno}: {json_problem(e)}") from None
             if not isinstance(obj, dict):
-                raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                raise UserError(
+                    f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
+                )
             yield lineno, obj

@@ -52,11 +52,13 @@ class Plugin:
         """The object the entry point names (importing its module now)."""
         try:
             return self.entry_point.load()
-        except (Exception, SystemExit) as e:  # noqa: BLE001 - anything its import raises is its fault
+        except (Exception, SystemExit) as e:
             # a sys.exit() at import too; KeyboardInterrupt still interrupts
             detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise PluginError(f"{self.describe()}: cannot load: {type(e).__name__}"
-                              + (f": {detail}" if detail else "")) from None
+            raise PluginError(
+                f"{self.describe()}: cannot load: {type(e).__name__}"
+                + (f": {detail}" if detail else "")
+            ) from None
 
 
 def _package_of(entry_point: EntryPoint) -> tuple[str, str]:
@@ -66,8 +68,8 @@ def _package_of(entry_point: EntryPoint) -> tuple[str, str]:
         return "an unknown package", ""
     try:
         meta = dist.metadata
-        return f"{meta.get('Name') or '?'} {dist.version or '?'}", str(meta.get('Summary') or '')
-    except Exception:  # noqa: BLE001 - a malformed METADATA still names the plug-in
+        return f"{meta.get('Name') or '?'} {dist.version or '?'}", str(meta.get("Summary") or "")
+    except Exception:
         return "a package with unreadable metadata", ""
 
 
@@ -81,17 +83,20 @@ def plugins(group: str) -> dict[str, Plugin]:
         raise ValueError(f"unknown plug-in group {group!r}")
     try:
         found = importlib.metadata.entry_points(group=group)
-    except Exception as e:  # noqa: BLE001 - a broken dist-info must not break vlmr1
+    except Exception as e:
         warn(f"cannot read the installed plug-ins of {group}: {type(e).__name__}: {e}")
         return {}
     out: dict[str, Plugin] = {}
     for entry_point in found:
-        plugin = Plugin(group, entry_point.name, entry_point.value, *_package_of(entry_point),
-                        entry_point)
+        plugin = Plugin(
+            group, entry_point.name, entry_point.value, *_package_of(entry_point), entry_point
+        )
         if plugin.name in out:
             if out[plugin.name].value != plugin.value:
-                warn(f"{plugin.describe()}: ignored, the name is taken by "
-                     f"{out[plugin.name].describe()}")
+                warn(
+                    f"{plugin.describe()}: ignored, the name is taken by "
+                    f"{out[plugin.name].describe()}"
+                )
             continue
         out[plugin.name] = plugin
     return out

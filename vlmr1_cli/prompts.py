@@ -19,8 +19,11 @@ PAPER_OVD_TEMPLATE = (
     " <think> </think> tags and then output the final answer in <answer> </answer> tags."
 )
 
-DEFAULT_TEMPLATES: dict[str, str] = {"rec": PAPER_REC_TEMPLATE, "ovd": PAPER_OVD_TEMPLATE,
-                                     "text": "{problem}"}
+DEFAULT_TEMPLATES: dict[str, str] = {
+    "rec": PAPER_REC_TEMPLATE,
+    "ovd": PAPER_OVD_TEMPLATE,
+    "text": "{problem}",
+}
 DEFAULT_ANSWER_TEMPLATES: dict[str, str] = {
     "rec": '<think>{think}</think> <answer>{"bbox_2d": {box}}</answer>',
     "ovd": "<think>{think}</think> <answer>{objects}</answer>",

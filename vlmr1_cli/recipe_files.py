@@ -27,8 +27,10 @@ def packaged_recipes_dir() -> Path:
     (accelerate and the demo need file paths, not only readable resources)."""
     folder = resources.files("vlmr1_cli").joinpath("configs")
     if not isinstance(folder, Path):  # a zip import: no file paths to hand to accelerate
-        raise UserError(f"vlmr1_cli's recipes are not a folder on disk ({folder}): install "
-                        "vlmr1 with pip (which unpacks it) rather than importing it from a zip")
+        raise UserError(
+            f"vlmr1_cli's recipes are not a folder on disk ({folder}): install "
+            "vlmr1 with pip (which unpacks it) rather than importing it from a zip"
+        )
     return folder
 
 
@@ -39,7 +41,11 @@ def packaged_accelerate_dir() -> Path:
 def _catalog(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
-    return {p.name[: -len(RECIPE_SUFFIX)]: p for p in sorted(folder.glob(f"*{RECIPE_SUFFIX}")) if p.is_file()}
+    return {
+        p.name[: -len(RECIPE_SUFFIX)]: p
+        for p in sorted(folder.glob(f"*{RECIPE_SUFFIX}"))
+        if p.is_file()
+    }
 
 
 def packaged_recipes() -> dict[str, Path]:
@@ -84,8 +90,10 @@ def resolve(arg: str | os.PathLike, kind: str, catalog: dict[str, Path], listing
         return found
     if given.is_dir():
         raise UserError(f"{kind} '{arg}': is a folder, not a file ({listing})")
-    raise UserError(f"{kind} '{arg}': no such file, and no packaged {kind} of that name"
-                    f"{_hint(arg, catalog)} ({listing})")
+    raise UserError(
+        f"{kind} '{arg}': no such file, and no packaged {kind} of that name"
+        f"{_hint(arg, catalog)} ({listing})"
+    )
 
 
 def resolve_recipe(arg: str | os.PathLike) -> Path:

@@ -45,13 +45,21 @@ DEFAULTS: dict[str, Any] = {
     "method": "grpo",
     # family/frame: optional expectations (e.g. qwen2_5_vl / qwen25_abs); a checkpoint of
     # another family or frame is then an error before any weights load.
-    "model": {"path": None, "family": None, "frame": None, "dtype": None, "trust_remote_code": False,
-              "min_pixels": None, "max_pixels": None, "attn_implementation": None,
-              # A Hub branch, tag or commit for `model.path` given as a repo id.
-              "revision": None,
-              # A LoRA adapter (folder or Hub id) to train on, unmerged; its base model is
-              # model.path if given, else adapter_config.json's (train/model_setup.py).
-              "adapter": None},
+    "model": {
+        "path": None,
+        "family": None,
+        "frame": None,
+        "dtype": None,
+        "trust_remote_code": False,
+        "min_pixels": None,
+        "max_pixels": None,
+        "attn_implementation": None,
+        # A Hub branch, tag or commit for `model.path` given as a repo id.
+        "revision": None,
+        # A LoRA adapter (folder or Hub id) to train on, unmerged; its base model is
+        # model.path if given, else adapter_config.json's (train/model_setup.py).
+        "adapter": None,
+    },
     "data": {"train": [], "eval": [], "max_samples": None, "seed": 0},
     "prompt": {
         "system": None,
@@ -60,12 +68,24 @@ DEFAULTS: dict[str, Any] = {
     },
     "rewards": {},
     "training": {},
-    "peft": {"enabled": False, "r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
-             "target_modules": "all-linear", "include_vision": False},
+    "peft": {
+        "enabled": False,
+        "r": 8,
+        "lora_alpha": 16,
+        "lora_dropout": 0.05,
+        "target_modules": "all-linear",
+        "include_vision": False,
+    },
     "freeze": {"vision": False, "language": False},
     # Unset launch keys are left to the accelerate config (or to accelerate's defaults).
-    "launch": {"num_processes": None, "num_machines": None, "machine_rank": None, "main_process_ip": None,
-               "main_process_port": None, "config_file": None},
+    "launch": {
+        "num_processes": None,
+        "num_machines": None,
+        "machine_rank": None,
+        "main_process_ip": None,
+        "main_process_port": None,
+        "config_file": None,
+    },
 }
 SECTIONS = tuple(DEFAULTS)
 # Sections whose inner keys are free-form (validated elsewhere).
@@ -101,9 +121,11 @@ def parse_scalar(text: str) -> Any:
     return value
 
 
-_SECTION_HINTS = {"data": " (e.g. data: {train: [a.jsonl]})",
-                  "prompt.templates": " (task -> text, e.g. {rec: '... {problem} ...'})",
-                  "prompt.answer_templates": " (task -> text)"}
+_SECTION_HINTS = {
+    "data": " (e.g. data: {train: [a.jsonl]})",
+    "prompt.templates": " (task -> text, e.g. {rec: '... {problem} ...'})",
+    "prompt.answer_templates": " (task -> text)",
+}
 
 
 def _shown(value: Any) -> str:
@@ -124,8 +146,10 @@ def _merge(base: dict, over: dict, where: str, path: tuple[str, ...] = ()) -> di
         if isinstance(out.get(key), dict) and not open_here and not isinstance(value, dict):
             if value is None:
                 continue  # an empty section (`training:` with every key commented out)
-            raise UserError(f"{where}: key '{dotted}': must be a mapping of keys, got {_shown(value)}"
-                            f"{_SECTION_HINTS.get(dotted, '')}")
+            raise UserError(
+                f"{where}: key '{dotted}': must be a mapping of keys, got {_shown(value)}"
+                f"{_SECTION_HINTS.get(dotted, '')}"
+            )
         if isinstance(value, dict) and isinstance(out.get(key), dict) and not open_here:
             out[key] = _merge(out[key], value, where, here)
         elif isinstance(value, dict) and isinstance(out.get(key), dict):
@@ -182,8 +206,10 @@ def _read_with_extends(p: Path, seen: tuple[Path, ...]) -> dict:
         raise UserError(f"{p}: key 'extends': must be a recipe file name")
     base_path = resolve_extends(base, p)
     if base_path is None:
-        raise UserError(f"{p}: key 'extends': recipe not found: {base} (no such file beside this one, "
-                        "and no packaged recipe of that name: vlmr1 recipes list)")
+        raise UserError(
+            f"{p}: key 'extends': recipe not found: {base} (no such file beside this one, "
+            "and no packaged recipe of that name: vlmr1 recipes list)"
+        )
     chain = (*seen, p.resolve())
     if base_path.resolve() in chain:
         raise UserError(f"{p}: key 'extends': recipes extend each other in a cycle ({base})")
@@ -222,8 +248,10 @@ def load_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     if recipe["method"] not in ("grpo", "sft"):
         raise UserError(f"{where}: key 'method': must be grpo or sft, got {recipe['method']!r}")
     if not recipe["model"]["path"] and recipe["model"]["adapter"] is None:
-        raise UserError(f"{where}: key 'model.path' is required (or model.adapter: a LoRA adapter "
-                        "whose adapter_config.json names its base)")
+        raise UserError(
+            f"{where}: key 'model.path' is required (or model.adapter: a LoRA adapter "
+            "whose adapter_config.json names its base)"
+        )
     check_values(recipe)
     check_launch(recipe["launch"], where)
     return recipe
@@ -247,20 +275,30 @@ def check_launch(launch: dict, where: str) -> None:
 
     for key in _LAUNCH_INTS:
         value = launch.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise UserError(f"{where}: key 'launch.{key}': must be a non-negative integer, got {value!r}")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            raise UserError(
+                f"{where}: key 'launch.{key}': must be a non-negative integer, got {value!r}"
+            )
         if value is not None and value > MAX_LAUNCH_INT:
-            raise UserError(f"{where}: key 'launch.{key}': must be at most {MAX_LAUNCH_INT} "
-                            f"(torch.distributed ranks are 32-bit), got {_short(value)}")
+            raise UserError(
+                f"{where}: key 'launch.{key}': must be at most {MAX_LAUNCH_INT} "
+                f"(torch.distributed ranks are 32-bit), got {_short(value)}"
+            )
     for key in ("num_processes", "num_machines"):
         if launch.get(key) == 0:
             raise UserError(f"{where}: key 'launch.{key}': must be at least 1")
     if (launch.get("main_process_port") or 0) > 65535:
-        raise UserError(f"{where}: key 'launch.main_process_port': must be a port (1-65535), "
-                        f"got {launch['main_process_port']}")
+        raise UserError(
+            f"{where}: key 'launch.main_process_port': must be a port (1-65535), "
+            f"got {launch['main_process_port']}"
+        )
     if (launch.get("machine_rank") or 0) >= (launch.get("num_machines") or 1):
-        raise UserError(f"{where}: key 'launch.machine_rank': {launch['machine_rank']} is not below "
-                        f"num_machines ({launch.get('num_machines') or 1})")
+        raise UserError(
+            f"{where}: key 'launch.machine_rank': {launch['machine_rank']} is not below "
+            f"num_machines ({launch.get('num_machines') or 1})"
+        )
     for key in ("main_process_ip", "config_file"):
         _text(launch.get(key), f"launch.{key}", where)
     if launch.get("config_file"):
@@ -277,8 +315,10 @@ def _text(value: Any, key: str, where: str = "recipe", required: bool = False) -
     if value is None and not required:
         return
     if not isinstance(value, str) or (required and not value.strip()):
-        raise UserError(f"{where}: key '{key}': must be text, got {_shown(value)}"
-                        + (" (quote it in YAML)" if isinstance(value, (int, float)) else ""))
+        raise UserError(
+            f"{where}: key '{key}': must be text, got {_shown(value)}"
+            + (" (quote it in YAML)" if isinstance(value, (int, float)) else "")
+        )
 
 
 def _bool(value: Any, key: str) -> None:
@@ -303,14 +343,17 @@ class Range:
             return True
         if self.low is not None and (x < self.low or (self.low_open and x == self.low)):
             return False
-        return not (self.high is not None and (x > self.high or (self.high_open and x == self.high)))
+        return not (
+            self.high is not None and (x > self.high or (self.high_open and x == self.high))
+        )
 
     def describe(self) -> str:
         def num(v: float) -> str:
             return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
         if self.low is not None and self.high is not None:
-            text = f"in {'(' if self.low_open else '['}{num(self.low)}, {num(self.high)}{')' if self.high_open else ']'}"
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            text = f"in {left}{num(self.low)}, {num(self.high)}{right}"
         elif self.low is not None:
             text = f"{'>' if self.low_open else '>='} {num(self.low)}"
         elif self.high is not None:
@@ -337,22 +380,29 @@ TRAINING_RANGES: dict[str, Range] = {
     "num_train_epochs": POSITIVE,
     "learning_rate": POSITIVE,
     "warmup_steps": NON_NEGATIVE,  # below 1: a fraction of the run
-    "logging_steps": POSITIVE, "save_steps": POSITIVE, "eval_steps": POSITIVE,  # below 1: fractions
+    "logging_steps": POSITIVE,
+    "save_steps": POSITIVE,
+    "eval_steps": POSITIVE,  # below 1: fractions
     "eval_delay": NON_NEGATIVE,
     "weight_decay": NON_NEGATIVE,
-    "adam_beta1": Range(0, high=1, high_open=True), "adam_beta2": Range(0, high=1, high_open=True),
+    "adam_beta1": Range(0, high=1, high_open=True),
+    "adam_beta2": Range(0, high=1, high_open=True),
     "adam_epsilon": NON_NEGATIVE,
     "max_grad_norm": NON_NEGATIVE,  # 0 = no clipping
     "label_smoothing_factor": PROBABILITY,
     "neftune_noise_alpha": NON_NEGATIVE,
     "router_aux_loss_coef": NON_NEGATIVE,
-    "seed": SEED, "data_seed": SEED,
+    "seed": SEED,
+    "data_seed": SEED,
     "dataloader_num_workers": NON_NEGATIVE,
     "dataloader_prefetch_factor": AT_LEAST_1,
     "save_total_limit": NON_NEGATIVE,  # 0 = keep every checkpoint
-    "ddp_timeout": AT_LEAST_1, "ddp_bucket_cap_mb": AT_LEAST_1,
+    "ddp_timeout": AT_LEAST_1,
+    "ddp_bucket_cap_mb": AT_LEAST_1,
     "dataset_num_proc": AT_LEAST_1,
-    "max_length": AT_LEAST_1, "max_completion_length": AT_LEAST_1, "vllm_max_model_length": AT_LEAST_1,
+    "max_length": AT_LEAST_1,
+    "max_completion_length": AT_LEAST_1,
+    "vllm_max_model_length": AT_LEAST_1,
     # GRPO
     "num_generations": Range(2, note="GRPO compares completions within a group"),
     "steps_per_generation": AT_LEAST_1,
@@ -364,16 +414,23 @@ TRAINING_RANGES: dict[str, Range] = {
     "min_p": PROBABILITY,
     "repetition_penalty": POSITIVE,
     "beta": NON_NEGATIVE,
-    "epsilon": NON_NEGATIVE, "epsilon_high": NON_NEGATIVE, "delta": POSITIVE,
+    "epsilon": NON_NEGATIVE,
+    "epsilon_high": NON_NEGATIVE,
+    "delta": POSITIVE,
     "vllm_gpu_memory_utilization": Range(0, low_open=True, high=1),
     "vllm_server_timeout": POSITIVE,
-    "vllm_server_port": PORT, "vllm_group_port": PORT,
+    "vllm_server_port": PORT,
+    "vllm_group_port": PORT,
     "ref_model_mixup_alpha": PROBABILITY,
     "top_entropy_quantile": PROBABILITY,
-    "entropy_coef": NON_NEGATIVE, "entropy_coef_min": NON_NEGATIVE, "entropy_coef_max": NON_NEGATIVE,
+    "entropy_coef": NON_NEGATIVE,
+    "entropy_coef_min": NON_NEGATIVE,
+    "entropy_coef_max": NON_NEGATIVE,
     "entropy_coef_delta": NON_NEGATIVE,
-    "vllm_importance_sampling_clip_max": NON_NEGATIVE, "vllm_importance_sampling_clip_min": NON_NEGATIVE,
-    "vllm_importance_sampling_cap": NON_NEGATIVE, "off_policy_mask_threshold": NON_NEGATIVE,
+    "vllm_importance_sampling_clip_max": NON_NEGATIVE,
+    "vllm_importance_sampling_clip_min": NON_NEGATIVE,
+    "vllm_importance_sampling_cap": NON_NEGATIVE,
+    "off_policy_mask_threshold": NON_NEGATIVE,
 }
 _NOT_COUNTS = {"local_rank"}  # set by the launcher (-1 = not distributed)
 
@@ -381,8 +438,11 @@ _NOT_COUNTS = {"local_rank"}  # set by the launcher (-1 = not distributed)
 def training_range(key: str, tokens: set[str]) -> Range | None:
     if key in TRAINING_RANGES:
         return TRAINING_RANGES[key]
-    if "int" in tokens and key not in _NOT_COUNTS and (
-            key.endswith(("_batch_size", "_size", "_steps")) or key.startswith("num_")):
+    if (
+        "int" in tokens
+        and key not in _NOT_COUNTS
+        and (key.endswith(("_batch_size", "_size", "_steps")) or key.startswith("num_"))
+    ):
         return AT_LEAST_1
     return None
 
@@ -396,8 +456,10 @@ def _number(value: Any, key: str, integer: bool, allowed: Range | None = None) -
         except ValueError:
             pass
     if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise UserError(f"recipe: key '{key}': expected {'an integer' if integer else 'a number'}, "
-                        f"got {_short(value)}")
+        raise UserError(
+            f"recipe: key '{key}': expected {'an integer' if integer else 'a number'}, "
+            f"got {_short(value)}"
+        )
     # math.isfinite(10**400) raises OverflowError: an integer beyond a float is not finite here
     if not (math.isfinite(x) if isinstance(x, float) else abs(x) <= sys.float_info.max):
         raise UserError(f"recipe: key '{key}': must be a finite number, got {_short(value)}")
@@ -432,8 +494,10 @@ def check_template(text: str, where: str, task: str | None = None) -> None:
     None (one template for every task) or an unknown task: either one."""
     fields = TEMPLATE_FIELDS.get(task or "", ("{problem}", "{labels}"))
     if not any(f in text for f in fields):
-        raise UserError(f"{where}: the template must contain {' or '.join(fields)} (where the "
-                        f"sample's query goes), got {text[:80]!r}")
+        raise UserError(
+            f"{where}: the template must contain {' or '.join(fields)} (where the "
+            f"sample's query goes), got {text[:80]!r}"
+        )
 
 
 def _text_map(value: Any, key: str) -> None:
@@ -455,12 +519,20 @@ def check_values(recipe: dict) -> None:
     for key in ("min_pixels", "max_pixels"):
         if m[key] is not None:
             m[key] = _number(m[key], f"model.{key}", integer=True, allowed=AT_LEAST_1)
-    if m["min_pixels"] is not None and m["max_pixels"] is not None and m["min_pixels"] > m["max_pixels"]:
-        raise UserError(f"recipe: key 'model.min_pixels': {m['min_pixels']} is above model.max_pixels "
-                        f"({m['max_pixels']})")
+    if (
+        m["min_pixels"] is not None
+        and m["max_pixels"] is not None
+        and m["min_pixels"] > m["max_pixels"]
+    ):
+        raise UserError(
+            f"recipe: key 'model.min_pixels': {m['min_pixels']} is above model.max_pixels "
+            f"({m['max_pixels']})"
+        )
     data = recipe["data"]
     if data["max_samples"] is not None:
-        data["max_samples"] = _number(data["max_samples"], "data.max_samples", integer=True, allowed=AT_LEAST_1)
+        data["max_samples"] = _number(
+            data["max_samples"], "data.max_samples", integer=True, allowed=AT_LEAST_1
+        )
     data["seed"] = _number(data["seed"], "data.seed", integer=True, allowed=SEED)
     p = recipe["prompt"]
     _text(p["system"], "prompt.system")
@@ -472,22 +544,35 @@ def check_values(recipe: dict) -> None:
     for task, items in recipe["rewards"].items():
         for j, item in enumerate(items if isinstance(items, list) else []):
             if isinstance(item, dict) and item.get("weight") is not None:
-                item["weight"] = _number(item["weight"], f"rewards.{task}[{j}].weight", integer=False)
+                item["weight"] = _number(
+                    item["weight"], f"rewards.{task}[{j}].weight", integer=False
+                )
     peft = recipe["peft"]
     _bool(peft["enabled"], "peft.enabled")
     if peft["enabled"] and m["adapter"] is not None:
-        raise UserError("recipe: keys 'peft.enabled' and 'model.adapter': training continues the adapter with "
-                        "its own LoRA settings (adapter_config.json); set peft.enabled to false")
+        raise UserError(
+            "recipe: keys 'peft.enabled' and 'model.adapter': training continues the adapter with "
+            "its own LoRA settings (adapter_config.json); set peft.enabled to false"
+        )
     _bool(peft["include_vision"], "peft.include_vision")
     peft["r"] = _number(peft["r"], "peft.r", integer=True, allowed=AT_LEAST_1)
-    peft["lora_alpha"] = _number(peft["lora_alpha"], "peft.lora_alpha", integer=False, allowed=POSITIVE)
-    peft["lora_dropout"] = _number(peft["lora_dropout"], "peft.lora_dropout", integer=False,
-                                   allowed=Range(0, high=1, high_open=True))
+    peft["lora_alpha"] = _number(
+        peft["lora_alpha"], "peft.lora_alpha", integer=False, allowed=POSITIVE
+    )
+    peft["lora_dropout"] = _number(
+        peft["lora_dropout"],
+        "peft.lora_dropout",
+        integer=False,
+        allowed=Range(0, high=1, high_open=True),
+    )
     targets = peft["target_modules"]
     if not (isinstance(targets, str) and targets.strip()) and not (
-            isinstance(targets, list) and targets and all(isinstance(t, str) for t in targets)):
-        raise UserError("recipe: key 'peft.target_modules': must be 'all-linear' or a list of module names, "
-                        f"got {targets!r}")
+        isinstance(targets, list) and targets and all(isinstance(t, str) for t in targets)
+    ):
+        raise UserError(
+            "recipe: key 'peft.target_modules': must be 'all-linear' or a list of module names, "
+            f"got {targets!r}"
+        )
     for key in ("vision", "language"):
         _bool(recipe["freeze"][key], f"freeze.{key}")
 
@@ -500,7 +585,9 @@ def _normalise_data(recipe: dict) -> None:
         if isinstance(items, (str, dict)):
             items = [items]
         if items is not None and not isinstance(items, list):
-            raise UserError(f"recipe: key 'data.{split}': must be a list of JSONL files, got {_shown(items)}")
+            raise UserError(
+                f"recipe: key 'data.{split}': must be a list of JSONL files, got {_shown(items)}"
+            )
         out = []
         for i, item in enumerate(items or []):
             key = f"data.{split}[{i}]"
@@ -515,12 +602,25 @@ def _normalise_data(recipe: dict) -> None:
             _text(item["path"], f"{key}.path", required=True)
             _text(item.get("image_root"), f"{key}.image_root")
             max_samples = item.get("max_samples")
-            out.append({"path": item["path"],
-                        "image_root": item.get("image_root") or str(Path(item["path"]).parent),
-                        "weight": float(_number(item.get("weight", 1.0), f"{key}.weight", integer=False,
-                                                allowed=POSITIVE)),
-                        "max_samples": None if max_samples is None else _number(
-                            max_samples, f"{key}.max_samples", integer=True, allowed=AT_LEAST_1)})
+            out.append(
+                {
+                    "path": item["path"],
+                    "image_root": item.get("image_root") or str(Path(item["path"]).parent),
+                    "weight": float(
+                        _number(
+                            item.get("weight", 1.0),
+                            f"{key}.weight",
+                            integer=False,
+                            allowed=POSITIVE,
+                        )
+                    ),
+                    "max_samples": None
+                    if max_samples is None
+                    else _number(
+                        max_samples, f"{key}.max_samples", integer=True, allowed=AT_LEAST_1
+                    ),
+                }
+            )
         recipe["data"][split] = out
 
 
@@ -534,7 +634,11 @@ def trainer_config_fields(method: str) -> dict[str, Any]:
 
 
 def _type_tokens(field) -> set[str]:
-    t = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
+    t = (
+        field.type
+        if isinstance(field.type, str)
+        else getattr(field.type, "__name__", str(field.type))
+    )
     return {tok.strip() for tok in str(t).split("|")}
 
 
@@ -549,15 +653,23 @@ def _check_value(key: str, value: Any, field, method: str) -> Any:
     dotted = f"training.{key}"
     if tokens - {"None"} == {"bool"}:
         if not isinstance(value, bool):
-            raise UserError(f"recipe: key '{dotted}': expected true or false for {method}, got {value!r}")
+            raise UserError(
+                f"recipe: key '{dotted}': expected true or false for {method}, got {value!r}"
+            )
         return value
     numeric = "float" in tokens or "int" in tokens
     if isinstance(value, bool) and "bool" in tokens:
         return value
-    if not numeric or isinstance(value, bool) or ("float" not in tokens and not isinstance(value, int)):
+    if (
+        not numeric
+        or isinstance(value, bool)
+        or ("float" not in tokens and not isinstance(value, int))
+    ):
         want = " or ".join(sorted(tokens - {"None"}))
         raise UserError(f"recipe: key '{dotted}': expected {want} for {method}, got {value!r}")
-    number = _number(value, dotted, integer="float" not in tokens, allowed=training_range(key, tokens))
+    number = _number(
+        value, dotted, integer="float" not in tokens, allowed=training_range(key, tokens)
+    )
     return float(number) if "float" in tokens and isinstance(value, str) else number
 
 
@@ -567,8 +679,12 @@ def validate_training(recipe: dict) -> None:
     fields = trainer_config_fields(recipe["method"])
     for key in list(recipe["training"]):
         if key not in fields:
-            raise UserError(f"recipe: unknown key 'training.{key}' for {recipe['method']}{_suggest(key, fields)}")
-        recipe["training"][key] = _check_value(key, recipe["training"][key], fields[key], recipe["method"])
+            raise UserError(
+                f"recipe: unknown key 'training.{key}' for {recipe['method']}{_suggest(key, fields)}"
+            )
+        recipe["training"][key] = _check_value(
+            key, recipe["training"][key], fields[key], recipe["method"]
+        )
     _check_choices(recipe["training"], fields, recipe["method"])
 
 
@@ -586,8 +702,10 @@ def _check_choices(training: dict, fields: dict, method: str) -> None:
     loss = training.get("loss_type")
     choices = _documented_choices(fields["loss_type"]) if "loss_type" in fields else set()
     if isinstance(loss, str) and choices and loss not in choices:
-        raise UserError(f"recipe: key 'training.loss_type': '{loss}' is not one of {', '.join(sorted(choices))} "
-                        f"for {method}{_suggest(loss, choices)}")
+        raise UserError(
+            f"recipe: key 'training.loss_type': '{loss}' is not one of {', '.join(sorted(choices))} "
+            f"for {method}{_suggest(loss, choices)}"
+        )
     report_to = training.get("report_to")
     if report_to is not None:
         from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
@@ -596,8 +714,10 @@ def _check_choices(training: dict, fields: dict, method: str) -> None:
         names = report_to if isinstance(report_to, list) else [report_to]
         for name in names:
             if not isinstance(name, str) or name not in known:
-                raise UserError(f"recipe: key 'training.report_to': {name!r} is not a logging integration "
-                                f"({', '.join(sorted(known))}){_suggest(str(name), known)}")
+                raise UserError(
+                    f"recipe: key 'training.report_to': {name!r} is not a logging integration "
+                    f"({', '.join(sorted(known))}){_suggest(str(name), known)}"
+                )
 
 
 def dump_recipe(recipe: dict) -> str:

@@ -26,7 +26,11 @@ LOCK_FILE = ".vlmr1.lock"
 
 def describe(holder: dict) -> str:
     """`pid N on HOST (started TIME: COMMAND)` from a lock file's contents."""
-    host = f" on {holder['host']}" if holder.get("host") and holder["host"] != socket.gethostname() else ""
+    host = (
+        f" on {holder['host']}"
+        if holder.get("host") and holder["host"] != socket.gethostname()
+        else ""
+    )
     command = f": {holder['command']}" if holder.get("command") else ""
     return f"pid {holder.get('pid', '?')}{host} (started {holder.get('started', '?')}{command})"
 
@@ -64,22 +68,30 @@ class FolderLock:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise UserError(f"{self.folder}: cannot create the output folder: {e.strerror or e}") from None
+            raise UserError(
+                f"{self.folder}: cannot create the output folder: {e.strerror or e}"
+            ) from None
         while True:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             except OSError as e:
-                raise UserError(f"{self.path}: cannot open the lock file: {e.strerror or e}") from None
+                raise UserError(
+                    f"{self.path}: cannot open the lock file: {e.strerror or e}"
+                ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = _read_holder(fd)
                 os.close(fd)
-                raise UserError(f"{self.folder} is in use by {describe(holder)}: one output folder is used by "
-                                "one run at a time (wait for it, or choose another output folder)") from None
+                raise UserError(
+                    f"{self.folder} is in use by {describe(holder)}: one output folder is used by "
+                    "one run at a time (wait for it, or choose another output folder)"
+                ) from None
             except OSError as e:  # a file system without locks (some network mounts)
                 os.close(fd)
-                raise UserError(f"{self.path}: cannot lock the output folder: {e.strerror or e}") from None
+                raise UserError(
+                    f"{self.path}: cannot lock the output folder: {e.strerror or e}"
+                ) from None
             # The holder may have released and removed the file between our open and our flock:
             # then we hold a lock on a file nobody else can see, and must lock the new one.
             try:
@@ -91,8 +103,12 @@ class FolderLock:
             os.close(fd)
         previous = _read_holder(fd)
         self.stale = previous or None
-        mine = {"pid": os.getpid(), "host": socket.gethostname(),
-                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": _command()}
+        mine = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": _command(),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(mine) + "\n").encode("utf-8"), 0)
         self.fd = fd

@@ -41,8 +41,9 @@ def redact_recipe(recipe: dict) -> dict:
 
 
 def _secret_line(key: str) -> re.Pattern[str]:
-    return re.compile(rf"^(\s*['\"]?{re.escape(key)}['\"]?\s*:\s*)(?!\s*(?:null|~|''|\"\"|#|$)).+$",
-                      re.MULTILINE)
+    return re.compile(
+        rf"^(\s*['\"]?{re.escape(key)}['\"]?\s*:\s*)(?!\s*(?:null|~|''|\"\"|#|$)).+$", re.MULTILINE
+    )
 
 
 def redact_recipe_text(text: str) -> str:
@@ -103,4 +104,4 @@ def file_contains(fh: BinaryIO, secret: str, chunk_size: int = 1 << 20) -> bool:
         window = tail + block
         if needle in window:
             return True
-        tail = window[-(len(needle) - 1):] if len(needle) > 1 else b""
+        tail = window[-(len(needle) - 1) :] if len(needle) > 1 else b""

@@ -65,7 +65,9 @@ def test_a_failed_build_leaves_nothing(builder, tmp_path):
     (kept / "notes.txt").write_text("mine")
     with pytest.raises(RuntimeError):
         presets.build_preset("tiny-qwen2.5-vl", kept, overwrite=True)
-    assert [p.name for p in tmp_path.iterdir()] == ["kept"] and [p.name for p in kept.iterdir()] == ["notes.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"] and [
+        p.name for p in kept.iterdir()
+    ] == ["notes.txt"]
 
 
 def test_a_file_is_not_a_folder(tmp_path):
@@ -84,7 +86,9 @@ def test_cli_output_option_positional_alias_and_overwrite(tmp_path):
     (out / "mine.txt").write_text("keep me")
     r = runner.invoke(app, ["init-model", "-o", str(out)])
     assert isinstance(r.exception, UserError) and "folder is not empty" in str(r.exception)
-    r = runner.invoke(app, ["init-model", str(out), "--overwrite", "--seed", "1"])  # the old positional
+    r = runner.invoke(
+        app, ["init-model", str(out), "--overwrite", "--seed", "1"]
+    )  # the old positional
     assert r.exit_code == 0, r.output
     assert "note: the positional OUTPUT is deprecated; use --output/-o" in r.stderr
     assert (out / "mine.txt").read_text() == "keep me"

@@ -36,7 +36,10 @@ def rec_answer(row) -> str:
 
 
 def ovd_answer(row) -> str:
-    objs = [{"bbox_2d": MODEL_BOX, "label": "cat"}, {"bbox_2d": [0, 0, 8, 8], "label": "<b>dog</b>"}]
+    objs = [
+        {"bbox_2d": MODEL_BOX, "label": "cat"},
+        {"bbox_2d": [0, 0, 8, 8], "label": "<b>dog</b>"},
+    ]
     return "<answer>```json\n" + json.dumps(objs) + "\n```</answer>"
 
 
@@ -60,7 +63,9 @@ def _shapes_record(shapes_data: Path, k: int = 0) -> dict:
     return json.loads((shapes_data / "eval.jsonl").read_text().splitlines()[k])
 
 
-def test_box_and_picture_match_evaluate(tiny_model, shapes_data, tmp_path, scripted_predict, monkeypatch):
+def test_box_and_picture_match_evaluate(
+    tiny_model, shapes_data, tmp_path, scripted_predict, monkeypatch
+):
     """The same answer read by predict and by evaluate gives the same box in original pixels,
     and the picture shows it there."""
     import vlmr1_cli.evaluate.runner as runner
@@ -70,12 +75,16 @@ def test_box_and_picture_match_evaluate(tiny_model, shapes_data, tmp_path, scrip
     data = tmp_path / "one.jsonl"
     data.write_text(json.dumps(rec) + "\n")
     monkeypatch.setattr(runner, "make_generator", lambda plan, device: Scripted(rec_answer))
-    evaluate(str(tiny_model), data, tmp_path / "eval", image_root=str(shapes_data), opts=EvalOptions())
+    evaluate(
+        str(tiny_model), data, tmp_path / "eval", image_root=str(shapes_data), opts=EvalOptions()
+    )
     evaluated = json.loads((tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()[0])
 
     gen = scripted_predict(rec_answer)
     image = shapes_data / rec["images"][0]
-    r = _invoke("-m", tiny_model, "-i", image, "--phrase", rec["problem"], "-o", tmp_path / "pics", "--json")
+    r = _invoke(
+        "-m", tiny_model, "-i", image, "--phrase", rec["problem"], "-o", tmp_path / "pics", "--json"
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     result = out["results"][0]
@@ -85,7 +94,12 @@ def test_box_and_picture_match_evaluate(tiny_model, shapes_data, tmp_path, scrip
     # original pixels: the model-frame box scaled by original / input size, per axis
     (w, h), (wi, hi) = result["image_size"], result["input_size"]
     assert [w, h] == rec["image_sizes"][0] and (wi, hi) != (w, h)
-    expected = [MODEL_BOX[0] * w / wi, MODEL_BOX[1] * h / hi, MODEL_BOX[2] * w / wi, MODEL_BOX[3] * h / hi]
+    expected = [
+        MODEL_BOX[0] * w / wi,
+        MODEL_BOX[1] * h / hi,
+        MODEL_BOX[2] * w / wi,
+        MODEL_BOX[3] * h / hi,
+    ]
     assert result["boxes"][0]["bbox_2d"] == pytest.approx(expected, abs=1e-3)
     # the prompt is evaluation's (the paper's REC template here) with the phrase in it
     assert f"this sentence describes: {rec['problem']}." in next(iter(gen.texts.values()))
@@ -115,11 +129,20 @@ def test_real_model_gives_evaluates_completion(tiny_model, shapes_data, tmp_path
     rec = _shapes_record(shapes_data, 1)
     data = tmp_path / "one.jsonl"
     data.write_text(json.dumps(rec) + "\n")
-    evaluate(str(tiny_model), data, tmp_path / "eval", image_root=str(shapes_data),
-             opts=EvalOptions(max_new_tokens=6, device="cpu"))
+    evaluate(
+        str(tiny_model),
+        data,
+        tmp_path / "eval",
+        image_root=str(shapes_data),
+        opts=EvalOptions(max_new_tokens=6, device="cpu"),
+    )
     evaluated = json.loads((tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()[0])
-    got = predict(str(tiny_model), shapes_data / rec["images"][0], phrase=rec["problem"],
-                  opts=PredictOptions(max_new_tokens=6, device="cpu"))
+    got = predict(
+        str(tiny_model),
+        shapes_data / rec["images"][0],
+        phrase=rec["problem"],
+        opts=PredictOptions(max_new_tokens=6, device="cpu"),
+    )
     result = got["results"][0]
     assert result["completion"] == evaluated["completion"]
     assert result["answer"]["box"] == evaluated["box"] and result["parsed"] == evaluated["parsed"]
@@ -130,16 +153,36 @@ def test_preset_json_prints_boxes_and_completion(shapes_data):
     import subprocess
 
     image = shapes_data / "images" / "eval_000000.png"
-    r = subprocess.run([sys.executable, "-m", "vlmr1_cli", "predict", "--model", "preset:tiny-qwen2.5-vl",
-                        "--image", str(image), "--phrase", "the red circle", "--json", "--max-new-tokens", "5",
-                        "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vlmr1_cli",
+            "predict",
+            "--model",
+            "preset:tiny-qwen2.5-vl",
+            "--image",
+            str(image),
+            "--phrase",
+            "the red circle",
+            "--json",
+            "--max-new-tokens",
+            "5",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)
     (result,) = out["results"]
     assert result["image"] == str(image) and isinstance(result["completion"], str)
     assert isinstance(result["boxes"], list) and result["parsed"] == bool(result["boxes"])
-    assert result["image_size"] == list(json.loads((shapes_data / "eval.jsonl").read_text().splitlines()[0])
-                                        ["image_sizes"][0])
+    assert result["image_size"] == list(
+        json.loads((shapes_data / "eval.jsonl").read_text().splitlines()[0])["image_sizes"][0]
+    )
 
 
 def test_ovd_labels_on_a_folder_in_batches(tiny_model, shapes_data, tmp_path, scripted_predict):
@@ -149,17 +192,24 @@ def test_ovd_labels_on_a_folder_in_batches(tiny_model, shapes_data, tmp_path, sc
         shutil.copy(shapes_data / "images" / "eval_000002.png", folder / name)
     (folder / "notes.txt").write_text("not an image")
     gen = scripted_predict(ovd_answer)
-    r = _invoke("-m", tiny_model, "-i", folder, "--labels", "cat, dog ,cat", "--batch-size", "2", "--json")
+    r = _invoke(
+        "-m", tiny_model, "-i", folder, "--labels", "cat, dog ,cat", "--batch-size", "2", "--json"
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["task"] == "ovd"
     assert [Path(x["image"]).name for x in out["results"]] == ["a.png", "b.png", "c.png"]
     assert sorted(len(b) for b in gen.batches) == [1, 2]
     first = out["results"][0]
-    assert first["query"] == ["cat", "dog"] and [b["label"] for b in first["boxes"]] == ["cat", "<b>dog</b>"]
+    assert first["query"] == ["cat", "dog"] and [b["label"] for b in first["boxes"]] == [
+        "cat",
+        "<b>dog</b>",
+    ]
     assert "detect the following objects: ['cat', 'dog']" in next(iter(gen.texts.values()))
     # the table shows every box, the label as written (no markup), completions on request
-    r = _invoke("-m", tiny_model, "-i", folder / "a.png", "--labels", "cat,dog", "--show-completion")
+    r = _invoke(
+        "-m", tiny_model, "-i", folder / "a.png", "--labels", "cat,dog", "--show-completion"
+    )
     assert r.exit_code == 0, r.output
     assert r.stdout.count("a.png") >= 2 and "<b>dog</b>" in r.stdout and "```json" in r.stdout
 
@@ -167,47 +217,82 @@ def test_ovd_labels_on_a_folder_in_batches(tiny_model, shapes_data, tmp_path, sc
 def test_template_and_checkpoint_recipe_prompt(tiny_model, shapes_data, tmp_path, scripted_predict):
     model = tmp_path / "ckpt"
     shutil.copytree(tiny_model, model)
-    meta = {"family": "qwen2_5_vl", "prompt": {"system": None, "templates": {"rec": "Find: {problem}"}}}
+    meta = {
+        "family": "qwen2_5_vl",
+        "prompt": {"system": None, "templates": {"rec": "Find: {problem}"}},
+    }
     (model / "vlmr1.json").write_text(json.dumps(meta))
     image = shapes_data / "images" / "eval_000000.png"
     gen = scripted_predict(lambda row: "no box here")
     r = _invoke("-m", model, "-i", image, "--phrase", "the red circle", "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert out["prompt_source"] == "checkpoint recipe" and "Find: the red circle" in next(iter(gen.texts.values()))
+    assert out["prompt_source"] == "checkpoint recipe" and "Find: the red circle" in next(
+        iter(gen.texts.values())
+    )
     assert out["results"][0]["parsed"] is False and out["results"][0]["boxes"] == []
-    r = _invoke("-m", model, "-i", image, "--phrase", "the red circle", "--template", "Where is {problem}?")
+    r = _invoke(
+        "-m", model, "-i", image, "--phrase", "the red circle", "--template", "Where is {problem}?"
+    )
     assert r.exit_code == 0 and "UNPARSEABLE" in r.stdout
     assert "Where is the red circle?" in gen.texts[next(reversed(gen.texts))]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--phrase", "x", "--labels", "a"], "predict needs exactly one of --phrase (REC) and --labels (OVD)"),
-    ([], "predict needs exactly one of --phrase (REC) and --labels (OVD)"),
-    (["--labels", " , "], "--labels ' , ': no label given"),
-    (["--phrase", " "], "--phrase is empty"),
-    (["--phrase", "x", "--template", "Look."],
-     "--template: the template must contain {problem} (where the sample's query goes), got 'Look.'"),
-    (["--labels", "cat", "--template", "Find {phrase}."],
-     "--template: the template must contain {labels} or {problem}"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--phrase", "x", "--labels", "a"],
+            "predict needs exactly one of --phrase (REC) and --labels (OVD)",
+        ),
+        ([], "predict needs exactly one of --phrase (REC) and --labels (OVD)"),
+        (["--labels", " , "], "--labels ' , ': no label given"),
+        (["--phrase", " "], "--phrase is empty"),
+        (
+            ["--phrase", "x", "--template", "Look."],
+            "--template: the template must contain {problem} (where the sample's query goes), got 'Look.'",
+        ),
+        (
+            ["--labels", "cat", "--template", "Find {phrase}."],
+            "--template: the template must contain {labels} or {problem}",
+        ),
+    ],
+)
 def test_bad_queries_are_one_line(tiny_model, shapes_data, args, message, capsys, monkeypatch):
-    _expect_error(["-m", tiny_model, "-i", shapes_data / "images" / "eval_000000.png", *args], message,
-                  capsys, monkeypatch)
+    _expect_error(
+        ["-m", tiny_model, "-i", shapes_data / "images" / "eval_000000.png", *args],
+        message,
+        capsys,
+        monkeypatch,
+    )
 
 
 def test_bad_images_are_one_line(tiny_model, tmp_path, capsys, monkeypatch):
-    _expect_error(["-m", tiny_model, "-i", tmp_path / "nope.png", "--phrase", "x"],
-                  f"--image {tmp_path / 'nope.png'}: no such file or folder", capsys, monkeypatch)
+    _expect_error(
+        ["-m", tiny_model, "-i", tmp_path / "nope.png", "--phrase", "x"],
+        f"--image {tmp_path / 'nope.png'}: no such file or folder",
+        capsys,
+        monkeypatch,
+    )
     empty = tmp_path / "empty"
     empty.mkdir()
-    _expect_error(["-m", tiny_model, "-i", empty, "--phrase", "x"], f"--image {empty}: the folder holds no image",
-                  capsys, monkeypatch)
+    _expect_error(
+        ["-m", tiny_model, "-i", empty, "--phrase", "x"],
+        f"--image {empty}: the folder holds no image",
+        capsys,
+        monkeypatch,
+    )
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
-    _expect_error(["-m", tiny_model, "-i", broken, "--phrase", "x"], f"{broken}: unreadable image", capsys,
-                  monkeypatch)
-    _expect_error(["-i", broken, "--phrase", "x"], "predict needs --model and --image", capsys, monkeypatch)
+    _expect_error(
+        ["-m", tiny_model, "-i", broken, "--phrase", "x"],
+        f"{broken}: unreadable image",
+        capsys,
+        monkeypatch,
+    )
+    _expect_error(
+        ["-i", broken, "--phrase", "x"], "predict needs --model and --image", capsys, monkeypatch
+    )
 
 
 def _expect_error(args, message, capsys, monkeypatch):
@@ -235,19 +320,35 @@ def test_hub_id_and_lora_adapter_are_model_sources(hub, tiny_model, shapes_data,
 
     image = shapes_data / "images" / "eval_000000.png"
     opts = PredictOptions(max_new_tokens=3, device="cpu")
-    hub.add_repo("org/tiny", {p.relative_to(tiny_model).as_posix(): p.read_bytes()
-                              for p in sorted(tiny_model.rglob("*")) if p.is_file()})
+    hub.add_repo(
+        "org/tiny",
+        {
+            p.relative_to(tiny_model).as_posix(): p.read_bytes()
+            for p in sorted(tiny_model.rglob("*"))
+            if p.is_file()
+        },
+    )
     from_hub = predict("org/tiny", image, phrase="the red circle", opts=opts)
     local = predict(str(tiny_model), image, phrase="the red circle", opts=opts)
     assert from_hub["results"][0]["completion"] == local["results"][0]["completion"]
     assert hub.downloaded("org/tiny")
 
     torch.manual_seed(0)
-    model = get_peft_model(AutoModelForImageTextToText.from_pretrained(tiny_model, local_files_only=True),
-                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model = get_peft_model(
+        AutoModelForImageTextToText.from_pretrained(tiny_model, local_files_only=True),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    )
     adapter = tmp_path / "lora"
     model.save_pretrained(adapter)
-    (adapter / "vlmr1.json").write_text(json.dumps(
-        {"family": "qwen2_5_vl", "prompt": {"system": None, "templates": {"rec": "Find: {problem}"}}}))
+    (adapter / "vlmr1.json").write_text(
+        json.dumps(
+            {
+                "family": "qwen2_5_vl",
+                "prompt": {"system": None, "templates": {"rec": "Find: {problem}"}},
+            }
+        )
+    )
     got = predict(str(adapter), image, phrase="the red circle", opts=opts)
-    assert got["prompt_source"] == "checkpoint recipe" and isinstance(got["results"][0]["completion"], str)
+    assert got["prompt_source"] == "checkpoint recipe" and isinstance(
+        got["results"][0]["completion"], str
+    )

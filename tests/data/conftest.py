@@ -23,7 +23,13 @@ def cli():
     def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         env = dict(os.environ, VLMR1_NO_PROGRESS="1")
         env.pop("VLMR1_DEBUG", None)
-        return subprocess.run([sys.executable, "-m", "vlmr1_cli", *map(str, args)],
-                              capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "vlmr1_cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            timeout=120,
+        )
 
     return run

@@ -41,8 +41,20 @@ def run_main(monkeypatch, capsys, *args) -> tuple[int, str, str]:
 
 
 def _refcoco(root, out, split="train"):
-    return ("prepare-data", "refcoco", "--refer-root", root, "--dataset", "refcoco", "--split-by", "unc",
-            "--split", split, "--output", out)
+    return (
+        "prepare-data",
+        "refcoco",
+        "--refer-root",
+        root,
+        "--dataset",
+        "refcoco",
+        "--split-by",
+        "unc",
+        "--split",
+        split,
+        "--output",
+        out,
+    )
 
 
 def test_each_command_writes_and_prints_a_summary(tmp_path, monkeypatch, capsys):
@@ -52,32 +64,93 @@ def test_each_command_writes_and_prints_a_summary(tmp_path, monkeypatch, capsys)
 
     inst = tmp_path / "instances.json"
     inst.write_text(json.dumps(coco_instances()))
-    code, out, _ = run_main(monkeypatch, capsys, "prepare-data", "coco", "--instances", inst, "--output",
-                            tmp_path / "c.jsonl", "--max-boxes-per-category", "10")
+    code, out, _ = run_main(
+        monkeypatch,
+        capsys,
+        "prepare-data",
+        "coco",
+        "--instances",
+        inst,
+        "--output",
+        tmp_path / "c.jsonl",
+        "--max-boxes-per-category",
+        "10",
+    )
     assert code == 0 and "output: gt" in out and (tmp_path / "c_gt.json").is_file()
-    code, out, _ = run_main(monkeypatch, capsys, "prepare-data", "coco", "--instances", inst, "--output",
-                            tmp_path / "p2.jsonl", "--variant", "pos2")
-    assert code == 0 and "option: labels" in out and read_jsonl(tmp_path / "p2.jsonl")[0]["labels"] == ["person"]
-    code, _, err = run_main(monkeypatch, capsys, "prepare-data", "coco", "--instances", inst, "--output",
-                            tmp_path / "p3.jsonl", "--variant", "pos3", "--max-boxes-per-image", "5")
+    code, out, _ = run_main(
+        monkeypatch,
+        capsys,
+        "prepare-data",
+        "coco",
+        "--instances",
+        inst,
+        "--output",
+        tmp_path / "p2.jsonl",
+        "--variant",
+        "pos2",
+    )
+    assert (
+        code == 0
+        and "option: labels" in out
+        and read_jsonl(tmp_path / "p2.jsonl")[0]["labels"] == ["person"]
+    )
+    code, _, err = run_main(
+        monkeypatch,
+        capsys,
+        "prepare-data",
+        "coco",
+        "--instances",
+        inst,
+        "--output",
+        tmp_path / "p3.jsonl",
+        "--variant",
+        "pos3",
+        "--max-boxes-per-image",
+        "5",
+    )
     assert code == 1 and "--max-boxes-per-image 5 contradicts --variant pos3" in err
 
-    code, out, _ = run_main(monkeypatch, capsys, "prepare-data", "d3", "--anno-dir", write_d3(tmp_path / "pkl"),
-                            "--output", tmp_path / "d.jsonl", "--negatives", "2", "--seed", "1")
+    code, out, _ = run_main(
+        monkeypatch,
+        capsys,
+        "prepare-data",
+        "d3",
+        "--anno-dir",
+        write_d3(tmp_path / "pkl"),
+        "--output",
+        tmp_path / "d.jsonl",
+        "--negatives",
+        "2",
+        "--seed",
+        "1",
+    )
     assert code == 0 and len(read_jsonl(tmp_path / "d.jsonl")[0]["negatives"]) == 2
 
     sub = tmp_path / "negation.json"
     sub.write_text(json.dumps(ovdeval_subset("negation")))
-    code, out, _ = run_main(monkeypatch, capsys, "prepare-data", "ovdeval", sub, "--output", tmp_path / "o.jsonl")
+    code, out, _ = run_main(
+        monkeypatch, capsys, "prepare-data", "ovdeval", sub, "--output", tmp_path / "o.jsonl"
+    )
     assert code == 0 and read_jsonl(tmp_path / "o.jsonl")[0]["subset"] == "negation"
 
-    code, out, _ = run_main(monkeypatch, capsys, "prepare-data", "lisa", write_lisa(tmp_path / "lisa"),
-                            "--output", tmp_path / "l.jsonl", "--box-rule", "first-shape")
+    code, out, _ = run_main(
+        monkeypatch,
+        capsys,
+        "prepare-data",
+        "lisa",
+        write_lisa(tmp_path / "lisa"),
+        "--output",
+        tmp_path / "l.jsonl",
+        "--box-rule",
+        "first-shape",
+    )
     assert code == 0 and "option: box_rule" in out
 
     ev = tmp_path / "refcoco_val.json"
     ev.write_text(json.dumps(vlmr1_eval_items()))
-    code, out, _ = run_main(monkeypatch, capsys, "prepare-data", "vlmr1-rec", ev, "--output", tmp_path / "v.jsonl")
+    code, out, _ = run_main(
+        monkeypatch, capsys, "prepare-data", "vlmr1-rec", ev, "--output", tmp_path / "v.jsonl"
+    )
     assert code == 0 and "bbox_list = solution - 1" in out
 
 
@@ -89,9 +162,20 @@ def test_validate_exit_codes(tmp_path, monkeypatch, capsys):
     code, out, _ = run_main(monkeypatch, capsys, "prepare-data", "validate", tmp_path / "l.jsonl")
     assert code == 0 and "OK" in out
     make_image(tmp_path / "a.jpg", 20, 20)  # now the size differs from the records
-    code, out, _ = run_main(monkeypatch, capsys, "prepare-data", "validate", tmp_path / "l.jsonl",
-                            "--image-root", tmp_path)
-    assert code == 1 and "l.jsonl:1: id 'a-0': a.jpg is 20x20, record says 200x100" in out and "FAILED" in out
+    code, out, _ = run_main(
+        monkeypatch,
+        capsys,
+        "prepare-data",
+        "validate",
+        tmp_path / "l.jsonl",
+        "--image-root",
+        tmp_path,
+    )
+    assert (
+        code == 1
+        and "l.jsonl:1: id 'a-0': a.jpg is 20x20, record says 200x100" in out
+        and "FAILED" in out
+    )
 
 
 def _break(kind, tmp_path):
@@ -103,7 +187,11 @@ def _break(kind, tmp_path):
         inst.write_text(inst.read_text()[:-100])
         return "instances.json:1: invalid JSON"
     if kind == "non-utf8":
-        inst.write_bytes(inst.read_bytes().replace(b"COCO_train2014_000000000003", b"COCO_train2014_\xff\xfe0000003"))
+        inst.write_bytes(
+            inst.read_bytes().replace(
+                b"COCO_train2014_000000000003", b"COCO_train2014_\xff\xfe0000003"
+            )
+        )
         return "instances.json:1: not UTF-8 text (byte 0xff"
     if kind == "empty json":
         inst.write_bytes(b"")
@@ -130,8 +218,19 @@ def _break(kind, tmp_path):
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["truncated json", "non-utf8", "empty json", "empty pickle",
-                                  "truncated pickle", "missing annotation", "negative size", "missing split"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "truncated json",
+        "non-utf8",
+        "empty json",
+        "empty pickle",
+        "truncated pickle",
+        "missing annotation",
+        "negative size",
+        "missing split",
+    ],
+)
 def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, kind):
     expected = _break(kind, tmp_path)
     out_file = tmp_path / "out.jsonl"
@@ -142,14 +241,20 @@ def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, kind):
     assert not out_file.exists() and [p.name for p in tmp_path.iterdir()] == ["refer"]
 
 
-@pytest.mark.parametrize("args,expected", [
-    (("coco", "--instances", "{empty}", "--output", "{out}"), "empty file (expected JSON)"),
-    (("ovdeval", "{nonutf8}", "--output", "{out}"), "not UTF-8 text"),
-    (("vlmr1-rec", "{empty}", "--output", "{out}"), "empty file"),
-    (("vlmr1-rec", "{nonutf8_jsonl}", "--output", "{out}"), "x.jsonl:2: not UTF-8 text"),
-    (("d3", "--annotations-json", "{truncated}", "--output", "{out}"), "t.json:1: invalid JSON"),
-    (("lisa", "{lisa_empty}", "--output", "{out}"), "a.json: empty file"),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (("coco", "--instances", "{empty}", "--output", "{out}"), "empty file (expected JSON)"),
+        (("ovdeval", "{nonutf8}", "--output", "{out}"), "not UTF-8 text"),
+        (("vlmr1-rec", "{empty}", "--output", "{out}"), "empty file"),
+        (("vlmr1-rec", "{nonutf8_jsonl}", "--output", "{out}"), "x.jsonl:2: not UTF-8 text"),
+        (
+            ("d3", "--annotations-json", "{truncated}", "--output", "{out}"),
+            "t.json:1: invalid JSON",
+        ),
+        (("lisa", "{lisa_empty}", "--output", "{out}"), "a.json: empty file"),
+    ],
+)
 def test_bad_input_other_sources(tmp_path, monkeypatch, capsys, args, expected):
     (tmp_path / "e.json").write_bytes(b"")
     (tmp_path / "u.json").write_bytes(b'{"images": ["\xe9"]}')
@@ -158,8 +263,14 @@ def test_bad_input_other_sources(tmp_path, monkeypatch, capsys, args, expected):
     (tmp_path / "t.json").write_text(json.dumps(coco_instances())[:-7])
     lisa = write_lisa(tmp_path / "lisa")
     (lisa / "a.json").write_bytes(b"")
-    paths = {"empty": tmp_path / "e.json", "nonutf8": tmp_path / "u.json", "out": tmp_path / "o.jsonl",
-             "nonutf8_jsonl": tmp_path / "x.jsonl", "truncated": tmp_path / "t.json", "lisa_empty": lisa}
+    paths = {
+        "empty": tmp_path / "e.json",
+        "nonutf8": tmp_path / "u.json",
+        "out": tmp_path / "o.jsonl",
+        "nonutf8_jsonl": tmp_path / "x.jsonl",
+        "truncated": tmp_path / "t.json",
+        "lisa_empty": lisa,
+    }
     code, _, err = run_main(monkeypatch, capsys, "prepare-data", *[a.format(**paths) for a in args])
     assert code == 1 and err.count("\n") == 1 and err.startswith("error: ") and expected in err, err
     assert not (tmp_path / "o.jsonl").exists()
@@ -186,7 +297,9 @@ def test_interrupted_run_leaves_no_output(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("source", ["ovdeval", "d3"])
-def test_readme_flow_gt_in_a_sibling_folder_scores_on_the_copy(tmp_path, monkeypatch, capsys, source):
+def test_readme_flow_gt_in_a_sibling_folder_scores_on_the_copy(
+    tmp_path, monkeypatch, capsys, source
+):
     """The README's commands, GT in a folder beside data/: the records name a copy that
     evaluate accepts, and scoring on it gives the metrics of the original GT file."""
     from vlmr1_cli.errors import UserError
@@ -208,15 +321,24 @@ def test_readme_flow_gt_in_a_sibling_folder_scores_on_the_copy(tmp_path, monkeyp
         original.parent.mkdir()
         original.write_text(json.dumps(d3_json()))
         data = tmp_path / "data" / "d3.jsonl"
-        args = ("d3", "--anno-dir", "d3/d3_pkl", "--gt", "d3/d3_json/d3_full_annotations.json",
-                "--output", "data/d3.jsonl")
+        args = (
+            "d3",
+            "--anno-dir",
+            "d3/d3_pkl",
+            "--gt",
+            "d3/d3_json/d3_full_annotations.json",
+            "--output",
+            "data/d3.jsonl",
+        )
     code, _, err = run_main(monkeypatch, capsys, "prepare-data", *args)
     assert code == 0, err
     records = [{**r, "_line": i} for i, r in enumerate(read_jsonl(data), start=1)]
     copy = data.with_name(f"{data.stem}_gt.json")
     assert gt_file_of(records, data) == copy.resolve()
     with pytest.raises(UserError, match="is not a file inside the data file's folder"):
-        gt_file_of([{**r, "gt_file": f"../{original.relative_to(tmp_path)}"} for r in records], data)
+        gt_file_of(
+            [{**r, "gt_file": f"../{original.relative_to(tmp_path)}"} for r in records], data
+        )
 
     # predictions: every GT box, the first one shifted off, and a false positive per image
     preds = {}
@@ -230,7 +352,9 @@ def test_readme_flow_gt_in_a_sibling_folder_scores_on_the_copy(tmp_path, monkeyp
     out = tmp_path / "eval"
     if source == "ovdeval":
         got = score_ovdeval(records, preds, out, data)["subsets"]["negation"]
-        want = nms_ap_evaluate(str(original), json.loads((out / "results-negation.json").read_text()))
+        want = nms_ap_evaluate(
+            str(original), json.loads((out / "results-negation.json").read_text())
+        )
         assert got["nms_ap"] == want["nms_ap"]
     else:
         got = score_detection(records, preds, out, data)
@@ -246,8 +370,15 @@ def test_existing_file_in_the_gt_copy_place_is_one_line_refusal(tmp_path, monkey
     sub.write_text(json.dumps(ovdeval_subset("negation")))
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "o_gt.json").write_text("[]\n")
-    code, _, err = run_main(monkeypatch, capsys, "prepare-data", "ovdeval", sub, "--output",
-                            tmp_path / "data" / "o.jsonl")
+    code, _, err = run_main(
+        monkeypatch,
+        capsys,
+        "prepare-data",
+        "ovdeval",
+        sub,
+        "--output",
+        tmp_path / "data" / "o.jsonl",
+    )
     assert code == 1 and err.count("\n") == 1, err
     assert "o_gt.json: exists and is not a GT copy written for" in err and "--output" in err
     assert (tmp_path / "data" / "o_gt.json").read_text() == "[]\n"

@@ -31,14 +31,20 @@ def test_coco_filtered_per_image_category_pair(tmp_path, instances):
     assert recs["3"]["solution"] == [] and recs["4"]["solution"] == []
     assert recs["1"]["labels"] == ["person", "car", "dog"]  # --labels all, category order
     assert recs["1"]["images"] == ["val2017/000000000001.jpg"] and recs["1"]["image_id"] == 1
-    assert s.skipped == {"box: its category has > 10 boxes on the image": 11, "box: degenerate box": 1}
+    assert s.skipped == {
+        "box: its category has > 10 boxes on the image": 11,
+        "box: degenerate box": 1,
+    }
     assert s.notes["image-category pairs dropped by the filter"] == 1
 
     gt_path = tmp_path / "coco_filtered_gt.json"
     assert recs["1"]["gt_file"] == "coco_filtered_gt.json"
     gt = json.loads(gt_path.read_text())
     assert [i["id"] for i in gt["images"]] == [1, 2, 3, 4]
-    assert len(gt["annotations"]) == 2 + 11 and gt["info"]["vlmr1_options"]["max_boxes_per_category"] == 10
+    assert (
+        len(gt["annotations"]) == 2 + 11
+        and gt["info"]["vlmr1_options"]["max_boxes_per_category"] == 10
+    )
     assert {a["iscrowd"] for a in gt["annotations"]} == {0, 1}
     assert all("segmentation" not in a for a in gt["annotations"])
     # scorable with pycocotools; label name -> category id recoverable
@@ -51,7 +57,10 @@ def test_coco_filtered_per_image_category_pair(tmp_path, instances):
     # every record box is in the GT file under the same category
     for rec in recs.values():
         anns = coco.loadAnns(coco.getAnnIds(imgIds=[rec["image_id"]]))
-        got = sorted((a["bbox"][0], a["bbox"][1], name_to_id[o["label"]]) for a, o in zip(anns, rec["solution"], strict=True))
+        got = sorted(
+            (a["bbox"][0], a["bbox"][1], name_to_id[o["label"]])
+            for a, o in zip(anns, rec["solution"], strict=True)
+        )
         want = sorted((a["bbox"][0], a["bbox"][1], a["category_id"]) for a in anns)
         assert got == want
 
@@ -65,8 +74,15 @@ def test_without_filter_everything_is_kept(tmp_path, instances):
 def test_positive_mode_crowd_drop_empty_drop(tmp_path, instances):
     out = tmp_path / "pos.jsonl"
     gt = tmp_path / "gt.json"
-    s = convert_coco(instances, out, gt_output=gt, max_boxes_per_category=10, labels="positive",
-                     crowd="drop", empty="drop")
+    s = convert_coco(
+        instances,
+        out,
+        gt_output=gt,
+        max_boxes_per_category=10,
+        labels="positive",
+        crowd="drop",
+        empty="drop",
+    )
     recs = {r["id"]: r for r in read_jsonl(out)}
     assert list(recs) == ["1", "2"]
     assert recs["1"]["labels"] == ["car"] and recs["2"]["labels"] == ["dog"]
@@ -102,7 +118,9 @@ def test_seed_shuffles_labels_deterministically(tmp_path, instances):
     convert_coco(instances, a, seed=5)
     convert_coco(instances, b, seed=5)
     assert a.read_bytes() == b.read_bytes()
-    assert (tmp_path / "a" / "o_gt.json").read_bytes() == (tmp_path / "b" / "o_gt.json").read_bytes()
+    assert (tmp_path / "a" / "o_gt.json").read_bytes() == (
+        tmp_path / "b" / "o_gt.json"
+    ).read_bytes()
     assert sorted(read_jsonl(a)[0]["labels"]) == ["car", "dog", "person"]
 
 
@@ -121,7 +139,9 @@ def test_unknown_category_is_refused(tmp_path):
     data["annotations"][3]["category_id"] = 77
     p = tmp_path / "i.json"
     p.write_text(json.dumps(data))
-    with pytest.raises(UserError, match=r"annotations\[3\] \(id=503\): category_id 77 is not in 'categories'"):
+    with pytest.raises(
+        UserError, match=r"annotations\[3\] \(id=503\): category_id 77 is not in 'categories'"
+    ):
         convert_coco(p, tmp_path / "o.jsonl")
 
 
@@ -140,7 +160,9 @@ def test_published_variants_fill_their_options(tmp_path, instances):
     # pos2: positive labels, every category with more than one box on an image dropped there
     s = convert_coco(instances, tmp_path / "pos2.jsonl", variant="pos2")
     recs = read_jsonl(tmp_path / "pos2.jsonl")
-    assert [(r["id"], r["labels"], [o["label"] for o in r["solution"]]) for r in recs] == [("2", ["person"], ["person"])]
+    assert [(r["id"], r["labels"], [o["label"] for o in r["solution"]]) for r in recs] == [
+        ("2", ["person"], ["person"])
+    ]
     assert s.options["labels"] == "positive" and s.options["max_boxes_per_category"] == 1
     # pos3 at its published 10 boxes: both images with boxes have more; nothing left to query
     s = convert_coco(instances, tmp_path / "pos3.jsonl", variant="pos3")
@@ -149,15 +171,26 @@ def test_published_variants_fill_their_options(tmp_path, instances):
     # filtered is the paper's COCO-filtered: the same bytes as spelling the option out
     convert_coco(instances, tmp_path / "f1.jsonl", variant="filtered")
     convert_coco(instances, tmp_path / "f2.jsonl", max_boxes_per_category=10)
-    assert [r["solution"] for r in read_jsonl(tmp_path / "f1.jsonl")] == [r["solution"] for r in read_jsonl(tmp_path / "f2.jsonl")]
+    assert [r["solution"] for r in read_jsonl(tmp_path / "f1.jsonl")] == [
+        r["solution"] for r in read_jsonl(tmp_path / "f2.jsonl")
+    ]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"variant": "pos9"}, r"unknown --variant 'pos9' \(choose filtered, pos2, pos3\)"),
-    ({"variant": "pos2", "labels": "all"}, r"--labels all contradicts --variant pos2 \(--labels positive\)"),
-    ({"variant": "filtered", "max_boxes_per_category": 5}, r"--max-boxes-per-category 5 contradicts --variant filtered"),
-    ({"max_boxes_per_image": 0}, r"--max-boxes-per-image must be >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"variant": "pos9"}, r"unknown --variant 'pos9' \(choose filtered, pos2, pos3\)"),
+        (
+            {"variant": "pos2", "labels": "all"},
+            r"--labels all contradicts --variant pos2 \(--labels positive\)",
+        ),
+        (
+            {"variant": "filtered", "max_boxes_per_category": 5},
+            r"--max-boxes-per-category 5 contradicts --variant filtered",
+        ),
+        ({"max_boxes_per_image": 0}, r"--max-boxes-per-image must be >= 1, got 0"),
+    ],
+)
 def test_bad_variant_options_are_one_clear_error(tmp_path, instances, kwargs, message):
     with pytest.raises(UserError, match=message):
         convert_coco(instances, tmp_path / "o.jsonl", **kwargs)

@@ -22,7 +22,11 @@ def test_records_from_pickles(tmp_path):
     recs = _by_id(out)
     assert list(recs) == ["100", "101", "102"] and s.written == 3
     r = recs["100"]
-    assert r["task"] == "ovd" and r["images"] == ["street/100.jpg"] and r["image_sizes"] == [[640, 480]]
+    assert (
+        r["task"] == "ovd"
+        and r["images"] == ["street/100.jpg"]
+        and r["image_sizes"] == [[640, 480]]
+    )
     # one entry per (instance, matching description): instance 1000 matches two descriptions
     assert r["solution"] == [
         {"bbox_2d": [10.0, 20.0, 40.0, 60.0], "label": "a dog without leash"},
@@ -37,7 +41,9 @@ def test_records_from_pickles(tmp_path):
     assert r["image_id"] == 100 and r["group_id"] == 1
     # image 101 has no instance: every description is a verified negative, solution []
     assert recs["101"]["solution"] == [] and len(recs["101"]["labels"]) == 13
-    assert recs["102"]["solution"] == [{"bbox_2d": [0.0, 0.0, 10.0, 10.0], "label": "description number 5"}]
+    assert recs["102"]["solution"] == [
+        {"bbox_2d": [0.0, 0.0, 10.0, 10.0], "label": "description number 5"}
+    ]
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
@@ -149,14 +155,32 @@ def test_bbox_forms():
         pkl_bbox(np.array([[1, 2, np.nan, 4]]), "x")
 
 
-@pytest.mark.parametrize("mutate,match", [
-    (lambda d: d["images"][100]["anno_id"].append(4242), r"images.pkl: image 100: anno_id 4242 is not in annotations.pkl"),
-    (lambda d: d["annotations"][1000].update(sent_id=[999]), r"annotation 1000: sent_id 999 is not in sentences.pkl"),
-    (lambda d: d["annotations"][1000].update(image_id=5), r"annotation 1000: image_id 5 is not in images.pkl"),
-    (lambda d: d["images"][101].update(height=-3), r"image 101: width/height must be positive integers"),
-    (lambda d: d["images"][101].update(file_name="/etc/passwd"), r"image 101: image path '/etc/passwd' is absolute"),
-    (lambda d: d["sentences"][2].pop("raw_sent"), r"sentence 2: key 'raw_sent' missing"),
-])
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (
+            lambda d: d["images"][100]["anno_id"].append(4242),
+            r"images.pkl: image 100: anno_id 4242 is not in annotations.pkl",
+        ),
+        (
+            lambda d: d["annotations"][1000].update(sent_id=[999]),
+            r"annotation 1000: sent_id 999 is not in sentences.pkl",
+        ),
+        (
+            lambda d: d["annotations"][1000].update(image_id=5),
+            r"annotation 1000: image_id 5 is not in images.pkl",
+        ),
+        (
+            lambda d: d["images"][101].update(height=-3),
+            r"image 101: width/height must be positive integers",
+        ),
+        (
+            lambda d: d["images"][101].update(file_name="/etc/passwd"),
+            r"image 101: image path '/etc/passwd' is absolute",
+        ),
+        (lambda d: d["sentences"][2].pop("raw_sent"), r"sentence 2: key 'raw_sent' missing"),
+    ],
+)
 def test_bad_input(tmp_path, mutate, match):
     data = d3_data()
     mutate(data)

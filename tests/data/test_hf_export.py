@@ -24,15 +24,46 @@ def write_source(tmp_path: Path) -> tuple[Path, list[dict]]:
     (root / "imgs" / "a.png").write_bytes(png(120, 80))
     (root / "imgs" / "b.jpg").write_bytes(jpeg(64, 48))
     records = [
-        {"id": "r1", "task": "rec", "images": ["imgs/a.png"], "image_sizes": [[120, 80]],
-         "problem": "the red block", "solution": [10.5, 20, 60.25, 70], "source": "refcoco",
-         "split": "val", "ref_id": 7},
-        {"id": "o1", "task": "ovd", "images": ["imgs/b.jpg"], "image_sizes": [[64, 48]], "problem": "",
-         "solution": [{"bbox_2d": [1, 2, 30, 40], "label": "cup"}], "labels": ["cup", "plate"],
-         "negatives": ["plate"], "gt_file": "gt.json", "image_id": 3},
-        {"id": "o2", "task": "ovd", "images": ["imgs/a.png"], "image_sizes": [[120, 80]], "problem": "",
-         "solution": [], "labels": ["dog"]},
-        {"id": "t1", "task": "text", "images": [], "image_sizes": [], "problem": "2+2?", "solution": "4"},
+        {
+            "id": "r1",
+            "task": "rec",
+            "images": ["imgs/a.png"],
+            "image_sizes": [[120, 80]],
+            "problem": "the red block",
+            "solution": [10.5, 20, 60.25, 70],
+            "source": "refcoco",
+            "split": "val",
+            "ref_id": 7,
+        },
+        {
+            "id": "o1",
+            "task": "ovd",
+            "images": ["imgs/b.jpg"],
+            "image_sizes": [[64, 48]],
+            "problem": "",
+            "solution": [{"bbox_2d": [1, 2, 30, 40], "label": "cup"}],
+            "labels": ["cup", "plate"],
+            "negatives": ["plate"],
+            "gt_file": "gt.json",
+            "image_id": 3,
+        },
+        {
+            "id": "o2",
+            "task": "ovd",
+            "images": ["imgs/a.png"],
+            "image_sizes": [[120, 80]],
+            "problem": "",
+            "solution": [],
+            "labels": ["dog"],
+        },
+        {
+            "id": "t1",
+            "task": "text",
+            "images": [],
+            "image_sizes": [],
+            "problem": "2+2?",
+            "solution": "4",
+        },
     ]
     src = root / "data.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
@@ -43,9 +74,12 @@ def same_records(got: list[dict], want: list[dict], got_root: Path, want_root: P
     """Equal in every key; images compared by content (the import names them by hash)."""
     assert [r["id"] for r in got] == [r["id"] for r in want]
     for g, w in zip(got, want, strict=True):
-        assert {k: v for k, v in g.items() if k != "images"} == {k: v for k, v in w.items() if k != "images"}
-        assert [(got_root / p).read_bytes() for p in g["images"]] == \
-            [(want_root / p).read_bytes() for p in w["images"]]
+        assert {k: v for k, v in g.items() if k != "images"} == {
+            k: v for k, v in w.items() if k != "images"
+        }
+        assert [(got_root / p).read_bytes() for p in g["images"]] == [
+            (want_root / p).read_bytes() for p in w["images"]
+        ]
 
 
 def test_round_trip_jsonl_parquet_jsonl(tmp_path):
@@ -55,14 +89,23 @@ def test_round_trip_jsonl_parquet_jsonl(tmp_path):
     out = tmp_path / "hfds"
     s = export_to_folder(src, out)
     assert (s.records, s.images, s.shards) == (4, 3, ["data/train-00000-of-00001.parquet"])
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == \
-        ["README.md", "data", "data/train-00000-of-00001.parquet"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "README.md",
+        "data",
+        "data/train-00000-of-00001.parquet",
+    ]
     assert "path: data/train-*" in (out / "README.md").read_text()
     # any reader: datasets.load_dataset("parquet", ...) with images as an Image feature
-    ds = datasets.load_dataset("parquet", data_files=str(out / "data" / "*.parquet"), split="train",
-                               cache_dir=str(tmp_path / "cache"))
+    ds = datasets.load_dataset(
+        "parquet",
+        data_files=str(out / "data" / "*.parquet"),
+        split="train",
+        cache_dir=str(tmp_path / "cache"),
+    )
     assert ds.num_rows == 4 and isinstance(ds.features["images"].feature, datasets.Image)
-    assert ds[0]["images"][0].size == (120, 80) and json.loads(ds[1]["solution"])[0]["label"] == "cup"
+    assert (
+        ds[0]["images"][0].size == (120, 80) and json.loads(ds[1]["solution"])[0]["label"] == "cup"
+    )
     assert ds[0]["labels"] is None and ds[2]["labels"] == ["dog"]
     # and back: the vlmr1 layout is detected, records identical
     back, root = tmp_path / "back.jsonl", tmp_path / "images"
@@ -80,8 +123,12 @@ def test_shards_split_by_size(tmp_path):
     out = tmp_path / "sharded"
     s = export_to_folder(src, out, split="validation", max_shard_bytes=1)
     assert s.shards == [f"data/validation-{i:05d}-of-00004.parquet" for i in range(4)]
-    ds = datasets.load_dataset("parquet", data_files=str(out / "data" / "*.parquet"), split="train",
-                               cache_dir=str(tmp_path / "cache"))
+    ds = datasets.load_dataset(
+        "parquet",
+        data_files=str(out / "data" / "*.parquet"),
+        split="train",
+        cache_dir=str(tmp_path / "cache"),
+    )
     assert ds["id"] == ["r1", "o1", "o2", "t1"]
     convert_hf(out, tmp_path / "back.jsonl", tmp_path / "img", split="validation")
     same_records(read_jsonl(tmp_path / "back.jsonl"), records, tmp_path / "img", src.parent)
@@ -97,10 +144,16 @@ def test_export_refuses_bad_input_in_one_line(tmp_path, monkeypatch, capsys):
         return code, err
 
     code, err = run(src, "-o", tmp_path / "busy")
-    assert code == 1 and err.count("\n") == 1 and "busy: already exists and is not an empty folder" in err
+    assert (
+        code == 1
+        and err.count("\n") == 1
+        and "busy: already exists and is not an empty folder" in err
+    )
     assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps(records[0]) + "\n" + json.dumps({**records[1], "solution": [[1, 2]]}) + "\n")
+    bad.write_text(
+        json.dumps(records[0]) + "\n" + json.dumps({**records[1], "solution": [[1, 2]]}) + "\n"
+    )
     code, err = run(bad, "-o", tmp_path / "x", "--image-root", src.parent)
     assert code == 1 and err.count("\n") == 1 and "bad.jsonl:2: key 'solution'" in err
     missing = tmp_path / "missing.jsonl"
@@ -117,11 +170,13 @@ def test_export_refuses_bad_input_in_one_line(tmp_path, monkeypatch, capsys):
     assert code == 1 and "--private and --revision apply to --push-to-hub" in err
 
 
-
-@pytest.mark.parametrize("damage, why", [
-    (lambda b: b[: len(b) // 2], "imgs/a.png is not readable, or truncated"),
-    (None, "imgs/a.png is 120x80 but the record's image_sizes says 240x160"),
-])
+@pytest.mark.parametrize(
+    "damage, why",
+    [
+        (lambda b: b[: len(b) // 2], "imgs/a.png is not readable, or truncated"),
+        (None, "imgs/a.png is 120x80 but the record's image_sizes says 240x160"),
+    ],
+)
 def test_export_refuses_a_truncated_or_missized_image(tmp_path, damage, why):
     """The image is decoded to the end and measured: a truncated file or boxes measured on
     another size of image are not shipped in the dataset."""
@@ -148,16 +203,29 @@ def test_push_to_hub_and_read_back(tmp_path, hub, monkeypatch, capsys):
 
     src, records = write_source(tmp_path)
     monkeypatch.setenv("HF_TOKEN", DEFAULT_TOKEN)
-    code, out, err = run_main(monkeypatch, capsys, "prepare-data", "to-hf", src, "-o", tmp_path / "ds",
-                              "--push-to-hub", "org/shapes-v1", "--private", "--json")
+    code, out, err = run_main(
+        monkeypatch,
+        capsys,
+        "prepare-data",
+        "to-hf",
+        src,
+        "-o",
+        tmp_path / "ds",
+        "--push-to-hub",
+        "org/shapes-v1",
+        "--private",
+        "--json",
+    )
     assert code == 0, err
     summary = json.loads(out)
     assert summary["records"] == 4 and summary["pushed"]["repo"] == "org/shapes-v1"
     assert DEFAULT_TOKEN not in out + err
     files = hub.files("org/shapes-v1", repo_type="dataset")
     assert sorted(files) == [".gitattributes", "README.md", "data/train-00000-of-00001.parquet"]
-    assert files["data/train-00000-of-00001.parquet"] == \
-        (tmp_path / "ds" / "data" / "train-00000-of-00001.parquet").read_bytes()
+    assert (
+        files["data/train-00000-of-00001.parquet"]
+        == (tmp_path / "ds" / "data" / "train-00000-of-00001.parquet").read_bytes()
+    )
     assert summary["pushed"]["commit"] == hub.head("org/shapes-v1", repo_type="dataset")
     from huggingface_hub import HfApi
 
@@ -169,10 +237,14 @@ def test_push_to_hub_and_read_back(tmp_path, hub, monkeypatch, capsys):
     export_to_folder(src, tmp_path / "ds2", max_shard_bytes=1)
     info = push_folder(tmp_path / "ds2", "org/shapes-v1", split="train")
     assert info["removed"] == "1"
-    assert sorted(hub.files("org/shapes-v1", repo_type="dataset")) == \
-        [".gitattributes", "README.md"] + [f"data/train-{i:05d}-of-00004.parquet" for i in range(4)]
+    assert sorted(hub.files("org/shapes-v1", repo_type="dataset")) == [
+        ".gitattributes",
+        "README.md",
+    ] + [f"data/train-{i:05d}-of-00004.parquet" for i in range(4)]
     push_folder(tmp_path / "ds", "org/shapes-v1", split="train", revision="dev")
-    assert "data/train-00000-of-00001.parquet" in hub.files("org/shapes-v1", repo_type="dataset", revision="dev")
+    assert "data/train-00000-of-00001.parquet" in hub.files(
+        "org/shapes-v1", repo_type="dataset", revision="dev"
+    )
 
 
 def test_push_without_a_token_is_one_line(tmp_path, hub, monkeypatch):

@@ -78,7 +78,9 @@ def test_files_linked_from_outside_the_folder_are_refused(tmp_path):
     folder = write_lisa(tmp_path / "t2")
     (folder / "b.json").unlink()
     (folder / "b.json").symlink_to(outside / "b.json")
-    with pytest.raises(UserError, match=r"b.json: annotation file b.json is a link to a file outside"):
+    with pytest.raises(
+        UserError, match=r"b.json: annotation file b.json is a link to a file outside"
+    ):
         convert_lisa(folder, tmp_path / "o.jsonl")
     folder = write_lisa(tmp_path / "t3")  # a link that stays inside the folder is fine
     (folder / "b.jpg").rename(folder / "b-image.jpg")

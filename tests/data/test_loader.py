@@ -20,8 +20,14 @@ from vlmr1_cli.recipes import DEFAULTS
 
 
 def _rec(**over):
-    rec = {"id": "a", "task": "rec", "images": ["img.png"], "image_sizes": [[640, 480]],
-           "problem": "the cat", "solution": [64.0, 48.0, 320.0, 240.0]}
+    rec = {
+        "id": "a",
+        "task": "rec",
+        "images": ["img.png"],
+        "image_sizes": [[640, 480]],
+        "problem": "the cat",
+        "solution": [64.0, 48.0, 320.0, 240.0],
+    }
     rec.update(over)
     return rec
 
@@ -68,7 +74,9 @@ def test_image_paths_stay_inside_root(folder):
 def test_labels_of_any_task_must_be_strings(folder):
     f = folder / "d.jsonl"
     f.write_text(json.dumps(_rec(labels=5)) + "\n")
-    with pytest.raises(UserError, match=r"d.jsonl:1: key 'labels': must be a list of label strings"):
+    with pytest.raises(
+        UserError, match=r"d.jsonl:1: key 'labels': must be a list of label strings"
+    ):
         load_records(f)
 
 
@@ -86,7 +94,9 @@ def test_rows_convert_gt_into_model_frame(folder):
     f.write_text(json.dumps(_rec()) + "\n")
     recs = load_records(f)
     fam = Qwen25VL()
-    rows = build_rows(recs, fam, PixelLimits(3136, 12845056, 28), DEFAULTS["prompt"], with_answers=True)
+    rows = build_rows(
+        recs, fam, PixelLimits(3136, 12845056, 28), DEFAULTS["prompt"], with_answers=True
+    )
     row = rows[0]
     assert row["input_sizes"] == [[644, 476]]
     sol = json.loads(row["solution_json"])
@@ -95,7 +105,6 @@ def test_rows_convert_gt_into_model_frame(folder):
     assert '"bbox_2d": [64, 48, 322, 238]' in row["completion"][0]["content"]
     img = load_image(recs[0]["_image_paths"][0], row["input_sizes"][0])
     assert img.size == (644, 476)
-
 
 
 def test_image_of_another_size_than_its_record_states_is_refused(folder):
@@ -111,19 +120,26 @@ def test_image_of_another_size_than_its_record_states_is_refused(folder):
     f = folder / "d.jsonl"
     f.write_text(json.dumps(_rec()) + "\n" + json.dumps(_rec(id="b", images=["small.png"])) + "\n")
     recs = load_records(f)
-    with pytest.raises(UserError, match=r"^.*d\.jsonl:2: record 'b': image small.png is 32x24 but the "
-                                        r"record's image_sizes says 640x480$"):
+    with pytest.raises(
+        UserError,
+        match=r"^.*d\.jsonl:2: record 'b': image small.png is 32x24 but the "
+        r"record's image_sizes says 640x480$",
+    ):
         check_image_sizes(recs)
     check_image_sizes(recs[:1])
     (folder / "text.png").write_text("no image")
     with pytest.raises(UserError, match=r"one\.jsonl:1: image text.png is not readable"):
         check_image_sizes(load_records(_write_one(folder, _rec(images=["text.png"]))))
-    with pytest.raises(UserError, match=r"small.png is 32x24 but the record's image_sizes says 640x480"):
+    with pytest.raises(
+        UserError, match=r"small.png is 32x24 but the record's image_sizes says 640x480"
+    ):
         load_image(str(folder / "small.png"), (28, 28), original=(640, 480))
     assert load_image(str(folder / "small.png"), (28, 28), original=(32, 24)).size == (28, 28)
     ds = build_dataset([{"path": str(f), "task": "rec"}], Qwen25VL(), LIMITS, DEFAULTS["prompt"])
     assert ds[0]["images"][0].size == tuple(ds[0]["input_sizes"][0])
-    with pytest.raises(UserError, match=r"small.png is 32x24 but the record's image_sizes says 640x480"):
+    with pytest.raises(
+        UserError, match=r"small.png is 32x24 but the record's image_sizes says 640x480"
+    ):
         ds[1]
 
 
@@ -153,7 +169,9 @@ def baseline():
 
 
 def _write(path: Path, records: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
     return path
 
 
@@ -175,36 +193,101 @@ def realistic(tmp_path) -> Path:
         name, (w, h) = img[i % len(img)]
         box = [w * 0.1 + i % 4, h * 0.2, w * 0.6, h * 0.7 + i % 3]
         if i % 5 == 0:
-            mixed.append({"id": f"t{i}", "task": "text", "images": [], "image_sizes": [],
-                          "problem": f"Combien font {i} et 1 ?", "solution": str(i + 1), "source": "maths"})
+            mixed.append(
+                {
+                    "id": f"t{i}",
+                    "task": "text",
+                    "images": [],
+                    "image_sizes": [],
+                    "problem": f"Combien font {i} et 1 ?",
+                    "solution": str(i + 1),
+                    "source": "maths",
+                }
+            )
         elif i % 5 == 1:
-            objs = [] if i % 2 else [{"bbox_2d": box, "label": "chat noir"}, {"bbox_2d": [1, 2, 30, 31], "label": "dog"}]
-            mixed.append({"id": f"o{i}", "task": "ovd", "images": [name], "image_sizes": [[w, h]], "problem": "",
-                          "labels": ["chat noir", "dog", "zèbre"], "solution": objs, "negatives": ["zèbre"]})
+            objs = (
+                []
+                if i % 2
+                else [
+                    {"bbox_2d": box, "label": "chat noir"},
+                    {"bbox_2d": [1, 2, 30, 31], "label": "dog"},
+                ]
+            )
+            mixed.append(
+                {
+                    "id": f"o{i}",
+                    "task": "ovd",
+                    "images": [name],
+                    "image_sizes": [[w, h]],
+                    "problem": "",
+                    "labels": ["chat noir", "dog", "zèbre"],
+                    "solution": objs,
+                    "negatives": ["zèbre"],
+                }
+            )
         elif i % 5 == 2:
             other, osize = img[(i + 1) % len(img)]
-            mixed.append({"id": f"m{i}", "task": "rec", "images": [other, name], "image_sizes": [osize, [w, h]],
-                          "box_image": 1, "problem": "the cat in the second image.", "solution": box})
+            mixed.append(
+                {
+                    "id": f"m{i}",
+                    "task": "rec",
+                    "images": [other, name],
+                    "image_sizes": [osize, [w, h]],
+                    "box_image": 1,
+                    "problem": "the cat in the second image.",
+                    "solution": box,
+                }
+            )
         else:
-            mixed.append({"id": f"r{i}", "task": "rec", "images": [name], "image_sizes": [[w, h]],
-                          "problem": f"the «{i}th» object ", "solution": box, "source": "refcoco", "split": "train"})
+            mixed.append(
+                {
+                    "id": f"r{i}",
+                    "task": "rec",
+                    "images": [name],
+                    "image_sizes": [[w, h]],
+                    "problem": f"the «{i}th» object ",
+                    "solution": box,
+                    "source": "refcoco",
+                    "split": "train",
+                }
+            )
             if i == 8:  # labels on a REC record travel as they are
                 mixed[-1]["labels"] = ["cat", "chat"]
     _write(root / "mixed.jsonl", mixed)
     with open(root / "mixed.jsonl", "a") as fh:
         fh.write("\n   \n")
-    rec = [{"id": f"b{i}", "task": "rec", "images": [img[i % 3][0]], "image_sizes": [img[i % 3][1]],
-            "problem": "left one", "solution": [1.5, 2, 20 + i, 30]} for i in range(13)]
+    rec = [
+        {
+            "id": f"b{i}",
+            "task": "rec",
+            "images": [img[i % 3][0]],
+            "image_sizes": [img[i % 3][1]],
+            "problem": "left one",
+            "solution": [1.5, 2, 20 + i, 30],
+        }
+        for i in range(13)
+    ]
     _write(root / "rec.jsonl", rec)
-    text = [{"id": f"x{i}", "task": "text", "images": [], "image_sizes": [], "problem": f"{i}?", "solution": "yes"}
-            for i in range(7)]
+    text = [
+        {
+            "id": f"x{i}",
+            "task": "text",
+            "images": [],
+            "image_sizes": [],
+            "problem": f"{i}?",
+            "solution": "yes",
+        }
+        for i in range(7)
+    ]
     _write(root / "text.jsonl", text)
     return root
 
 
 def _sources(root: Path, weights=(1.5, 0.5, 2.0)) -> list[dict]:
-    return [{"path": str(root / f"{name}.jsonl"), "image_root": str(root), "weight": w}
-            for name, w in zip(("mixed", "rec", "text"), weights, strict=True)]
+    return [
+        {"path": str(root / f"{name}.jsonl"), "image_root": str(root), "weight": w}
+        for name, w in zip(("mixed", "rec", "text"), weights, strict=True)
+    ]
 
 
 def _raw(ds) -> list[dict]:
@@ -214,13 +297,18 @@ def _raw(ds) -> list[dict]:
 @pytest.mark.parametrize("with_answers", [False, True])
 def test_cached_rows_equal_the_from_list_rows(realistic, baseline, with_answers):
     fam = Qwen25VL()
-    old = baseline.baseline_build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"],
-                                          with_answers=with_answers, seed=3)
+    old = baseline.baseline_build_dataset(
+        _sources(realistic), fam, LIMITS, DEFAULTS["prompt"], with_answers=with_answers, seed=3
+    )
     for _ in ("cold", "warm"):
-        new = build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"], with_answers=with_answers, seed=3)
+        new = build_dataset(
+            _sources(realistic), fam, LIMITS, DEFAULTS["prompt"], with_answers=with_answers, seed=3
+        )
         assert new.features == old.features
         assert len(new) == len(old) == 45 + 6 + 14
-        assert _raw(new) == _raw(old)  # same rows, same order: ids, prompts, sizes, solutions, extras
+        assert _raw(new) == _raw(
+            old
+        )  # same rows, same order: ids, prompts, sizes, solutions, extras
         for i in (0, 7, len(old) - 1):  # and the same rows after the image transform
             a, b = new[i], old[i]
             assert [im.size for im in a.pop("images")] == [im.size for im in b.pop("images")]
@@ -235,7 +323,9 @@ def test_mix_order_matches_the_list_implementation(baseline):
         n = rng.randint(1, 40)
         weight, seed = rng.choice((0.0, 0.3, 0.5, 1.0, 1.5, 2.0, 2.75)), rng.randint(0, 99)
         rows = [f"r{i}" for i in range(n)]
-        assert weighted_take(rows, weight, seed) == baseline.baseline_weighted_take(rows, weight, seed)
+        assert weighted_take(rows, weight, seed) == baseline.baseline_weighted_take(
+            rows, weight, seed
+        )
         parts = [[(s, i) for i in range(rng.randint(0, 25))] for s in range(rng.randint(1, 4))]
         assert interleave(parts) == baseline.baseline_interleave(parts)
     with pytest.raises(UserError, match="data weight must be >= 0"):
@@ -253,11 +343,15 @@ def test_second_load_memory_maps_the_cache(realistic, tmp_path):
     assert [e.name.split("-")[0] for e in entries] == ["mixed", "rec", "text"]
     stamps = [e.stat().st_mtime_ns for e in entries]
     again = build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"], seed=1)
-    assert _entries(tmp_path) == entries and [e.stat().st_mtime_ns for e in entries] == stamps  # not rebuilt
+    assert (
+        _entries(tmp_path) == entries and [e.stat().st_mtime_ns for e in entries] == stamps
+    )  # not rebuilt
     assert {Path(f["filename"]) for f in again.cache_files} == set(entries)  # read from the files
     assert _raw(again) == _raw(first)
     # weights and the seed only select among the cached rows: a new mix, no new entry
-    other = build_dataset(_sources(realistic, (1.0, 2.0, 0.5)), fam, LIMITS, DEFAULTS["prompt"], seed=2)
+    other = build_dataset(
+        _sources(realistic, (1.0, 2.0, 0.5)), fam, LIMITS, DEFAULTS["prompt"], seed=2
+    )
     assert _entries(tmp_path) == entries and len(other) == 30 + 26 + 4
 
 
@@ -277,16 +371,24 @@ def test_changed_file_or_setting_never_reuses_the_cache(realistic, tmp_path):
         seen.update(names)
         return len(added) == 1
 
-    assert load(limits=PixelLimits(28 * 28, 56 * 56, 28))[0]["input_sizes"] != base[0]["input_sizes"] and new_entry()
+    assert (
+        load(limits=PixelLimits(28 * 28, 56 * 56, 28))[0]["input_sizes"] != base[0]["input_sizes"]
+        and new_entry()
+    )
     prompt = {**DEFAULTS["prompt"], "system": "Be brief."}
-    assert load(prompt=prompt)[0]["prompt"][0] == {"role": "system", "content": "Be brief."} and new_entry()
+    assert (
+        load(prompt=prompt)[0]["prompt"][0] == {"role": "system", "content": "Be brief."}
+        and new_entry()
+    )
     assert "completion" in load(with_answers=True)[0] and new_entry()
     assert len(load(max_samples=4)) == 4 and new_entry()
     moved = [{**src[0], "image_root": str(realistic / ".")}]
     assert load(moved) == base and not new_entry()  # the same root, written differently
     link = tmp_path / "root-link"
     link.symlink_to(realistic)
-    assert load([{**src[0], "image_root": str(link)}]) == base and not new_entry()  # resolves to the same root
+    assert (
+        load([{**src[0], "image_root": str(link)}]) == base and not new_entry()
+    )  # resolves to the same root
     f = realistic / "rec.jsonl"
     recs = [json.loads(line) for line in f.read_text().splitlines()]
     recs[0]["problem"] = "right one"
@@ -314,7 +416,9 @@ def test_a_folder_turned_symlink_out_of_the_root_is_refused_on_a_cached_load(rea
     outside = tmp_path / "outside"
     shutil.move(str(realistic / "img" / "sub1"), str(outside))
     (realistic / "img" / "sub1").symlink_to(outside)  # same file names, now outside the root
-    with pytest.raises(UserError, match=r"mixed\.jsonl:2: image path 'img/sub1/1.png' escapes the image root"):
+    with pytest.raises(
+        UserError, match=r"mixed\.jsonl:2: image path 'img/sub1/1.png' escapes the image root"
+    ):
         build_dataset(_sources(realistic), fam, LIMITS, DEFAULTS["prompt"])
 
 

@@ -56,13 +56,19 @@ def corrupt(obj, rng: random.Random):
 def _refcoco(tmp, rng):
     data = corrupt(refer_data(), rng)
     write_refer(tmp / "r", data)
-    convert_refcoco(tmp / "r", "refcoco", "unc", rng.choice(["train", "val", "testA", "test"]), tmp / "o.jsonl")
+    convert_refcoco(
+        tmp / "r", "refcoco", "unc", rng.choice(["train", "val", "testA", "test"]), tmp / "o.jsonl"
+    )
 
 
 def _coco(tmp, rng):
     (tmp / "i.json").write_text(json.dumps(corrupt(coco_instances(), rng)))
-    convert_coco(tmp / "i.json", tmp / "o.jsonl", max_boxes_per_category=10,
-                 labels=rng.choice(["all", "positive"]))
+    convert_coco(
+        tmp / "i.json",
+        tmp / "o.jsonl",
+        max_boxes_per_category=10,
+        labels=rng.choice(["all", "positive"]),
+    )
 
 
 def _ovdeval(tmp, rng):

@@ -29,8 +29,10 @@ def test_category_subsets_query_all_names(tmp_path):
         assert r["subset"] == "celebrity" and r["gt_file"] == "ovdeval/celebrity.json"
     assert not (tmp_path / "o_gt.json").exists()  # the GT lies below the output's folder: no copy
     assert recs[0]["image_id"] == 0  # ids start at 0, kept as in the GT file
-    assert recs[1]["solution"] == [{"bbox_2d": [50.0, 60.0, 120.0, 140.0], "label": "Taylor Swift"},
-                                   {"bbox_2d": [300.0, 60.0, 370.0, 140.0], "label": "Keanu Reeves"}]
+    assert recs[1]["solution"] == [
+        {"bbox_2d": [50.0, 60.0, 120.0, 140.0], "label": "Taylor Swift"},
+        {"bbox_2d": [300.0, 60.0, 370.0, 140.0], "label": "Keanu Reeves"},
+    ]
 
 
 def test_attribute_subsets_query_text_plus_neg_text(tmp_path):
@@ -89,10 +91,15 @@ def test_several_files_copy_each_outside_subset_under_its_name(tmp_path):
     out = tmp_path / "data" / "o.jsonl"
     s = convert_ovdeval([inside, *outside], out)
     gt_files = {r["subset"]: r["gt_file"] for r in read_jsonl(out)}
-    assert gt_files == {"logo": "ovdeval/logo.json", "negation": "o_negation_gt.json",
-                        "color": "o_color_gt.json"}
+    assert gt_files == {
+        "logo": "ovdeval/logo.json",
+        "negation": "o_negation_gt.json",
+        "color": "o_color_gt.json",
+    }
     for name in ("negation", "color"):
-        assert json.loads((tmp_path / "data" / f"o_{name}_gt.json").read_text()) == ovdeval_subset(name)
+        assert json.loads((tmp_path / "data" / f"o_{name}_gt.json").read_text()) == ovdeval_subset(
+            name
+        )
     assert set(s.outputs) == {"records", "meta", "gt negation", "gt color"}
 
 
@@ -113,7 +120,9 @@ def test_an_unrelated_file_in_the_copy_place_is_not_overwritten(tmp_path):
     (tmp_path / "data").mkdir()
     theirs = tmp_path / "data" / "o_gt.json"
     theirs.write_text('{"mine": true}\n')
-    with pytest.raises(UserError, match=r"o_gt.json: exists and is not a GT copy written for .*o.jsonl"):
+    with pytest.raises(
+        UserError, match=r"o_gt.json: exists and is not a GT copy written for .*o.jsonl"
+    ):
         convert_ovdeval([f], out)
     assert theirs.read_text() == '{"mine": true}\n'
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["o_gt.json"]  # nothing written

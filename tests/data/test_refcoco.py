@@ -41,13 +41,16 @@ def test_vlmr1_published_example_box(tmp_path):
     assert rec["image_sizes"] == [[427, 640]]
 
 
-@pytest.mark.parametrize("split,ids", [
-    ("val", ["102"]),
-    ("testA", ["103", "104", "106"]),   # the toolkit's testA also takes testAB
-    ("testB", ["105", "106"]),
-    ("test", ["103", "104", "105", "106"]),
-    ("testAB", ["106"]),
-])
+@pytest.mark.parametrize(
+    "split,ids",
+    [
+        ("val", ["102"]),
+        ("testA", ["103", "104", "106"]),  # the toolkit's testA also takes testAB
+        ("testB", ["105", "106"]),
+        ("test", ["103", "104", "105", "106"]),
+        ("testAB", ["106"]),
+    ],
+)
 def test_split_semantics_follow_the_toolkit(tmp_path, split, ids):
     root = write_refer(tmp_path / "refer")
     out = tmp_path / "o.jsonl"
@@ -56,8 +59,16 @@ def test_split_semantics_follow_the_toolkit(tmp_path, split, ids):
 
 
 def test_in_split():
-    assert in_split("testAB", "testA") and in_split("testAB", "testB") and not in_split("train", "testA")
-    assert in_split("testB", "test") and not in_split("val", "test") and not in_split("testAB", "train")
+    assert (
+        in_split("testAB", "testA")
+        and in_split("testAB", "testB")
+        and not in_split("train", "testA")
+    )
+    assert (
+        in_split("testB", "test")
+        and not in_split("val", "test")
+        and not in_split("testAB", "train")
+    )
 
 
 def test_python2_utf8_strings_are_decoded(tmp_path):
@@ -100,15 +111,33 @@ def test_output_validates_against_images(tmp_path):
     assert rep.records == 4 and rep.images_checked == 2
 
 
-@pytest.mark.parametrize("mutate,match", [
-    (lambda d: d["refs"][0].update(ann_id=999), r"ref #0 \(ref_id=0\): ann_id 999 is not in .*instances.json"),
-    (lambda d: d["refs"][0].update(image_id=3), r"ref #0 \(ref_id=0\): image_id 3, but its annotation 10 is on image 1"),
-    (lambda d: d["refs"][2].pop("split"), r"ref #2 \(ref_id=2\): key 'split' missing"),
-    (lambda d: d["images"][0].update(width=-640), r"images\[0\] \(id=1\): key 'width' must be a positive integer, got -640"),
-    (lambda d: d["annotations"][0].update(bbox=[1, 2, -3, 4]), r"annotations\[0\] \(id=10\): key 'bbox' has a negative size"),
-    (lambda d: d["images"][0].update(file_name="../../etc/passwd"), r"images\[0\].*escapes the image root"),
-    (lambda d: d["refs"][0]["sentences"][0].pop("raw"), r"sentences\[0\]: key 'raw' missing"),
-])
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (
+            lambda d: d["refs"][0].update(ann_id=999),
+            r"ref #0 \(ref_id=0\): ann_id 999 is not in .*instances.json",
+        ),
+        (
+            lambda d: d["refs"][0].update(image_id=3),
+            r"ref #0 \(ref_id=0\): image_id 3, but its annotation 10 is on image 1",
+        ),
+        (lambda d: d["refs"][2].pop("split"), r"ref #2 \(ref_id=2\): key 'split' missing"),
+        (
+            lambda d: d["images"][0].update(width=-640),
+            r"images\[0\] \(id=1\): key 'width' must be a positive integer, got -640",
+        ),
+        (
+            lambda d: d["annotations"][0].update(bbox=[1, 2, -3, 4]),
+            r"annotations\[0\] \(id=10\): key 'bbox' has a negative size",
+        ),
+        (
+            lambda d: d["images"][0].update(file_name="../../etc/passwd"),
+            r"images\[0\].*escapes the image root",
+        ),
+        (lambda d: d["refs"][0]["sentences"][0].pop("raw"), r"sentences\[0\]: key 'raw' missing"),
+    ],
+)
 def test_bad_input_names_file_and_record(tmp_path, mutate, match):
     data = refer_data()
     mutate(data)
@@ -123,13 +152,17 @@ def test_missing_split_lists_present_ones(tmp_path):
     data = refer_data()
     data["refs"] = [r for r in data["refs"] if r["split"] != "val"]
     root = write_refer(tmp_path / "refer", data)
-    with pytest.raises(UserError, match=r"no refs in split 'val' \(splits present: testA, testAB, testB, train\)"):
+    with pytest.raises(
+        UserError, match=r"no refs in split 'val' \(splits present: testA, testAB, testB, train\)"
+    ):
         convert_refcoco(root, "refcoco", "unc", "val", tmp_path / "v.jsonl")
 
 
 def test_missing_refs_file_says_what_is_there(tmp_path):
     root = write_refer(tmp_path / "refer")
-    with pytest.raises(UserError, match=r"refs\(google\)\.p: file not found \(this folder has: refs\(unc\)\.p\)"):
+    with pytest.raises(
+        UserError, match=r"refs\(google\)\.p: file not found \(this folder has: refs\(unc\)\.p\)"
+    ):
         convert_refcoco(root, "refcoco", "google", "train", tmp_path / "v.jsonl")
 
 

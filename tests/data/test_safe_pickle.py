@@ -52,12 +52,15 @@ def test_code_never_runs(tmp_path, payload, proto):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("obj", [
-    np.zeros(3).view(_Sub),                  # numpy entry, but not a plain ndarray subtype
-    pickle.loads(pickle.dumps(_Sub)),        # a class object
-    os.getcwd,                               # a function
-    type("Local", (), {}),
-])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        np.zeros(3).view(_Sub),  # numpy entry, but not a plain ndarray subtype
+        pickle.loads(pickle.dumps(_Sub)),  # a class object
+        os.getcwd,  # a function
+        type("Local", (), {}),
+    ],
+)
 def test_other_globals_are_refused(obj):
     for proto in (2, 4):
         try:
@@ -115,10 +118,24 @@ def test_malicious_refs_pickle_via_cli(tmp_path, cli):
     refs = refer_data()["refs"]
     refs[1]["sentences"][0]["raw"] = _System(marker)
     (root / "refcoco" / "refs(unc).p").write_bytes(pickle.dumps(refs, protocol=2))
-    r = cli("prepare-data", "refcoco", "--refer-root", root, "--dataset", "refcoco", "--split-by", "unc",
-            "--split", "val", "--output", tmp_path / "o.jsonl")
+    r = cli(
+        "prepare-data",
+        "refcoco",
+        "--refer-root",
+        root,
+        "--dataset",
+        "refcoco",
+        "--split-by",
+        "unc",
+        "--split",
+        "val",
+        "--output",
+        tmp_path / "o.jsonl",
+    )
     assert r.returncode == 1
-    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    assert (
+        r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    )
     assert "refused to unpickle" in r.stderr and "refs(unc).p" in r.stderr
     assert not marker.exists() and not (tmp_path / "o.jsonl").exists()
 

@@ -38,5 +38,7 @@ def test_records_valid_and_held_out_pairs_only_out_of_domain(shapes_data):
             # the named target is really drawn there: its centre pixel has the named colour
             x1, y1, x2, y2 = r["solution"]
             color = r["problem"].split()[1]
-            assert im.convert("RGB").getpixel((int(x1 + x2) // 2, int(y1 + y2) // 2)) == COLORS[color]
+            assert (
+                im.convert("RGB").getpixel((int(x1 + x2) // 2, int(y1 + y2) // 2)) == COLORS[color]
+            )
         assert 0 <= r["solution"][0] < r["solution"][2] <= r["image_sizes"][0][0]

@@ -12,16 +12,29 @@ from .fixtures import make_image
 
 
 def _rec(i, **kw):
-    r = {"id": f"r{i}", "task": "rec", "images": ["a.png"], "image_sizes": [[100, 50]],
-         "problem": "the thing", "solution": [10.0, 5.0, 60.0, 45.0]}
+    r = {
+        "id": f"r{i}",
+        "task": "rec",
+        "images": ["a.png"],
+        "image_sizes": [[100, 50]],
+        "problem": "the thing",
+        "solution": [10.0, 5.0, 60.0, 45.0],
+    }
     r.update(kw)
     return r
 
 
 def _ovd(i, **kw):
-    r = {"id": f"o{i}", "task": "ovd", "images": ["a.png"], "image_sizes": [[100, 50]], "problem": "",
-         "solution": [{"bbox_2d": [1, 1, 20, 20], "label": "cat"}], "labels": ["dog", "cat"],
-         "negatives": ["dog"]}
+    r = {
+        "id": f"o{i}",
+        "task": "ovd",
+        "images": ["a.png"],
+        "image_sizes": [[100, 50]],
+        "problem": "",
+        "solution": [{"bbox_2d": [1, 1, 20, 20], "label": "cat"}],
+        "labels": ["dog", "cat"],
+        "negatives": ["dog"],
+    }
     r.update(kw)
     return r
 
@@ -47,21 +60,21 @@ def test_clean_file_passes(root):
 
 def test_every_problem_is_reported_per_line(root):
     lines = [
-        _rec(0),                                                            # 1 ok
-        '{"id": "x", "task": ',                                             # 2 invalid JSON
-        _rec(2, images=["missing.png"]),                                    # 3 image not found
-        _rec(3, images=["b.png"]),                                          # 4 size mismatch
-        _rec(4, images=["broken.jpg"]),                                     # 5 unreadable
-        _rec(5, solution=[10, 5, 160, 45]),                                 # 6 outside
-        _ovd(6, solution=[{"bbox_2d": [5, 5, 5, 9], "label": "cat"}]),      # 7 degenerate
+        _rec(0),  # 1 ok
+        '{"id": "x", "task": ',  # 2 invalid JSON
+        _rec(2, images=["missing.png"]),  # 3 image not found
+        _rec(3, images=["b.png"]),  # 4 size mismatch
+        _rec(4, images=["broken.jpg"]),  # 5 unreadable
+        _rec(5, solution=[10, 5, 160, 45]),  # 6 outside
+        _ovd(6, solution=[{"bbox_2d": [5, 5, 5, 9], "label": "cat"}]),  # 7 degenerate
         '{"id": "r7", "task": "rec", "images": ["a.png"], "image_sizes": [[100, 50]], '
-        '"problem": "p", "solution": [NaN, 1, 2, 3]}',                      # 8 not finite
-        _rec(8, images=["../a.png"]),                                       # 9 escapes
-        _rec(9, images=[str(root / "a.png")]),                              # 10 absolute
-        _ovd(10, solution=[{"bbox_2d": [1, 1, 9, 9], "label": "bird"}]),    # 11 label not queried
-        _ovd(11, negatives=["cat"]),                                        # 12 negative is positive
-        _rec(0),                                                            # 13 duplicate id
-        _rec(12, image_sizes=[[-100, 50]]),                                 # 14 negative size
+        '"problem": "p", "solution": [NaN, 1, 2, 3]}',  # 8 not finite
+        _rec(8, images=["../a.png"]),  # 9 escapes
+        _rec(9, images=[str(root / "a.png")]),  # 10 absolute
+        _ovd(10, solution=[{"bbox_2d": [1, 1, 9, 9], "label": "bird"}]),  # 11 label not queried
+        _ovd(11, negatives=["cat"]),  # 12 negative is positive
+        _rec(0),  # 13 duplicate id
+        _rec(12, image_sizes=[[-100, 50]]),  # 14 negative size
     ]
     rep = validate_file(_write(root / "bad.jsonl", lines), root)
     assert not rep.ok and rep.records == 14
@@ -89,7 +102,10 @@ def test_symlink_out_of_root_is_refused(tmp_path):
     inside.mkdir()
     make_image(tmp_path / "outside.png", 10, 10)
     os.symlink(tmp_path / "outside.png", inside / "link.png")
-    f = _write(inside / "d.jsonl", [_rec(0, images=["link.png"], image_sizes=[[10, 10]], solution=[1, 1, 5, 5])])
+    f = _write(
+        inside / "d.jsonl",
+        [_rec(0, images=["link.png"], image_sizes=[[10, 10]], solution=[1, 1, 5, 5])],
+    )
     rep = validate_file(f, inside)
     assert "escapes the image root" in rep.problems[0][1]
 
@@ -108,8 +124,20 @@ def test_box_problem():
     assert box_problem([0, 0, 1], 10, 10) == "box is not 4 numbers"
 
 
-@pytest.mark.parametrize("bad", ["../x.jpg", "a/../../x.jpg", "/etc/passwd", "C:/x.jpg", "..\\x.jpg",
-                                 "", ".", "a/..", "x\x00.jpg"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "../x.jpg",
+        "a/../../x.jpg",
+        "/etc/passwd",
+        "C:/x.jpg",
+        "..\\x.jpg",
+        "",
+        ".",
+        "a/..",
+        "x\x00.jpg",
+    ],
+)
 def test_check_relpath_refuses(bad):
     with pytest.raises(UnsafePathError):
         check_relpath(bad)

@@ -21,7 +21,9 @@ def test_eval_file_imported_unchanged(tmp_path):
     r = recs[0]
     assert r["problem"] == "the lady with the blue shirt"
     assert r["solution"] == [103.93, 299.99, 238.15, 477.41]
-    assert r["images"] == ["train2014/COCO_train2014_000000581857.jpg"] and r["image_sizes"] == [[427, 640]]
+    assert r["images"] == ["train2014/COCO_train2014_000000581857.jpg"] and r["image_sizes"] == [
+        [427, 640]
+    ]
     assert r["image_id"] == 581857 and r["original_id"] == 12
     assert recs[1]["problem"] == "bowl of broccoli"  # no normal_caption: instruction stripped
     assert s.notes["bbox_list = solution - 1 on x2,y2 (the documented convention)"] == 2
@@ -42,7 +44,9 @@ def test_training_jsonl_reads_sizes_from_images(tmp_path):
         ("t0", "the red mug on the left", [10.0, 20.0, 110.0, 220.0], [[320, 240]]),
         ("t1", "a chair", [0.5, 1.5, 30.0, 40.0], [[64, 48]]),
     ]
-    with pytest.raises(UserError, match=r"refcoco_train.jsonl:1: the record has no width/height; pass --image-root"):
+    with pytest.raises(
+        UserError, match=r"refcoco_train.jsonl:1: the record has no width/height; pass --image-root"
+    ):
         convert_vlmr1_rec([f], out)
 
 
@@ -72,7 +76,9 @@ def test_bad_inputs(tmp_path):
     items[0]["image"] = "../../secret.jpg"
     f = tmp_path / "bad.json"
     f.write_text(json.dumps(items))
-    with pytest.raises(UserError, match=r"bad.json: item 0: image path '../../secret.jpg' escapes the image root"):
+    with pytest.raises(
+        UserError, match=r"bad.json: item 0: image path '../../secret.jpg' escapes the image root"
+    ):
         convert_vlmr1_rec([f], tmp_path / "o.jsonl")
     f.write_text(json.dumps(vlmr1_eval_items())[:-40])
     with pytest.raises(UserError, match=r"bad.json:1: invalid JSON.*\(file truncated\?\)"):
@@ -80,12 +86,16 @@ def test_bad_inputs(tmp_path):
     items = vlmr1_eval_items()
     items[1]["height"] = -480
     f.write_text(json.dumps(items))
-    with pytest.raises(UserError, match=r"bad.json: item 1: width/height must be positive integers, got 640x-480"):
+    with pytest.raises(
+        UserError, match=r"bad.json: item 1: width/height must be positive integers, got 640x-480"
+    ):
         convert_vlmr1_rec([f], tmp_path / "o.jsonl")
     assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_bare_expression():
-    assert bare_expression("<image>Please provide the bounding box coordinate of the region this "
-                           "sentence describes: the man.") == ("the man", True)
+    assert bare_expression(
+        "<image>Please provide the bounding box coordinate of the region this "
+        "sentence describes: the man."
+    ) == ("the man", True)
     assert bare_expression("<image>the man.") == ("the man.", False)

@@ -33,12 +33,21 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def make_ovd(folder: Path, source: str, n_images: int = 3, subset: str | None = None,
-             first_id: int = 1, tag: str = "") -> tuple[list[dict], dict]:
+def make_ovd(
+    folder: Path,
+    source: str,
+    n_images: int = 3,
+    subset: str | None = None,
+    first_id: int = 1,
+    tag: str = "",
+) -> tuple[list[dict], dict]:
     """OVD records with a COCO GT file (ids from `first_id`; OVDEval's start at 0)."""
     cat_ids = {name: first_id + 2 * i for i, name in enumerate(CATS)}  # non-contiguous ids
-    gt = {"images": [], "annotations": [],
-          "categories": [{"id": cid, "name": name} for name, cid in cat_ids.items()]}
+    gt = {
+        "images": [],
+        "annotations": [],
+        "categories": [{"id": cid, "name": name} for name, cid in cat_ids.items()],
+    }
     records = []
     gt_name = f"{tag or source}_gt.json"
     for i in range(n_images):
@@ -49,13 +58,28 @@ def make_ovd(folder: Path, source: str, n_images: int = 3, subset: str | None = 
         gt["images"].append({"id": image_id, "file_name": rel, "width": w, "height": h})
         for box, label in objs:
             x1, y1, x2, y2 = box
-            gt["annotations"].append({"id": first_id + len(gt["annotations"]),
-                                      "image_id": image_id, "category_id": cat_ids[label],
-                                      "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
-                                      "iscrowd": 0})
-        rec = {"id": f"{tag or source}-{i}", "task": "ovd", "images": [rel], "image_sizes": [[w, h]],
-               "problem": "", "solution": [{"bbox_2d": [float(v) for v in b], "label": lab} for b, lab in objs],
-               "labels": list(CATS), "source": source, "image_id": image_id, "gt_file": gt_name}
+            gt["annotations"].append(
+                {
+                    "id": first_id + len(gt["annotations"]),
+                    "image_id": image_id,
+                    "category_id": cat_ids[label],
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
+        rec = {
+            "id": f"{tag or source}-{i}",
+            "task": "ovd",
+            "images": [rel],
+            "image_sizes": [[w, h]],
+            "problem": "",
+            "solution": [{"bbox_2d": [float(v) for v in b], "label": lab} for b, lab in objs],
+            "labels": list(CATS),
+            "source": source,
+            "image_id": image_id,
+            "gt_file": gt_name,
+        }
         if subset:
             rec["subset"] = subset
         records.append(rec)
@@ -72,9 +96,18 @@ def eval_data(tmp_path_factory) -> dict[str, Path]:
         w, h = SIZES[i % 3]
         box = [6 + i, 6, 30 + i, 34]
         rel = _image(folder, f"rec_{i}.png", (w, h), [box])
-        rec.append({"id": f"r{i}", "task": "rec", "images": [rel], "image_sizes": [[w, h]],
-                    "problem": f"the red box {i}", "solution": [float(v) for v in box],
-                    "source": "refcoco" if i < 4 else "lisa", "split": "val" if i < 4 else "test"})
+        rec.append(
+            {
+                "id": f"r{i}",
+                "task": "rec",
+                "images": [rel],
+                "image_sizes": [[w, h]],
+                "problem": f"the red box {i}",
+                "solution": [float(v) for v in box],
+                "source": "refcoco" if i < 4 else "lisa",
+                "split": "val" if i < 4 else "test",
+            }
+        )
     files = {"rec": write_jsonl(folder / "rec.jsonl", rec)}
     coco, _ = make_ovd(folder, "coco")
     files["coco"] = write_jsonl(folder / "coco.jsonl", coco)
@@ -86,8 +119,9 @@ def eval_data(tmp_path_factory) -> dict[str, Path]:
     files["ovd"] = write_jsonl(folder / "ovd.jsonl", ovd)
     ovdeval = []
     for subset in SUBSETS:
-        recs, _ = make_ovd(folder, "ovdeval", n_images=1 + len(subset) % 2, subset=subset,
-                           first_id=0, tag=subset)
+        recs, _ = make_ovd(
+            folder, "ovdeval", n_images=1 + len(subset) % 2, subset=subset, first_id=0, tag=subset
+        )
         ovdeval += recs
     files["ovdeval"] = write_jsonl(folder / "ovdeval.jsonl", ovdeval)
     return files
@@ -103,7 +137,9 @@ def lora_adapter(tiny_model, tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     base = AutoModelForImageTextToText.from_pretrained(tiny_model, local_files_only=True)
-    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    cfg = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
     model = get_peft_model(base, cfg)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -111,7 +147,10 @@ def lora_adapter(tiny_model, tmp_path_factory) -> Path:
                 p.normal_(0, 2.0)
     out = tmp_path_factory.mktemp("adapter") / "lora"
     model.save_pretrained(out)
-    meta = {"family": "qwen2_5_vl", "prompt": {"system": None, "templates": {"rec": "Find: {problem}"}}}
+    meta = {
+        "family": "qwen2_5_vl",
+        "prompt": {"system": None, "templates": {"rec": "Find: {problem}"}},
+    }
     (out / "vlmr1.json").write_text(json.dumps(meta), encoding="utf-8")
     return out
 

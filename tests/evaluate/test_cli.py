@@ -20,15 +20,22 @@ BOOKKEEPING = {"generated_now", "resumed", "generation_s", "samples_per_s"}
 
 def _cli(*args, **kw):
     env = {**os.environ, "VLMR1_NO_PROGRESS": "1"}
-    return subprocess.run([sys.executable, "-m", "vlmr1_cli", "evaluate", *map(str, args)],
-                          capture_output=True, text=True, env=env, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "vlmr1_cli", "evaluate", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        **kw,
+    )
 
 
 def _one_error_line(r, pattern):
     import re
 
     assert r.returncode == 1, r.stderr[-2000:]
-    lines = [ln for ln in r.stderr.strip().splitlines() if ln.startswith("error:") or "Traceback" in ln]
+    lines = [
+        ln for ln in r.stderr.strip().splitlines() if ln.startswith("error:") or "Traceback" in ln
+    ]
     assert len(lines) == 1 and re.search(pattern, lines[0]), r.stderr[-2000:]
 
 
@@ -36,13 +43,33 @@ def test_bad_inputs_give_one_clear_line(tiny_model, eval_data, tmp_path):
     data = tmp_path / "d.jsonl"
     rec = next(iter_jsonl(eval_data["rec"]))[1]
     data.write_text(json.dumps({**rec, "images": ["images/nope.png"]}) + "\n")
-    r = _cli("--model", tiny_model, "--data", data, "--image-root", eval_data["rec"].parent, "-o", tmp_path / "o")
+    r = _cli(
+        "--model",
+        tiny_model,
+        "--data",
+        data,
+        "--image-root",
+        eval_data["rec"].parent,
+        "-o",
+        tmp_path / "o",
+    )
     _one_error_line(r, r"d.jsonl:1: image not found: images/nope.png")
 
-    r = _cli("--model", tiny_model, "--data", eval_data["rec"], "--task", "coco", "-o", tmp_path / "o")
+    r = _cli(
+        "--model", tiny_model, "--data", eval_data["rec"], "--task", "coco", "-o", tmp_path / "o"
+    )
     _one_error_line(r, r"rec.jsonl: --task coco needs 'ovd' records, this file holds 'rec' records")
 
-    r = _cli("--model", tiny_model, "--data", eval_data["coco"], "--backend", "vllm", "-o", tmp_path / "o")
+    r = _cli(
+        "--model",
+        tiny_model,
+        "--data",
+        eval_data["coco"],
+        "--backend",
+        "vllm",
+        "-o",
+        tmp_path / "o",
+    )
     if shutil.which("vllm") is None:
         _one_error_line(r, r"--backend vllm: vLLM is not installed \(pip install 'vlmr1\[vllm\]'\)")
 
@@ -62,8 +89,17 @@ def test_json_output_and_table(tiny_model, eval_data, tmp_path):
 
     from vlmr1_cli.cli.app import app
 
-    args = ["evaluate", "--model", str(tiny_model), "--data", str(eval_data["d3"]), "-o", str(tmp_path / "o"),
-            "--max-new-tokens", "4"]
+    args = [
+        "evaluate",
+        "--model",
+        str(tiny_model),
+        "--data",
+        str(eval_data["d3"]),
+        "-o",
+        str(tmp_path / "o"),
+        "--max-new-tokens",
+        "4",
+    ]
     r = CliRunner().invoke(app, [*args, "--json", "--visualize", "1"])
     assert r.exit_code == 0, r.output
     m = json.loads(r.stdout)
@@ -79,13 +115,30 @@ def test_sigkill_then_resume_gives_identical_metrics(tiny_model, shapes_data, tm
     and metrics as an uninterrupted run."""
     from vlmr1_cli.evaluate.runner import EvalOptions, evaluate
 
-    args = ["--model", tiny_model, "--data", shapes_data / "eval.jsonl", "--max-new-tokens", 24, "--batch-size", 1]
-    evaluate(str(tiny_model), shapes_data / "eval.jsonl", tmp_path / "ref",
-             opts=EvalOptions(max_new_tokens=24, batch_size=1))
+    args = [
+        "--model",
+        tiny_model,
+        "--data",
+        shapes_data / "eval.jsonl",
+        "--max-new-tokens",
+        24,
+        "--batch-size",
+        1,
+    ]
+    evaluate(
+        str(tiny_model),
+        shapes_data / "eval.jsonl",
+        tmp_path / "ref",
+        opts=EvalOptions(max_new_tokens=24, batch_size=1),
+    )
     out = tmp_path / "killed"
     env = {**os.environ, "VLMR1_NO_PROGRESS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "vlmr1_cli", "evaluate", *map(str, args), "-o", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vlmr1_cli", "evaluate", *map(str, args), "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     pred = out / "predictions.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -110,7 +163,16 @@ def test_sigkill_then_resume_gives_identical_metrics(tiny_model, shapes_data, tm
 
 @pytest.mark.slow
 def test_two_processes_shard_and_merge(tiny_model, shapes_data, tmp_path):
-    args = ["--model", tiny_model, "--data", shapes_data / "eval.jsonl", "--max-new-tokens", 8, "--batch-size", 2]
+    args = [
+        "--model",
+        tiny_model,
+        "--data",
+        shapes_data / "eval.jsonl",
+        "--max-new-tokens",
+        8,
+        "--batch-size",
+        2,
+    ]
     r = _cli(*args, "-o", tmp_path / "two", "--num-processes", 2, "--json")
     assert r.returncode == 0, r.stderr[-3000:]
     m = json.loads(r.stdout)
@@ -124,9 +186,16 @@ def test_two_processes_shard_and_merge(tiny_model, shapes_data, tmp_path):
     # the batches are the single-process ones, so the completions are too
     from vlmr1_cli.evaluate.runner import EvalOptions, evaluate
 
-    one = evaluate(str(tiny_model), shapes_data / "eval.jsonl", tmp_path / "one",
-                   opts=EvalOptions(max_new_tokens=8, batch_size=2))
-    single = {p["id"]: p["completion"] for _, p in iter_jsonl(tmp_path / "one" / "predictions.jsonl")}
+    one = evaluate(
+        str(tiny_model),
+        shapes_data / "eval.jsonl",
+        tmp_path / "one",
+        opts=EvalOptions(max_new_tokens=8, batch_size=2),
+    )
+    single = {
+        p["id"]: p["completion"] for _, p in iter_jsonl(tmp_path / "one" / "predictions.jsonl")
+    }
     assert {p["id"]: p["completion"] for _, p in iter_jsonl(out / "predictions.jsonl")} == single
-    assert {k: v for k, v in one.items() if k not in BOOKKEEPING | {"pictures"}} == \
-        {k: v for k, v in m.items() if k not in BOOKKEEPING | {"pictures"}}
+    assert {k: v for k, v in one.items() if k not in BOOKKEEPING | {"pictures"}} == {
+        k: v for k, v in m.items() if k not in BOOKKEEPING | {"pictures"}
+    }

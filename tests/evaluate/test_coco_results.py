@@ -16,17 +16,42 @@ def _records(path):
 
 
 def test_gt_built_from_records():
-    recs = [{"id": "a", "images": ["a.png"], "image_sizes": [[10, 20]], "labels": ["x", "y"],
-             "solution": [{"bbox_2d": [1, 2, 4, 8], "label": "y"}]},
-            {"id": "b", "images": ["b.png"], "image_sizes": [[30, 40]], "labels": ["z"],
-             "solution": [{"bbox_2d": [0, 0, 1, 1], "label": "w"}, {"bbox_2d": [2, 2, 3, 5], "label": "x"}]}]
+    recs = [
+        {
+            "id": "a",
+            "images": ["a.png"],
+            "image_sizes": [[10, 20]],
+            "labels": ["x", "y"],
+            "solution": [{"bbox_2d": [1, 2, 4, 8], "label": "y"}],
+        },
+        {
+            "id": "b",
+            "images": ["b.png"],
+            "image_sizes": [[30, 40]],
+            "labels": ["z"],
+            "solution": [
+                {"bbox_2d": [0, 0, 1, 1], "label": "w"},
+                {"bbox_2d": [2, 2, 3, 5], "label": "x"},
+            ],
+        },
+    ]
     gt = coco_gt_from_records(recs)
-    assert gt.coco["categories"] == [{"id": 1, "name": "x"}, {"id": 2, "name": "y"}, {"id": 3, "name": "z"},
-                                     {"id": 4, "name": "w"}]
+    assert gt.coco["categories"] == [
+        {"id": 1, "name": "x"},
+        {"id": 2, "name": "y"},
+        {"id": 3, "name": "z"},
+        {"id": 4, "name": "w"},
+    ]
     assert gt.image_ids == {"a": 1, "b": 2}
     assert [a["id"] for a in gt.coco["annotations"]] == [1, 2, 3]  # never id 0
-    assert gt.coco["annotations"][0] == {"id": 1, "image_id": 1, "category_id": 2, "bbox": [1, 2, 3, 6],
-                                         "area": 18, "iscrowd": 0}
+    assert gt.coco["annotations"][0] == {
+        "id": 1,
+        "image_id": 1,
+        "category_id": 2,
+        "bbox": [1, 2, 3, 6],
+        "area": 18,
+        "iscrowd": 0,
+    }
     assert gt.coco["images"][1] == {"id": 2, "width": 30, "height": 40, "file_name": "b.png"}
 
 
@@ -34,10 +59,14 @@ def test_results_keep_order_drop_unknown_labels_and_score_one(eval_data):
     recs = _records(eval_data["coco"])
     gt = records_coco(recs, eval_data["coco"])
     preds = {r["id"]: {"objects": []} for r in recs}
-    preds["coco-1"] = {"objects": [{"bbox_2d": [1, 2, 5, 10], "label": "red car"},
-                                   {"bbox_2d": [0, 0, 1, 1], "label": "horse"},
-                                   {"bbox_2d": [3, 3, 4, 4], "label": "cat"},
-                                   {"bbox_2d": [3, 3, 4, 4], "label": "horse"}]}
+    preds["coco-1"] = {
+        "objects": [
+            {"bbox_2d": [1, 2, 5, 10], "label": "red car"},
+            {"bbox_2d": [0, 0, 1, 1], "label": "horse"},
+            {"bbox_2d": [3, 3, 4, 4], "label": "cat"},
+            {"bbox_2d": [3, 3, 4, 4], "label": "horse"},
+        ]
+    }
     res = coco_results(recs, preds, gt)
     assert res.results == [
         {"image_id": 2, "category_id": 5, "bbox": [1, 2, 4, 8], "score": 1.0},
@@ -65,7 +94,10 @@ def test_gt_file_problems_name_the_record(eval_data, tmp_path):
         records_coco(recs, eval_data["coco"])
     recs = _records(eval_data["coco"])
     recs[2]["gt_file"] = "other.json"
-    with pytest.raises(UserError, match=r"coco.jsonl:3: key 'gt_file': records scored together must name one GT file"):
+    with pytest.raises(
+        UserError,
+        match=r"coco.jsonl:3: key 'gt_file': records scored together must name one GT file",
+    ):
         records_coco(recs, eval_data["coco"])
     recs = [{**r, "gt_file": "missing.json"} for r in _records(eval_data["coco"])]
     with pytest.raises(UserError, match=r"coco.jsonl:1: key 'gt_file': file not found"):
@@ -87,8 +119,11 @@ def test_gt_file_is_confined_to_the_data_folder(eval_data, tmp_path):
     jsonl.write_text(eval_data["coco"].read_text())
     recs = _records(jsonl)
     for bad in (str(outside), "../outside.json", "sub/../../outside.json", "out-link.json"):
-        with pytest.raises(UserError, match=rf"coco.jsonl:1: key 'gt_file': '{bad}' is not a file "
-                                            r"inside the data file's folder"):
+        with pytest.raises(
+            UserError,
+            match=rf"coco.jsonl:1: key 'gt_file': '{bad}' is not a file "
+            r"inside the data file's folder",
+        ):
             records_coco([{**r, "gt_file": bad} for r in recs], jsonl)
     for good in ("sub/gt.json", "in-link.json", str(data / "sub" / "gt.json")):
         gt = records_coco([{**r, "gt_file": good} for r in recs], jsonl)
@@ -114,12 +149,26 @@ def test_inverted_boxes_are_left_out_counted_and_the_folder_rescores(eval_data, 
         for a in (a for a in gt["annotations"] if a["image_id"] == r["image_id"]):
             x, y, w, h = a["bbox"]
             objs.append({"bbox_2d": [x, y, x + w, y + h], "label": names[a["category_id"]]})
-            raw.append({"image_id": r["image_id"], "category_id": a["category_id"], "bbox": [x, y, w, h],
-                        "score": 1.0})
+            raw.append(
+                {
+                    "image_id": r["image_id"],
+                    "category_id": a["category_id"],
+                    "bbox": [x, y, w, h],
+                    "score": 1.0,
+                }
+            )
         x, y, w, h = gt["annotations"][0]["bbox"]
-        objs.append({"bbox_2d": [x + w, y, x, y + h], "label": names[gt["annotations"][0]["category_id"]]})
-        raw.append({"image_id": r["image_id"], "category_id": gt["annotations"][0]["category_id"],
-                    "bbox": [x + w, y, -w, h], "score": 1.0})
+        objs.append(
+            {"bbox_2d": [x + w, y, x, y + h], "label": names[gt["annotations"][0]["category_id"]]}
+        )
+        raw.append(
+            {
+                "image_id": r["image_id"],
+                "category_id": gt["annotations"][0]["category_id"],
+                "bbox": [x + w, y, -w, h],
+                "score": 1.0,
+            }
+        )
         preds[r["id"]] = {"parsed": True, "objects": objs}
     m = score_detection(recs, preds, tmp_path, eval_data["coco"])
     assert m["n_dropped_inverted_box"] == len(recs)

@@ -47,22 +47,41 @@ def _env() -> dict:
 @pytest.mark.slow  # two interpreters importing torch: ~25 s on 2 shared cores
 def test_two_processes_on_one_folder(tiny_model, eval_data, tmp_path):
     out = tmp_path / "eval"
-    args = ["--model", str(tiny_model), "--data", str(eval_data["rec"]), "--output", str(out),
-            "--batch-size", "2"]
+    args = [
+        "--model",
+        str(tiny_model),
+        "--data",
+        str(eval_data["rec"]),
+        "--output",
+        str(out),
+        "--batch-size",
+        "2",
+    ]
     script = tmp_path / "first.py"
     script.write_text(FIRST_RUN)
     started, go = tmp_path / "started", tmp_path / "go"
-    first = subprocess.Popen([sys.executable, str(script), str(started), str(go), *args, "--max-new-tokens", "6"],
-                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             stdin=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        [sys.executable, str(script), str(started), str(go), *args, "--max-new-tokens", "6"],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while not started.exists():  # the first run holds the folder and is generating
             assert first.poll() is None, first.stderr.read()[-2000:]
             assert time.monotonic() < deadline, "the first run never started generating"
             time.sleep(0.1)
-        second = subprocess.run([sys.executable, "-m", "vlmr1_cli", "evaluate", *args, "--max-new-tokens", "9"],
-                                env=_env(), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        second = subprocess.run(
+            [sys.executable, "-m", "vlmr1_cli", "evaluate", *args, "--max-new-tokens", "9"],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
         holder = json.loads((out / LOCK_FILE).read_text()) if (out / LOCK_FILE).is_file() else {}
     finally:
         go.touch()
@@ -79,40 +98,76 @@ def test_two_processes_on_one_folder(tiny_model, eval_data, tmp_path):
     assert json.loads((out / "run.json").read_text())["max_new_tokens"] == 6
 
 
-def test_a_stale_lock_of_a_dead_process_is_taken_over(tiny_model, eval_data, tmp_path, scripted, capsys):
+def test_a_stale_lock_of_a_dead_process_is_taken_over(
+    tiny_model, eval_data, tmp_path, scripted, capsys
+):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a pid that no longer runs: the run that left this lock was killed
     out = tmp_path / "eval"
     out.mkdir()
-    (out / LOCK_FILE).write_text(json.dumps({"pid": dead.pid, "host": "elsewhere", "started": "2025-01-01 10:00:00",
-                                             "command": "vlmr1 evaluate --max-new-tokens 6"}))
+    (out / LOCK_FILE).write_text(
+        json.dumps(
+            {
+                "pid": dead.pid,
+                "host": "elsewhere",
+                "started": "2025-01-01 10:00:00",
+                "command": "vlmr1 evaluate --max-new-tokens 6",
+            }
+        )
+    )
     scripted(lambda row: "x")
-    m = evaluate(str(tiny_model), eval_data["rec"], out, opts=EvalOptions(batch_size=4, max_new_tokens=6))
+    m = evaluate(
+        str(tiny_model), eval_data["rec"], out, opts=EvalOptions(batch_size=4, max_new_tokens=6)
+    )
     assert m["generated_now"] == 6
     err = capsys.readouterr().err
-    assert f"note: {out}: stale lock of pid {dead.pid} on elsewhere (started 2025-01-01 10:00:00" in err
+    assert (
+        f"note: {out}: stale lock of pid {dead.pid} on elsewhere (started 2025-01-01 10:00:00"
+        in err
+    )
     assert not (out / LOCK_FILE).exists()
 
 
-def test_a_held_folder_is_refused_and_other_settings_are_refused_under_the_lock(tiny_model, eval_data, tmp_path,
-                                                                               scripted):
+def test_a_held_folder_is_refused_and_other_settings_are_refused_under_the_lock(
+    tiny_model, eval_data, tmp_path, scripted
+):
     out = tmp_path / "eval"
     scripted(lambda row: "x")
     with FolderLock(out):
-        with pytest.raises(UserError, match=rf"{out} is in use by pid {os.getpid()} \(started .*\): one output "
-                                            "folder is used by one run at a time"):
-            evaluate(str(tiny_model), eval_data["rec"], out, opts=EvalOptions(batch_size=4, max_new_tokens=6))
+        with pytest.raises(
+            UserError,
+            match=rf"{out} is in use by pid {os.getpid()} \(started .*\): one output "
+            "folder is used by one run at a time",
+        ):
+            evaluate(
+                str(tiny_model),
+                eval_data["rec"],
+                out,
+                opts=EvalOptions(batch_size=4, max_new_tokens=6),
+            )
     assert not out.exists()  # the holder made the folder and nothing was written: it is gone
-    evaluate(str(tiny_model), eval_data["rec"], out, opts=EvalOptions(batch_size=4, max_new_tokens=6))
-    with pytest.raises(UserError, match=r"another 'max_new_tokens' \(6\); use another --output or --overwrite"):
-        evaluate(str(tiny_model), eval_data["rec"], out, opts=EvalOptions(batch_size=4, max_new_tokens=9))
+    evaluate(
+        str(tiny_model), eval_data["rec"], out, opts=EvalOptions(batch_size=4, max_new_tokens=6)
+    )
+    with pytest.raises(
+        UserError, match=r"another 'max_new_tokens' \(6\); use another --output or --overwrite"
+    ):
+        evaluate(
+            str(tiny_model), eval_data["rec"], out, opts=EvalOptions(batch_size=4, max_new_tokens=9)
+        )
     with pytest.raises(UserError, match=r"another 'dtype' \(None\)"):
-        evaluate(str(tiny_model), eval_data["rec"], out,
-                 opts=EvalOptions(batch_size=4, max_new_tokens=6, dtype="bfloat16"))
+        evaluate(
+            str(tiny_model),
+            eval_data["rec"],
+            out,
+            opts=EvalOptions(batch_size=4, max_new_tokens=6, dtype="bfloat16"),
+        )
     # predictions whose settings were never recorded are not resumed either
     (out / "run.json").unlink()
     with pytest.raises(UserError, match=r"holds predictions without the run.json .*--overwrite"):
-        evaluate(str(tiny_model), eval_data["rec"], out, opts=EvalOptions(batch_size=4, max_new_tokens=6))
+        evaluate(
+            str(tiny_model), eval_data["rec"], out, opts=EvalOptions(batch_size=4, max_new_tokens=6)
+        )
     assert not (out / LOCK_FILE).exists()
 
 
@@ -127,6 +182,8 @@ def test_the_lock_file_is_replaced_only_by_its_holder(tmp_path):
     assert not (folder / LOCK_FILE).exists() and not folder.exists()
     Path(folder).mkdir()
     second = FolderLock(folder).acquire()
-    assert json.loads((folder / LOCK_FILE).read_text())["pid"] == os.getpid() and second.stale is None
+    assert (
+        json.loads((folder / LOCK_FILE).read_text())["pid"] == os.getpid() and second.stale is None
+    )
     second.release()
     assert folder.is_dir()  # not made by the lock: left in place

@@ -18,11 +18,17 @@ def test_one_process_is_always_fine(monkeypatch):
 def test_bounded_by_the_machine_then_the_samples(monkeypatch):
     monkeypatch.setattr(sharding, "worker_slots", lambda: (4, "visible CUDA GPU(s)"))
     check_num_processes(4, 10)
-    with pytest.raises(UserError, match=r"^--num-processes 5: this machine has 4 visible CUDA GPU\(s\), and "
-                                        r"each worker needs one of its own; use --num-processes 4 or fewer$"):
+    with pytest.raises(
+        UserError,
+        match=r"^--num-processes 5: this machine has 4 visible CUDA GPU\(s\), and "
+        r"each worker needs one of its own; use --num-processes 4 or fewer$",
+    ):
         check_num_processes(5, 10)
-    with pytest.raises(UserError, match=r"^--num-processes 3: more workers than the 2 sample\(s\) to "
-                                        r"evaluate; use --num-processes 2 or fewer$"):
+    with pytest.raises(
+        UserError,
+        match=r"^--num-processes 3: more workers than the 2 sample\(s\) to "
+        r"evaluate; use --num-processes 2 or fewer$",
+    ):
         check_num_processes(3, 2)
 
 

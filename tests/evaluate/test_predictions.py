@@ -17,7 +17,12 @@ from vlmr1_cli.evaluate.predictions import (
 
 def test_torn_last_line_is_dropped_and_truncated(tmp_path):
     p = tmp_path / PREDICTIONS
-    good = json.dumps({"id": "a", "completion": "x"}) + "\n" + json.dumps({"id": "b", "completion": "y"}) + "\n"
+    good = (
+        json.dumps({"id": "a", "completion": "x"})
+        + "\n"
+        + json.dumps({"id": "b", "completion": "y"})
+        + "\n"
+    )
     p.write_text(good + '{"id": "c", "compl')
     assert list(read_done(p)) == ["a", "b"]
     assert p.read_text() == good

@@ -32,19 +32,31 @@ def test_every_task_end_to_end(request, eval_data, tmp_path, task, model):
     records = [r for _, r in iter_jsonl(eval_data[task])]
     preds = _preds(out)
     assert set(preds) == {r["id"] for r in records} and m["n"] == len(records)
-    assert all(isinstance(p["completion"], str) and isinstance(p["parsed"], bool) for p in preds.values())
+    assert all(
+        isinstance(p["completion"], str) and isinstance(p["parsed"], bool) for p in preds.values()
+    )
     assert m["task"] == task and m["generated_now"] == len(records) and m["resumed"] == 0
-    assert m["frame"] == "qwen25_abs" and m["backend"] == "hf" and m["is_adapter"] == (model == "lora_adapter")
+    assert (
+        m["frame"] == "qwen25_abs"
+        and m["backend"] == "hf"
+        and m["is_adapter"] == (model == "lora_adapter")
+    )
     # the adapter's recipe sets only a REC template; OVD prompts fall back to the paper's
-    assert m["prompt_source"] == ("checkpoint recipe" if model == "lora_adapter" else "default (paper)")
+    assert m["prompt_source"] == (
+        "checkpoint recipe" if model == "lora_adapter" else "default (paper)"
+    )
     assert json.loads((out / "metrics.json").read_text())["primary"] == m["primary"]
     assert len(m["pictures"]) == 2 and all(p.endswith(".png") for p in m["pictures"])
 
 
-def test_lora_adapter_loads_on_its_base_with_its_recipe_prompt(tiny_model, lora_adapter, eval_data, tmp_path):
+def test_lora_adapter_loads_on_its_base_with_its_recipe_prompt(
+    tiny_model, lora_adapter, eval_data, tmp_path
+):
     m = evaluate(str(lora_adapter), eval_data["rec"], tmp_path / "lora", opts=_opts())
     assert m["is_adapter"] is True and m["prompt_source"] == "checkpoint recipe"
-    base = evaluate(str(tiny_model), eval_data["rec"], tmp_path / "base", opts=_opts(template="Find: {problem}"))
+    base = evaluate(
+        str(tiny_model), eval_data["rec"], tmp_path / "base", opts=_opts(template="Find: {problem}")
+    )
     lora, plain = _preds(tmp_path / "lora"), _preds(tmp_path / "base")
     # same prompt; the adapter's weights change what the model says
     assert any(lora[k]["completion"] != plain[k]["completion"] for k in lora)
@@ -54,7 +66,9 @@ def test_lora_adapter_loads_on_its_base_with_its_recipe_prompt(tiny_model, lora_
 def test_checkpoint_folder_takes_the_prompt_of_its_run(tiny_model, eval_data, tmp_path, scripted):
     run = tmp_path / "run"
     shutil.copytree(tiny_model, run / "checkpoint-4")
-    (run / "vlmr1.json").write_text(json.dumps({"prompt": {"templates": {"rec": "RUN PROMPT {problem}"}}}))
+    (run / "vlmr1.json").write_text(
+        json.dumps({"prompt": {"templates": {"rec": "RUN PROMPT {problem}"}}})
+    )
     gen = scripted(lambda row: "x")
     texts = {}
     orig = gen.generate
@@ -63,7 +77,9 @@ def test_checkpoint_folder_takes_the_prompt_of_its_run(tiny_model, eval_data, tm
     assert m["prompt_source"] == "checkpoint recipe" and "RUN PROMPT the red box 0" in texts["r0"]
 
 
-def test_resume_generates_only_missing_and_gives_the_same_metrics(tiny_model, eval_data, tmp_path, scripted):
+def test_resume_generates_only_missing_and_gives_the_same_metrics(
+    tiny_model, eval_data, tmp_path, scripted
+):
     from .conftest import oracle_answer
 
     full = evaluate(str(tiny_model), eval_data["coco"], tmp_path / "full", opts=_opts(batch_size=1))
@@ -77,23 +93,33 @@ def test_resume_generates_only_missing_and_gives_the_same_metrics(tiny_model, ev
     assert resumed["resumed"] == 1 and resumed["generated_now"] == 2
     assert _preds(out) == _preds(tmp_path / "full")
     skip = {"generated_now", "resumed", "generation_s", "samples_per_s"}
-    assert {k: v for k, v in resumed.items() if k not in skip} == {k: v for k, v in full.items() if k not in skip}
+    assert {k: v for k, v in resumed.items() if k not in skip} == {
+        k: v for k, v in full.items() if k not in skip
+    }
     # a finished run reruns without generating anything
     gen = scripted(oracle_answer)
     again = evaluate(str(tiny_model), eval_data["coco"], out, opts=_opts(batch_size=1))
     assert gen.calls == [] and again["resumed"] == 3 and again["AP"] == full["AP"]
 
 
-def test_other_settings_refuse_to_mix_with_earlier_predictions(tiny_model, eval_data, tmp_path, scripted):
+def test_other_settings_refuse_to_mix_with_earlier_predictions(
+    tiny_model, eval_data, tmp_path, scripted
+):
     scripted(lambda row: "x")
     evaluate(str(tiny_model), eval_data["rec"], tmp_path, opts=_opts())
-    with pytest.raises(UserError, match=r"holds predictions made with another 'max_new_tokens' \(6\).*--overwrite"):
+    with pytest.raises(
+        UserError, match=r"holds predictions made with another 'max_new_tokens' \(6\).*--overwrite"
+    ):
         evaluate(str(tiny_model), eval_data["rec"], tmp_path, opts=_opts(max_new_tokens=9))
-    m = evaluate(str(tiny_model), eval_data["rec"], tmp_path, opts=_opts(max_new_tokens=9, overwrite=True))
+    m = evaluate(
+        str(tiny_model), eval_data["rec"], tmp_path, opts=_opts(max_new_tokens=9, overwrite=True)
+    )
     assert m["generated_now"] == 6
 
 
-def test_retrained_weights_make_earlier_predictions_stale(tiny_model, eval_data, tmp_path, scripted):
+def test_retrained_weights_make_earlier_predictions_stale(
+    tiny_model, eval_data, tmp_path, scripted
+):
     import os
 
     model = tmp_path / "model"
@@ -106,7 +132,9 @@ def test_retrained_weights_make_earlier_predictions_stale(tiny_model, eval_data,
     m = evaluate(str(model), eval_data["rec"], tmp_path / "o", opts=_opts())
     assert m["generated_now"] == 6 and m["resumed"] == 0
     assert m["discarded_earlier_predictions"] == "the model's weights changed since they were made"
-    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["discarded_earlier_predictions"]
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())[
+        "discarded_earlier_predictions"
+    ]
     assert len(_preds(tmp_path / "o")) == 6
 
 
@@ -114,7 +142,10 @@ def test_pictures_show_ground_truth_and_prediction(tiny_model, eval_data, tmp_pa
     from PIL import Image
 
     def shifted(row):  # a prediction beside each GT box, so both stay visible
-        sol = [{**o, "bbox_2d": [v + 3 for v in o["bbox_2d"]]} for o in json.loads(row["solution_json"])]
+        sol = [
+            {**o, "bbox_2d": [v + 3 for v in o["bbox_2d"]]}
+            for o in json.loads(row["solution_json"])
+        ]
         return "<answer>```json\n" + json.dumps(sol) + "\n```</answer>"
 
     scripted(shifted)
@@ -139,7 +170,9 @@ def test_sample_protocol_and_max_samples(tiny_model, eval_data, tmp_path, script
     evaluate(str(tiny_model), eval_data["rec"], tmp_path / "m", opts=_opts(max_samples=2))
     assert set(_preds(tmp_path / "m")) == {"r0", "r1"}
     with pytest.raises(UserError, match="exclude each other"):
-        evaluate(str(tiny_model), eval_data["rec"], tmp_path / "x", opts=_opts(max_samples=2, sample=3))
+        evaluate(
+            str(tiny_model), eval_data["rec"], tmp_path / "x", opts=_opts(max_samples=2, sample=3)
+        )
 
 
 def test_hub_id_from_the_local_cache(tiny_model, eval_data, tmp_path, monkeypatch, scripted):
@@ -153,5 +186,7 @@ def test_hub_id_from_the_local_cache(tiny_model, eval_data, tmp_path, monkeypatc
     scripted(lambda row: "x")
     m = evaluate("someone/tiny-vl", eval_data["rec"], tmp_path / "o", opts=_opts())
     assert m["model"] == "someone/tiny-vl" and m["n"] == 6
-    with pytest.raises(UserError, match=r"model 'someone/absent': not in the local cache and HF_HUB_OFFLINE=1"):
+    with pytest.raises(
+        UserError, match=r"model 'someone/absent': not in the local cache and HF_HUB_OFFLINE=1"
+    ):
         evaluate("someone/absent", eval_data["rec"], tmp_path / "o2", opts=_opts())

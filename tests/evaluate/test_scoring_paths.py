@@ -20,7 +20,9 @@ def _records(path):
 
 
 def _run(tiny_model, data, out, **opts):
-    return evaluate(str(tiny_model), data, out, opts=EvalOptions(batch_size=2, max_new_tokens=4, **opts))
+    return evaluate(
+        str(tiny_model), data, out, opts=EvalOptions(batch_size=2, max_new_tokens=4, **opts)
+    )
 
 
 def test_rec_known_completions(tiny_model, eval_data, tmp_path, scripted):
@@ -30,7 +32,8 @@ def test_rec_known_completions(tiny_model, eval_data, tmp_path, scripted):
         if row["id"] == "r5":
             return '<answer>{"bbox_2d": [0, 0, 3, 3]}</answer>'
         sol = json.loads(row["solution_json"])
-        return '<think>t</think><answer>{"bbox_2d": %s}</answer>' % json.dumps([round(v) for v in sol])  # noqa: UP031
+        box = json.dumps([round(v) for v in sol])
+        return '<think>t</think><answer>{"bbox_2d": ' + box + "}</answer>"
 
     scripted(answer)
     m = _run(tiny_model, eval_data["rec"], tmp_path / "o")
@@ -41,8 +44,13 @@ def test_rec_known_completions(tiny_model, eval_data, tmp_path, scripted):
     assert m["by_split"]["refcoco val"]["acc"] == 1.0 and m["by_split"]["lisa test"]["acc"] == 0.0
     assert 0.8 < m["by_split"]["refcoco val"]["mean_iou"] <= 1.0
     preds = {p["id"]: p for p in _records(tmp_path / "o" / "predictions.jsonl")}
-    assert preds["r4"] == {"id": "r4", "completion": "I cannot see it.", "parsed": False, "box": None,
-                           "box_vlmr1": None}
+    assert preds["r4"] == {
+        "id": "r4",
+        "completion": "I cannot see it.",
+        "parsed": False,
+        "box": None,
+        "box_vlmr1": None,
+    }
     gt = {r["id"]: r["solution"] for r in _records(eval_data["rec"])}
     assert preds["r0"]["box"] == pytest.approx(gt["r0"], abs=1.5)  # back in original pixels
     m2 = _run(tiny_model, eval_data["rec"], tmp_path / "o2", compat=True)
@@ -70,37 +78,59 @@ def test_coco_mixed_answers_match_pycocotools(tiny_model, eval_data, tmp_path, s
     def answer(row):
         sol = json.loads(row["solution_json"])
         if row["id"] == "coco-0":
-            sol = [{**sol[0], "label": "dog" if sol[0]["label"] != "dog" else "cat"}, {**sol[1], "label": "zebra"}]
+            sol = [
+                {**sol[0], "label": "dog" if sol[0]["label"] != "dog" else "cat"},
+                {**sol[1], "label": "zebra"},
+            ]
         elif row["id"] == "coco-1":
             sol = sol[:1]
         else:
-            return "```json [{\"bbox_2d\": [1, 2"
+            return '```json [{"bbox_2d": [1, 2'
         return "<answer>```json\n" + json.dumps(sol) + "\n```</answer>"
 
     scripted(answer)
     m = _run(tiny_model, eval_data["coco"], tmp_path / "o")
-    assert m["n_unparsed"] == 1 and m["n_dropped_unknown_label"] == 1 and m["unknown_labels"] == {"zebra": 1}
+    assert (
+        m["n_unparsed"] == 1
+        and m["n_dropped_unknown_label"] == 1
+        and m["unknown_labels"] == {"zebra": 1}
+    )
     gt = json.loads((eval_data["coco"].parent / "coco_gt.json").read_text())
     cat = {c["name"]: c["id"] for c in gt["categories"]}
 
     def det(rec, k, label):
         x1, y1, x2, y2 = rec["solution"][k]["bbox_2d"]
-        return {"image_id": rec["image_id"], "category_id": cat[label], "bbox": [x1, y1, x2 - x1, y2 - y1], "score": 1.0}
+        return {
+            "image_id": rec["image_id"],
+            "category_id": cat[label],
+            "bbox": [x1, y1, x2 - x1, y2 - y1],
+            "score": 1.0,
+        }
 
     wrong = "dog" if recs[0]["solution"][0]["label"] != "dog" else "cat"
     expected = [det(recs[0], 0, wrong), det(recs[1], 0, recs[1]["solution"][0]["label"])]
     ref = pycocotools_stats(gt, expected)
     assert m["stats"] == pytest.approx(list(ref), abs=1e-6)
     # greedy: 3 boxes predicted (the unknown label counts), 1 right, 6 GT boxes
-    assert m["greedy_precision"] == pytest.approx(1 / 3) and m["greedy_recall"] == pytest.approx(1 / 6)
+    assert m["greedy_precision"] == pytest.approx(1 / 3) and m["greedy_recall"] == pytest.approx(
+        1 / 6
+    )
 
 
 def test_ovdeval_table_and_five_group_average(tiny_model, eval_data, tmp_path, scripted):
     scripted(oracle_answer)
     m = _run(tiny_model, eval_data["ovdeval"], tmp_path / "o")
     assert m["task"] == "ovdeval"
-    assert list(m["subsets"]) == ["celebrity", "logo", "landmark", "color", "material", "position",
-                                  "relationship", "negation"]
+    assert list(m["subsets"]) == [
+        "celebrity",
+        "logo",
+        "landmark",
+        "color",
+        "material",
+        "position",
+        "relationship",
+        "negation",
+    ]
     for name, sub in m["subsets"].items():
         gt = json.loads((eval_data["ovdeval"].parent / f"{name}_gt.json").read_text())
         results = json.loads((tmp_path / "o" / f"results-{name}.json").read_text())
@@ -109,8 +139,13 @@ def test_ovdeval_table_and_five_group_average(tiny_model, eval_data, tmp_path, s
         assert sub["nms_ap"] == pytest.approx(pycocotools_stats(gt, results)[0], abs=1e-9)
         assert sub["nms_ap"] < 1.0
     v = {k: s["nms_ap"] for k, s in m["subsets"].items()}
-    five = (sum(v[k] for k in ("celebrity", "logo", "landmark")) / 3 + (v["color"] + v["material"]) / 2
-            + v["position"] + v["relationship"] + v["negation"]) / 5
+    five = (
+        sum(v[k] for k in ("celebrity", "logo", "landmark")) / 3
+        + (v["color"] + v["material"]) / 2
+        + v["position"]
+        + v["relationship"]
+        + v["negation"]
+    ) / 5
     assert m["nms_ap_5group"] == pytest.approx(five) and m["primary_name"] == "nms_ap_5group"
     assert m["nms_ap_mean"] == pytest.approx(sum(v.values()) / 8)
 
@@ -131,8 +166,13 @@ def test_coco_label_modes_change_the_prompt(tiny_model, eval_data, tmp_path, scr
         return orig(rows)
 
     gen.generate = capture
-    _run(tiny_model, eval_data["coco"], tmp_path / "pos", labels="positive",
-         template="Detect: {labels}")
+    _run(
+        tiny_model,
+        eval_data["coco"],
+        tmp_path / "pos",
+        labels="positive",
+        template="Detect: {labels}",
+    )
     assert "Detect: ['cat', 'dog']" in seen["coco-0"]
     _run(tiny_model, eval_data["coco"], tmp_path / "all", labels="all", template="Detect: {labels}")
     assert "Detect: ['cat', 'dog', 'red car']" in seen["coco-0"]

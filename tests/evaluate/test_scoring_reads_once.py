@@ -13,10 +13,19 @@ from vlmr1_cli.metrics.scoring import score_files
 def _records(subset: str | None = None) -> list[dict]:
     recs = []
     for i in range(3):
-        r = {"id": f"o{i}", "task": "ovd", "images": [f"{i}.png"], "image_sizes": [[100, 80]],
-             "problem": "", "labels": ["cat", "dog"], "_line": i + 1,
-             "solution": [{"bbox_2d": [10.0 * i, 5.0, 10.0 * i + 30, 40.0], "label": "cat"},
-                          {"bbox_2d": [50.0, 20.0, 90.0, 70.0], "label": "dog"}]}
+        r = {
+            "id": f"o{i}",
+            "task": "ovd",
+            "images": [f"{i}.png"],
+            "image_sizes": [[100, 80]],
+            "problem": "",
+            "labels": ["cat", "dog"],
+            "_line": i + 1,
+            "solution": [
+                {"bbox_2d": [10.0 * i, 5.0, 10.0 * i + 30, 40.0], "label": "cat"},
+                {"bbox_2d": [50.0, 20.0, 90.0, 70.0], "label": "dog"},
+            ],
+        }
         if subset:
             r["subset"] = subset
         recs.append(r)
@@ -26,8 +35,10 @@ def _records(subset: str | None = None) -> list[dict]:
 def _preds(records: list[dict]) -> dict[str, dict]:
     preds = {}
     for k, r in enumerate(records):
-        objects = [{"bbox_2d": [o["bbox_2d"][0] + k, *o["bbox_2d"][1:]], "label": o["label"]}
-                   for o in r["solution"][: 1 + k % 2]]
+        objects = [
+            {"bbox_2d": [o["bbox_2d"][0] + k, *o["bbox_2d"][1:]], "label": o["label"]}
+            for o in r["solution"][: 1 + k % 2]
+        ]
         objects.append({"bbox_2d": [0.0, 0.0, 5.0, 5.0], "label": "unicorn"})  # no such category
         preds[r["id"]] = {"parsed": True, "objects": objects}
     return preds
@@ -68,10 +79,14 @@ def test_detection_reads_each_input_once_and_matches_scoring_mode(tmp_path, load
 
 
 def test_ovdeval_reads_each_subset_once_and_matches_scoring_mode(tmp_path, load_counts):
-    records = _records("celebrity") + [{**r, "id": r["id"] + "b", "subset": "logo"} for r in _records()]
+    records = _records("celebrity") + [
+        {**r, "id": r["id"] + "b", "subset": "logo"} for r in _records()
+    ]
     m = score_ovdeval(records, _preds(records), tmp_path, tmp_path / "data.jsonl")
     assert load_counts == {"gt": 2, "dets": 2}
     load_counts.update(gt=0, dets=0)
     for name in ("celebrity", "logo"):
-        files = score_files(tmp_path / f"gt-{name}.json", tmp_path / f"results-{name}.json", "nms-ap")
+        files = score_files(
+            tmp_path / f"gt-{name}.json", tmp_path / f"results-{name}.json", "nms-ap"
+        )
         assert m["subsets"][name]["nms_ap"] == files["nms_ap"]

@@ -10,8 +10,15 @@ from vlmr1_cli.models.qwen2_5_vl import Qwen25VL
 
 
 def _ovd(i, **extra):
-    return {"id": str(i), "task": "ovd", "_line": i + 1, "labels": ["a", "b"], "images": ["x.png"],
-            "solution": [{"bbox_2d": [0, 0, 1, 1], "label": "b"}], **extra}
+    return {
+        "id": str(i),
+        "task": "ovd",
+        "_line": i + 1,
+        "labels": ["a", "b"],
+        "images": ["x.png"],
+        "solution": [{"bbox_2d": [0, 0, 1, 1], "label": "b"}],
+        **extra,
+    }
 
 
 def test_task_from_records():
@@ -25,7 +32,9 @@ def test_task_from_records():
 
 
 def test_wrong_task_is_one_clear_error():
-    with pytest.raises(UserError, match=r"data.jsonl: --task coco needs 'ovd' records, this file holds 'rec'"):
+    with pytest.raises(
+        UserError, match=r"data.jsonl: --task coco needs 'ovd' records, this file holds 'rec'"
+    ):
         resolve_task([{"task": "rec", "_line": 1, "images": ["x.png"]}], "coco", "data.jsonl")
     with pytest.raises(UserError, match=r"--task rec needs 'rec' records"):
         resolve_task([_ovd(0)], "rec", "data.jsonl")
@@ -34,7 +43,9 @@ def test_wrong_task_is_one_clear_error():
     with pytest.raises(UserError, match="choose one of"):
         resolve_task([_ovd(0)], "lvis", "data.jsonl")
     with pytest.raises(UserError, match="mixes tasks"):
-        resolve_task([_ovd(0), {"task": "rec", "_line": 2, "images": ["x.png"]}], None, "data.jsonl")
+        resolve_task(
+            [_ovd(0), {"task": "rec", "_line": 2, "images": ["x.png"]}], None, "data.jsonl"
+        )
     with pytest.raises(UserError, match=r"data.jsonl:3: a 'rec' record needs an image"):
         resolve_task([{"task": "rec", "_line": 3, "images": []}], None, "data.jsonl")
     with pytest.raises(UserError, match="task 'text' cannot be evaluated"):
@@ -42,9 +53,17 @@ def test_wrong_task_is_one_clear_error():
 
 
 def test_label_modes():
-    recs = [_ovd(0), {**_ovd(1), "solution": [{"bbox_2d": [0, 0, 1, 1], "label": "c"},
-                                              {"bbox_2d": [0, 0, 2, 2], "label": "a"},
-                                              {"bbox_2d": [0, 0, 3, 3], "label": "c"}]}]
+    recs = [
+        _ovd(0),
+        {
+            **_ovd(1),
+            "solution": [
+                {"bbox_2d": [0, 0, 1, 1], "label": "c"},
+                {"bbox_2d": [0, 0, 2, 2], "label": "a"},
+                {"bbox_2d": [0, 0, 3, 3], "label": "c"},
+            ],
+        },
+    ]
     set_query_labels(recs, "positive", ["a", "b", "c"])
     assert [r["labels"] for r in recs] == [["b"], ["c", "a"]]
     set_query_labels(recs, "all", ["a", "b", "c"])
@@ -70,7 +89,11 @@ def test_rec_answer_mapped_back_to_original_pixels():
 def test_unparseable_answers_are_misses_not_errors():
     fam = Qwen25VL()
     for text in ("", "garbage ]]}{", "<answer>[1, 2, 3]</answer>", "x" * 10000):
-        assert read_answer("rec", text, ROW, fam) == {"parsed": False, "box": None, "box_vlmr1": None}
+        assert read_answer("rec", text, ROW, fam) == {
+            "parsed": False,
+            "box": None,
+            "box_vlmr1": None,
+        }
         assert read_answer("coco", text, ROW, fam) == {"parsed": False, "objects": []}
 
 
@@ -79,7 +102,13 @@ def test_ovd_answer_objects_and_none():
     text = '<answer>```json\n[{"bbox_2d": [0, 0, 322, 238], "label": "cat"}, {"bbox_2d": [1, 1, 2, 2]}]\n```</answer>'
     out = read_answer("d3", text, ROW, fam)
     assert out["parsed"] is True
-    assert out["objects"][0] == {"bbox_2d": pytest.approx([0, 0, 320, 240], abs=1e-3), "label": "cat"}
+    assert out["objects"][0] == {
+        "bbox_2d": pytest.approx([0, 0, 320, 240], abs=1e-3),
+        "label": "cat",
+    }
     assert out["objects"][1]["label"] == ""
-    assert read_answer("ovdeval", "<think>no</think><answer> None. </answer>", ROW, fam) == {"parsed": True, "objects": []}
+    assert read_answer("ovdeval", "<think>no</think><answer> None. </answer>", ROW, fam) == {
+        "parsed": True,
+        "objects": [],
+    }
     assert read_answer("ovdeval", "none of them", ROW, fam)["parsed"] is False

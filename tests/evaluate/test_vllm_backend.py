@@ -84,11 +84,11 @@ class LLM:
         return outs
 '''
 
-LORA_REQUEST = '''
+LORA_REQUEST = """
 class LoRARequest:
     def __init__(self, lora_name, lora_int_id, lora_path):
         self.lora_name, self.lora_int_id, self.lora_path = lora_name, lora_int_id, lora_path
-'''
+"""
 
 
 @pytest.fixture
@@ -119,21 +119,35 @@ def test_vllm_backend_matches_hf_backend(model, task, fake_vllm, eval_data, tmp_
 
     ref = request.getfixturevalue(model)
     base = dict(max_new_tokens=12)
-    hf = evaluate(str(ref), eval_data[task], tmp_path / "hf", opts=EvalOptions(batch_size=1, **base))
-    vl = evaluate(str(ref), eval_data[task], tmp_path / "vllm", opts=EvalOptions(batch_size=4, backend="vllm", **base))
+    hf = evaluate(
+        str(ref), eval_data[task], tmp_path / "hf", opts=EvalOptions(batch_size=1, **base)
+    )
+    vl = evaluate(
+        str(ref),
+        eval_data[task],
+        tmp_path / "vllm",
+        opts=EvalOptions(batch_size=4, backend="vllm", **base),
+    )
 
     assert vl["backend"] == "vllm" and vl["n"] == hf["n"]
     skip = {"backend", "generation_s", "samples_per_s"}
-    assert {k: v for k, v in vl.items() if k not in skip} == {k: v for k, v in hf.items() if k not in skip}
+    assert {k: v for k, v in vl.items() if k not in skip} == {
+        k: v for k, v in hf.items() if k not in skip
+    }
     assert _predictions(tmp_path / "vllm") == _predictions(tmp_path / "hf")
 
     calls = json.loads(fake_vllm.read_text())
     (llm,) = calls["llm"]
     limits = hf["pixel_limits"]
-    assert llm["mm_processor_kwargs"] == {"min_pixels": limits["min_pixels"], "max_pixels": limits["max_pixels"]}
+    assert llm["mm_processor_kwargs"] == {
+        "min_pixels": limits["min_pixels"],
+        "max_pixels": limits["max_pixels"],
+    }
     assert llm["limit_mm_per_prompt"] == {"image": 1} and llm["trust_remote_code"] is False
     # Images arrive at their model-input size: vLLM's own resize leaves them as they are.
-    assert calls["image_sizes"] and all(w == rw and h == rh for w, h, rw, rh in calls["image_sizes"])
+    assert calls["image_sizes"] and all(
+        w == rw and h == rh for w, h, rw, rh in calls["image_sizes"]
+    )
     assert sum(g["n"] for g in calls["generate"]) == hf["n"]
     if model == "lora_adapter":
         assert llm["enable_lora"] is True and llm["max_lora_rank"] in (8, 16, 32)
@@ -143,9 +157,9 @@ def test_vllm_backend_matches_hf_backend(model, task, fake_vllm, eval_data, tmp_
         assert "enable_lora" not in llm and {g["lora"] for g in calls["generate"]} == {None}
 
 
-
-def test_vllm_backend_names_the_fix_for_a_folder_without_video_config(fake_vllm, tiny_model, eval_data,
-                                                                      tmp_path):
+def test_vllm_backend_names_the_fix_for_a_folder_without_video_config(
+    fake_vllm, tiny_model, eval_data, tmp_path
+):
     """Folders saved by an earlier vlmr1 without torchvision lack the config vLLM's processor
     needs: a UserError (one line, exit 1) naming the folder and the fix, before vLLM starts."""
     import shutil
@@ -162,7 +176,11 @@ def test_vllm_backend_names_the_fix_for_a_folder_without_video_config(fake_vllm,
     opts = EvalOptions(batch_size=4, backend="vllm", max_new_tokens=12)
     with pytest.raises(UserError, match=r"saved without a video-processor config") as err:
         evaluate(str(old), eval_data["rec"], tmp_path / "out", opts=opts)
-    assert str(old) in str(err.value) and "vlmr1 export" in str(err.value) and "\n" not in str(err.value)
+    assert (
+        str(old) in str(err.value)
+        and "vlmr1 export" in str(err.value)
+        and "\n" not in str(err.value)
+    )
     import vllm  # the stand-in
 
     assert vllm.CALLS["llm"] == []  # vLLM was never started

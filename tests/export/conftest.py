@@ -9,18 +9,30 @@ from pathlib import Path
 
 import pytest
 
-PROCESSOR_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "processor_config.json")
+PROCESSOR_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+    "processor_config.json",
+)
 TRAINER_JUNK = ("optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin")
 RECIPE = "method: grpo\nmodel:\n  path: tiny-qwen2.5-vl\ntraining:\n  learning_rate: 1.0e-4\n"
 
 
 def run_meta(base_model: str) -> dict:
     return {
-        "family": "qwen2_5_vl", "frame": "qwen25_abs",
+        "family": "qwen2_5_vl",
+        "frame": "qwen25_abs",
         "pixel_limits": {"min_pixels": 3136, "max_pixels": 12544, "factor": 28},
-        "prompt": {"system": None, "templates": {"rec": "Locate {problem}. Answer as <answer>[x1, y1, x2, y2]</answer>."}},
-        "base_model": base_model, "datasets": ["data/shapes/train.jsonl"],
-        "recipe": "vlmr1_recipe.yaml", "method": "grpo", "tasks": ["rec"],
+        "prompt": {
+            "system": None,
+            "templates": {"rec": "Locate {problem}. Answer as <answer>[x1, y1, x2, y2]</answer>."},
+        },
+        "base_model": base_model,
+        "datasets": ["data/shapes/train.jsonl"],
+        "recipe": "vlmr1_recipe.yaml",
+        "method": "grpo",
+        "tasks": ["rec"],
     }
 
 
@@ -45,7 +57,9 @@ def save_full(tiny_model: Path, folder: Path, shift: float) -> None:
     import torch
     from transformers import AutoModelForImageTextToText
 
-    model = AutoModelForImageTextToText.from_pretrained(tiny_model, dtype=torch.float32, local_files_only=True)
+    model = AutoModelForImageTextToText.from_pretrained(
+        tiny_model, dtype=torch.float32, local_files_only=True
+    )
     with torch.no_grad():
         for p in model.parameters():
             p.add_(shift)
@@ -66,10 +80,21 @@ def full_run(tmp_path_factory, tiny_model) -> Path:
         write_run_files(ckpt, "tiny-qwen2.5-vl")
     ev = run / "checkpoint-10" / "eval-shapes"
     ev.mkdir()
-    (ev / "metrics.json").write_text(json.dumps({
-        "task": "rec", "acc": 0.71, "mean_iou": 0.6, "n": 200, "model": str(run / "checkpoint-10"),
-        "data": "data/shapes/eval.jsonl", "generation_s": 1.5, "pixel_limits": {"min_pixels": 3136},
-    }), encoding="utf-8")
+    (ev / "metrics.json").write_text(
+        json.dumps(
+            {
+                "task": "rec",
+                "acc": 0.71,
+                "mean_iou": 0.6,
+                "n": 200,
+                "model": str(run / "checkpoint-10"),
+                "data": "data/shapes/eval.jsonl",
+                "generation_s": 1.5,
+                "pixel_limits": {"min_pixels": 3136},
+            }
+        ),
+        encoding="utf-8",
+    )
     return run
 
 
@@ -82,11 +107,17 @@ def lora_run(tmp_path_factory, tiny_model) -> Path:
 
     run = tmp_path_factory.mktemp("runs") / "lora-run"
     run.mkdir()
-    base = AutoModelForImageTextToText.from_pretrained(tiny_model, dtype=torch.float32, local_files_only=True)
+    base = AutoModelForImageTextToText.from_pretrained(
+        tiny_model, dtype=torch.float32, local_files_only=True
+    )
     torch.manual_seed(1)
     # Random A and B (not PEFT's zero-B init), so the adapter visibly changes the logits.
-    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-                     init_lora_weights=False)
+    cfg = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        init_lora_weights=False,
+    )
     peft_model = get_peft_model(base, cfg)
     peft_model.save_pretrained(run)
     (run / "README.md").unlink(missing_ok=True)  # PEFT's own card; the trainer writes none
@@ -96,6 +127,8 @@ def lora_run(tmp_path_factory, tiny_model) -> Path:
     peft_model.save_pretrained(ckpt)
     copy_processor(tiny_model, ckpt)
     add_trainer_files(ckpt, 4)
-    (run / "metrics.json").write_text(json.dumps(
-        {"task": "rec", "acc": 0.5, "mean_iou": 0.42, "n": 4, "model": str(run)}), encoding="utf-8")
+    (run / "metrics.json").write_text(
+        json.dumps({"task": "rec", "acc": 0.5, "mean_iou": 0.42, "n": 4, "model": str(run)}),
+        encoding="utf-8",
+    )
     return run

@@ -10,14 +10,29 @@ from vlmr1_cli.export.source import MetricsFile
 
 def _info(**over) -> card.CardInfo:
     base = dict(
-        name="my-model", model_id="./my-model", base_model="Qwen/Qwen2.5-VL-3B-Instruct",
+        name="my-model",
+        model_id="./my-model",
+        base_model="Qwen/Qwen2.5-VL-3B-Instruct",
         datasets=["omlab/OVDEval", "data/refcoco/train.jsonl", "/home/me/secret/data.jsonl"],
-        family="qwen2_5_vl", task="rec", method="grpo", weights="full model", dtype="bfloat16",
-        source="`checkpoint-500` of training run `r1`", frame="qwen25_abs",
-        prompt={"templates": {"rec": "Locate {problem}."}}, recipe_name="vlmr1_recipe.yaml",
+        family="qwen2_5_vl",
+        task="rec",
+        method="grpo",
+        weights="full model",
+        dtype="bfloat16",
+        source="`checkpoint-500` of training run `r1`",
+        frame="qwen25_abs",
+        prompt={"templates": {"rec": "Locate {problem}."}},
+        recipe_name="vlmr1_recipe.yaml",
         recipe_text="method: grpo\n",
-        metrics=[MetricsFile(Path("/x/eval-a/metrics.json"), "eval-a/metrics.json", "rec",
-                             "data/eval.jsonl", {"acc": 0.71, "mean_iou": 0.6, "n": 200})],
+        metrics=[
+            MetricsFile(
+                Path("/x/eval-a/metrics.json"),
+                "eval-a/metrics.json",
+                "rec",
+                "data/eval.jsonl",
+                {"acc": 0.71, "mean_iou": 0.6, "n": 200},
+            )
+        ],
     )
     base.update(over)
     return card.CardInfo(**base)
@@ -41,7 +56,9 @@ def test_card_metadata_and_sections():
 
 
 def test_card_without_metrics_or_recipe_says_so():
-    text = card.render(_info(metrics=[], recipe_name=None, recipe_text=None, base_model="/local/base"))
+    text = card.render(
+        _info(metrics=[], recipe_name=None, recipe_text=None, base_model="/local/base")
+    )
     assert "No `metrics.json` was found" in text
     assert "No recipe file" in text
     from huggingface_hub import ModelCard
@@ -76,5 +93,9 @@ def test_hub_id_detection(tmp_path):
 
 
 def test_dataset_names_accepts_strings_and_objects():
-    assert card.dataset_names(["a.jsonl", {"path": "b.jsonl"}, {"x": 1}, 3]) == ["a.jsonl", "b.jsonl", '{"x": 1}']
+    assert card.dataset_names(["a.jsonl", {"path": "b.jsonl"}, {"x": 1}, 3]) == [
+        "a.jsonl",
+        "b.jsonl",
+        '{"x": 1}',
+    ]
     assert card.dataset_names(None) == []

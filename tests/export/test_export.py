@@ -14,15 +14,28 @@ from vlmr1_cli.export.exporter import export_checkpoint
 
 torch = pytest.importorskip("torch")
 
-PROCESSOR_FILES = {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "processor_config.json"}
+PROCESSOR_FILES = {
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+    "processor_config.json",
+}
 REAL_MERGE = merge.merge_adapter
-TRAINER_FILES = {"optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "trainer_state.json"}
+TRAINER_FILES = {
+    "optimizer.pt",
+    "scheduler.pt",
+    "rng_state.pth",
+    "training_args.bin",
+    "trainer_state.json",
+}
 
 
 def _load(folder: Path, dtype=torch.float32):
     from transformers import AutoModelForImageTextToText
 
-    return AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype, local_files_only=True).eval()
+    return AutoModelForImageTextToText.from_pretrained(
+        folder, dtype=dtype, local_files_only=True
+    ).eval()
 
 
 def _logits(model, processor):
@@ -42,19 +55,29 @@ def test_full_run_exports_latest_checkpoint(full_run, tmp_path):
     res = export_checkpoint(full_run, out)
     assert res.source.label == "checkpoint-10" and res.weights == "full model"
     names = {p.name for p in out.iterdir()}
-    assert {"config.json", "model.safetensors", "generation_config.json", "vlmr1.json",
-            "vlmr1_recipe.yaml", "README.md"} | PROCESSOR_FILES <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "generation_config.json",
+        "vlmr1.json",
+        "vlmr1_recipe.yaml",
+        "README.md",
+    } | PROCESSOR_FILES <= names
     assert not names & TRAINER_FILES and "eval-shapes" not in names
     # The weights are checkpoint-10's, not checkpoint-2's.
     got = load_file(out / "model.safetensors")
     want = load_file(full_run / "checkpoint-10" / "model.safetensors")
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got)
-    assert json.loads((out / "vlmr1.json").read_text()) == json.loads((full_run / "checkpoint-10" / "vlmr1.json").read_text())
+    assert json.loads((out / "vlmr1.json").read_text()) == json.loads(
+        (full_run / "checkpoint-10" / "vlmr1.json").read_text()
+    )
     tok_cfg = json.loads((out / "tokenizer_config.json").read_text())
     assert "local_files_only" not in tok_cfg and "is_local" not in tok_cfg
     readme = (out / "README.md").read_text()
     assert "`checkpoint-10` of training run `full-run`" in readme
-    assert "From `checkpoint-10/eval-shapes/metrics.json`" in readme and "| acc | 0.7100 |" in readme
+    assert (
+        "From `checkpoint-10/eval-shapes/metrics.json`" in readme and "| acc | 0.7100 |" in readme
+    )
     assert "generation_s" not in readme
     # It loads with from_pretrained, processor through the family, and runs.
     from vlmr1_cli.models.loading import load_model
@@ -67,7 +90,9 @@ def test_full_run_exports_latest_checkpoint(full_run, tmp_path):
 
 def test_dtype_and_shards(full_run, tmp_path):
     out = tmp_path / "bf16"
-    res = export_checkpoint(full_run / "checkpoint-2", out, dtype="bfloat16", max_shard_size="200KB")
+    res = export_checkpoint(
+        full_run / "checkpoint-2", out, dtype="bfloat16", max_shard_size="200KB"
+    )
     assert res.source.label == "checkpoint-2" and res.dtype == "bfloat16"
     shards = sorted(p.name for p in out.glob("model-*.safetensors"))
     assert len(shards) > 1 and (out / "model.safetensors.index.json").is_file()
@@ -83,7 +108,9 @@ def test_lora_merge_equals_adapter_model(lora_run, tmp_path, dtype):
     out = tmp_path / f"merged-{dtype}"
     res = export_checkpoint(lora_run, out, merge_lora=True, dtype=dtype)
     assert res.weights == "LoRA adapter merged into the base"
-    assert [c.dtype for c in res.checks] == (["float32"] if dtype == "float32" else ["float32", dtype])
+    assert [c.dtype for c in res.checks] == (
+        ["float32"] if dtype == "float32" else ["float32", dtype]
+    )
     assert all(c.passed for c in res.checks)
     names = {p.name for p in out.iterdir()}
     assert "config.json" in names and "adapter_config.json" not in names
@@ -109,7 +136,9 @@ def _drop_adapter(peft_model):
 def _merge_then_damage(peft_model):
     model = REAL_MERGE(peft_model)
     with torch.no_grad():
-        name, weight = next((n, p) for n, p in model.named_parameters() if n.endswith("o_proj.weight"))
+        name, weight = next(
+            (n, p) for n, p in model.named_parameters() if n.endswith("o_proj.weight")
+        )
         weight.mul_(1.5)
     return model
 
@@ -130,7 +159,12 @@ def test_lora_checkpoint_exported_as_adapter(lora_run, tmp_path):
     res = export_checkpoint(lora_run / "checkpoint-4", out)
     assert res.weights == "LoRA adapter" and res.source.label == "checkpoint-4"
     names = {p.name for p in out.iterdir()}
-    assert {"adapter_config.json", "adapter_model.safetensors", "vlmr1.json", "README.md"} | PROCESSOR_FILES <= names
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "vlmr1.json",
+        "README.md",
+    } | PROCESSOR_FILES <= names
     assert not names & TRAINER_FILES
     assert any("--merge-lora" in n for n in res.notes)
     loaded = load_model(str(out))

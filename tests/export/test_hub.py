@@ -28,9 +28,18 @@ def exported(tmp_path) -> Path:
     (d / "model.safetensors").write_bytes(b"\0" * 1234)
     (d / "tokenizer.json").write_text("{}")
     (d / "vlmr1.json").write_text("{}")
-    info = card.CardInfo(name="exported", model_id="./exported", base_model=None, datasets=[],
-                         family="qwen2_5_vl", task="rec", method="grpo", weights="full model",
-                         dtype="float32", source="the final model of training run `r`")
+    info = card.CardInfo(
+        name="exported",
+        model_id="./exported",
+        base_model=None,
+        datasets=[],
+        family="qwen2_5_vl",
+        task="rec",
+        method="grpo",
+        weights="full model",
+        dtype="float32",
+        source="the final model of training run `r`",
+    )
     (d / "README.md").write_text(card.render(info))
     (d / ".cache").mkdir()
     (d / ".cache" / "upload.lock").write_text("x")  # hidden: never uploaded
@@ -61,7 +70,9 @@ def local_files(folder: Path, names) -> dict[str, bytes]:
 
 
 def test_dry_run_lists_files_without_client_or_token(exported, monkeypatch, no_token):
-    monkeypatch.setattr(upload, "make_client", lambda token: pytest.fail("dry run built a Hub client"))
+    monkeypatch.setattr(
+        upload, "make_client", lambda token: pytest.fail("dry run built a Hub client")
+    )
     before = (exported / "README.md").read_text()
     res = upload.push(exported, "org/name", dry_run=True)
     files = dict(res.plan.files)
@@ -89,8 +100,10 @@ def test_push_sends_exactly_the_plan_to_a_private_branch(exported, logged_in):
     assert api.repo_info("org/name").private
     assert api.list_repo_commits("org/name", revision="v1")[0].title == "first"
     assert res.commit_url.endswith(logged_in.head("org/name", branch="v1"))
-    assert any(n.startswith("verified: the Hub holds all 5 uploaded files") and ".gitattributes" in n
-               for n in res.plan.notes)
+    assert any(
+        n.startswith("verified: the Hub holds all 5 uploaded files") and ".gitattributes" in n
+        for n in res.plan.notes
+    )
 
 
 def test_push_defaults_public_main(exported, logged_in):
@@ -118,15 +131,21 @@ def test_file_names_are_names_not_patterns(exported, logged_in):
     assert held["notes[v1].txt"] == b"bracketed\n" and held["*"] == b"a file named star\n"
 
 
-@pytest.mark.parametrize("make_link", [
-    lambda d: os.symlink("/etc/hostname", d / "hostname.txt"),  # a link to a system file
-    lambda d: os.symlink(d.parent, d / "weights"),  # a link to a folder
-])
+@pytest.mark.parametrize(
+    "make_link",
+    [
+        lambda d: os.symlink("/etc/hostname", d / "hostname.txt"),  # a link to a system file
+        lambda d: os.symlink(d.parent, d / "weights"),  # a link to a folder
+    ],
+)
 def test_a_symlink_in_the_folder_is_refused_before_anything_is_sent(exported, logged_in, make_link):
     make_link(exported)
     for dry_run in (True, False):
-        with pytest.raises(UserError, match=r"(hostname\.txt|weights): a symbolic link; push "
-                                            r"uploads only regular files inside the folder"):
+        with pytest.raises(
+            UserError,
+            match=r"(hostname\.txt|weights): a symbolic link; push "
+            r"uploads only regular files inside the folder",
+        ):
             upload.push(exported, "org/name", dry_run=dry_run)
     assert not logged_in.has_repo("org/name") and not logged_in.requests
 
@@ -150,10 +169,15 @@ def test_a_link_swapped_in_after_planning_is_not_followed(exported, logged_in, m
 
 
 def test_a_file_holding_the_token_is_refused(exported, logged_in, capsys):
-    (exported / "training_args.bin").write_bytes(b"\x80\x04pickle..." + logged_in.token.encode() + b"...")
+    (exported / "training_args.bin").write_bytes(
+        b"\x80\x04pickle..." + logged_in.token.encode() + b"..."
+    )
     for dry_run in (True, False):
-        with pytest.raises(UserError, match=r"training_args.bin: holds the Hub token this push "
-                                            r"authenticates with; refusing") as exc:
+        with pytest.raises(
+            UserError,
+            match=r"training_args.bin: holds the Hub token this push "
+            r"authenticates with; refusing",
+        ) as exc:
             upload.push(exported, "org/name", dry_run=dry_run)
         assert logged_in.token not in str(exc.value)
     assert not logged_in.has_repo("org/name")
@@ -173,13 +197,18 @@ def test_the_upload_is_checked_against_the_hub(exported, logged_in, monkeypatch)
         return [e for e in real(self, *args, **kwargs) if e.path != "config.json"]
 
     monkeypatch.setattr(HfApi, "list_repo_tree", without_config)
-    with pytest.raises(UserError, match=r"the Hub's 'org/name' at \w+ does not hold what was sent: "
-                                        r"config.json missing"):
+    with pytest.raises(
+        UserError,
+        match=r"the Hub's 'org/name' at \w+ does not hold what was sent: "
+        r"config.json missing",
+    ):
         upload.push(exported, "org/name")
 
 
 def test_missing_token_says_how_to_log_in(exported, no_token, monkeypatch):
-    monkeypatch.setattr(upload, "make_client", lambda token: pytest.fail("client built without a token"))
+    monkeypatch.setattr(
+        upload, "make_client", lambda token: pytest.fail("client built without a token")
+    )
     with pytest.raises(UserError, match=r"hf auth login.*HF_TOKEN"):
         upload.push(exported, "org/name")
 
@@ -221,11 +250,14 @@ def _http_error(status: int):
     return HfHubHTTPError(f"{status} error for token {TOKEN}\nmore detail", response=response)
 
 
-@pytest.mark.parametrize("make_error, message", [
-    (lambda: _http_error(403), "no write access to 'org/name'"),
-    (lambda: _http_error(500), r"Hub error for 'org/name' \(HTTP 500\)"),
-    (lambda: TimeoutError(f"timed out (token={TOKEN})"), "cannot reach the Hugging Face Hub"),
-])
+@pytest.mark.parametrize(
+    "make_error, message",
+    [
+        (lambda: _http_error(403), "no write access to 'org/name'"),
+        (lambda: _http_error(500), r"Hub error for 'org/name' \(HTTP 500\)"),
+        (lambda: TimeoutError(f"timed out (token={TOKEN})"), "cannot reach the Hugging Face Hub"),
+    ],
+)
 def test_hub_failures_are_one_line_without_the_token(exported, monkeypatch, make_error, message):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     monkeypatch.setattr(upload, "make_client", lambda token: FailingClient(make_error()))
@@ -261,7 +293,9 @@ def test_cli_push_never_prints_the_token(exported, logged_in):
     from vlmr1_cli.cli.app import app
 
     for args in (["--dry-run"], []):
-        result = CliRunner().invoke(app, ["push", "--model", str(exported), "--repo-id", "org/name", *args])
+        result = CliRunner().invoke(
+            app, ["push", "--model", str(exported), "--repo-id", "org/name", *args]
+        )
         assert result.exit_code == 0, result.output
         assert logged_in.token not in result.output
         assert "model.safetensors" in result.output
@@ -272,12 +306,42 @@ def test_cli_push_never_prints_the_token(exported, logged_in):
 def test_cli_missing_token_is_one_line_exit_1(exported, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
     env["HF_HOME"] = str(tmp_path / "hf-home")
-    proc = subprocess.run([sys.executable, "-m", "vlmr1_cli", "push", "--model", str(exported),
-                           "--repo-id", "org/name"], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vlmr1_cli",
+            "push",
+            "--model",
+            str(exported),
+            "--repo-id",
+            "org/name",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        "error: not logged in to the Hugging Face Hub: run `hf auth login` or set HF_TOKEN"]
-    dry = subprocess.run([sys.executable, "-m", "vlmr1_cli", "push", "--model", str(exported),
-                          "--repo-id", "org/name", "--dry-run"], capture_output=True, text=True, env=env, timeout=60)
+        "error: not logged in to the Hugging Face Hub: run `hf auth login` or set HF_TOKEN"
+    ]
+    dry = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vlmr1_cli",
+            "push",
+            "--model",
+            str(exported),
+            "--repo-id",
+            "org/name",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert dry.returncode == 0 and "model.safetensors" in dry.stdout
     assert "Hub token: not found" in dry.stderr

@@ -70,14 +70,18 @@ def _files(*names):
     def make(folder: Path) -> None:
         for name in names:
             (folder / name).write_text("{}")
+
     return make
 
 
-@pytest.mark.parametrize("setup, message", [
-    (_files(), "no model found"),
-    (_files("config.json", "pytorch_model.bin"), "pickles"),
-    (_files("adapter_config.json", "adapter_model.bin"), "pickle"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (_files(), "no model found"),
+        (_files("config.json", "pytorch_model.bin"), "pickles"),
+        (_files("adapter_config.json", "adapter_model.bin"), "pickle"),
+    ],
+)
 def test_nothing_exportable_is_one_clear_error(tmp_path, setup, message):
     setup(tmp_path)
     with pytest.raises(UserError, match=message):
@@ -98,12 +102,18 @@ def test_metrics_for_the_checkpoint_only(tmp_path):
     (tmp_path / "eval-a").mkdir()
     (tmp_path / "eval-a" / "metrics.json").write_text(json.dumps({"acc": 0.9, "model": str(ck)}))
     (tmp_path / "eval-b").mkdir()
-    (tmp_path / "eval-b" / "metrics.json").write_text(json.dumps({"acc": 0.1, "model": str(tmp_path)}))
+    (tmp_path / "eval-b" / "metrics.json").write_text(
+        json.dumps({"acc": 0.1, "model": str(tmp_path)})
+    )
     (tmp_path / "eval-c").mkdir()
     (tmp_path / "eval-c" / "metrics.json").write_text("{not json")
     src = locate(tmp_path)
     labels = {m.label: m.values for m in src.metrics}
-    assert set(labels) == {"checkpoint-8/metrics.json", "checkpoint-8/eval-ood/metrics.json", "eval-a/metrics.json"}
+    assert set(labels) == {
+        "checkpoint-8/metrics.json",
+        "checkpoint-8/eval-ood/metrics.json",
+        "eval-a/metrics.json",
+    }
     assert labels["checkpoint-8/metrics.json"] == {"acc": 0.5, "n": 10}  # bookkeeping dropped
     assert src.metrics[0].task == "rec"
 

@@ -58,7 +58,9 @@ def test_shape_mismatch_is_a_user_error():
 
 def test_require_names_the_failure():
     res = verify.compare(*_pair(0.5), "float32")
-    with pytest.raises(UserError, match="merge check failed: the merged model .* nothing was written"):
+    with pytest.raises(
+        UserError, match="merge check failed: the merged model .* nothing was written"
+    ):
         verify.require(res, "the merged model")
 
 

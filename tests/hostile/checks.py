@@ -38,8 +38,12 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
-def accounted(output: str, inputs: int, unit_is_record: Callable[[str], bool] = lambda r: True,
-              written: int | None = None) -> Check:
+def accounted(
+    output: str,
+    inputs: int,
+    unit_is_record: Callable[[str], bool] = lambda r: True,
+    written: int | None = None,
+) -> Check:
     """Converter summary (--json): written == lines of `output`, and written + skipped records
     == `inputs` (skip reasons that count boxes, not records, are left out of the sum)."""
 
@@ -47,12 +51,19 @@ def accounted(output: str, inputs: int, unit_is_record: Callable[[str], bool] = 
         summary = stdout_json(res)
         out = lines(res.folder / output)
         if summary.get("written") != len(out):
-            raise SilentLoss(f"summary says {summary.get('written')} written, {output} holds {len(out)}")
-        skipped = sum(n for reason, n in summary.get("skipped", {}).items()
-                      if not reason.startswith("box") and unit_is_record(reason))
+            raise SilentLoss(
+                f"summary says {summary.get('written')} written, {output} holds {len(out)}"
+            )
+        skipped = sum(
+            n
+            for reason, n in summary.get("skipped", {}).items()
+            if not reason.startswith("box") and unit_is_record(reason)
+        )
         if len(out) + skipped != inputs:
-            raise SilentLoss(f"{inputs} in, {len(out)} written + {skipped} skipped "
-                             f"(skipped: {summary.get('skipped')})")
+            raise SilentLoss(
+                f"{inputs} in, {len(out)} written + {skipped} skipped "
+                f"(skipped: {summary.get('skipped')})"
+            )
         if written is not None and len(out) != written:
             raise WrongResult(f"{len(out)} records written, the right answer is {written}")
 
@@ -133,7 +144,9 @@ def reported(pattern: str, problems: int | None = None) -> Check:
         if not any(re.search(pattern, m) for m in messages):
             raise WrongResult(f"no problem matches {pattern!r}: {messages[:5]}")
         if problems is not None and rep.get("records_with_problems") != problems:
-            raise WrongResult(f"{rep.get('records_with_problems')} records with problems, want {problems}")
+            raise WrongResult(
+                f"{rep.get('records_with_problems')} records with problems, want {problems}"
+            )
 
     return check
 
@@ -156,7 +169,9 @@ def shapes_counts(folder: str, **want: int) -> Check:
         for split, n in want.items():
             recs = lines(res.folder / folder / f"{split}.jsonl") if n else []
             if got.get(f"{split}.jsonl", 0) != n or len(recs) != n:
-                raise SilentLoss(f"{split}: asked for {n}, summary {got.get(f'{split}.jsonl')}, file {len(recs)}")
+                raise SilentLoss(
+                    f"{split}: asked for {n}, summary {got.get(f'{split}.jsonl')}, file {len(recs)}"
+                )
             for r in recs:
                 if not (res.folder / folder / r["images"][0]).is_file():
                     raise SilentLoss(f"{split}: record {r['id']} names a missing image")

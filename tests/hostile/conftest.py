@@ -53,6 +53,7 @@ class Runner:
                 pytest.skip(why)
             self.request.addfinalizer(lambda p=self.folder / name: harness.unmount(p))
         subs = self.subs(case)
+
         def resolve(v):
             if isinstance(v, str):
                 return harness.substitute((v,), subs)[0]
@@ -60,13 +61,24 @@ class Runner:
                 return harness.CopyOf(harness.substitute((v.source,), subs)[0], v.mutate)
             return v
 
-        harness.write_files(self.folder, {harness.substitute((k,), subs)[0]: resolve(v)
-                                          for k, v in case.files.items()})
+        harness.write_files(
+            self.folder,
+            {harness.substitute((k,), subs)[0]: resolve(v) for k, v in case.files.items()},
+        )
         argv = harness.substitute(case.argv, subs)
-        env = {k: (None if v is None else harness.substitute((v,), subs)[0]) for k, v in case.env.items()}
+        env = {
+            k: (None if v is None else harness.substitute((v,), subs)[0])
+            for k, v in case.env.items()
+        }
         if case.subprocess:
-            res = harness.run_subprocess(argv, self.folder, env, case.stdin, timeout=case.timeout,
-                                         memory_limit=case.memory_limit)
+            res = harness.run_subprocess(
+                argv,
+                self.folder,
+                env,
+                case.stdin,
+                timeout=case.timeout,
+                memory_limit=case.memory_limit,
+            )
         else:
             res = harness.run_in_process(argv, self.folder, env, case.stdin)
         observed, detail = harness.classify(case, res)
@@ -75,7 +87,8 @@ class Runner:
         assert observed in wanted, (
             f"{case.id}: expected {case.expect}, got {observed}: {detail}\n"
             f"argv: {argv}\nexit {res.code}\n--- stdout\n{res.stdout[-2000:]}\n"
-            f"--- stderr\n{res.stderr[-3000:]}\n{res.escaped[-3000:]}")
+            f"--- stderr\n{res.stderr[-3000:]}\n{res.escaped[-3000:]}"
+        )
         return res
 
 
@@ -95,9 +108,11 @@ def _hostile_summary(tmp_path_factory):
     counts = ", ".join(f"{k} {observed.get(k, 0)}" for k in harness.OUTCOMES)
     line = f"hostile-input suite: {len(harness.RECORDED)} cases: {counts}"
     path = tmp_path_factory.getbasetemp() / "hostile-summary.txt"
-    details = [f"{cid}: expected {exp}, got {obs}: {det}"
-               for cid, (exp, obs, det) in sorted(harness.RECORDED.items())
-               if obs in harness.BAD_OUTCOMES or (exp != "any" and obs != exp)]
+    details = [
+        f"{cid}: expected {exp}, got {obs}: {det}"
+        for cid, (exp, obs, det) in sorted(harness.RECORDED.items())
+        if obs in harness.BAD_OUTCOMES or (exp != "any" and obs != exp)
+    ]
     path.write_text("\n".join([line, *details]) + "\n", encoding="utf-8")
     _SUMMARY.update(line=line, path=str(path), details="\n".join(details))
 

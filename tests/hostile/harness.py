@@ -31,9 +31,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-OUTCOMES = ("ok", "clean_error", "traceback", "unclean_error", "wrong_result", "silent_loss",
-            "refused", "debris", "hang")
-BAD_OUTCOMES = ("traceback", "unclean_error", "wrong_result", "silent_loss", "refused", "debris", "hang")
+OUTCOMES = (
+    "ok",
+    "clean_error",
+    "traceback",
+    "unclean_error",
+    "wrong_result",
+    "silent_loss",
+    "refused",
+    "debris",
+    "hang",
+)
+BAD_OUTCOMES = (
+    "traceback",
+    "unclean_error",
+    "wrong_result",
+    "silent_loss",
+    "refused",
+    "debris",
+    "hang",
+)
 TIMED_OUT = -9999  # the exit status a subprocess case gets when it ran past its timeout
 
 # id -> (expected, observed, detail), filled as cases run; the conftest prints the counts.
@@ -87,8 +104,12 @@ def mount(path: Path, spec: Mount) -> str | None:
     path.mkdir(parents=True, exist_ok=True)
     opts = f"size={spec.size}" + (",ro" if spec.read_only else "")
     try:
-        p = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)],
-                           capture_output=True, text=True, timeout=30)
+        p = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.SubprocessError) as e:
         return f"cannot run mount: {e}"
     if p.returncode != 0:
@@ -212,17 +233,21 @@ PLACEHOLDER = re.compile(r"\{(model|shapes|tmp)\}")
 
 
 def placeholders(case: Case) -> set[str]:
-    texts = [*case.argv, *(v for v in case.files.values() if isinstance(v, str)),
-             *(v.source for v in case.files.values() if isinstance(v, CopyOf)),
-             *(v for v in case.env.values() if v)]
+    texts = [
+        *case.argv,
+        *(v for v in case.files.values() if isinstance(v, str)),
+        *(v.source for v in case.files.values() if isinstance(v, CopyOf)),
+        *(v for v in case.env.values() if v),
+    ]
     return {m for text in texts for m in PLACEHOLDER.findall(text)}
 
 
 # ------------------------------------------------------------------------------ running
 
 
-def run_in_process(argv: list[str], folder: Path, env: Mapping[str, str | None],
-                   stdin: str | None = None) -> Result:
+def run_in_process(
+    argv: list[str], folder: Path, env: Mapping[str, str | None], stdin: str | None = None
+) -> Result:
     """`vlmr1 ARGV` through the real `main()` in this process, cwd = `folder`."""
     from typer.testing import CliRunner
 
@@ -232,8 +257,13 @@ def run_in_process(argv: list[str], folder: Path, env: Mapping[str, str | None],
     old_modules = set(sys.modules)
     code, escaped = 0, ""
     runner = CliRunner()
-    full_env = {"VLMR1_DEBUG": None, "VLMR1_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1",
-                "COLUMNS": "200", **env}
+    full_env = {
+        "VLMR1_DEBUG": None,
+        "VLMR1_NO_PROGRESS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "COLUMNS": "200",
+        **env,
+    }
     try:
         os.chdir(folder)
         sys.path.insert(0, str(folder))  # a plug-in `module:function` next to the recipe
@@ -244,7 +274,7 @@ def run_in_process(argv: list[str], folder: Path, env: Mapping[str, str | None],
                 main()
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-            except BaseException:  # noqa: BLE001 - what escapes main() is what a user would see
+            except BaseException:
                 escaped = traceback.format_exc()
                 code = -1
             finally:
@@ -271,39 +301,62 @@ def _rebind_log_handlers(isolated: tuple) -> None:
     handlers at the real stderr."""
     import logging
 
-    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
-                                      if isinstance(v, logging.Logger))]
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
     for logger in loggers:
         for handler in logger.handlers:
             if isinstance(handler, logging.StreamHandler) and handler.stream in isolated:
                 handler.stream = sys.stderr  # not setStream: it flushes the closed stream
 
 
-def run_subprocess(argv: list[str], folder: Path, env: Mapping[str, str | None],
-                   stdin: str | None = None, timeout: float = 300,
-                   memory_limit: int | None = None) -> Result:
+def run_subprocess(
+    argv: list[str],
+    folder: Path,
+    env: Mapping[str, str | None],
+    stdin: str | None = None,
+    timeout: float = 300,
+    memory_limit: int | None = None,
+) -> Result:
     """`python -m vlmr1_cli ARGV` in a child process, cwd = `folder`; `memory_limit` caps its
     address space, so a case that would allocate tens of GB fails inside the child instead of
     taking the (shared) machine down."""
     full = dict(os.environ)
-    full.update({"VLMR1_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1", "COLUMNS": "200",
-                 "OMP_NUM_THREADS": "1", "PYTHONPATH": str(folder)})
+    full.update(
+        {
+            "VLMR1_NO_PROGRESS": "1",
+            "HF_HUB_OFFLINE": "1",
+            "COLUMNS": "200",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": str(folder),
+        }
+    )
     full.pop("VLMR1_DEBUG", None)
     for k, v in env.items():
         if v is None:
             full.pop(k, None)
         else:
             full[k] = v
+
     def limit() -> None:
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
 
     try:
-        p = subprocess.run([sys.executable, "-m", "vlmr1_cli", *argv], cwd=folder, env=full,
-                           input=stdin, capture_output=True, text=True, timeout=timeout,
-                           preexec_fn=limit if memory_limit else None)
+        p = subprocess.run(
+            [sys.executable, "-m", "vlmr1_cli", *argv],
+            cwd=folder,
+            env=full,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=limit if memory_limit else None,
+        )
     except subprocess.TimeoutExpired as e:  # subprocess.run killed the child
+
         def text(b) -> str:
             return b.decode("utf-8", "replace") if isinstance(b, bytes) else (b or "")
 
@@ -338,7 +391,7 @@ def error_problem(res: Result, match: str | None) -> str | None:
             return f"{len(errors)} 'error:' lines in stderr (want exactly 1)"
         if lines[-1] != errors[0]:
             return f"the error line is not the last line of stderr (last: {lines[-1][:120]!r})"
-        message = errors[0][len("error:"):].strip()
+        message = errors[0][len("error:") :].strip()
         if not message:
             return "empty error message"
     if match and not re.search(match, message):
@@ -357,18 +410,28 @@ def classify(case: Case, res: Result) -> tuple[str, str]:
         return "hang", f"still running at the timeout; last output: {last_lines(both)[-1:]}"
     if res.escaped or "Traceback (most recent call last)" in both or res.code not in (0, 1, 2):
         tb = res.escaped or both
-        return "traceback", f"exit {res.code}: " + tb.strip().splitlines()[-1][:300] if tb.strip() else ""
-    if case.expect == "any":  # either answer is right: refuse cleanly, or succeed and pass the check
+        return "traceback", f"exit {res.code}: " + tb.strip().splitlines()[-1][
+            :300
+        ] if tb.strip() else ""
+    if (
+        case.expect == "any"
+    ):  # either answer is right: refuse cleanly, or succeed and pass the check
         refused = res.code != case.exit or (res.code != 0 and error_problem(res, None) is None)
         if refused:
             why = error_problem(res, case.match)
             if why:
                 return "unclean_error", why
             left = debris(res.folder)
-            return ("debris", f"temp files left: {left[:5]}") if left else ("clean_error", res.error_line[:200])
+            return (
+                ("debris", f"temp files left: {left[:5]}")
+                if left
+                else ("clean_error", res.error_line[:200])
+            )
     elif case.expect == "clean_error":
         if res.code == 0:
-            return "wrong_result", "accepted (exit 0): " + " ".join((res.stdout or res.stderr).split())[:300]
+            return "wrong_result", "accepted (exit 0): " + " ".join(
+                (res.stdout or res.stderr).split()
+            )[:300]
         why = error_problem(res, case.match)
         if why:
             return "unclean_error", why

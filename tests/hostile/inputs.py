@@ -52,7 +52,7 @@ def bad_jsonl(name: str, good_line: str) -> list[tuple[str, Content | None]]:
         ("missing", None),
         ("empty", ""),
         ("not-utf8", (good_line + "\n").encode() + NOT_UTF8),
-        ("invalid-line", good_line + "\n{\"id\": \"x\", \n"),
+        ("invalid-line", good_line + '\n{"id": "x", \n'),
         ("line-is-a-list", good_line + "\n[1, 2, 3]\n"),
         ("deep-line", good_line + "\n" + DEEP + "\n"),
         ("huge-int-line", good_line + "\n" + '{"id": ' + HUGE_INT + "}\n"),
@@ -78,9 +78,14 @@ def bad_yaml() -> list[tuple[str, Content | None]]:
         ("dangling-link", Link("does-not-exist.yaml")),
         ("tab-indent", "method: grpo\nmodel:\n\tpath: x\n"),
         ("python-tag", "method: !!python/object/apply:os.system ['touch PWNED']\n"),
-        ("alias-bomb", "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-            f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
-            for p, c in zip("abcdefgh", "bcdefghi", strict=True))),
+        (
+            "alias-bomb",
+            "a: &a [x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+                for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+            ),
+        ),
     ]
 
 
@@ -105,7 +110,9 @@ def bomb_png(w: int = 30000, h: int = 30000) -> bytes:
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     row = b"\x00" + b"\x00" * (3 * w)
     idat = zlib.compress(row * 4, 9)  # a few rows only: the header is what matters
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+    )
 
 
 def truncated_png(w: int = 64, h: int = 48) -> Callable[[Path], None]:
@@ -116,7 +123,9 @@ def truncated_png(w: int = 64, h: int = 48) -> Callable[[Path], None]:
 
         rng = random.Random(0)
         im = Image.new("RGB", (w, h))
-        im.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(w * h)])
+        im.putdata(
+            [(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(w * h)]
+        )
         buf = io.BytesIO()
         im.save(buf, format="PNG")
         path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
@@ -128,16 +137,28 @@ def truncated_png(w: int = 64, h: int = 48) -> Callable[[Path], None]:
 
 
 def rec_record(i: int = 0, **over: Any) -> dict:
-    rec = {"id": f"r{i}", "task": "rec", "images": [f"img{i}.png"], "image_sizes": [[32, 24]],
-           "problem": "the red square", "solution": [2.0, 3.0, 20.0, 18.0]}
+    rec = {
+        "id": f"r{i}",
+        "task": "rec",
+        "images": [f"img{i}.png"],
+        "image_sizes": [[32, 24]],
+        "problem": "the red square",
+        "solution": [2.0, 3.0, 20.0, 18.0],
+    }
     rec.update(over)
     return rec
 
 
 def ovd_record(i: int = 0, **over: Any) -> dict:
-    rec = {"id": f"o{i}", "task": "ovd", "images": [f"img{i}.png"], "image_sizes": [[32, 24]],
-           "problem": "", "labels": ["red square", "cat"],
-           "solution": [{"bbox_2d": [2.0, 3.0, 20.0, 18.0], "label": "red square"}]}
+    rec = {
+        "id": f"o{i}",
+        "task": "ovd",
+        "images": [f"img{i}.png"],
+        "image_sizes": [[32, 24]],
+        "problem": "",
+        "labels": ["red square", "cat"],
+        "solution": [{"bbox_2d": [2.0, 3.0, 20.0, 18.0], "label": "red square"}],
+    }
     rec.update(over)
     return rec
 
@@ -154,20 +175,40 @@ def images(*names: str, w: int = 32, h: int = 24) -> dict[str, Content]:
 
 
 def coco_gt(**over: Any) -> dict:
-    gt = {"images": [{"id": 1, "width": 100, "height": 80, "file_name": "a.jpg"},
-                     {"id": 2, "width": 100, "height": 80, "file_name": "b.jpg"}],
-          "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
-          "annotations": [
-              {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 20], "area": 600, "iscrowd": 0},
-              {"id": 2, "image_id": 2, "category_id": 2, "bbox": [50, 40, 20, 20], "area": 400, "iscrowd": 0},
-          ]}
+    gt = {
+        "images": [
+            {"id": 1, "width": 100, "height": 80, "file_name": "a.jpg"},
+            {"id": 2, "width": 100, "height": 80, "file_name": "b.jpg"},
+        ],
+        "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [10, 10, 30, 20],
+                "area": 600,
+                "iscrowd": 0,
+            },
+            {
+                "id": 2,
+                "image_id": 2,
+                "category_id": 2,
+                "bbox": [50, 40, 20, 20],
+                "area": 400,
+                "iscrowd": 0,
+            },
+        ],
+    }
     gt.update(over)
     return gt
 
 
 def coco_results(*over: dict) -> list[dict]:
-    base = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 20], "score": 0.9},
-            {"image_id": 2, "category_id": 2, "bbox": [50, 40, 20, 20], "score": 0.8}]
+    base = [
+        {"image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 20], "score": 0.9},
+        {"image_id": 2, "category_id": 2, "bbox": [50, 40, 20, 20], "score": 0.8},
+    ]
     return [*base, *over]
 
 

@@ -34,29 +34,70 @@ def reward_returning(expr: str) -> str:
 
 
 IMPORT_CASES = [
-    plugin("module-missing", "", "hostile_no_such_module:reward", "hostile_no_such_module", check=NO_RUN),
-    plugin("module-raises", "raise RuntimeError('boom at import')\n", "hostile_raises:reward", "boom at import",
-           check=NO_RUN),
-    plugin("module-syntax-error", "def reward(:\n", "hostile_syntax:reward", "hostile_syntax", check=NO_RUN),
-    plugin("module-exits", "import sys\nsys.exit(3)\n", "hostile_exits:reward", "hostile_exits.*sys.exit",
-           check=NO_RUN),
-    plugin("module-imports-missing", "import hostile_nothing_here\n", "hostile_imp:reward", "hostile_nothing_here",
-           check=NO_RUN),
+    plugin(
+        "module-missing",
+        "",
+        "hostile_no_such_module:reward",
+        "hostile_no_such_module",
+        check=NO_RUN,
+    ),
+    plugin(
+        "module-raises",
+        "raise RuntimeError('boom at import')\n",
+        "hostile_raises:reward",
+        "boom at import",
+        check=NO_RUN,
+    ),
+    plugin(
+        "module-syntax-error",
+        "def reward(:\n",
+        "hostile_syntax:reward",
+        "hostile_syntax",
+        check=NO_RUN,
+    ),
+    plugin(
+        "module-exits",
+        "import sys\nsys.exit(3)\n",
+        "hostile_exits:reward",
+        "hostile_exits.*sys.exit",
+        check=NO_RUN,
+    ),
+    plugin(
+        "module-imports-missing",
+        "import hostile_nothing_here\n",
+        "hostile_imp:reward",
+        "hostile_nothing_here",
+        check=NO_RUN,
+    ),
     plugin("attribute-missing", "x = 1\n", "hostile_attr:reward", "reward", check=NO_RUN),
-    plugin("attribute-not-callable", "reward = 42\n", "hostile_const:reward", "callable", check=NO_RUN),
+    plugin(
+        "attribute-not-callable", "reward = 42\n", "hostile_const:reward", "callable", check=NO_RUN
+    ),
     plugin("attribute-path-through-none", "a = None\n", "hostile_none:a.b", "a.b", check=NO_RUN),
-    plugin("spec-without-function", "", "hostile_mod:", "module.path:function|hostile_mod", check=NO_RUN),
+    plugin(
+        "spec-without-function",
+        "",
+        "hostile_mod:",
+        "module.path:function|hostile_mod",
+        check=NO_RUN,
+    ),
     plugin("spec-without-module", "", ":reward", "module.path:function|:reward", check=NO_RUN),
     plugin("spec-traversal", "", "../../etc/passwd:reward", "passwd", check=NO_RUN),
 ]
 
 RUNTIME = {
-    "raises": ("def reward(completions, solution, **kwargs):\n    raise ValueError('reward exploded')\n",
-               "reward exploded"),
-    "wrong-signature": ("def reward(completions):\n    return [0.0] * len(completions)\n",
-                        "hostile_rt:reward.*takes"),
-    "exits": ("import sys\ndef reward(completions, solution, **kwargs):\n    sys.exit(3)\n",
-              "hostile_rt:reward.*sys.exit"),
+    "raises": (
+        "def reward(completions, solution, **kwargs):\n    raise ValueError('reward exploded')\n",
+        "reward exploded",
+    ),
+    "wrong-signature": (
+        "def reward(completions):\n    return [0.0] * len(completions)\n",
+        "hostile_rt:reward.*takes",
+    ),
+    "exits": (
+        "import sys\ndef reward(completions, solution, **kwargs):\n    sys.exit(3)\n",
+        "hostile_rt:reward.*sys.exit",
+    ),
     "returns-none": (reward_returning("None"), "None"),
     "returns-none-items": (reward_returning("[None] * n"), "None"),
     "returns-nan": (reward_returning("[float('nan')] * n"), "nan"),
@@ -67,9 +108,16 @@ RUNTIME = {
     "returns-huge-int": (reward_returning("[10 ** 5000] * n"), "integer|bits"),
 }
 # a wrong signature is refused before the model loads; the others at the first batch
-RUNTIME_CASES = [plugin(f"runtime-{id_}", source, "hostile_rt:reward", match,
-                        check=NO_RUN if id_ == "wrong-signature" else None)
-                 for id_, (source, match) in RUNTIME.items()]
+RUNTIME_CASES = [
+    plugin(
+        f"runtime-{id_}",
+        source,
+        "hostile_rt:reward",
+        match,
+        check=NO_RUN if id_ == "wrong-signature" else None,
+    )
+    for id_, (source, match) in RUNTIME.items()
+]
 
 CASES: list[Case] = IMPORT_CASES + RUNTIME_CASES
 

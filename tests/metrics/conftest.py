@@ -7,7 +7,9 @@ import random
 import pytest
 
 
-def make_coco_set(rng: random.Random, n_img: int, n_cat: int, *, ties: bool = False, dense: bool = False):
+def make_coco_set(
+    rng: random.Random, n_img: int, n_cat: int, *, ties: bool = False, dense: bool = False
+):
     images = [{"id": i} for i in rng.sample(range(0, n_img * 3), n_img)]
     cats = [{"id": c} for c in rng.sample(range(1, 200), n_cat)]
     anns, res = [], []
@@ -26,22 +28,48 @@ def make_coco_set(rng: random.Random, n_img: int, n_cat: int, *, ties: bool = Fa
                 if rng.random() < 0.3:
                     x, y, w, h = int(x), int(y), int(w) + 1, int(h) + 1
             area = w * h if rng.random() < 0.8 else rng.uniform(0, 20000)
-            anns.append({"id": aid, "image_id": im["id"], "category_id": c, "bbox": [x, y, w, h],
-                         "area": area, "iscrowd": int(rng.random() < 0.08)})
+            anns.append(
+                {
+                    "id": aid,
+                    "image_id": im["id"],
+                    "category_id": c,
+                    "bbox": [x, y, w, h],
+                    "area": area,
+                    "iscrowd": int(rng.random() < 0.08),
+                }
+            )
             aid += 1
             for _ in range(rng.choice([0, 1, 1, 2, 3] + ([6, 12] if dense else []))):
                 s = 0.25 if dense else 0.2
-                res.append({
-                    "image_id": im["id"],
-                    "category_id": c if rng.random() < 0.9 else rng.choice(cats)["id"],
-                    "bbox": [x + rng.uniform(-s, s) * w, y + rng.uniform(-s, s) * h,
-                             w * rng.uniform(0.7, 1.3), h * rng.uniform(0.7, 1.3)],
-                    "score": 1.0 if ties else rng.choice([rng.random(), round(rng.random(), 1)]),
-                })
+                res.append(
+                    {
+                        "image_id": im["id"],
+                        "category_id": c if rng.random() < 0.9 else rng.choice(cats)["id"],
+                        "bbox": [
+                            x + rng.uniform(-s, s) * w,
+                            y + rng.uniform(-s, s) * h,
+                            w * rng.uniform(0.7, 1.3),
+                            h * rng.uniform(0.7, 1.3),
+                        ],
+                        "score": 1.0
+                        if ties
+                        else rng.choice([rng.random(), round(rng.random(), 1)]),
+                    }
+                )
         for _ in range(rng.choice([0, 0, 1, 5] + ([110] if dense else []))):
-            res.append({"image_id": im["id"], "category_id": rng.choice(cats)["id"],
-                        "bbox": [rng.uniform(0, 500), rng.uniform(0, 500), rng.uniform(1, 100), rng.uniform(1, 100)],
-                        "score": 1.0 if ties else rng.random()})
+            res.append(
+                {
+                    "image_id": im["id"],
+                    "category_id": rng.choice(cats)["id"],
+                    "bbox": [
+                        rng.uniform(0, 500),
+                        rng.uniform(0, 500),
+                        rng.uniform(1, 100),
+                        rng.uniform(1, 100),
+                    ],
+                    "score": 1.0 if ties else rng.random(),
+                }
+            )
     rng.shuffle(res)
     return {"images": images, "categories": cats, "annotations": anns}, res
 

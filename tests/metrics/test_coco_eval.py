@@ -17,8 +17,13 @@ from vlmr1_cli.metrics.pycoco import pycocotools_stats
 def test_random_sets_identical_to_pycocotools(coco_set, seed):
     rng = random.Random(seed)
     for _ in range(12):
-        gt, res = coco_set(rng, rng.randint(1, 25), rng.randint(1, 6), ties=rng.random() < 0.4,
-                           dense=rng.random() < 0.3)
+        gt, res = coco_set(
+            rng,
+            rng.randint(1, 25),
+            rng.randint(1, 6),
+            ties=rng.random() < 0.4,
+            dense=rng.random() < 0.3,
+        )
         if rng.random() < 0.1:
             res = []
         ours = np.array(coco_evaluate(gt, res)["stats"])
@@ -30,8 +35,22 @@ def _box_gt(ids=(1, 2), cats=({"id": 1},)):
         "images": [{"id": 1}, {"id": 2}],
         "categories": list(cats),
         "annotations": [
-            {"id": ids[0], "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0},
-            {"id": ids[1], "image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0},
+            {
+                "id": ids[0],
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [0, 0, 10, 10],
+                "area": 100,
+                "iscrowd": 0,
+            },
+            {
+                "id": ids[1],
+                "image_id": 2,
+                "category_id": 1,
+                "bbox": [0, 0, 10, 10],
+                "area": 100,
+                "iscrowd": 0,
+            },
         ],
     }
 
@@ -69,7 +88,10 @@ def test_annotation_id_zero_quirk():
     res = [_on(1, TP), _on(2, TP)]
     assert coco_evaluate(_box_gt(ids=(0, 1)), res)["AP"] == pytest.approx(0.2525, abs=5e-5)
     assert coco_evaluate(_box_gt(ids=(1, 2)), res)["AP"] == 1.0
-    assert coco_evaluate(_box_gt(ids=(0, 1)), res)["stats"] == pycocotools_stats(_box_gt(ids=(0, 1)), res).tolist()
+    assert (
+        coco_evaluate(_box_gt(ids=(0, 1)), res)["stats"]
+        == pycocotools_stats(_box_gt(ids=(0, 1)), res).tolist()
+    )
 
 
 def test_max_dets_keeps_first_listed_on_ties():
@@ -101,7 +123,9 @@ def test_bad_inputs_are_user_errors():
     with pytest.raises(UserError, match="item 0: image_id 9 is not an image"):
         coco_evaluate(_box_gt(), [_on(9, TP)])
     with pytest.raises(UserError, match=r"item 1: missing 'score'"):
-        coco_evaluate(_box_gt(), [_on(1, TP), {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}])
+        coco_evaluate(
+            _box_gt(), [_on(1, TP), {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}]
+        )
     with pytest.raises(UserError, match=r"item 0: 'bbox' must be a list of 4"):
         coco_evaluate(_box_gt(), [{**_on(1, TP), "bbox": [0, 0, 1]}])
     with pytest.raises(UserError, match=r"'score' must be a finite number"):

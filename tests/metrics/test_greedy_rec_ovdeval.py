@@ -20,7 +20,11 @@ def oracle_greedy(gt, res, per_label=False, average="micro"):
     tps, npred, ngt = [], [], []
     for im in gt["images"]:
         preds = [r for r in res if r["image_id"] == im["id"]]
-        gts = [a for a in gt["annotations"] if a["image_id"] == im["id"] and a["category_id"] in cats and not a["iscrowd"]]
+        gts = [
+            a
+            for a in gt["annotations"]
+            if a["image_id"] == im["id"] and a["category_id"] in cats and not a["iscrowd"]
+        ]
         xyxy = lambda b: [b[0], b[1], b[0] + b[2], b[1] + b[3]]  # noqa: E731
         free_p, free_g = list(range(len(preds))), list(range(len(gts)))
         tp = 0
@@ -42,7 +46,10 @@ def oracle_greedy(gt, res, per_label=False, average="micro"):
         npred.append(len(preds))
         ngt.append(len(gts))
     if average == "micro":
-        return (sum(tps) / sum(npred) if sum(npred) else 0.0, sum(tps) / sum(ngt) if sum(ngt) else 0.0)
+        return (
+            sum(tps) / sum(npred) if sum(npred) else 0.0,
+            sum(tps) / sum(ngt) if sum(ngt) else 0.0,
+        )
     ps = [t / n for t, n in zip(tps, npred, strict=True) if n]
     rs = [t / n for t, n in zip(tps, ngt, strict=True) if n]
     return (sum(ps) / len(ps) if ps else 0.0, sum(rs) / len(rs) if rs else 0.0)
@@ -64,10 +71,29 @@ def test_greedy_matches_literal_loop(coco_set, per_label, average):
 
 
 def test_greedy_wrong_label_consumes_gt():
-    gt = {"images": [{"id": 1}], "categories": [{"id": 1}, {"id": 2}],
-          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0}]}
-    res = [{"image_id": 1, "category_id": 2, "bbox": [0, 0, 10, 10], "score": 1.0},   # IoU 1, wrong label
-           {"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 9], "score": 1.0}]    # IoU 0.9, right label
+    gt = {
+        "images": [{"id": 1}],
+        "categories": [{"id": 1}, {"id": 2}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [0, 0, 10, 10],
+                "area": 100,
+                "iscrowd": 0,
+            }
+        ],
+    }
+    res = [
+        {
+            "image_id": 1,
+            "category_id": 2,
+            "bbox": [0, 0, 10, 10],
+            "score": 1.0,
+        },  # IoU 1, wrong label
+        {"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 9], "score": 1.0},
+    ]  # IoU 0.9, right label
     g = load_ground_truth(gt)
     d = load_detections(res, g)
     assert (greedy_pr(g, d)["tp"], greedy_pr(g, d, per_label=True)["tp"]) == (0, 1)
@@ -103,7 +129,16 @@ PAPER_ROWS = [  # celeb logo landm color mater posit relat negat | published ove
     ((9.9, 18.3, 26.6, 2.5, 6.2, 45.3, 18.1, 36.4), 24.48),
     ((57.8, 35.8, 48.3, 7.8, 19.1, 44.5, 27.0, 51.7), 36.79),
 ]
-SUBSETS = ("celebrity", "logo", "landmark", "color", "material", "position", "relationship", "negation")
+SUBSETS = (
+    "celebrity",
+    "logo",
+    "landmark",
+    "color",
+    "material",
+    "position",
+    "relationship",
+    "negation",
+)
 
 
 @pytest.mark.parametrize("values, published", PAPER_ROWS)

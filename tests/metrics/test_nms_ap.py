@@ -16,8 +16,13 @@ from vlmr1_cli.metrics.pycoco import pycocotools_stats, reference_gt_anchored_nm
 def test_random_sets_identical_to_reference(coco_set, seed):
     rng = random.Random(100 + seed)
     for _ in range(15):
-        gt, res = coco_set(rng, rng.randint(1, 15), rng.randint(1, 5), ties=rng.random() < 0.5,
-                           dense=rng.random() < 0.4)
+        gt, res = coco_set(
+            rng,
+            rng.randint(1, 15),
+            rng.randint(1, 5),
+            ties=rng.random() < 0.5,
+            dense=rng.random() < 0.4,
+        )
         if rng.random() < 0.3:  # integer and mixed scores: the argsort runs on int64 arrays
             for r in res:
                 r["score"] = rng.choice([1, 2, 0.5, 1.0])
@@ -39,12 +44,29 @@ def _toy(scores, ids=(1, 2)):
         "images": [{"id": 1}, {"id": 2}],
         "categories": [{"id": 1, "name": "red car"}, {"id": 2, "name": "blue car"}],
         "annotations": [
-            {"id": ids[0], "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0},
-            {"id": ids[1], "image_id": 2, "category_id": 2, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0},
+            {
+                "id": ids[0],
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [0, 0, 10, 10],
+                "area": 100,
+                "iscrowd": 0,
+            },
+            {
+                "id": ids[1],
+                "image_id": 2,
+                "category_id": 2,
+                "bbox": [0, 0, 10, 10],
+                "area": 100,
+                "iscrowd": 0,
+            },
         ],
     }
-    res = [{"image_id": i, "category_id": c, "bbox": [0, 0, 10, 10], "score": s}
-           for i in (1, 2) for c, s in zip((1, 2), scores, strict=True)]
+    res = [
+        {"image_id": i, "category_id": c, "bbox": [0, 0, 10, 10], "score": s}
+        for i in (1, 2)
+        for c, s in zip((1, 2), scores, strict=True)
+    ]
     return gt, res
 
 
@@ -82,10 +104,24 @@ def test_empty_results_give_zeros():
 def test_mixed_score_ties_use_numpys_argsort():
     # four predictions on one GT, scores [1.0, 1.0, 0.5, 0.5] in listing order: whichever
     # the same numpy call ranks first survives (docs/metrics.md §3: no simple rule)
-    gt = {"images": [{"id": 1}], "categories": [{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}],
-          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0}]}
-    res = [{"image_id": 1, "category_id": c, "bbox": [0, 0, 10, 10], "score": s}
-           for c, s in zip((1, 2, 3, 4), (1.0, 1.0, 0.5, 0.5), strict=True)]
+    gt = {
+        "images": [{"id": 1}],
+        "categories": [{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [0, 0, 10, 10],
+                "area": 100,
+                "iscrowd": 0,
+            }
+        ],
+    }
+    res = [
+        {"image_id": 1, "category_id": c, "bbox": [0, 0, 10, 10], "score": s}
+        for c, s in zip((1, 2, 3, 4), (1.0, 1.0, 0.5, 0.5), strict=True)
+    ]
     winner = int(np.argsort(np.array([1.0, 1.0, 0.5, 0.5]))[::-1][0])
     kept = reference_gt_anchored_nms(gt, res)
     assert [r["category_id"] for r in kept] == [winner + 1]

@@ -33,7 +33,17 @@ def test_thresholds_are_the_literal_decimals():
 def test_acc_at_each_iou_threshold():
     m = _scores()
     # hits (IoU >= t) counted by hand over the 8 cases
-    by_hand = {"0.1": 6, "0.2": 6, "0.3": 5, "0.4": 4, "0.5": 4, "0.6": 3, "0.7": 2, "0.8": 2, "0.9": 1}
+    by_hand = {
+        "0.1": 6,
+        "0.2": 6,
+        "0.3": 5,
+        "0.4": 4,
+        "0.5": 4,
+        "0.6": 3,
+        "0.7": 2,
+        "0.8": 2,
+        "0.9": 1,
+    }
     assert m["acc_at_iou"] == {t: pytest.approx(k / 8) for t, k in by_hand.items()}
     assert m["acc"] == m["acc_at_iou"]["0.5"] == 0.5
 
@@ -58,28 +68,41 @@ def test_vlmr1_variant_uses_strict_threshold():
     assert m["center_acc"] == pytest.approx(6 / 8)  # an unparsed answer has no centre
 
 
-@pytest.mark.parametrize(("pred", "inside"), [
-    ([0, 0, 10, 10], True), ([10, 10, 10, 10], True), ([10, 10, 12, 12], False),
-    ([-4, -4, 2, 2], False), ([-4, -4, 4, 4], True), ([8, 2, 4, 6], True),  # reversed corners
-])
+@pytest.mark.parametrize(
+    ("pred", "inside"),
+    [
+        ([0, 0, 10, 10], True),
+        ([10, 10, 10, 10], True),
+        ([10, 10, 12, 12], False),
+        ([-4, -4, 2, 2], False),
+        ([-4, -4, 4, 4], True),
+        ([8, 2, 4, 6], True),  # reversed corners
+    ],
+)
 def test_center_inside(pred, inside):
     assert center_inside(pred, GT) is inside
 
 
 def test_empty_input_scores_zero():
     m = rec_scores([], [])
-    assert m["acc_at_iou"]["0.1"] == 0.0 and m["center_acc"] == 0.0 and m["format_failure_rate"] == 0.0
+    assert (
+        m["acc_at_iou"]["0.1"] == 0.0 and m["center_acc"] == 0.0 and m["format_failure_rate"] == 0.0
+    )
 
 
 def test_scoring_and_table_carry_the_new_metrics():
-    from vlmr1_cli.report.tables import summary_table, threshold_table
     from vlmr1_cli.evaluate.scoring import score_rec
+    from vlmr1_cli.report.tables import summary_table, threshold_table
 
-    records = [{"id": str(i), "solution": GT, "source": "s", "split": "a" if i < 4 else "b"}
-               for i in range(len(CASES))]
+    records = [
+        {"id": str(i), "solution": GT, "source": "s", "split": "a" if i < 4 else "b"}
+        for i in range(len(CASES))
+    ]
     preds = {str(i): {"box": c[0], "box_vlmr1": c[0]} for i, c in enumerate(CASES)}
     m = score_rec(records, preds, {})
-    assert m["acc_at_iou_50_95"] == pytest.approx(21 / 80) and m["center_acc"] == pytest.approx(0.75)
+    assert m["acc_at_iou_50_95"] == pytest.approx(21 / 80) and m["center_acc"] == pytest.approx(
+        0.75
+    )
     # split a: IoU 1, 0.5, 1/3, 0 -> Acc@0.3 = 3/4; split b: 0, 0.25, 0.8, 0.64 -> 2/4
     assert m["by_split"]["s a"]["acc_at_iou"]["0.3"] == 0.75
     assert m["by_split"]["s b"]["acc_at_iou"]["0.3"] == 0.5
@@ -88,4 +111,8 @@ def test_scoring_and_table_carry_the_new_metrics():
     assert cols[4:6] == ["Acc@0.5:0.95", "centre acc"] and rows[0][4:6] == ["26.25", "75.00"]
     title, cols, rows = threshold_table(m)
     assert cols == ["split", *(f"@{t}" for t in IOU_THRESHOLDS)]
-    assert [r[0] for r in rows] == ["all", "s a", "s b"] and rows[0][1] == "75.00" and rows[0][-1] == "12.50"
+    assert (
+        [r[0] for r in rows] == ["all", "s a", "s b"]
+        and rows[0][1] == "75.00"
+        and rows[0][-1] == "12.50"
+    )

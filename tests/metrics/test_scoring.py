@@ -24,7 +24,23 @@ def test_each_metric(tmp_path, coco_set):
     coco = score_files(g, r, "coco")
     assert coco["metric"] == "coco"
     assert coco["stats"] == pycocotools_stats(gt, res).tolist()
-    assert [coco[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")] == coco["stats"]
+    assert [
+        coco[k]
+        for k in (
+            "AP",
+            "AP50",
+            "AP75",
+            "APs",
+            "APm",
+            "APl",
+            "AR1",
+            "AR10",
+            "AR100",
+            "ARs",
+            "ARm",
+            "ARl",
+        )
+    ] == coco["stats"]
     nms = score_files(g, r, "nms-ap")
     assert nms["metric"] == "nms-ap"
     assert nms["stats"] == pycocotools_stats(gt, reference_gt_anchored_nms(gt, res)).tolist()
@@ -50,8 +66,14 @@ def test_errors_name_file_and_item(tmp_path):
     bad.write_text("[{")
     with pytest.raises(UserError, match="bad.json:1: invalid JSON"):
         score_files(g, bad, "coco")
-    r = _write(tmp_path, "res.json", [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1},
-                                      {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 1}])
+    r = _write(
+        tmp_path,
+        "res.json",
+        [
+            {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1},
+            {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 1},
+        ],
+    )
     with pytest.raises(UserError, match=r"res.json: item 1: 'bbox'"):
         score_files(g, r, "coco")
     with pytest.raises(UserError, match=r"did you mean 'nms-ap'"):

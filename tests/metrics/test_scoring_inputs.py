@@ -23,8 +23,22 @@ GT = {
     "images": [{"id": 1}, {"id": 2}],
     "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
     "annotations": [
-        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400, "iscrowd": 0},
-        {"id": 2, "image_id": 2, "category_id": 2, "bbox": [5, 5, 30, 30], "area": 900, "iscrowd": 0},
+        {
+            "id": 1,
+            "image_id": 1,
+            "category_id": 1,
+            "bbox": [10, 10, 20, 20],
+            "area": 400,
+            "iscrowd": 0,
+        },
+        {
+            "id": 2,
+            "image_id": 2,
+            "category_id": 2,
+            "bbox": [5, 5, 30, 30],
+            "area": 900,
+            "iscrowd": 0,
+        },
     ],
 }
 RESULTS = [
@@ -47,27 +61,47 @@ def _gt_with(change) -> dict:
 
 
 BAD_GT = {
-    "negative width": (lambda g: g["annotations"][1]["bbox"].__setitem__(2, -30),
-                       r"gt.json: annotations\[1\]: 'bbox' \[5, 5, -30, 30\] has a negative width or height"),
-    "negative height": (lambda g: g["annotations"][0]["bbox"].__setitem__(3, -0.5),
-                        r"gt.json: annotations\[0\]: 'bbox' .* negative width or height"),
-    "negative area": (lambda g: g["annotations"][0].__setitem__("area", -400),
-                      r"gt.json: annotations\[0\]: 'area' must be a finite number >= 0"),
-    "duplicate image id": (lambda g: g["images"].append({"id": 1}),
-                           r"gt.json: images\[2\]: duplicate id 1 \(first at images\[0\]\)"),
-    "duplicate category id": (lambda g: g["categories"].append({"id": 2, "name": "c"}),
-                              r"gt.json: categories\[2\]: duplicate id 2 \(first at categories\[1\]\)"),
-    "duplicate string image id": (lambda g: g["images"].extend([{"id": "x"}, {"id": "x"}]),
-                                  r"gt.json: images\[3\]: duplicate id 'x'"),
-    "annotation id over 64 bits": (lambda g: g["annotations"][0].__setitem__("id", 2**63),
-                                   r"gt.json: annotations\[0\]: needs an integer 'id' that fits 64 bits"),
-    "image id over 64 bits": (lambda g: g["images"][0].__setitem__("id", -(2**63) - 1),
-                              r"gt.json: images\[0\]: needs an integer \(64-bit\) or string 'id'"),
-    "box value too large for a float": (lambda g: g["annotations"][0]["bbox"].__setitem__(2, 10**400),
-                                        r"gt.json: annotations\[0\]: 'bbox' must be .* got \[10, 10, an "
-                                        r"integer of 1329 bits, 20\]"),
-    "box value over 1e12": (lambda g: g["annotations"][0]["bbox"].__setitem__(0, 2e12),
-                            r"gt.json: annotations\[0\]: 'bbox' must be .* magnitude at most 1e\+12"),
+    "negative width": (
+        lambda g: g["annotations"][1]["bbox"].__setitem__(2, -30),
+        r"gt.json: annotations\[1\]: 'bbox' \[5, 5, -30, 30\] has a negative width or height",
+    ),
+    "negative height": (
+        lambda g: g["annotations"][0]["bbox"].__setitem__(3, -0.5),
+        r"gt.json: annotations\[0\]: 'bbox' .* negative width or height",
+    ),
+    "negative area": (
+        lambda g: g["annotations"][0].__setitem__("area", -400),
+        r"gt.json: annotations\[0\]: 'area' must be a finite number >= 0",
+    ),
+    "duplicate image id": (
+        lambda g: g["images"].append({"id": 1}),
+        r"gt.json: images\[2\]: duplicate id 1 \(first at images\[0\]\)",
+    ),
+    "duplicate category id": (
+        lambda g: g["categories"].append({"id": 2, "name": "c"}),
+        r"gt.json: categories\[2\]: duplicate id 2 \(first at categories\[1\]\)",
+    ),
+    "duplicate string image id": (
+        lambda g: g["images"].extend([{"id": "x"}, {"id": "x"}]),
+        r"gt.json: images\[3\]: duplicate id 'x'",
+    ),
+    "annotation id over 64 bits": (
+        lambda g: g["annotations"][0].__setitem__("id", 2**63),
+        r"gt.json: annotations\[0\]: needs an integer 'id' that fits 64 bits",
+    ),
+    "image id over 64 bits": (
+        lambda g: g["images"][0].__setitem__("id", -(2**63) - 1),
+        r"gt.json: images\[0\]: needs an integer \(64-bit\) or string 'id'",
+    ),
+    "box value too large for a float": (
+        lambda g: g["annotations"][0]["bbox"].__setitem__(2, 10**400),
+        r"gt.json: annotations\[0\]: 'bbox' must be .* got \[10, 10, an "
+        r"integer of 1329 bits, 20\]",
+    ),
+    "box value over 1e12": (
+        lambda g: g["annotations"][0]["bbox"].__setitem__(0, 2e12),
+        r"gt.json: annotations\[0\]: 'bbox' must be .* magnitude at most 1e\+12",
+    ),
 }
 
 
@@ -89,13 +123,31 @@ def test_negative_gt_width_would_move_the_ap(tmp_path):
 
 BAD_RESULTS = {
     "NaN score": ('"score": 0.9', '"score": NaN', "'score' must be a finite number .* got nan"),
-    "infinite score": ('"score": 0.9', '"score": 1e400', "'score' must be a finite number .* got inf"),
-    "huge integer score": ('"score": 0.9', '"score": 1' + "0" * 400,
-                           "'score' must be a finite number .* got an integer of 1329 bits"),
-    "NaN box": ('"bbox": [10, 10, 20, 20]', '"bbox": [10, NaN, 20, 20]', "'bbox' must be a list of 4 finite"),
-    "infinite box": ('"bbox": [10, 10, 20, 20]', '"bbox": [10, 10, -Infinity, 20]', "'bbox' must be a list"),
-    "huge integer box": ('"bbox": [10, 10, 20, 20]', '"bbox": [10, 10, 20, 1' + "0" * 30 + "]",
-                         r"'bbox' must be .* magnitude at most 1e\+12"),
+    "infinite score": (
+        '"score": 0.9',
+        '"score": 1e400',
+        "'score' must be a finite number .* got inf",
+    ),
+    "huge integer score": (
+        '"score": 0.9',
+        '"score": 1' + "0" * 400,
+        "'score' must be a finite number .* got an integer of 1329 bits",
+    ),
+    "NaN box": (
+        '"bbox": [10, 10, 20, 20]',
+        '"bbox": [10, NaN, 20, 20]',
+        "'bbox' must be a list of 4 finite",
+    ),
+    "infinite box": (
+        '"bbox": [10, 10, 20, 20]',
+        '"bbox": [10, 10, -Infinity, 20]',
+        "'bbox' must be a list",
+    ),
+    "huge integer box": (
+        '"bbox": [10, 10, 20, 20]',
+        '"bbox": [10, 10, 20, 1' + "0" * 30 + "]",
+        r"'bbox' must be .* magnitude at most 1e\+12",
+    ),
 }
 
 
@@ -113,7 +165,9 @@ def test_bad_results_are_refused_naming_the_item(tmp_path, case, metric):
 def test_huge_image_id_in_results_is_named_by_size(tmp_path):
     results = [{**RESULTS[0], "image_id": 10**1000}]
     g, r = _files(tmp_path, GT, results)
-    with pytest.raises(UserError, match=r"item 0: image_id an integer of 3322 bits is not an image"):
+    with pytest.raises(
+        UserError, match=r"item 0: image_id an integer of 3322 bits is not an image"
+    ):
         score_files(g, r, "coco")
 
 
@@ -125,7 +179,9 @@ def test_inverted_detections_are_refused_naming_the_item(tmp_path, metric, side)
     gt, res = make_coco_set(random.Random(5), 10, 3)
     res[4]["bbox"][side] = -abs(res[4]["bbox"][side]) - 1
     g, r = _files(tmp_path, gt, res)
-    with pytest.raises(UserError, match=r"res.json: item 4: 'bbox' .* has a negative width or height"):
+    with pytest.raises(
+        UserError, match=r"res.json: item 4: 'bbox' .* has a negative width or height"
+    ):
         score_files(g, r, metric)
     res[4]["bbox"][side] = 0  # a zero-width box is a valid (empty) box
     g, r = _files(tmp_path, gt, res)
@@ -134,7 +190,24 @@ def test_inverted_detections_are_refused_naming_the_item(tmp_path, metric, side)
 
 def test_cli_prints_one_line_and_exits_1(tmp_path):
     g, r = _files(tmp_path, _gt_with(BAD_GT["duplicate category id"][0]), RESULTS)
-    done = subprocess.run([sys.executable, "-m", "vlmr1_cli", "evaluate", "--gt", str(g), "--results", str(r),
-                           "--metric", "coco"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vlmr1_cli",
+            "evaluate",
+            "--gt",
+            str(g),
+            "--results",
+            str(r),
+            "--metric",
+            "coco",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [f"error: {g}: categories[2]: duplicate id 2 (first at categories[1])"]
+    assert done.stderr.strip().splitlines() == [
+        f"error: {g}: categories[2]: duplicate id 2 (first at categories[1])"
+    ]

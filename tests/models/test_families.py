@@ -31,6 +31,7 @@ SIZES = [(640, 480), (427, 640), (98, 70), (30, 20), (4000, 3000), (133, 91)]
 RELATIVE = ["qwen2_vl", "qwen3_vl", "idefics3", "smolvlm", "internvl"]
 TILING = ["idefics3", "smolvlm"]  # Idefics3's tiling processor (SmolVLM2 inherits it)
 
+
 @pytest.fixture(scope="session")
 def family_model(tmp_path_factory):
     """`family_model(preset)`: the preset's saved folder, built once per session."""
@@ -69,10 +70,16 @@ def test_relative_frame_round_trip(name, size):
     box = (w * 0.1, h * 0.2, w * 0.7, h * 0.9)
     # InternVL's limits count tiles (at most 64): its Hub setting, 1-12 tiles of 448 px, stands
     # in for Qwen's 12.8 M px at factor 28, which would be 16,384 tiles of 28 px.
-    first = (PixelLimits(448 * 448, 12 * 448 * 448, 448) if name == "internvl"
-             else PixelLimits(3136, 12845056, 28))
-    for limits in (first, PixelLimits(64 * 64, 128 * 128, 32),
-                   PixelLimits(1024, 4096, 32, longest_edge=64)):
+    first = (
+        PixelLimits(448 * 448, 12 * 448 * 448, 448)
+        if name == "internvl"
+        else PixelLimits(3136, 12845056, 28)
+    )
+    for limits in (
+        first,
+        PixelLimits(64 * 64, 128 * 128, 32),
+        PixelLimits(1024, 4096, 32, longest_edge=64),
+    ):
         inp = fam.input_size(w, h, limits)
         there = fam.to_model_frame(box, size, inp)
         # 0-1000 of the original image, whatever the resize
@@ -84,7 +91,9 @@ def test_relative_frame_round_trip(name, size):
 @pytest.mark.parametrize("name", RELATIVE)
 def test_predictions_outside_the_scale_are_not_clamped(name):
     fam = family_by_name(name)
-    assert fam.from_model_frame((-10, 0, 1100, 500), (200, 100), (200, 100)) == pytest.approx((-2, 0, 220, 50))
+    assert fam.from_model_frame((-10, 0, 1100, 500), (200, 100), (200, 100)) == pytest.approx(
+        (-2, 0, 220, 50)
+    )
 
 
 def test_qwen3_rounds_to_multiples_of_32():
@@ -94,7 +103,10 @@ def test_qwen3_rounds_to_multiples_of_32():
         iw, ih = fam.input_size(w, h, limits)
         assert iw % 32 == 0 and ih % 32 == 0
     assert fam.input_size(640, 480, limits) == (640, 480)
-    assert family_by_name("qwen2_vl").input_size(640, 480, PixelLimits(3136, 12845056, 28)) == (644, 476)
+    assert family_by_name("qwen2_vl").input_size(640, 480, PixelLimits(3136, 12845056, 28)) == (
+        644,
+        476,
+    )
 
 
 @pytest.mark.parametrize("name", TILING)
@@ -118,7 +130,12 @@ def test_box_syntax_per_family():
     for name in ("qwen2_5_vl", "qwen3_vl", "idefics3", "smolvlm"):
         fam = family_by_name(name)
         assert fam.box_text(box) == "[12, 57, 400, 1000]"
-        assert parse_boxes(f'<answer>{{"bbox_2d": {fam.box_text(box)}}}</answer>')[0].bbox == (12, 57, 400, 1000)
+        assert parse_boxes(f'<answer>{{"bbox_2d": {fam.box_text(box)}}}</answer>')[0].bbox == (
+            12,
+            57,
+            400,
+            1000,
+        )
     internvl = family_by_name("internvl")  # InternVL's grounding syntax, as its docs write it
     assert internvl.box_text(box) == "<box>[[12, 57, 400, 1000]]</box>"
     text = f"<ref>the cat</ref>{internvl.box_text(box)}"
@@ -166,7 +183,9 @@ def test_preset_reloads_with_its_limits_and_module_names(preset, family_model):
 
     from PIL import Image
 
-    msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "the red circle"}]}]
+    msgs = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "the red circle"}]}
+    ]
     text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
     inputs = proc(text=[text], images=[Image.new("RGB", (120, 90), "red")], return_tensors="pt")
     with torch.inference_mode():
@@ -200,8 +219,11 @@ def _processed_size(fam, proc, image, limits):
     if fam.name == "internvl":
         return _internvl_processed_size(proc, image)
     tiling = fam.name in TILING
-    inputs = proc.image_processor(images=[image], return_tensors="pt", return_row_col_info=True) \
-        if tiling else proc.image_processor(images=[image], return_tensors="pt")
+    inputs = (
+        proc.image_processor(images=[image], return_tensors="pt", return_row_col_info=True)
+        if tiling
+        else proc.image_processor(images=[image], return_tensors="pt")
+    )
     if tiling:
         rows, cols = inputs["rows"][0][0], inputs["cols"][0][0]
         t = limits.factor
@@ -247,7 +269,9 @@ def test_preset_is_deterministic(tmp_path):
 # ----------------------------------------------------------------------------- SmolVLM2
 
 
-def test_smolvlm2_preset_is_a_smolvlm_checkpoint_that_keeps_its_tokens_per_tile(family_model, tmp_path):
+def test_smolvlm2_preset_is_a_smolvlm_checkpoint_that_keeps_its_tokens_per_tile(
+    family_model, tmp_path
+):
     from PIL import Image
     from transformers import AutoModelForImageTextToText
 
@@ -264,8 +288,11 @@ def test_smolvlm2_preset_is_a_smolvlm_checkpoint_that_keeps_its_tokens_per_tile(
     proc.save_pretrained(tmp_path / "again")  # as every training run saves it
     proc = fam.load_processor(str(tmp_path / "again"))
     assert proc.image_seq_len == 4  # transformers' default is 169: the model would not match
-    inputs = proc(text=["User:<image>the red circle"], images=[Image.new("RGB", (133, 91))],
-                  return_tensors="pt")
+    inputs = proc(
+        text=["User:<image>the red circle"],
+        images=[Image.new("RGB", (133, 91))],
+        return_tensors="pt",
+    )
     # input 64 x 64: 2 x 2 tiles plus the global view, 4 tokens each
     assert (inputs["input_ids"] == model.config.image_token_id).sum().item() == 20
 
@@ -277,8 +304,11 @@ def test_smolvlm2_checkpoint_with_video_settings_loads_image_only(family_model, 
 
     run = tmp_path / "gpu-saved"
     shutil.copytree(family_model("tiny-smolvlm2"), run)
-    video = {"video_processor_type": "SmolVLMVideoProcessor", "size": {"longest_edge": 384},
-             "video_sampling": {"fps": 1, "max_frames": 64, "video_size": {"longest_edge": 384}}}
+    video = {
+        "video_processor_type": "SmolVLMVideoProcessor",
+        "size": {"longest_edge": 384},
+        "video_sampling": {"fps": 1, "max_frames": 64, "video_size": {"longest_edge": 384}},
+    }
     cfg = json.loads((run / "processor_config.json").read_text())
     cfg["image_processor"]["video_sampling"] = video["video_sampling"]
     (run / "processor_config.json").write_text(json.dumps({**cfg, "video_processor": video}))
@@ -304,8 +334,9 @@ def _params(path):
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_grpo_step_then_evaluation_in_original_pixels(preset, family_model, shapes_data, grpo_settings,
-                                                      graded_reward, tmp_path, monkeypatch):
+def test_grpo_step_then_evaluation_in_original_pixels(
+    preset, family_model, shapes_data, grpo_settings, graded_reward, tmp_path, monkeypatch
+):
     from vlmr1_cli.evaluate import generation
     from vlmr1_cli.evaluate.runner import EvalOptions, evaluate
     from vlmr1_cli.recipes import load_recipe
@@ -314,11 +345,15 @@ def test_grpo_step_then_evaluation_in_original_pixels(preset, family_model, shap
     base = family_model(preset)
     fam = family_for_path(base)
     out = tmp_path / "grpo"
-    recipe = load_recipe("demo_shapes_grpo", [
-        f"model.path={base}",
-        f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
-        f"rewards={{rec: [rec_iou, {{name: '{graded_reward}', weight: 1.0}}]}}",
-        *grpo_settings(out, **{"training.max_steps": 1, "training.max_completion_length": 8})])
+    recipe = load_recipe(
+        "demo_shapes_grpo",
+        [
+            f"model.path={base}",
+            f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
+            f"rewards={{rec: [rec_iou, {{name: '{graded_reward}', weight: 1.0}}]}}",
+            *grpo_settings(out, **{"training.max_steps": 1, "training.max_completion_length": 8}),
+        ],
+    )
     summary = train(recipe)
     assert summary["global_step"] == 1
     meta = json.loads((out / "vlmr1.json").read_text())
@@ -341,8 +376,13 @@ def test_grpo_step_then_evaluation_in_original_pixels(preset, family_model, shap
 
     monkeypatch.setattr(generation.HFGenerator, "generate", generate)
     ev = tmp_path / "eval"
-    metrics = evaluate(str(out), shapes_data / "eval.jsonl", ev, image_root=str(shapes_data),
-                       opts=EvalOptions(batch_size=8, max_new_tokens=4))
+    metrics = evaluate(
+        str(out),
+        shapes_data / "eval.jsonl",
+        ev,
+        image_root=str(shapes_data),
+        opts=EvalOptions(batch_size=8, max_new_tokens=4),
+    )
     assert calls
     assert (ev / "metrics.json").is_file() and (ev / "predictions.jsonl").is_file()
     assert metrics["frame"] == "rel1000" and metrics["n"] == 8 and metrics["acc"] == 1.0
@@ -365,11 +405,18 @@ def test_sft_step_trains_the_answer_then_exports(preset, family_model, shapes_da
     from vlmr1_cli.train.run import train
 
     out = tmp_path / "sft"
-    recipe = load_recipe("demo_shapes_sft", [
-        f"model.path={family_model(preset)}",
-        f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
-        f"training.output_dir={out}", "max_steps=1", "per_device_train_batch_size=2",
-        "logging_steps=1", "report_to=none"])
+    recipe = load_recipe(
+        "demo_shapes_sft",
+        [
+            f"model.path={family_model(preset)}",
+            f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
+            f"training.output_dir={out}",
+            "max_steps=1",
+            "per_device_train_batch_size=2",
+            "logging_steps=1",
+            "report_to=none",
+        ],
+    )
     summary = train(recipe)
     assert summary["global_step"] == 1 and summary["train_loss"] > 0
     assert json.loads((out / "vlmr1.json").read_text())["frame"] == "rel1000"

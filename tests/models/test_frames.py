@@ -20,5 +20,7 @@ def test_qwen25_frame_is_resized_pixels():
     fam = Qwen25VL()
     inp = fam.input_size(640, 480, PixelLimits(3136, 12845056, 28))
     assert inp == (644, 476)
-    assert fam.to_model_frame((640, 480, 640, 480), (640, 480), inp) == pytest.approx((644, 476, 644, 476))
+    assert fam.to_model_frame((640, 480, 640, 480), (640, 480), inp) == pytest.approx(
+        (644, 476, 644, 476)
+    )
     assert fam.frame_name == "qwen25_abs"

@@ -17,14 +17,21 @@ import pytest
 from vlmr1_cli.errors import UserError
 
 # Served beside the model; none of them may be downloaded.
-NOT_FETCHED = {"pytorch_model.bin": b"\x80\x02" + b"0" * 200_000, "extra/optimizer.pt": b"1" * 1000,
-               "README.md": b"# tiny\n", "modeling_tiny.py": b"raise SystemExit('remote code ran')\n",
-               "onnx/model.safetensors": b"0" * 1000}
+NOT_FETCHED = {
+    "pytorch_model.bin": b"\x80\x02" + b"0" * 200_000,
+    "extra/optimizer.pt": b"1" * 1000,
+    "README.md": b"# tiny\n",
+    "modeling_tiny.py": b"raise SystemExit('remote code ran')\n",
+    "onnx/model.safetensors": b"0" * 1000,
+}
 
 
 def _model_files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture
@@ -82,7 +89,9 @@ def test_pinned_revision_gets_that_revisions_config(hub, served, tiny_model):
     from vlmr1_cli.models.loading import locate_model
 
     config = json.loads((tiny_model / "config.json").read_text())
-    newer = hub.add_commit("org/tiny", {"config.json": json.dumps({**config, "marker": 2}).encode()})
+    newer = hub.add_commit(
+        "org/tiny", {"config.json": json.dumps({**config, "marker": 2}).encode()}
+    )
     hub.add_tag("org/tiny", "v1", revision=served)
 
     def marker(folder: str) -> int | None:
@@ -93,12 +102,15 @@ def test_pinned_revision_gets_that_revisions_config(hub, served, tiny_model):
     pinned = locate_model("org/tiny", revision=served).weights_dir
     assert Path(pinned).name == served and marker(pinned) is None
     assert marker(locate_model("org/tiny", revision="v1").weights_dir) is None
-    with pytest.raises(UserError, match=r"^model 'org/tiny@nope': revision 'nope' not found on the Hub$"):
+    with pytest.raises(
+        UserError, match=r"^model 'org/tiny@nope': revision 'nope' not found on the Hub$"
+    ):
         locate_model("org/tiny", revision="nope")
 
 
-def test_not_found_gated_and_unreachable_are_one_line_naming_the_id(hub, served, tiny_model,
-                                                                     monkeypatch):
+def test_not_found_gated_and_unreachable_are_one_line_naming_the_id(
+    hub, served, tiny_model, monkeypatch
+):
     from vlmr1_cli.models.loading import locate_model
 
     hub.add_repo("org/gated", _model_files(tiny_model), gated=True)
@@ -112,8 +124,11 @@ def test_not_found_gated_and_unreachable_are_one_line_naming_the_id(hub, served,
         with pytest.raises(UserError) as e:
             locate_model(repo_id)
         assert str(e.value).startswith(start) and "\n" not in str(e.value)
-    statuses = {r.path.split("/")[4]: r.status for r in hub.requests
-                if r.path.startswith("/api/models/org/") and r.method == "GET"}
+    statuses = {
+        r.path.split("/")[4]: r.status
+        for r in hub.requests
+        if r.path.startswith("/api/models/org/") and r.method == "GET"
+    }
     assert statuses["missing"] == 401  # as the Hub answers without a token
     assert hub.downloaded("org/pickles") == ["config.json"]  # the .bin was never fetched
 
@@ -127,8 +142,9 @@ def test_not_found_gated_and_unreachable_are_one_line_naming_the_id(hub, served,
     hub.stop()
     with pytest.raises(UserError) as e:
         locate_model("org/tiny")
-    assert str(e.value).startswith(f"model 'org/tiny': cannot reach the Hub at {url} and it is not "
-                                   "in the local cache")
+    assert str(e.value).startswith(
+        f"model 'org/tiny': cannot reach the Hub at {url} and it is not in the local cache"
+    )
 
 
 def test_disk_full_is_named(hub, served, monkeypatch):
@@ -180,8 +196,9 @@ def test_adapter_with_a_hub_base_downloads_the_base(hub, served, tmp_path):
     def adapter(name: str, base: str, **extra) -> Path:
         folder = tmp_path / name
         folder.mkdir()
-        (folder / "adapter_config.json").write_text(json.dumps(
-            {"base_model_name_or_path": base, "peft_type": "LORA", **extra}))
+        (folder / "adapter_config.json").write_text(
+            json.dumps({"base_model_name_or_path": base, "peft_type": "LORA", **extra})
+        )
         return folder
 
     src = locate_model(str(adapter("lora", "org/tiny")))
@@ -201,43 +218,77 @@ def _cli_env() -> dict[str, str]:
     return env
 
 
-def test_cli_evaluate_downloads_a_hub_id_and_never_prints_the_token(hub, tiny_model, shapes_data,
-                                                                    tmp_path, monkeypatch):
+def test_cli_evaluate_downloads_a_hub_id_and_never_prints_the_token(
+    hub, tiny_model, shapes_data, tmp_path, monkeypatch
+):
     hub.add_repo("org/gated", {**_model_files(tiny_model), **NOT_FETCHED}, gated=True)
     monkeypatch.setenv("HF_TOKEN", hub.token)
     assert os.environ["HF_ENDPOINT"] == hub.url
     vlmr1 = [sys.executable, "-m", "vlmr1_cli"]
     out = tmp_path / "eval"
-    done = subprocess.run([*vlmr1, "evaluate", "--model", "org/gated", "--data",
-                           str(shapes_data / "eval.jsonl"), "--max-samples", "2",
-                           "--max-new-tokens", "4", "--output", str(out)],
-                          capture_output=True, text=True, env=_cli_env(), timeout=300)
+    done = subprocess.run(
+        [
+            *vlmr1,
+            "evaluate",
+            "--model",
+            "org/gated",
+            "--data",
+            str(shapes_data / "eval.jsonl"),
+            "--max-samples",
+            "2",
+            "--max-new-tokens",
+            "4",
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=_cli_env(),
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert (out / "metrics.json").is_file()
     assert hub.token not in done.stdout + done.stderr
     assert any(r.with_token for r in hub.requests)
     assert not set(hub.downloaded("org/gated")) & set(NOT_FETCHED)
 
-    missing = subprocess.run([*vlmr1, "evaluate", "--model", "org/missing", "--data",
-                              str(shapes_data / "eval.jsonl"), "--output", str(tmp_path / "e2")],
-                             capture_output=True, text=True, env=_cli_env(), timeout=300)
+    missing = subprocess.run(
+        [
+            *vlmr1,
+            "evaluate",
+            "--model",
+            "org/missing",
+            "--data",
+            str(shapes_data / "eval.jsonl"),
+            "--output",
+            str(tmp_path / "e2"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_cli_env(),
+        timeout=300,
+    )
     assert missing.returncode == 1
     lines = missing.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: model 'org/missing': "), missing.stderr
     assert hub.token not in missing.stdout + missing.stderr
 
 
-def test_train_grpo_one_step_on_a_hub_id(hub, served, shapes_data, grpo_settings, graded_reward,
-                                         tmp_path, monkeypatch, capsys):
+def test_train_grpo_one_step_on_a_hub_id(
+    hub, served, shapes_data, grpo_settings, graded_reward, tmp_path, monkeypatch, capsys
+):
     import torch
 
     from vlmr1_cli.cli.app import main
 
     out = tmp_path / "run"
-    sets = ["model.path=org/tiny", f"model.revision={served}",
-            f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
-            f"rewards={{rec: [rec_iou, {{name: '{graded_reward}', weight: 1.0}}]}}",
-            *grpo_settings(out, **{"training.max_steps": 1})]
+    sets = [
+        "model.path=org/tiny",
+        f"model.revision={served}",
+        f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
+        f"rewards={{rec: [rec_iou, {{name: '{graded_reward}', weight: 1.0}}]}}",
+        *grpo_settings(out, **{"training.max_steps": 1}),
+    ]
     argv = ["vlmr1", "train-grpo", "-r", "demo_shapes_grpo"]
     for item in sets:
         argv += ["--set", item]
@@ -267,7 +318,9 @@ def test_lora_adapter_on_a_hub_base_loads(hub, served, tiny_model, tmp_path):
     folder = tmp_path / "lora"
     peft_model.save_pretrained(folder)
     config = json.loads((folder / "adapter_config.json").read_text())
-    (folder / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "org/tiny"}))
+    (folder / "adapter_config.json").write_text(
+        json.dumps({**config, "base_model_name_or_path": "org/tiny"})
+    )
 
     loaded = load_model(str(folder), dtype="float32")
     assert loaded.is_adapter and Path(loaded.base_path) == _snapshot_root() / served

@@ -80,8 +80,10 @@ def test_ratio_over_200_is_refused_with_one_line_naming_the_image():
     assert fam.input_size(1, 200, limits) == transformers_size(1, 200, limits)
     with pytest.raises(UserError) as err:
         fam.input_size(1, 201, limits)
-    assert str(err.value) == ("image 1x201: aspect ratio 201.0 is over 200, which Qwen's resize "
-                              "refuses (qwen3_vl image processor)")
+    assert str(err.value) == (
+        "image 1x201: aspect ratio 201.0 is over 200, which Qwen's resize "
+        "refuses (qwen3_vl image processor)"
+    )
 
 
 def transformers_tiled_size(width: int, height: int, longest: int, tile: int) -> tuple[int, int]:
@@ -101,8 +103,9 @@ def transformers_tiled_size(width: int, height: int, longest: int, tile: int) ->
 
 
 @pytest.mark.parametrize("name", ["idefics3", "smolvlm"])
-@pytest.mark.parametrize("longest,tile", [(64, 32), (4 * 364, 364), (1536, 384), (5 * 512, 512),
-                                          (12000, 364)])
+@pytest.mark.parametrize(
+    "longest,tile", [(64, 32), (4 * 364, 364), (1536, 384), (5 * 512, 512), (12000, 364)]
+)
 def test_tiling_input_size_matches_transformers(name, longest, tile):
     fam = family_by_name(name)
     side = math.ceil(min(longest, 4096) / tile) * tile

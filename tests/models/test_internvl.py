@@ -34,7 +34,15 @@ def _transformers_grid(width, height, least, most, tile=HUB_TILE):
 def _sizes(n: int = 300) -> list[tuple[int, int]]:
     rng = random.Random(11)
     sizes = [(rng.randint(1, 5000), rng.randint(1, 5000)) for _ in range(n)]
-    return sizes + [(1, 1), (1, 5000), (5000, 1), (448, 448), (640, 480), (1100, 1100), (20_000, 10)]
+    return sizes + [
+        (1, 1),
+        (1, 5000),
+        (5000, 1),
+        (448, 448),
+        (640, 480),
+        (1100, 1100),
+        (20_000, 10),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +115,9 @@ def test_limits_are_tile_counts_and_a_recipe_sets_them(preset):
 def test_too_many_tiles_and_odd_tiles_are_one_line(preset):
     fam = family_for_path(preset)
     qwen = PixelLimits(3136, 12845056, 28)  # Qwen's limits given to InternVL
-    with pytest.raises(UserError, match=r"max_pixels 12,845,056 allows 16384 tiles of 28x28 px; at most 64"):
+    with pytest.raises(
+        UserError, match=r"max_pixels 12,845,056 allows 16384 tiles of 28x28 px; at most 64"
+    ):
         fam.processor_kwargs(qwen)
     with pytest.raises(UserError, match="at most 64"):
         fam.input_size(640, 480, PixelLimits(1024, 65 * 1024, 32))
@@ -160,17 +170,27 @@ def test_hub_layout_loads_image_only_and_always_tiles(preset, tmp_path):
     hub = tmp_path / "InternVL3-hf"
     shutil.copytree(preset, hub)
     cfg = json.loads((hub / "processor_config.json").read_text())
-    image = {**cfg["image_processor"], "image_processor_type": "GotOcr2ImageProcessorFast",
-             "crop_to_patches": False, "processor_class": "InternVLProcessor"}
+    image = {
+        **cfg["image_processor"],
+        "image_processor_type": "GotOcr2ImageProcessorFast",
+        "crop_to_patches": False,
+        "processor_class": "InternVLProcessor",
+    }
     (hub / "preprocessor_config.json").write_text(json.dumps(image))
-    (hub / "video_preprocessor_config.json").write_text(json.dumps(
-        {"video_processor_type": "InternVLVideoProcessor", "size": {"height": 32, "width": 32}}))
-    (hub / "processor_config.json").write_text(json.dumps(
-        {"image_seq_length": 4, "processor_class": "InternVLProcessor"}))
+    (hub / "video_preprocessor_config.json").write_text(
+        json.dumps(
+            {"video_processor_type": "InternVLVideoProcessor", "size": {"height": 32, "width": 32}}
+        )
+    )
+    (hub / "processor_config.json").write_text(
+        json.dumps({"image_seq_length": 4, "processor_class": "InternVLProcessor"})
+    )
     fam = family_for_path(hub)
     proc = fam.load_processor(str(hub))
     assert proc.image_seq_length == 4 and fam.pixel_limits(proc) == PRESET_LIMITS
-    inputs = proc(text=[proc.image_token], images=[Image.new("RGB", (133, 91))], return_tensors="pt")
+    inputs = proc(
+        text=[proc.image_token], images=[Image.new("RGB", (133, 91))], return_tensors="pt"
+    )
     assert inputs["pixel_values"].shape[0] == 5  # 2 x 2 tiles + thumbnail, as input_size says
     assert fam.input_size(133, 91, fam.pixel_limits(proc)) == (64, 64)
 

@@ -18,7 +18,9 @@ def test_preset_loads_like_a_checkpoint(tiny_model: Path):
     assert proc.tokenizer.padding_side == "left"
     limits = fam.pixel_limits(proc)
     assert (limits.min_pixels, limits.max_pixels, limits.factor) == (3136, 12544, 28)
-    msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "the red circle"}]}]
+    msgs = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "the red circle"}]}
+    ]
     text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
     inputs = proc(text=[text], images=[Image.new("RGB", (56, 56), "red")], return_tensors="pt")
     assert inputs["image_grid_thw"].tolist() == [[1, 4, 4]]

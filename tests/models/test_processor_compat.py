@@ -101,7 +101,8 @@ def test_stock_class_where_torchvision_works_image_only_elsewhere(preset, preset
 
 @pytest.mark.parametrize("preset", list(VIDEO_FAMILIES))
 def test_folder_without_video_entry_loads_image_only_where_torchvision_works(
-        preset, presets, torchvision, tmp_path):
+    preset, presets, torchvision, tmp_path
+):
     old = _without_video_entry(presets[preset], tmp_path / "old")
     assert not processor_compat.has_video_config(old)
     fam = family_for_path(old)

@@ -45,12 +45,28 @@ class Browser:
         command = f'exec "$0" "$@" {" ".join(moves)}'
         if from_chrome_w == 3:  # it would be overwritten by the first move
             raise BrowserError("pipe descriptor layout not supported")
-        args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-                "--disable-extensions", "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
-                f"--user-data-dir={profile_dir}", "--remote-debugging-pipe", "about:blank"]
-        self._log = open(profile_dir.parent / f"{profile_dir.name}-chromium.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(["bash", "-c", command, executable, *args], pass_fds=(to_chrome_r, from_chrome_w),
-                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+        args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--mute-audio",
+            f"--user-data-dir={profile_dir}",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
+        self._log = open(profile_dir.parent / f"{profile_dir.name}-chromium.log", "wb")
+        self.proc = subprocess.Popen(
+            ["bash", "-c", command, executable, *args],
+            pass_fds=(to_chrome_r, from_chrome_w),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+        )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self._buffer = b""
@@ -102,11 +118,16 @@ class Browser:
 
     def open(self, path: Path, width: int = 1280, height: int = 1000) -> Page:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         for domain in ("Runtime", "Log", "Page"):
             self.send(f"{domain}.enable", session=session)
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
         page = Page(self, session, target)
         page.goto(Path(path).resolve().as_uri())
         return page
@@ -141,8 +162,11 @@ class Page:
         self.wait_for("document.body && document.body.dataset.ready === '1'")
 
     def eval(self, expression: str):
-        result = self.browser.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                        "awaitPromise": True}, session=self.session)
+        result = self.browser.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+            session=self.session,
+        )
         if "exceptionDetails" in result:
             raise BrowserError(f"{expression}: {result['exceptionDetails'].get('text')}")
         return result["result"].get("value")
@@ -164,10 +188,21 @@ class Page:
             method, params = event["method"], event.get("params", {})
             if method == "Runtime.exceptionThrown":
                 details = params.get("exceptionDetails", {})
-                found.append(f"exception: {details.get('exception', {}).get('description') or details.get('text')}")
-            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "warning", "assert"):
-                found.append(f"console.{params['type']}: {[a.get('value') for a in params.get('args', [])]}")
-            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") in ("error", "warning"):
+                found.append(
+                    f"exception: {details.get('exception', {}).get('description') or details.get('text')}"
+                )
+            elif method == "Runtime.consoleAPICalled" and params.get("type") in (
+                "error",
+                "warning",
+                "assert",
+            ):
+                found.append(
+                    f"console.{params['type']}: {[a.get('value') for a in params.get('args', [])]}"
+                )
+            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") in (
+                "error",
+                "warning",
+            ):
                 entry = params["entry"]
                 found.append(f"log {entry['level']}: {entry.get('text')} {entry.get('url', '')}")
         return found
@@ -180,7 +215,13 @@ class Page:
         if full_page:
             height = self.eval("document.documentElement.scrollHeight")
             width = self.eval("document.documentElement.scrollWidth")
-            params["clip"] = {"x": 0, "y": 0, "width": width, "height": min(height, 6000), "scale": 1}
+            params["clip"] = {
+                "x": 0,
+                "y": 0,
+                "width": width,
+                "height": min(height, 6000),
+                "scale": 1,
+            }
         data = self.browser.send("Page.captureScreenshot", params, session=self.session)["data"]
         path.write_bytes(base64.b64decode(data))
         return path

@@ -17,7 +17,9 @@ HOSTILE = 'no box </script><script>window.pwned = 1</script><img src=x onerror="
 
 
 def _box_answer(box) -> str:
-    return '<think>t</think> <answer>{"bbox_2d": ' + json.dumps([round(v) for v in box]) + "}</answer>"
+    return (
+        '<think>t</think> <answer>{"bbox_2d": ' + json.dumps([round(v) for v in box]) + "}</answer>"
+    )
 
 
 def rec_answer(row: dict, variant: int = 0) -> str:
@@ -41,13 +43,20 @@ class Scripted:
         return [self.answer(r) for r in rows]
 
 
-def run_scripted_eval(monkeypatch, model: Path, data: Path, out: Path, answer, image_root=None) -> dict:
+def run_scripted_eval(
+    monkeypatch, model: Path, data: Path, out: Path, answer, image_root=None
+) -> dict:
     import vlmr1_cli.evaluate.runner as runner
     from vlmr1_cli.evaluate.runner import EvalOptions, evaluate
 
     monkeypatch.setattr(runner, "make_generator", lambda plan, device: Scripted(answer))
-    return evaluate(str(model), data, out, image_root=str(image_root) if image_root else None,
-                    opts=EvalOptions(overwrite=True))
+    return evaluate(
+        str(model),
+        data,
+        out,
+        image_root=str(image_root) if image_root else None,
+        opts=EvalOptions(overwrite=True),
+    )
 
 
 @pytest.fixture
@@ -71,11 +80,22 @@ def ovd_data(tmp_path) -> Path:
         draw.rectangle((4, 4, 30, 30), fill=(200, 30, 30))
         draw.rectangle((40, 20, 70, 50), fill=(30, 30, 200))
         img.save(folder / "images" / f"o{i}.png")
-        records.append({"id": f"o{i}", "task": "ovd", "images": [f"images/o{i}.png"], "image_sizes": [[80, 60]],
-                        "problem": "", "labels": ["red box", "blue box", "green box"], "source": "ovdeval",
-                        "subset": subset,
-                        "solution": [{"bbox_2d": [4.0, 4.0, 31.0, 31.0], "label": "red box"},
-                                     {"bbox_2d": [40.0, 20.0, 71.0, 51.0], "label": "blue box"}]})
+        records.append(
+            {
+                "id": f"o{i}",
+                "task": "ovd",
+                "images": [f"images/o{i}.png"],
+                "image_sizes": [[80, 60]],
+                "problem": "",
+                "labels": ["red box", "blue box", "green box"],
+                "source": "ovdeval",
+                "subset": subset,
+                "solution": [
+                    {"bbox_2d": [4.0, 4.0, 31.0, 31.0], "label": "red box"},
+                    {"bbox_2d": [40.0, 20.0, 71.0, 51.0], "label": "blue box"},
+                ],
+            }
+        )
     path = folder / "ovd.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
@@ -114,27 +134,55 @@ def run_folder(shapes_data, tmp_path) -> Path:
     and vlmr1.json (family, frame, pixel limits)."""
     run = tmp_path / "run"
     run.mkdir()
-    log = [{"step": s, "loss": 0.1 / s, "reward": 0.2 * s, "rewards/rec_iou/mean": 0.1 * s,
-            "rewards/rec_format/mean": 0.1 * s, "kl": 0.01 * s, "completions/mean_length": 20.0 + s,
-            "ovd/pred_to_gt_boxes": 1.0 + 0.1 * s, "entropy": float("nan") if s == 2 else 1.0}
-           for s in (1, 2, 3)]
+    log = [
+        {
+            "step": s,
+            "loss": 0.1 / s,
+            "reward": 0.2 * s,
+            "rewards/rec_iou/mean": 0.1 * s,
+            "rewards/rec_format/mean": 0.1 * s,
+            "kl": 0.01 * s,
+            "completions/mean_length": 20.0 + s,
+            "ovd/pred_to_gt_boxes": 1.0 + 0.1 * s,
+            "entropy": float("nan") if s == 2 else 1.0,
+        }
+        for s in (1, 2, 3)
+    ]
     (run / "train_log.jsonl").write_text("".join(json.dumps(x) + "\n" for x in log))
-    ids = [json.loads(line)["id"] for line in (shapes_data / "train.jsonl").read_text().splitlines()[:2]]
+    ids = [
+        json.loads(line)["id"]
+        for line in (shapes_data / "train.jsonl").read_text().splitlines()[:2]
+    ]
     samples = []
     for step in (1, 3):
         for k, rid in enumerate(ids):
             good = step == 3 and k == 0
             completion = _box_answer(TRAIN_BOX) if good else f"step {step} <b>no box</b>"
-            samples.append({"step": step, "id": rid, "task": "rec", "completion": completion,
-                            "rewards": {"rec_iou": 1.0 if good else 0.0, "rec_format": 1.0 if good else 0.0}})
+            samples.append(
+                {
+                    "step": step,
+                    "id": rid,
+                    "task": "rec",
+                    "completion": completion,
+                    "rewards": {
+                        "rec_iou": 1.0 if good else 0.0,
+                        "rec_format": 1.0 if good else 0.0,
+                    },
+                }
+            )
     (run / "samples.jsonl").write_text("".join(json.dumps(x) + "\n" for x in samples))
     (run / "vlmr1_recipe.yaml").write_text(
         "method: grpo\nmodel:\n  path: preset:tiny-qwen2.5-vl\ndata:\n  train:\n"
         f"  - path: {shapes_data / 'train.jsonl'}\n    image_root: {shapes_data}\n"
-        "prompt:\n  templates:\n    rec: 'Locate {problem} <now>'\n")
-    meta = {"family": "qwen2_5_vl", "frame": "qwen25_abs",
-            "pixel_limits": {"min_pixels": 3136, "max_pixels": 12544, "factor": 28},
-            "base_model": "preset:tiny-qwen2.5-vl", "method": "grpo"}
+        "prompt:\n  templates:\n    rec: 'Locate {problem} <now>'\n"
+    )
+    meta = {
+        "family": "qwen2_5_vl",
+        "frame": "qwen25_abs",
+        "pixel_limits": {"min_pixels": 3136, "max_pixels": 12544, "factor": 28},
+        "base_model": "preset:tiny-qwen2.5-vl",
+        "method": "grpo",
+    }
     (run / "vlmr1.json").write_text(json.dumps(meta))
     return run
 
@@ -147,8 +195,12 @@ def chromium() -> str:
     exe = find_chromium()
     if exe is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed: CI must run the browser tests (.ci/run installs it)")
-        pytest.skip("chromium is not installed (apt-get install chromium); the browser tests run in CI")
+            pytest.fail(
+                "chromium is not installed: CI must run the browser tests (.ci/run installs it)"
+            )
+        pytest.skip(
+            "chromium is not installed (apt-get install chromium); the browser tests run in CI"
+        )
     return exe
 
 

@@ -53,29 +53,42 @@ def test_eval_report_in_chromium(browser, rec_eval, tmp_path):
         # the images load (a missing file would be a console error and a zero width)
         page.wait_for("Array.from(document.querySelectorAll('#gallery image')).length === 8")
         assert page.eval("document.querySelectorAll('#gallery rect.gt').length") == 8
-        assert page.eval("document.querySelectorAll('#gallery rect.m0').length") == 6  # two answers have no box
+        assert (
+            page.eval("document.querySelectorAll('#gallery rect.m0').length") == 6
+        )  # two answers have no box
         choose(page, "f-status", "miss")
         assert cards(page) == 4 and count_text(page) == "4 of 8 samples"
         choose(page, "f-status", "unparsed")
         assert cards(page) == 2
         # model output is shown as text and never runs
-        texts = page.eval("Array.from(document.querySelectorAll('#gallery pre.completion')).map((e) => e.textContent)")
+        texts = page.eval(
+            "Array.from(document.querySelectorAll('#gallery pre.completion')).map((e) => e.textContent)"
+        )
         assert all("window.pwned" in t and "<img src=x" in t for t in texts)
-        assert page.eval("window.pwned === undefined && document.querySelectorAll('#gallery img').length === 0")
+        assert page.eval(
+            "window.pwned === undefined && document.querySelectorAll('#gallery img').length === 0"
+        )
         choose(page, "f-status", "all")
         choose(page, "f-sort", "iou0-desc")
-        first_ious = page.eval("Array.from(document.querySelectorAll('#gallery .card .lines')).map((e) => e.textContent)")
+        first_ious = page.eval(
+            "Array.from(document.querySelectorAll('#gallery .card .lines')).map((e) => e.textContent)"
+        )
         assert first_ious[0].startswith("IoU 1.000") or first_ious[0] > first_ious[-1]
         assert first_ious[-1].startswith("IoU 0.000")
         # the view is in the URL: opening it again shows the same filter
         assert page.eval("location.hash") == "#sort=iou0-desc"
-        page.goto(report.resolve().as_uri() + "?fresh#status=hit")  # a new document, not a hash change
+        page.goto(
+            report.resolve().as_uri() + "?fresh#status=hit"
+        )  # a new document, not a hash change
         assert cards(page) == 4 and page.eval("document.getElementById('f-status').value") == "hit"
         page.eval("location.hash = '#status=unparsed'")  # a link within the page
         page.wait_for("document.querySelectorAll('#gallery .card').length === 2")
         # hiding the ground-truth layer hides its boxes
         page.eval("document.querySelector('#layers input').click()")
-        assert page.eval("getComputedStyle(document.querySelector('#gallery rect.gt')).display") == "none"
+        assert (
+            page.eval("getComputedStyle(document.querySelector('#gallery rect.gt')).display")
+            == "none"
+        )
         assert page.errors() == []
         shoot(page, tmp_path / "eval-report.png")
     finally:
@@ -91,9 +104,14 @@ def test_ovd_report_filters_by_subset_and_label(browser, ovd_eval, tmp_path):
         choose(page, "f-group", "negation")
         assert cards(page) == 2
         choose(page, "f-group", "all")
-        choose(page, "f-label", "green box")  # predicted on o1 (wrong label) and o2 (false positive)
-        assert sorted(page.eval("Array.from(document.querySelectorAll('#gallery .card')).map((c) => c.dataset.id)")) \
-            == ["o1", "o2"]
+        choose(
+            page, "f-label", "green box"
+        )  # predicted on o1 (wrong label) and o2 (false positive)
+        assert sorted(
+            page.eval(
+                "Array.from(document.querySelectorAll('#gallery .card')).map((c) => c.dataset.id)"
+            )
+        ) == ["o1", "o2"]
         choose(page, "f-label", "all")
         choose(page, "f-status", "fn")
         assert cards(page) == 2  # o1 and o3 miss objects
@@ -109,13 +127,23 @@ def test_comparison_in_chromium(browser, tiny_model, shapes_data, tmp_path, monk
 
     folders = [tmp_path / name for name in ("base", "sft", "grpo")]
     for folder, variant in zip(folders, (1, 1, 0), strict=True):
-        run_scripted_eval(monkeypatch, tiny_model, shapes_data / "eval.jsonl", folder,
-                          lambda row, v=variant: rec_answer(row, variant=v))
+        run_scripted_eval(
+            monkeypatch,
+            tiny_model,
+            shapes_data / "eval.jsonl",
+            folder,
+            lambda row, v=variant: rec_answer(row, variant=v),
+        )
     page = browser.open(write_comparison(folders, tmp_path / "cmp"))
     try:
         assert page.errors() == [] and cards(page) == 8
         # each card draws every model's box on the same image
-        assert page.eval("document.querySelectorAll('#gallery .card')[0].querySelectorAll('rect').length") == 4
+        assert (
+            page.eval(
+                "document.querySelectorAll('#gallery .card')[0].querySelectorAll('rect').length"
+            )
+            == 4
+        )
         choose(page, "f-status", "disagree")
         assert cards(page) == 2  # samples 2 and 3: only grpo hits
         choose(page, "f-status", "m0:miss")
@@ -132,7 +160,9 @@ def test_training_report_in_chromium(browser, run_folder, tmp_path):
     page = browser.open(write_training_report(run_folder))
     try:
         assert page.errors() == [] and cards(page) == 4
-        assert page.eval("document.querySelectorAll('svg.chart polyline').length") >= 6  # the curves
+        assert (
+            page.eval("document.querySelectorAll('svg.chart polyline').length") >= 6
+        )  # the curves
         choose(page, "f-group", "step 3")
         assert cards(page) == 2
         choose(page, "f-status", "rewarded")
@@ -157,18 +187,41 @@ def test_ten_thousand_samples_page_and_filter_fast(browser, shapes_data, tmp_pat
         rec = {**base[i % 4], "id": f"s{i}"}
         records.append(rec)
         if i % 10 == 0:
-            preds.append({"id": rec["id"], "completion": "no box", "parsed": False, "box": None, "box_vlmr1": None})
+            preds.append(
+                {
+                    "id": rec["id"],
+                    "completion": "no box",
+                    "parsed": False,
+                    "box": None,
+                    "box_vlmr1": None,
+                }
+            )
         else:
             box = [v + rng.uniform(-6, 6) for v in rec["solution"]]
-            preds.append({"id": rec["id"], "completion": f"<answer>{box}</answer>", "parsed": True, "box": box,
-                          "box_vlmr1": box})
+            preds.append(
+                {
+                    "id": rec["id"],
+                    "completion": f"<answer>{box}</answer>",
+                    "parsed": True,
+                    "box": box,
+                    "box_vlmr1": box,
+                }
+            )
     data = shapes_data.parent / f"{tmp_path.name}-big.jsonl"
     write_jsonl(data, records)
     folder = tmp_path / "big"
     write_jsonl(folder / "predictions.jsonl", preds)
     metrics = score_rec(records, {p["id"]: p for p in preds}, {})
-    write_json(folder / "metrics.json", {**metrics, "task": "rec", "model": "synthetic", "data": str(data),
-                                         "image_root": str(shapes_data)})
+    write_json(
+        folder / "metrics.json",
+        {
+            **metrics,
+            "task": "rec",
+            "model": "synthetic",
+            "data": str(data),
+            "image_root": str(shapes_data),
+        },
+    )
     t = time.perf_counter()
     report = write_eval_report(folder)
     build_s = time.perf_counter() - t
@@ -200,8 +253,10 @@ def test_the_check_sees_console_errors(browser, tmp_path):
     """The no-error checks above can fail: a thrown error, console.error and a missing image
     are all reported."""
     bad = tmp_path / "bad.html"
-    bad.write_text("<!DOCTYPE html><html><body><img src='missing.png'><script>"
-                   "document.body.dataset.ready = '1'; console.error('boom'); null.x;</script></body></html>")
+    bad.write_text(
+        "<!DOCTYPE html><html><body><img src='missing.png'><script>"
+        "document.body.dataset.ready = '1'; console.error('boom'); null.x;</script></body></html>"
+    )
     page = browser.open(bad)
     try:
         page.wait_for("document.querySelector('img').complete")

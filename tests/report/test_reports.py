@@ -19,7 +19,9 @@ from vlmr1_cli.cli.app import app
 def embedded(report: Path) -> dict:
     """The gallery's JSON, read back the way the page's script reads it."""
     text = report.read_text(encoding="utf-8")
-    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S)
+    found = re.search(
+        r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S
+    )
     assert found, "no embedded data"
     return json.loads(found.group(1))
 
@@ -28,7 +30,9 @@ def no_network(text: str) -> None:
     """Nothing on the page is fetched: no external script, style, image or font."""
     assert not re.search(r"<(script|link|iframe|img)[^>]+(src|href)=", text)
     urls = set(re.findall(r"https?://[^\s\"')]+", text))
-    assert urls <= {"http://www.w3.org/2000/svg"}, urls  # the SVG namespace is a name, never fetched
+    assert urls <= {"http://www.w3.org/2000/svg"}, (
+        urls
+    )  # the SVG namespace is a name, never fetched
     import html
 
     assert "Content-Security-Policy" in text and "default-src 'none'" in html.unescape(text)
@@ -47,13 +51,25 @@ def test_evaluate_report_flag_writes_the_page(tiny_model, shapes_data, tmp_path,
 
     monkeypatch.setattr(runner, "make_generator", lambda plan, device: Scripted(rec_answer))
     out = tmp_path / "ev"
-    r = _cli("evaluate", "-m", tiny_model, "-d", shapes_data / "eval.jsonl", "-o", out, "--report", "--json")
+    r = _cli(
+        "evaluate",
+        "-m",
+        tiny_model,
+        "-d",
+        shapes_data / "eval.jsonl",
+        "-o",
+        out,
+        "--report",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     metrics = json.loads(r.stdout)
     assert metrics["report"] == str(out / "report.html") and (out / "report.html").is_file()
     r = _cli("evaluate", "-m", tiny_model, "-d", shapes_data / "eval.jsonl", "-o", out, "--report")
     assert r.exit_code == 0 and f"report: {out / 'report.html'}" in r.stderr
-    assert "Acc@IoU (x100)" in r.stdout and "@0.9" in r.stdout  # the thresholds table is printed too
+    assert (
+        "Acc@IoU (x100)" in r.stdout and "@0.9" in r.stdout
+    )  # the thresholds table is printed too
 
 
 def test_eval_report_scores_each_sample(rec_eval):
@@ -82,7 +98,14 @@ def test_eval_report_scores_each_sample(rec_eval):
     metrics = json.loads((rec_eval / "metrics.json").read_text())
     assert metrics["acc"] == 0.5 and metrics["format_failure_rate"] == 0.25
     html = report.read_text()
-    for heading in ("Acc@0.5:0.95", "centre acc", "Acc@IoU (x100)", "@0.9", "How it was made", "prompt_source"):
+    for heading in (
+        "Acc@0.5:0.95",
+        "centre acc",
+        "Acc@IoU (x100)",
+        "@0.9",
+        "How it was made",
+        "prompt_source",
+    ):
         assert heading in html
     assert "<svg" in html and "Acc@IoU threshold" in html  # the accuracy curve
     no_network(html)
@@ -92,12 +115,17 @@ def test_gt_boxes_are_in_original_pixels(rec_eval, shapes_data):
     from vlmr1_cli.report.evaluation import write_eval_report
 
     data = embedded(write_eval_report(rec_eval))
-    records = {json.loads(line)["id"]: json.loads(line) for line in (shapes_data / "eval.jsonl").read_text().splitlines()}
+    records = {
+        json.loads(line)["id"]: json.loads(line)
+        for line in (shapes_data / "eval.jsonl").read_text().splitlines()
+    }
     for s in data["samples"]:
         rec = records[s["id"]]
         assert s["gt"][0][:4] == pytest.approx(rec["solution"], abs=0.05)
         assert [s["w"], s["h"]] == rec["image_sizes"][0] and s["query"] == rec["problem"]
-        if "hit" in s["tags"]:  # the oracle answer maps back onto the GT (rounded in the model frame)
+        if (
+            "hit" in s["tags"]
+        ):  # the oracle answer maps back onto the GT (rounded in the model frame)
             assert s["preds"][0]["boxes"][0][:4] == pytest.approx(rec["solution"], abs=2.0)
 
 
@@ -141,7 +169,12 @@ def test_ovd_report_counts_true_and_false_positives(ovd_eval):
     assert lines["o2"] == ["TP 2", "FP 1", "FN 0"]
     assert lines["o3"] == ["TP 0", "FP 0", "FN 2"]  # "None": read, nothing detected
     tags = {s["id"]: s["tags"] for s in data["samples"]}
-    assert tags["o0"] == ["hit"] and "fp" in tags["o2"] and "fn" in tags["o3"] and "unparsed" not in tags["o3"]
+    assert (
+        tags["o0"] == ["hit"]
+        and "fp" in tags["o2"]
+        and "fn" in tags["o3"]
+        and "unparsed" not in tags["o3"]
+    )
     assert data["groups"] == ["color", "negation"] and data["group_name"] == "subset"
     assert data["labels"] == ["blue box", "green box", "red box"]
     html = report.read_text()
@@ -155,8 +188,13 @@ def test_match_objects_follows_greedy_pr():
     gt = [{"bbox_2d": [0, 0, 10, 10], "label": "a"}, {"bbox_2d": [20, 0, 30, 10], "label": "b"}]
     assert match_objects(gt, [{"bbox_2d": [0, 0, 10, 10], "label": "a"}]) == 1
     # the best-overlapping pair is taken first even when its labels differ: it consumes the GT
-    assert match_objects(gt, [{"bbox_2d": [0, 0, 10, 10], "label": "b"},
-                              {"bbox_2d": [0, 0, 10, 9], "label": "a"}]) == 0
+    assert (
+        match_objects(
+            gt,
+            [{"bbox_2d": [0, 0, 10, 10], "label": "b"}, {"bbox_2d": [0, 0, 10, 9], "label": "a"}],
+        )
+        == 0
+    )
     assert match_objects(gt, [{"bbox_2d": [0, 0, 10, 4], "label": "a"}]) == 0  # IoU 0.4 < 0.5
     assert match_objects([], []) == 0
 
@@ -167,8 +205,13 @@ def test_match_objects_follows_greedy_pr():
 @pytest.fixture
 def two_evals(tiny_model, shapes_data, tmp_path, monkeypatch) -> list[Path]:
     folders = [tmp_path / "runs" / name / "eval" for name in ("base", "grpo")]
-    run_scripted_eval(monkeypatch, tiny_model, shapes_data / "eval.jsonl", folders[0],
-                      lambda row: rec_answer(row, variant=1))
+    run_scripted_eval(
+        monkeypatch,
+        tiny_model,
+        shapes_data / "eval.jsonl",
+        folders[0],
+        lambda row: rec_answer(row, variant=1),
+    )
     run_scripted_eval(monkeypatch, tiny_model, shapes_data / "eval.jsonl", folders[1], rec_answer)
     return folders
 
@@ -197,12 +240,18 @@ def test_comparison_marks_disagreements(two_evals, tmp_path):
 
 def test_comparison_names_and_errors(two_evals, ovd_eval, tmp_path, capsys, monkeypatch):
     r = _cli("report", *two_evals, "-o", tmp_path / "c", "--names", "before,after", "--json")
-    assert r.exit_code == 0 and embedded(Path(json.loads(r.stdout)["report"]))["models"] == ["before", "after"]
+    assert r.exit_code == 0 and embedded(Path(json.loads(r.stdout)["report"]))["models"] == [
+        "before",
+        "after",
+    ]
     cases = [
         ([*two_evals], "comparing several evaluations needs --output FOLDER"),
         ([*two_evals, "-o", tmp_path / "c", "--names", "a"], "--names gives 1 names for 2 folders"),
         ([*two_evals, "-o", tmp_path / "c", "--names", "a,a"], "--names 'a,a': a name given twice"),
-        ([two_evals[0], two_evals[0], "-o", tmp_path / "c"], "the same evaluation folder is given twice"),
+        (
+            [two_evals[0], two_evals[0], "-o", tmp_path / "c"],
+            "the same evaluation folder is given twice",
+        ),
         ([two_evals[0], ovd_eval, "-o", tmp_path / "c"], "these evaluations score different tasks"),
         ([tmp_path / "nope"], f"{tmp_path / 'nope'}: no such folder"),
         ([tmp_path], f"{tmp_path}: neither an evaluation folder"),
@@ -240,8 +289,14 @@ def test_training_report_curves_samples_and_boxes(run_folder, shapes_data):
     html = report.read_text()
     # one chart per curve: reward, each component after it, KL, length, box-count ratio, ...
     titles = re.findall(r'<svg class="chart"[^>]*aria-label="([^"]+)"', html)
-    assert titles[:6] == ["reward", "rewards/rec_format/mean", "rewards/rec_iou/mean", "kl",
-                          "completions/mean_length", "ovd/pred_to_gt_boxes"]
+    assert titles[:6] == [
+        "reward",
+        "rewards/rec_format/mean",
+        "rewards/rec_iou/mean",
+        "kl",
+        "completions/mean_length",
+        "ovd/pred_to_gt_boxes",
+    ]
     assert "loss" in titles and "entropy" in titles  # NaN points are left out, not drawn
     assert "Locate {problem} &lt;now&gt;" in html  # the recipe, escaped
     data = embedded(report)
@@ -252,7 +307,12 @@ def test_training_report_curves_samples_and_boxes(run_folder, shapes_data):
     rec = json.loads((shapes_data / "train.jsonl").read_text().splitlines()[0])
     w, h = rec["image_sizes"][0]
     wi, hi = Qwen25VL().input_size(w, h, PixelLimits(3136, 12544, 28))
-    expected = [TRAIN_BOX[0] * w / wi, TRAIN_BOX[1] * h / hi, TRAIN_BOX[2] * w / wi, TRAIN_BOX[3] * h / hi]
+    expected = [
+        TRAIN_BOX[0] * w / wi,
+        TRAIN_BOX[1] * h / hi,
+        TRAIN_BOX[2] * w / wi,
+        TRAIN_BOX[3] * h / hi,
+    ]
     assert good[0]["preds"][0]["boxes"][0][:4] == pytest.approx(expected, abs=0.06)
     assert good[0]["gt"][0][:4] == rec["solution"] and good[0]["img"] is not None
     assert "rec_iou 1.000, rec_format 1.000" in good[0]["info"][1]
@@ -281,10 +341,16 @@ def test_report_of_a_real_training_run(tiny_model, shapes_data, grpo_settings, t
     from vlmr1_cli.train.run import train
 
     out = tmp_path / "grpo"
-    train(load_recipe("demo_shapes_grpo", [
-        f"model.path={tiny_model}",
-        f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
-        *grpo_settings(out)]))
+    train(
+        load_recipe(
+            "demo_shapes_grpo",
+            [
+                f"model.path={tiny_model}",
+                f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
+                *grpo_settings(out),
+            ],
+        )
+    )
     report = write_training_report(out)
     html = report.read_text()
     assert 'aria-label="reward"' in html and 'aria-label="kl"' in html

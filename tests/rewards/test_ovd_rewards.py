@@ -50,7 +50,11 @@ def oracle_od(content: str, sol: str, kind: str) -> float:
 
 
 def sol_string(gt: list) -> str:
-    return "<answer>None</answer>" if not gt else "<think>x</think><answer>```json\n" + json.dumps(gt) + "\n```</answer>"
+    return (
+        "<answer>None</answer>"
+        if not gt
+        else "<think>x</think><answer>```json\n" + json.dumps(gt) + "\n```</answer>"
+    )
 
 
 def random_case(rng: random.Random):
@@ -70,18 +74,22 @@ def random_case(rng: random.Random):
             preds.append({"bbox_2d": b, "label": label})
     for _ in range(rng.choice([0, 0, 1, 3])):  # false positives and malformed items
         x, y = rng.randint(0, 400), rng.randint(0, 400)
-        preds.append(rng.choice([
-            {"bbox_2d": [x, y, x + 40, y + 40], "label": rng.choice(LABELS)},
-            {"bbox_2d": [x, y, x - 10, y + 10], "label": rng.choice(LABELS)},
-            {"bbox_2d": [x, y], "label": "car"},
-            {"bbox_2d": [x, y, x + 5, y + 5, 9], "label": "car"},
-            {"bbox_2d": [True, 0, 10, 10], "label": "car"},
-            {"label": "car"},
-            {"bbox_2d": ["1", 2, 3, 4], "label": "car"},
-            {"bbox_2d": [x, y, x + 5, y + 5], "label": ["car"]},
-            "car",
-            7,
-        ]))
+        preds.append(
+            rng.choice(
+                [
+                    {"bbox_2d": [x, y, x + 40, y + 40], "label": rng.choice(LABELS)},
+                    {"bbox_2d": [x, y, x - 10, y + 10], "label": rng.choice(LABELS)},
+                    {"bbox_2d": [x, y], "label": "car"},
+                    {"bbox_2d": [x, y, x + 5, y + 5, 9], "label": "car"},
+                    {"bbox_2d": [True, 0, 10, 10], "label": "car"},
+                    {"label": "car"},
+                    {"bbox_2d": ["1", 2, 3, 4], "label": "car"},
+                    {"bbox_2d": [x, y, x + 5, y + 5], "label": ["car"]},
+                    "car",
+                    7,
+                ]
+            )
+        )
     rng.shuffle(preds)
     if rng.random() < 0.05 and gt:  # more than 100 detections of one label (maxDets)
         g = gt[0]
@@ -89,20 +97,22 @@ def random_case(rng: random.Random):
     fence = "```json\n" + json.dumps(preds) + "\n```"
     if rng.random() < 0.6:
         return f"<think>t</think><answer>{fence}</answer>", gt
-    content = rng.choice([
-        f"<think>t</think><answer>{fence}</answer>",
-        f"<think>t</think><answer>{fence}</answer>",
-        f"<answer>```json\n[]\n```{fence}</answer>",
-        f"<answer>{fence}</answer><answer>None</answer>",
-        "<answer>None</answer>",
-        "<answer> None </answer>",
-        f"no tags {fence}",
-        "<answer>```json\n{bad json\n```</answer>",
-        '<answer>```json\n"ab"\n```</answer>',
-        '<answer>```json\n{"bbox_2d": [1,2,3,4], "label": "car"}\n```</answer>',
-        "<answer>```json\n12\n```</answer>",
-        f"<answer>{json.dumps(preds)}</answer>",
-    ])
+    content = rng.choice(
+        [
+            f"<think>t</think><answer>{fence}</answer>",
+            f"<think>t</think><answer>{fence}</answer>",
+            f"<answer>```json\n[]\n```{fence}</answer>",
+            f"<answer>{fence}</answer><answer>None</answer>",
+            "<answer>None</answer>",
+            "<answer> None </answer>",
+            f"no tags {fence}",
+            "<answer>```json\n{bad json\n```</answer>",
+            '<answer>```json\n"ab"\n```</answer>',
+            '<answer>```json\n{"bbox_2d": [1,2,3,4], "label": "car"}\n```</answer>',
+            "<answer>```json\n12\n```</answer>",
+            f"<answer>{json.dumps(preds)}</answer>",
+        ]
+    )
     return content, gt
 
 
@@ -195,7 +205,10 @@ def test_weighted_sum_equals_oracle():
 
 def test_weighted_sum_hand_cases():
     fn = get_reward("weighted_sum")
-    gt = [{"bbox_2d": [10, 10, 50, 50], "label": "Car"}, {"bbox_2d": [100, 100, 150, 150], "label": "dog"}]
+    gt = [
+        {"bbox_2d": [10, 10, 50, 50], "label": "Car"},
+        {"bbox_2d": [100, 100, 150, 150], "label": "dog"},
+    ]
     c = (
         '<answer>```json\n[{"bbox_2d":[10,10,50,50],"label":"car"},'
         '{"bbox_2d":[100,100,150,150],"label":"cat"},{"bbox_2d":[101,100,150,150],"label":"dog"}]\n```</answer>'

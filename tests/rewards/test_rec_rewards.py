@@ -35,13 +35,15 @@ def oracle_rec_iou(content, sol_box):
 
 def _completion(rng):
     box = [rng.randint(0, 60) for _ in range(4)]
-    form = rng.choice([
-        '<think>t</think><answer>{{"bbox_2d": [{},{}, {},{}]}}</answer>',
-        "<answer>[{}, {},{},{}]</answer>",
-        "<answer>[{}.5,{},{},{}]</answer>",
-        "[{},{},{},{}]",
-        "<answer>x [{},{},{},{}] [1,2,3,4]</answer> <answer>[0,0,0,0]</answer>",
-    ])
+    form = rng.choice(
+        [
+            '<think>t</think><answer>{{"bbox_2d": [{},{}, {},{}]}}</answer>',
+            "<answer>[{}, {},{},{}]</answer>",
+            "<answer>[{}.5,{},{},{}]</answer>",
+            "[{},{},{},{}]",
+            "<answer>x [{},{},{},{}] [1,2,3,4]</answer> <answer>[0,0,0,0]</answer>",
+        ]
+    )
     return form.format(*box)
 
 
@@ -90,8 +92,12 @@ def test_rec_iou_threshold_pays_only_boxes_that_count():
     assert fn.__name__ == "rec_iou_at0.5"
     gt = [[0, 0, 10, 10]]
     # IoU 1, 0.5 (boundary counts, as Acc@0.5 does), 1/3, and a missing answer
-    comps = ["<answer>[0,0,10,10]</answer>", "<answer>[0,0,10,20]</answer>",
-             "<answer>[0,0,10,30]</answer>", "no answer"]
+    comps = [
+        "<answer>[0,0,10,10]</answer>",
+        "<answer>[0,0,10,20]</answer>",
+        "<answer>[0,0,10,30]</answer>",
+        "no answer",
+    ]
     assert fn(comps, gt * 4) == [1.0, 1.0, 0.0, 0.0]
     # a hedge box over two objects earns continuous IoU but no thresholded reward
     hedge = ["<answer>[0,0,30,10]</answer>"]
@@ -116,7 +122,7 @@ def test_format_rewards():
     strict = get_reward("ovd_format", strict=True)
     assert strict.__name__ == "ovd_format_strict"
     good_rec = '<think>a</think> <answer>{"bbox_2d": [1,2,3,4]}</answer>'
-    good_ovd = '<think>a</think>\n<answer>```json\n[]\n```</answer>'
+    good_ovd = "<think>a</think>\n<answer>```json\n[]\n```</answer>"
     assert rec_format([good_rec, good_ovd, "x" + good_rec]) == [1.0, 0.0, 1.0]
     assert ovd_format([good_ovd, good_rec, "x" + good_ovd, good_ovd + " "]) == [1.0, 1.0, 0.0, 0.0]
     assert strict([good_ovd, good_rec]) == [1.0, 0.0]

@@ -12,11 +12,25 @@ from vlmr1_cli.rewards import REWARD_NAMES, get_reward
 
 
 def test_builtin_names_and_signature():
-    assert REWARD_NAMES == ("rec_iou", "rec_format", "ovd_format", "od_length", "od_ap", "od_ap50", "weighted_sum")
+    assert REWARD_NAMES == (
+        "rec_iou",
+        "rec_format",
+        "ovd_format",
+        "od_length",
+        "od_ap",
+        "od_ap50",
+        "weighted_sum",
+    )
     for name in REWARD_NAMES:
         fn = get_reward(name)
         assert fn.__name__ == name
-        out = fn(["<answer>None</answer>"], solution=[[]], prompts=["p"], completion_ids=[[1]], unknown_kwarg=3)
+        out = fn(
+            ["<answer>None</answer>"],
+            solution=[[]],
+            prompts=["p"],
+            completion_ids=[[1]],
+            unknown_kwarg=3,
+        )
         assert isinstance(out, list) and len(out) == 1 and 0.0 <= out[0] <= 1.0
 
 
@@ -56,8 +70,11 @@ def test_user_reward_that_exits_at_import_is_one_line(tmp_path, monkeypatch):
     (tmp_path / "vlmr1_exits_at_import.py").write_text("import sys\nsys.exit(3)\n")
     (tmp_path / "vlmr1_ctrl_c_at_import.py").write_text("raise KeyboardInterrupt\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(UserError, match=r"^reward 'vlmr1_exits_at_import:fn': cannot import module "
-                                        r"'vlmr1_exits_at_import': it called sys.exit\(3\)$"):
+    with pytest.raises(
+        UserError,
+        match=r"^reward 'vlmr1_exits_at_import:fn': cannot import module "
+        r"'vlmr1_exits_at_import': it called sys.exit\(3\)$",
+    ):
         get_reward("vlmr1_exits_at_import:fn")
     with pytest.raises(KeyboardInterrupt):
         get_reward("vlmr1_ctrl_c_at_import:fn")
@@ -80,8 +97,11 @@ def test_user_reward_signature_is_checked_before_training(monkeypatch):
 
     mod.one_arg, mod.no_kwargs, mod.keyword_only, mod.fine = one_arg, no_kwargs, keyword_only, fine
     monkeypatch.setitem(sys.modules, "vlmr1_test_signatures", mod)
-    with pytest.raises(UserError, match=r"^reward 'vlmr1_test_signatures:one_arg': 'one_arg' takes "
-                                        r"\(completions\), but a reward is called as"):
+    with pytest.raises(
+        UserError,
+        match=r"^reward 'vlmr1_test_signatures:one_arg': 'one_arg' takes "
+        r"\(completions\), but a reward is called as",
+    ):
         get_reward("vlmr1_test_signatures:one_arg")
     with pytest.raises(UserError, match=r"no \*\*kwargs"):
         get_reward("vlmr1_test_signatures:no_kwargs")

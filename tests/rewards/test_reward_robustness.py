@@ -24,16 +24,59 @@ from vlmr1_cli.rewards.ovd import clean_text
 REWARDS = {name: get_reward(name) for name in REWARD_NAMES}
 REWARDS["ovd_format_strict"] = get_reward("ovd_format", strict=True)
 REWARDS["rec_iou_tolerant"] = get_reward("rec_iou", iou_kind="continuous", parser="tolerant")
-OVD_GT = [{"bbox_2d": [10, 10, 50, 50], "label": "car"}, {"bbox_2d": [60, 60, 90, 95.5], "label": "a dog"}]
+OVD_GT = [
+    {"bbox_2d": [10, 10, 50, 50], "label": "car"},
+    {"bbox_2d": [60, 60, 90, 95.5], "label": "a dog"},
+]
 SOLUTIONS = {
     "rec": [[10.0, 10.0, 50.0, 50.0], "<answer>[10, 10, 50, 50]</answer>", [0, 0, 0, 0]],
-    "ovd": [OVD_GT, [], "<answer>None</answer>", "<answer>```json\n" + json.dumps(OVD_GT) + "\n```</answer>"],
+    "ovd": [
+        OVD_GT,
+        [],
+        "<answer>None</answer>",
+        "<answer>```json\n" + json.dumps(OVD_GT) + "\n```</answer>",
+    ],
 }
 PIECES = [
-    "<think>", "</think>", "<answer>", "</answer>", "```json", "```", "{", "}", "[", "]", ",", ":", " ",
-    "\n", "\r", '"', "'", "\\", "1", "23", "-4.5e3", "NaN", "Infinity", "1e999", "None", "none", ".",
-    '"bbox_2d"', '"label"', '"car"', "[10,10,50,50]", '{"bbox_2d": [10, 10, 50, 50], "label": "car"}',
-    "<|box_start|>", "<|box_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "(1,2),(3,4)", "\u0663", "\x00",
+    "<think>",
+    "</think>",
+    "<answer>",
+    "</answer>",
+    "```json",
+    "```",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    " ",
+    "\n",
+    "\r",
+    '"',
+    "'",
+    "\\",
+    "1",
+    "23",
+    "-4.5e3",
+    "NaN",
+    "Infinity",
+    "1e999",
+    "None",
+    "none",
+    ".",
+    '"bbox_2d"',
+    '"label"',
+    '"car"',
+    "[10,10,50,50]",
+    '{"bbox_2d": [10, 10, 50, 50], "label": "car"}',
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "(1,2),(3,4)",
+    "\u0663",
+    "\x00",
 ]
 
 
@@ -84,25 +127,63 @@ def test_tag_and_json_soup(text):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.sampled_from(["bbox_2d", "label", "x"]), inner, max_size=3),
-    max_leaves=20,
-))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+        lambda inner: (
+            st.lists(inner, max_size=5)
+            | st.dictionaries(st.sampled_from(["bbox_2d", "label", "x"]), inner, max_size=3)
+        ),
+        max_leaves=20,
+    )
+)
 def test_arbitrary_json_in_the_answer(value):
     body = json.dumps(value)
-    check_all([f"<think>t</think><answer>```json\n{body}\n```</answer>", f"<answer>{body}</answer>"])
+    check_all(
+        [f"<think>t</think><answer>```json\n{body}\n```</answer>", f"<answer>{body}</answer>"]
+    )
 
 
 def adversarial_strings(n: int = 10_000, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     long_units = [
-        "<think>", "</think>", "<answer>", "</answer>", "```json", "```", "{", "[", "[1,", "[1, 2,",
-        "<think>a</think><answer>{", "<think>x</think>\n<answer>```json\n[", "</think> ", " \n\t",
-        '{"bbox_2d": [1, 2, 3, 4], "label": "a"}, ', '{"bbox_2d": [', "[[[[", "}}}}", '"', "\\",
-        "<answer>{[1,2,3,4]", "[1,2,3,4]}", "<|box_start|>(1,2),(3,4)", "<|object_ref_start|>a",
-        "the the the ", "1", "9" * 50, "<", "<ans", "</think><answer>", "```json[1,2,3,4]",
-        '"\\', '["\\', "'a", "[1,[", '{"a":', "\r\n",
+        "<think>",
+        "</think>",
+        "<answer>",
+        "</answer>",
+        "```json",
+        "```",
+        "{",
+        "[",
+        "[1,",
+        "[1, 2,",
+        "<think>a</think><answer>{",
+        "<think>x</think>\n<answer>```json\n[",
+        "</think> ",
+        " \n\t",
+        '{"bbox_2d": [1, 2, 3, 4], "label": "a"}, ',
+        '{"bbox_2d": [',
+        "[[[[",
+        "}}}}",
+        '"',
+        "\\",
+        "<answer>{[1,2,3,4]",
+        "[1,2,3,4]}",
+        "<|box_start|>(1,2),(3,4)",
+        "<|object_ref_start|>a",
+        "the the the ",
+        "1",
+        "9" * 50,
+        "<",
+        "<ans",
+        "</think><answer>",
+        "```json[1,2,3,4]",
+        '"\\',
+        '["\\',
+        "'a",
+        "[1,[",
+        '{"a":',
+        "\r\n",
     ]
     out = []
     for i in range(n):

@@ -57,18 +57,54 @@ def mixed_data(tmp_path_factory) -> Path:
     rec, ovd, text, multi = [], [], [], []
     for i, (name, w, h) in enumerate(imgs):
         x = 4 + i % 5
-        rec.append({"id": f"r{i}", "task": "rec", "images": [name], "image_sizes": [[w, h]],
-                    "problem": "the red square", "solution": [x, 4, x + 21, 21], "source": "synthetic"})
-        objs = [{"bbox_2d": [x, 4, x + 21, 21], "label": "red square"},
-                {"bbox_2d": [30, 10 + i % 4, 51, 31 + i % 4], "label": "blue circle"}]
-        ovd.append({"id": f"o{i}", "task": "ovd", "images": [name], "image_sizes": [[w, h]], "problem": "",
-                    "labels": ["blue circle", "green star", "red square"], "solution": objs if i % 4 else []})
-        text.append({"id": f"t{i}", "task": "text", "images": [], "image_sizes": [],
-                     "problem": f"What is {i} plus 1?", "solution": str(i + 1)})
+        rec.append(
+            {
+                "id": f"r{i}",
+                "task": "rec",
+                "images": [name],
+                "image_sizes": [[w, h]],
+                "problem": "the red square",
+                "solution": [x, 4, x + 21, 21],
+                "source": "synthetic",
+            }
+        )
+        objs = [
+            {"bbox_2d": [x, 4, x + 21, 21], "label": "red square"},
+            {"bbox_2d": [30, 10 + i % 4, 51, 31 + i % 4], "label": "blue circle"},
+        ]
+        ovd.append(
+            {
+                "id": f"o{i}",
+                "task": "ovd",
+                "images": [name],
+                "image_sizes": [[w, h]],
+                "problem": "",
+                "labels": ["blue circle", "green star", "red square"],
+                "solution": objs if i % 4 else [],
+            }
+        )
+        text.append(
+            {
+                "id": f"t{i}",
+                "task": "text",
+                "images": [],
+                "image_sizes": [],
+                "problem": f"What is {i} plus 1?",
+                "solution": str(i + 1),
+            }
+        )
         j = (i + 1) % len(imgs)
-        multi.append({"id": f"m{i}", "task": "rec", "images": [imgs[j][0], name],
-                      "image_sizes": [[imgs[j][1], imgs[j][2]], [w, h]], "box_image": 1,
-                      "problem": "the red square in the second image", "solution": [x, 4, x + 21, 21]})
+        multi.append(
+            {
+                "id": f"m{i}",
+                "task": "rec",
+                "images": [imgs[j][0], name],
+                "image_sizes": [[imgs[j][1], imgs[j][2]], [w, h]],
+                "box_image": 1,
+                "problem": "the red square in the second image",
+                "solution": [x, 4, x + 21, 21],
+            }
+        )
     for name, recs in (("rec", rec), ("ovd", ovd), ("text", text), ("multi", multi)):
         write_jsonl(root / f"{name}.jsonl", recs)
     return root
@@ -92,6 +128,7 @@ def data_override_fn():
 @pytest.fixture
 def run_cli(monkeypatch, capsys):
     """Run `vlmr1 ARGS...` in this process: returns (exit code, stdout, stderr)."""
+
     def run(*args: str) -> tuple[int, str, str]:
         from vlmr1_cli.cli.app import main
 
@@ -103,4 +140,5 @@ def run_cli(monkeypatch, capsys):
             code = int(e.code or 0)
         out = capsys.readouterr()
         return code, out.out, out.err
+
     return run

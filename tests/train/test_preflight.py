@@ -28,12 +28,21 @@ def no_model_loads(monkeypatch):
 
 
 def _recipe(tiny_model, mixed_data, tmp_path, *extra, names=("rec",)):
-    return load_recipe(DEMO, [f"model.path={tiny_model}", _source_list(mixed_data, names),
-                              f"training.output_dir={tmp_path / 'out'}", *extra])
+    return load_recipe(
+        DEMO,
+        [
+            f"model.path={tiny_model}",
+            _source_list(mixed_data, names),
+            f"training.output_dir={tmp_path / 'out'}",
+            *extra,
+        ],
+    )
 
 
 def _source_list(folder, names):
-    items = ", ".join(f"{{path: '{folder / (n + '.jsonl')}', image_root: '{folder}'}}" for n in names)
+    items = ", ".join(
+        f"{{path: '{folder / (n + '.jsonl')}', image_root: '{folder}'}}" for n in names
+    )
     return f"data.train=[{items}]"
 
 
@@ -53,25 +62,69 @@ def _one_line_error(run_cli, *args) -> str:
 
 
 def test_reward_typo_suggests_the_name(run_cli, tiny_model, mixed_data, tmp_path, data_override):
-    line = _one_line_error(run_cli, "train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}",
-                           "--set", data_override(mixed_data, "rec"), "--set", "rewards={rec: [rec_iuo]}")
+    line = _one_line_error(
+        run_cli,
+        "train-grpo",
+        "-r",
+        DEMO,
+        "--set",
+        f"model.path={tiny_model}",
+        "--set",
+        data_override(mixed_data, "rec"),
+        "--set",
+        "rewards={rec: [rec_iuo]}",
+    )
     assert "rewards.rec[0]" in line and "rec_iou" in line
 
 
 def test_missing_files_are_named(run_cli, tiny_model, mixed_data, tmp_path, data_override):
-    line = _one_line_error(run_cli, "train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}",
-                           "--set", "data.train=[missing.jsonl]")
+    line = _one_line_error(
+        run_cli,
+        "train-grpo",
+        "-r",
+        DEMO,
+        "--set",
+        f"model.path={tiny_model}",
+        "--set",
+        "data.train=[missing.jsonl]",
+    )
     assert "data.train[0].path" in line and "missing.jsonl" in line
-    line = _one_line_error(run_cli, "train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}",
-                           "--set", f"data.train=[{{path: '{mixed_data / 'rec.jsonl'}', image_root: nowhere}}]")
+    line = _one_line_error(
+        run_cli,
+        "train-grpo",
+        "-r",
+        DEMO,
+        "--set",
+        f"model.path={tiny_model}",
+        "--set",
+        f"data.train=[{{path: '{mixed_data / 'rec.jsonl'}', image_root: nowhere}}]",
+    )
     assert "data.train[0].image_root" in line
-    line = _one_line_error(run_cli, "train-grpo", "-r", DEMO, "--set", f"model.path={tmp_path / 'no-model'}",
-                           "--set", data_override(mixed_data, "rec"))
+    line = _one_line_error(
+        run_cli,
+        "train-grpo",
+        "-r",
+        DEMO,
+        "--set",
+        f"model.path={tmp_path / 'no-model'}",
+        "--set",
+        data_override(mixed_data, "rec"),
+    )
     assert "no-model" in line
     line = _one_line_error(run_cli, "train-grpo", "-r", str(tmp_path / "nope.yaml"))
     assert "nope.yaml" in line
-    line = _one_line_error(run_cli, "train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}",
-                           "--set", data_override(mixed_data, "rec"), "--config-file", str(tmp_path / "acc.yaml"))
+    line = _one_line_error(
+        run_cli,
+        "train-grpo",
+        "-r",
+        DEMO,
+        "--set",
+        f"model.path={tiny_model}",
+        "--set",
+        data_override(mixed_data, "rec"),
+        "--config-file",
+        str(tmp_path / "acc.yaml"),
+    )
     assert "launch.config_file" in line
 
 
@@ -96,7 +149,11 @@ def test_every_task_needs_a_reward_and_every_reward_a_task(tiny_model, mixed_dat
     with pytest.raises(UserError, match=r"rewards.ovd.*no training record has task 'ovd'"):
         _prepare(_recipe(tiny_model, mixed_data, tmp_path, "rewards.ovd=[od_length]"))
     with pytest.raises(UserError, match=r"rewards.Rec.*did you mean: rec"):
-        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "rewards={Rec: [rec_iou]}", "rewards.rec=null"))
+        _prepare(
+            _recipe(
+                tiny_model, mixed_data, tmp_path, "rewards={Rec: [rec_iou]}", "rewards.rec=null"
+            )
+        )
 
 
 def test_training_keys_and_modes(tiny_model, mixed_data, tmp_path):
@@ -107,16 +164,27 @@ def test_training_keys_and_modes(tiny_model, mixed_data, tmp_path):
     with pytest.raises(UserError, match=r"multiple of num_generations \(8\)"):
         _prepare(_recipe(tiny_model, mixed_data, tmp_path, "per_device_train_batch_size=6"))
     with pytest.raises(UserError, match=r"freeze.*nothing to train"):
-        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "freeze.vision=true", "freeze.language=true"))
+        _prepare(
+            _recipe(tiny_model, mixed_data, tmp_path, "freeze.vision=true", "freeze.language=true")
+        )
     with pytest.raises(UserError, match=r"freeze.*no effect with peft"):
-        _prepare(_recipe(tiny_model, mixed_data, tmp_path, "freeze.vision=true", "peft.enabled=true"))
+        _prepare(
+            _recipe(tiny_model, mixed_data, tmp_path, "freeze.vision=true", "peft.enabled=true")
+        )
     with pytest.raises(UserError, match=r"model.dtype.*bfloat17"):
         _prepare(_recipe(tiny_model, mixed_data, tmp_path, "model.dtype=bfloat17"))
 
 
 def test_mixed_text_and_image_logging_trap(tiny_model, mixed_data, tmp_path):
-    recipe = _recipe(tiny_model, mixed_data, tmp_path, "log_multimodal=true", "rewards.text=[ovd_format]",
-                     "launch.num_processes=2", names=("rec", "text"))
+    recipe = _recipe(
+        tiny_model,
+        mixed_data,
+        tmp_path,
+        "log_multimodal=true",
+        "rewards.text=[ovd_format]",
+        "launch.num_processes=2",
+        names=("rec", "text"),
+    )
     with pytest.raises(UserError, match=r"log_multimodal.*several processes"):
         _prepare(recipe)
 
@@ -129,11 +197,23 @@ def test_sharded_launch_trains_text_beside_images(tiny_model, mixed_data, tmp_pa
 
     cfg = packaged_accelerate_dir() / config
     assert sharding_of({"config_file": str(cfg)}) == kind
-    recipe = _recipe(tiny_model, mixed_data, tmp_path, "rewards.text=[ovd_format]", f"launch.config_file={cfg}",
-                     names=("rec", "text"))
+    recipe = _recipe(
+        tiny_model,
+        mixed_data,
+        tmp_path,
+        "rewards.text=[ovd_format]",
+        f"launch.config_file={cfg}",
+        names=("rec", "text"),
+    )
     assert _prepare(recipe).vision_keepalive is True
-    alone = _recipe(tiny_model, mixed_data, tmp_path, f"launch.config_file={cfg}", "launch.num_processes=1",
-                    names=("rec",))
+    alone = _recipe(
+        tiny_model,
+        mixed_data,
+        tmp_path,
+        f"launch.config_file={cfg}",
+        "launch.num_processes=1",
+        names=("rec",),
+    )
     assert _prepare(alone).vision_keepalive is False  # one process, image data only
 
 
@@ -149,13 +229,17 @@ def test_sharding_check_reads_the_launch(tmp_path, monkeypatch):
     ds = tmp_path / "ds.json"
     ds.write_text('{"zero_optimization": {"stage": 3}}')
     cfg = tmp_path / "acc.yaml"
-    cfg.write_text(f"distributed_type: DEEPSPEED\nnum_processes: 4\ndeepspeed_config:\n  deepspeed_config_file: {ds}\n")
+    cfg.write_text(
+        f"distributed_type: DEEPSPEED\nnum_processes: 4\ndeepspeed_config:\n  deepspeed_config_file: {ds}\n"
+    )
     assert sharding_of({"config_file": str(cfg)}) == "ZeRO-3"
     recipe = {"launch": {"config_file": str(cfg)}}
     assert needs_vision_keepalive(recipe, n_text=3, n_image=5)
     assert not needs_vision_keepalive(recipe, n_text=0, n_image=5)  # image data only
     assert not needs_vision_keepalive(recipe, n_text=3, n_image=0)  # the tower never runs anywhere
-    assert not needs_vision_keepalive({"launch": {"config_file": str(cfg), "num_processes": 1}}, 3, 5)
+    assert not needs_vision_keepalive(
+        {"launch": {"config_file": str(cfg), "num_processes": 1}}, 3, 5
+    )
     # inside a launched worker, from accelerate's variables
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert sharding_of({}) is None
@@ -171,13 +255,26 @@ def test_vllm_without_vllm_is_one_line(run_cli, tiny_model, mixed_data, data_ove
 
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vLLM is installed here")
-    line = _one_line_error(run_cli, "train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}",
-                           "--set", data_override(mixed_data, "rec"), "--set", "use_vllm=true",
-                           "--set", "vllm_mode=colocate")
+    line = _one_line_error(
+        run_cli,
+        "train-grpo",
+        "-r",
+        DEMO,
+        "--set",
+        f"model.path={tiny_model}",
+        "--set",
+        data_override(mixed_data, "rec"),
+        "--set",
+        "use_vllm=true",
+        "--set",
+        "vllm_mode=colocate",
+    )
     assert "training.use_vllm" in line and "vlmr1[vllm]" in line
 
 
-def test_vllm_rollouts_from_a_folder_without_video_config(tiny_model, mixed_data, tmp_path, monkeypatch):
+def test_vllm_rollouts_from_a_folder_without_video_config(
+    tiny_model, mixed_data, tmp_path, monkeypatch
+):
     """vLLM cannot build the processor of a folder an earlier vlmr1 saved without torchvision:
     one line naming the folder and `vlmr1 export`, before any model loads."""
     import json
@@ -191,7 +288,9 @@ def test_vllm_rollouts_from_a_folder_without_video_config(tiny_model, mixed_data
     (tmp_path / "site" / "vllm").mkdir(parents=True)  # an importable `vllm`, for check_vllm
     (tmp_path / "site" / "vllm" / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    recipe = _recipe(old, mixed_data, tmp_path, "training.use_vllm=true", "training.vllm_mode=colocate")
+    recipe = _recipe(
+        old, mixed_data, tmp_path, "training.use_vllm=true", "training.vllm_mode=colocate"
+    )
     with pytest.raises(UserError, match=r"saved without a video-processor config") as err:
         _prepare(recipe)
     assert str(old) in str(err.value) and "vlmr1 export" in str(err.value)
@@ -204,7 +303,9 @@ def test_output_dir_and_resume_states(tiny_model, mixed_data, tmp_path):
         _prepare(recipe, resume=True)
     ckpt = tmp_path / "out" / "checkpoint-3"
     ckpt.mkdir(parents=True)
-    with pytest.raises(UserError, match=r"--resume: no complete checkpoint"):  # trainer_state.json missing
+    with pytest.raises(
+        UserError, match=r"--resume: no complete checkpoint"
+    ):  # trainer_state.json missing
         _prepare(_recipe(tiny_model, mixed_data, tmp_path), resume=True)
     (ckpt / "trainer_state.json").write_text("{}")
     with pytest.raises(UserError, match=r"already holds checkpoint-3.*--resume"):
@@ -214,11 +315,27 @@ def test_output_dir_and_resume_states(tiny_model, mixed_data, tmp_path):
 
 
 def test_launch_settings_are_checked(run_cli, tiny_model, mixed_data, tmp_path, data_override):
-    base = ["train-grpo", "-r", DEMO, "--set", f"model.path={tiny_model}", "--set", data_override(mixed_data, "rec")]
+    base = [
+        "train-grpo",
+        "-r",
+        DEMO,
+        "--set",
+        f"model.path={tiny_model}",
+        "--set",
+        data_override(mixed_data, "rec"),
+    ]
     line = _one_line_error(run_cli, *base, "--num-machines", "2", "--num-processes", "4")
     assert "main_process_ip" in line
-    line = _one_line_error(run_cli, *base, "--num-machines", "2", "--machine-rank", "2",
-                           "--main-process-ip", "127.0.0.1")
+    line = _one_line_error(
+        run_cli,
+        *base,
+        "--num-machines",
+        "2",
+        "--machine-rank",
+        "2",
+        "--main-process-ip",
+        "127.0.0.1",
+    )
     assert "machine_rank" in line
     line = _one_line_error(run_cli, *base, "--config-file", "multi_node")
     assert "main_process_ip" in line

@@ -8,15 +8,29 @@ import json
 
 def _run(run_cli, mixed_data, data_override_fn, out, model):
     return run_cli(
-        "train-grpo", "-r", "rec_refcoco_internvl",
-        "--set", "max_steps=1", "--set", f"model.path={model}",
-        "--set", data_override_fn(mixed_data, "rec"), "--set", f"output_dir={out}",
-        "--set", "max_completion_length=8", "--set", "report_to=none", "--set", "save_strategy=no",
+        "train-grpo",
+        "-r",
+        "rec_refcoco_internvl",
+        "--set",
+        "max_steps=1",
+        "--set",
+        f"model.path={model}",
+        "--set",
+        data_override_fn(mixed_data, "rec"),
+        "--set",
+        f"output_dir={out}",
+        "--set",
+        "max_completion_length=8",
+        "--set",
+        "report_to=none",
+        "--set",
+        "save_strategy=no",
     )
 
 
-def test_internvl_recipe_starts_with_the_tiny_internvl(run_cli, mixed_data, data_override_fn,
-                                                       tmp_path):
+def test_internvl_recipe_starts_with_the_tiny_internvl(
+    run_cli, mixed_data, data_override_fn, tmp_path
+):
     out = tmp_path / "run"
     code, stdout, stderr = _run(run_cli, mixed_data, data_override_fn, out, "preset:tiny-internvl")
     assert code == 0, stderr[-2000:]
@@ -28,11 +42,14 @@ def test_internvl_recipe_starts_with_the_tiny_internvl(run_cli, mixed_data, data
     assert (out / "model.safetensors").is_file()
 
 
-def test_internvl_recipe_refuses_a_model_of_another_family(run_cli, mixed_data, data_override_fn,
-                                                           tmp_path):
-    code, _, stderr = _run(run_cli, mixed_data, data_override_fn, tmp_path / "run",
-                           "preset:tiny-qwen2.5-vl")
+def test_internvl_recipe_refuses_a_model_of_another_family(
+    run_cli, mixed_data, data_override_fn, tmp_path
+):
+    code, _, stderr = _run(
+        run_cli, mixed_data, data_override_fn, tmp_path / "run", "preset:tiny-qwen2.5-vl"
+    )
     assert code == 1
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert lines[-1].startswith(
-        "error: recipe: key 'model.family': the recipe is written for 'internvl'")
+        "error: recipe: key 'model.family': the recipe is written for 'internvl'"
+    )

@@ -25,7 +25,9 @@ def _ids_per_step(out: Path) -> dict[int, list[str]]:
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny_model, shapes_data, tmp_path, monkeypatch):
+def test_sigkill_then_resume_matches_an_uninterrupted_run(
+    tiny_model, shapes_data, tmp_path, monkeypatch
+):
     from vlmr1_cli.recipes import load_recipe
     from vlmr1_cli.train.run import train
 
@@ -33,12 +35,22 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny_model, shapes_dat
     recipe_file = "demo_shapes_grpo"  # the packaged recipe
 
     def settings(out: Path) -> list[str]:
-        return [f"model.path={tiny_model}",
-                f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
-                "rewards={rec: [rec_iou, 'text_rewards:stall_at']}",
-                f"output_dir={out}", "max_steps=6", "per_device_train_batch_size=4", "num_generations=4",
-                "max_completion_length=8", "logging_steps=1", "save_strategy=steps", "save_steps=2",
-                "report_to=none", "seed=3", "num_iterations=1"]
+        return [
+            f"model.path={tiny_model}",
+            f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
+            "rewards={rec: [rec_iou, 'text_rewards:stall_at']}",
+            f"output_dir={out}",
+            "max_steps=6",
+            "per_device_train_batch_size=4",
+            "num_generations=4",
+            "max_completion_length=8",
+            "logging_steps=1",
+            "save_strategy=steps",
+            "save_steps=2",
+            "report_to=none",
+            "seed=3",
+            "num_iterations=1",
+        ]
 
     # The reference: the same run, never interrupted (shuffled data, seed 3).
     ref = tmp_path / "ref"
@@ -48,10 +60,19 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny_model, shapes_dat
     cmd = [sys.executable, "-m", "vlmr1_cli", "train-grpo", "-r", recipe_file]
     for s in settings(out):
         cmd += ["--set", s]
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen(cmd, env={**env, "VLMR1_TEST_STALL_AT": "2"}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    )
+    proc = subprocess.Popen(
+        cmd,
+        env={**env, "VLMR1_TEST_STALL_AT": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     state = out / "checkpoint-2" / "trainer_state.json"
     deadline = time.monotonic() + 240
     try:
@@ -68,16 +89,27 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny_model, shapes_dat
     assert not (out / "model.safetensors").exists()
 
     # Without --resume the folder is refused; with it, training goes on from checkpoint-2.
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    again = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+    )
     assert again.returncode == 1 and "--resume" in again.stderr
-    resumed = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=300,
-                             stdin=subprocess.DEVNULL)
+    resumed = subprocess.run(
+        [*cmd, "--resume"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     final = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
     assert final["global_step"] == 6
-    steps = [json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines()
-             if "reward" in json.loads(line)]
+    steps = [
+        json.loads(line)["step"]
+        for line in (out / "train_log.jsonl").read_text().splitlines()
+        if "reward" in json.loads(line)
+    ]
     # Steps 1-2 logged by the killed run, 3-6 by the resumed one: a restart from step 0 would
     # log 1-6 again, and the killed run's unfinished step 3 was cut from the log.
     assert steps == [1, 2, 3, 4, 5, 6]
@@ -100,7 +132,8 @@ def _same_tensors(a: Path, b: Path) -> bool:
 
 @pytest.mark.slow  # a CLI subprocess killed mid-run, then an in-process resume: ~15-20 s
 def test_sigkill_then_resume_ends_with_bit_identical_weights_and_a_finished_run_is_not_retrained(
-        tiny_model, shapes_data, tmp_path, monkeypatch):
+    tiny_model, shapes_data, tmp_path, monkeypatch
+):
     """Four GRPO steps, checkpoints at 2 and 4; one run is SIGKILLed while in step 3 and resumed.
 
     Before the fix the resumed run started from the base weights (the checkpoint's keys did
@@ -111,12 +144,23 @@ def test_sigkill_then_resume_ends_with_bit_identical_weights_and_a_finished_run_
     monkeypatch.syspath_prepend(str(HERE))
 
     def settings(out: Path) -> list[str]:
-        return [f"model.path={tiny_model}",
-                f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
-                "rewards={rec: [rec_iou, 'text_rewards:stall_at']}", "data.max_samples=8",
-                f"output_dir={out}", "max_steps=4", "per_device_train_batch_size=4", "num_generations=4",
-                "max_completion_length=6", "logging_steps=1", "save_strategy=steps", "save_steps=2",
-                "report_to=none", "seed=3", "num_iterations=1"]
+        return [
+            f"model.path={tiny_model}",
+            f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
+            "rewards={rec: [rec_iou, 'text_rewards:stall_at']}",
+            "data.max_samples=8",
+            f"output_dir={out}",
+            "max_steps=4",
+            "per_device_train_batch_size=4",
+            "num_generations=4",
+            "max_completion_length=6",
+            "logging_steps=1",
+            "save_strategy=steps",
+            "save_steps=2",
+            "report_to=none",
+            "seed=3",
+            "num_iterations=1",
+        ]
 
     ref = tmp_path / "ref"
     assert train(load_recipe("demo_shapes_grpo", settings(ref)))["global_step"] == 4
@@ -125,10 +169,20 @@ def test_sigkill_then_resume_ends_with_bit_identical_weights_and_a_finished_run_
     cmd = [sys.executable, "-m", "vlmr1_cli", "train-grpo", "-r", "demo_shapes_grpo"]
     for s in settings(out):
         cmd += ["--set", s]
-    env = dict(os.environ, OMP_NUM_THREADS="1", VLMR1_TEST_STALL_AT="2",
-               PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        VLMR1_TEST_STALL_AT="2",
+        PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    )
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     state = out / "checkpoint-2" / "trainer_state.json"
     deadline = time.monotonic() + 240
     try:
@@ -147,7 +201,9 @@ def test_sigkill_then_resume_ends_with_bit_identical_weights_and_a_finished_run_
     summary = train(load_recipe("demo_shapes_grpo", settings(out)), resume=True)
     assert summary["global_step"] == 4 and summary["resumed_from"] == str(out / "checkpoint-2")
     assert _same_tensors(out / "model.safetensors", ref / "model.safetensors")
-    assert not _same_tensors(out / "model.safetensors", tiny_model / "model.safetensors")  # it did train
+    assert not _same_tensors(
+        out / "model.safetensors", tiny_model / "model.safetensors"
+    )  # it did train
 
     # --resume on the finished run: nothing trained, nothing written, exit 0 (item 11: it used
     # to train a fifth step past max_steps).
@@ -158,8 +214,9 @@ def test_sigkill_then_resume_ends_with_bit_identical_weights_and_a_finished_run_
     assert not (out / "checkpoint-5").exists()
 
 
-def test_resume_between_two_generations_in_a_later_epoch_is_bit_identical(tiny_model, shapes_data, tmp_path,
-                                                                          monkeypatch):
+def test_resume_between_two_generations_in_a_later_epoch_is_bit_identical(
+    tiny_model, shapes_data, tmp_path, monkeypatch
+):
     """GRPO reuses each generation for two steps (num_iterations=2) and the data holds 2
     steps' prompts, so epoch 2 starts at step 5 and a checkpoint at 5 falls between step 5's
     generation and its reuse at step 6. Before the fix the resumed run sampled afresh at step
@@ -172,13 +229,26 @@ def test_resume_between_two_generations_in_a_later_epoch_is_bit_identical(tiny_m
     monkeypatch.syspath_prepend(str(HERE))
 
     def recipe(out: Path):
-        return load_recipe("demo_shapes_grpo", [
-            f"model.path={tiny_model}",
-            f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
-            "rewards={rec: [rec_iou, 'text_rewards:contains_answer']}", "data.max_samples=4",
-            f"output_dir={out}", "max_steps=7", "per_device_train_batch_size=8", "num_generations=4",
-            "max_completion_length=6", "logging_steps=1", "save_strategy=steps", "save_steps=5",
-            "report_to=none", "seed=5", "num_iterations=2"])
+        return load_recipe(
+            "demo_shapes_grpo",
+            [
+                f"model.path={tiny_model}",
+                f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
+                "rewards={rec: [rec_iou, 'text_rewards:contains_answer']}",
+                "data.max_samples=4",
+                f"output_dir={out}",
+                "max_steps=7",
+                "per_device_train_batch_size=8",
+                "num_generations=4",
+                "max_completion_length=6",
+                "logging_steps=1",
+                "save_strategy=steps",
+                "save_steps=5",
+                "report_to=none",
+                "seed=5",
+                "num_iterations=2",
+            ],
+        )
 
     ref = tmp_path / "ref"
     train(recipe(ref))
@@ -216,7 +286,9 @@ def test_the_epoch_ordered_sampler_gives_trls_order_whatever_epoch_it_starts_in(
     from vlmr1_cli.train.exact_resume import EpochOrderedSampler
 
     def sampler():
-        return RepeatSampler(list(range(12)), mini_repeat_count=2, batch_size=3, repeat_count=2, shuffle=True, seed=7)
+        return RepeatSampler(
+            list(range(12)), mini_repeat_count=2, batch_size=3, repeat_count=2, shuffle=True, seed=7
+        )
 
     uninterrupted = sampler()
     trl_orders = [list(uninterrupted) for _ in range(4)]
@@ -235,11 +307,22 @@ def test_sft_resume_is_bit_identical(tiny_model, shapes_data, tmp_path, monkeypa
     from vlmr1_cli.train.run import train
 
     def recipe(out: Path):
-        return load_recipe("demo_shapes_sft", [
-            f"model.path={tiny_model}",
-            f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
-            f"output_dir={out}", "max_steps=4", "per_device_train_batch_size=4", "logging_steps=1",
-            "save_strategy=steps", "save_steps=2", "report_to=none", "data.max_samples=8", "seed=1"])
+        return load_recipe(
+            "demo_shapes_sft",
+            [
+                f"model.path={tiny_model}",
+                f"data.train=[{{path: '{shapes_data / 'train.jsonl'}', image_root: '{shapes_data}'}}]",
+                f"output_dir={out}",
+                "max_steps=4",
+                "per_device_train_batch_size=4",
+                "logging_steps=1",
+                "save_strategy=steps",
+                "save_steps=2",
+                "report_to=none",
+                "data.max_samples=8",
+                "seed=1",
+            ],
+        )
 
     train(recipe(tmp_path / "ref"))
 
@@ -258,4 +341,6 @@ def test_sft_resume_is_bit_identical(tiny_model, shapes_data, tmp_path, monkeypa
         train(recipe(tmp_path / "part"))
     monkeypatch.setattr(callbacks.RunFilesCallback, "on_save", saved)
     assert train(recipe(tmp_path / "part"), resume=True)["global_step"] == 4
-    assert _same_tensors(tmp_path / "part" / "model.safetensors", tmp_path / "ref" / "model.safetensors")
+    assert _same_tensors(
+        tmp_path / "part" / "model.safetensors", tmp_path / "ref" / "model.safetensors"
+    )

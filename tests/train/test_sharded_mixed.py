@@ -22,7 +22,13 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve()
-FAMILY_PRESETS = ["tiny-qwen2-vl", "tiny-qwen3-vl", "tiny-idefics3", "tiny-smolvlm2", "tiny-internvl"]
+FAMILY_PRESETS = [
+    "tiny-qwen2-vl",
+    "tiny-qwen3-vl",
+    "tiny-idefics3",
+    "tiny-smolvlm2",
+    "tiny-internvl",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +42,7 @@ def preset_dir(tmp_path_factory, tiny_model):
             return tiny_model
         path = folder / name
         return path if path.exists() else build_preset(name, path)
+
     return get
 
 
@@ -45,7 +52,11 @@ def _load(path: Path):
     from vlmr1_cli.models.registry import family_for_path
 
     family = family_for_path(str(path))
-    return AutoModelForImageTextToText.from_pretrained(path), family, family.load_processor(str(path))
+    return (
+        AutoModelForImageTextToText.from_pretrained(path),
+        family,
+        family.load_processor(str(path)),
+    )
 
 
 def _inputs(processor, with_image: bool):
@@ -56,7 +67,9 @@ def _inputs(processor, with_image: bool):
     if with_image:
         content = [{"type": "image"}, {"type": "text", "text": "the red square"}]
         images = [Image.new("RGB", (64, 48), "white")]
-    text = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": content}], add_generation_prompt=True
+    )
     return processor(text=[text], images=images, return_tensors="pt")
 
 
@@ -89,7 +102,9 @@ def test_text_only_batch_runs_the_vision_tower_for_exactly_nothing(preset_dir, p
     # bit-identical: the same float, not merely close
     assert with_dummy.dtype == without.dtype and torch.equal(with_dummy, without)
     grads = _vision_grads(model, family)
-    assert grads and all(g is not None for g in grads.values()), "every vision parameter joins the backward"
+    assert grads and all(g is not None for g in grads.values()), (
+        "every vision parameter joins the backward"
+    )
     assert all(not g.any() for g in grads.values()), "and receives exactly zero"
     # a batch with an image runs the real tower, never the dummy
     _loss_and_grads(model, _inputs(processor, with_image=True))
@@ -114,8 +129,9 @@ def _keepalive_is_exact(model_dir: Path, device: str, dtype_name: str) -> None:
     assert kept.dummy_runs == 1 and with_dummy.device.type == torch.device(device).type
     assert with_dummy.dtype == without.dtype and torch.equal(with_dummy, without)
     grads = _vision_grads(model, family)
-    assert grads and all(g is not None and g.device.type == with_dummy.device.type
-                         for g in grads.values())
+    assert grads and all(
+        g is not None and g.device.type == with_dummy.device.type for g in grads.values()
+    )
     assert all(not g.any() for g in grads.values())
     _loss_and_grads(model, _inputs(processor, with_image=True).to(device))
     assert kept.dummy_runs == 1
@@ -150,8 +166,11 @@ def _sharded_call_order(model, run) -> list[str]:
     their forward runs: the order in which every rank must gather them."""
     calls: list[str] = []
     wrapped = set(model._no_split_modules)
-    handles = [m.register_forward_pre_hook(lambda mod, args, name=name: calls.append(name))
-               for name, m in model.named_modules() if type(m).__name__ in wrapped]
+    handles = [
+        m.register_forward_pre_hook(lambda mod, args, name=name: calls.append(name))
+        for name, m in model.named_modules()
+        if type(m).__name__ in wrapped
+    ]
     try:
         run()
     finally:
@@ -171,14 +190,20 @@ def test_every_rank_gathers_the_same_modules_in_the_same_order(preset_dir, prese
     model, family, processor = _load(preset_dir(preset))
     kept = keep_vision_alive(model, family, processor)
     image, text = _inputs(processor, True), _inputs(processor, False)
-    vision = [n for n in _sharded_call_order(model, lambda: model(**image))
-              if any(n.startswith(p + ".") for p in family.vision_prefixes)]
+    vision = [
+        n
+        for n in _sharded_call_order(model, lambda: model(**image))
+        if any(n.startswith(p + ".") for p in family.vision_prefixes)
+    ]
     assert vision, "the family's vision tower has modules sharded on their own"
-    for run in (lambda b: model(**b, labels=b["input_ids"]),
-                lambda b: model.generate(**b, max_new_tokens=2, do_sample=False)):
+    for run in (
+        lambda b: model(**b, labels=b["input_ids"]),
+        lambda b: model.generate(**b, max_new_tokens=2, do_sample=False),
+    ):
         with torch.no_grad():
-            assert (_sharded_call_order(model, lambda run=run: run(text))
-                    == _sharded_call_order(model, lambda run=run: run(image)))
+            assert _sharded_call_order(model, lambda run=run: run(text)) == _sharded_call_order(
+                model, lambda run=run: run(image)
+            )
     assert kept.dummy_runs == 2  # the forward and generation's prefill; decoding runs no tower
     kept.remove()
 
@@ -188,17 +213,31 @@ def test_two_process_fsdp2_with_a_text_only_rank_finishes(tiny_model):
     """Rank 0 trains and generates on an image prompt, rank 1 on a text-only one, under FSDP2
     over gloo. With the keep-alive both finish; without it rank 1 skips the vision blocks'
     gathers and the run fails on the collective timeout (the control: the test can fail)."""
+
     def run(keep: bool) -> subprocess.CompletedProcess:
         env = dict(os.environ, OMP_NUM_THREADS="1")
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_port", str(_free_port()), str(HERE), str(tiny_model), "1" if keep else "0"]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240,
-                              stdin=subprocess.DEVNULL)
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(_free_port()),
+            str(HERE),
+            str(tiny_model),
+            "1" if keep else "0",
+        ]
+        return subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL
+        )
 
     ok = run(keep=True)
     assert ok.returncode == 0, ok.stderr[-3000:]
-    ranks = {r["rank"]: r for r in map(json.loads, (line for line in ok.stdout.splitlines()
-                                                       if line.startswith("{")))}
+    ranks = {
+        r["rank"]: r
+        for r in map(json.loads, (line for line in ok.stdout.splitlines() if line.startswith("{")))
+    }
     assert ranks[0]["dummy_runs"] == 0 and ranks[1]["dummy_runs"] == 2
     # gradients are averaged over the ranks, so rank 1 holds rank 0's image gradient / 2
     assert ranks[0]["fsdp_units"] > 2 and ranks[0]["vision_grads"] == ranks[1]["vision_grads"] > 0
@@ -233,15 +272,26 @@ def _worker(model_dir: str, keep: bool) -> None:
     inputs = _inputs(processor, with_image=rank == 0)
     out = model(**inputs, labels=inputs["input_ids"])
     out.loss.backward()
-    grads = [p.grad for n, p in model.named_parameters()
-             if any(n.startswith(x + ".") for x in family.vision_prefixes)]
+    grads = [
+        p.grad
+        for n, p in model.named_parameters()
+        if any(n.startswith(x + ".") for x in family.vision_prefixes)
+    ]
     reduced = sum(1 for g in grads if g is not None)
     model.unshard()  # as VlmGRPOTrainer does for generation under FSDP2 (train/grpo.py)
     model.generate(**inputs, max_new_tokens=2, do_sample=False)
     model.reshard()
-    print(json.dumps({"rank": rank, "dummy_runs": kept.dummy_runs if kept else None,
-                      "fsdp_units": sum(isinstance(m, FSDPModule) for m in model.modules()),
-                      "vision_grads": reduced}), flush=True)
+    print(
+        json.dumps(
+            {
+                "rank": rank,
+                "dummy_runs": kept.dummy_runs if kept else None,
+                "fsdp_units": sum(isinstance(m, FSDPModule) for m in model.modules()),
+                "vision_grads": reduced,
+            }
+        ),
+        flush=True,
+    )
     dist.destroy_process_group()
 
 

@@ -4,8 +4,10 @@
 def contains_answer(completions, solution, **kwargs):
     from vlmr1_cli.parsing import completion_text
 
-    return [1.0 if str(s) in completion_text(c) else len(completion_text(c)) % 3 / 3
-            for c, s in zip(completions, solution, strict=True)]
+    return [
+        1.0 if str(s) in completion_text(c) else len(completion_text(c)) % 3 / 3
+        for c, s in zip(completions, solution, strict=True)
+    ]
 
 
 def stall_at(completions, solution, trainer_state=None, **kwargs):

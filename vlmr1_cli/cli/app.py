@@ -39,8 +39,16 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     debug: Annotated[bool, flag("--debug", help="Show full tracebacks on errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, metavar="",
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            metavar="",
+            help="Print the version and exit.",
+        ),
+    ] = False,
 ) -> None:
     if debug:
         os.environ["VLMR1_DEBUG"] = "1"

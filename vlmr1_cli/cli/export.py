@@ -37,8 +37,10 @@ def _export_json(res) -> dict:
         "dtype": res.dtype,
         "files": [{"path": name, "bytes": size} for name, size in res.files],
         "total_bytes": sum(size for _, size in res.files),
-        "merge_checks": [{"dtype": c.dtype, "error": c.error, "tolerance": c.tolerance, "passed": c.passed}
-                         for c in res.checks],
+        "merge_checks": [
+            {"dtype": c.dtype, "error": c.error, "tolerance": c.tolerance, "passed": c.passed}
+            for c in res.checks
+        ],
         "metrics_in_card": [m.label for m in res.source.metrics],
         "notes": list(res.notes),
     }
@@ -65,15 +67,52 @@ def register(app: typer.Typer) -> None:
     def export(
         ctx: typer.Context,
         *,  # keyword-only: a required option (no default) may follow optional ones
-        model: Annotated[Path | None, model_option("Required: a training output folder, or a checkpoint-N folder inside it.")] = None,
+        model: Annotated[
+            Path | None,
+            model_option("Required: a training output folder, or a checkpoint-N folder inside it."),
+        ] = None,
         output: Annotated[Path, output_option("folder", "where the exported model goes.")],
-        merge_lora: Annotated[bool, flag("--merge-lora", help="Fold a LoRA adapter into its base (verified on a sample input).")] = False,
+        merge_lora: Annotated[
+            bool,
+            flag(
+                "--merge-lora",
+                help="Fold a LoRA adapter into its base (verified on a sample input).",
+            ),
+        ] = False,
         dtype: DtypeOpt = None,
-        max_shard_size: Annotated[str, typer.Option("--max-shard-size", help="Largest safetensors shard, e.g. 5GB, 500MB.")] = "5GB",
-        overwrite: Annotated[bool, flag("--overwrite", help="Replace an existing, non-empty output folder.")] = False,
-        device: Annotated[str | None, device_option("Device for loading and the merge check (default: cpu).")] = None,
-        tolerance: Annotated[float | None, typer.Option("--tolerance", min=0.0, help="Merge-check tolerance (relative max |Δlogit|); default per dtype: float32 1e-3, float16 2e-2, bfloat16 5e-2.", show_default=False)] = None,
-        revision: Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit of a LoRA adapter's base given as ORG/NAME (default: the adapter's, else main).", show_default=False)] = None,
+        max_shard_size: Annotated[
+            str,
+            typer.Option("--max-shard-size", help="Largest safetensors shard, e.g. 5GB, 500MB."),
+        ] = "5GB",
+        overwrite: Annotated[
+            bool, flag("--overwrite", help="Replace an existing, non-empty output folder.")
+        ] = False,
+        device: Annotated[
+            str | None, device_option("Device for loading and the merge check (default: cpu).")
+        ] = None,
+        tolerance: Annotated[
+            float | None,
+            typer.Option(
+                "--tolerance",
+                min=0.0,
+                help=(
+                    "Merge-check tolerance (relative max |Δlogit|); default per dtype: float32 "
+                    "1e-3, float16 2e-2, bfloat16 5e-2."
+                ),
+                show_default=False,
+            ),
+        ] = None,
+        revision: Annotated[
+            str | None,
+            typer.Option(
+                "--revision",
+                help=(
+                    "Hub branch, tag or commit of a LoRA adapter's base given as ORG/NAME "
+                    "(default: the adapter's, else main)."
+                ),
+                show_default=False,
+            ),
+        ] = None,
         json_out: JsonOpt = False,
         checkpoint: Annotated[Path | None, alias_option("--checkpoint")] = None,
     ) -> None:
@@ -86,16 +125,26 @@ def register(app: typer.Typer) -> None:
 
         check_device(device)  # before any weights load
         info(f"exporting {model} ...")
-        res = export_checkpoint(model, output, merge_lora=merge_lora, dtype=value(dtype),
-                                max_shard_size=max_shard_size, overwrite=overwrite,
-                                device=device, tolerance=tolerance, revision=revision)
+        res = export_checkpoint(
+            model,
+            output,
+            merge_lora=merge_lora,
+            dtype=value(dtype),
+            max_shard_size=max_shard_size,
+            overwrite=overwrite,
+            device=device,
+            tolerance=tolerance,
+            revision=revision,
+        )
         if json_out:
             print_json(_export_json(res))
             return
         src = res.source
         info(f"source: {src.label} ({src.model_dir})")
         for c in res.checks:
-            info(f"merge check {c.dtype}: relative max |Δlogit| {c.error:.2e} <= {c.tolerance:g}: ok")
+            info(
+                f"merge check {c.dtype}: relative max |Δlogit| {c.error:.2e} <= {c.tolerance:g}: ok"
+            )
         for m in src.metrics:
             info(f"metrics in model card: {m.label}")
         for note in res.notes:
@@ -109,12 +158,27 @@ def register(app: typer.Typer) -> None:
     def push(
         ctx: typer.Context,
         *,  # keyword-only: a required option (no default) may follow optional ones
-        model: Annotated[Path | None, model_option("Required: an exported model folder (vlmr1 export).")] = None,
-        repo_id: Annotated[str, typer.Option("--repo-id", help="Hub repository, ORG/NAME.", show_default=False)],
-        private: Annotated[bool, flag("--private", help="Create the repository as private.")] = False,
-        revision: Annotated[str | None, typer.Option("--revision", help="Branch to push to (created if missing).", show_default=False)] = None,
-        commit_message: Annotated[str | None, typer.Option("--commit-message", help="Commit message.", show_default=False)] = None,
-        dry_run: Annotated[bool, flag("--dry-run", help="List the files and sizes; no network.")] = False,
+        model: Annotated[
+            Path | None, model_option("Required: an exported model folder (vlmr1 export).")
+        ] = None,
+        repo_id: Annotated[
+            str, typer.Option("--repo-id", help="Hub repository, ORG/NAME.", show_default=False)
+        ],
+        private: Annotated[
+            bool, flag("--private", help="Create the repository as private.")
+        ] = False,
+        revision: Annotated[
+            str | None,
+            typer.Option(
+                "--revision", help="Branch to push to (created if missing).", show_default=False
+            ),
+        ] = None,
+        commit_message: Annotated[
+            str | None, typer.Option("--commit-message", help="Commit message.", show_default=False)
+        ] = None,
+        dry_run: Annotated[
+            bool, flag("--dry-run", help="List the files and sizes; no network.")
+        ] = False,
         json_out: JsonOpt = False,
         model_dir: Annotated[Path | None, alias_option("--model-dir")] = None,
     ) -> None:
@@ -123,8 +187,14 @@ def register(app: typer.Typer) -> None:
         from vlmr1_cli.export.hub import push as push_folder
 
         model = take_alias(ctx, "model", model, "model_dir", required=True)
-        res = push_folder(model, repo_id, private=private, revision=revision,
-                          commit_message=commit_message, dry_run=dry_run)
+        res = push_folder(
+            model,
+            repo_id,
+            private=private,
+            revision=revision,
+            commit_message=commit_message,
+            dry_run=dry_run,
+        )
         if json_out:
             print_json(_push_json(res, repo_id, revision))
             return
@@ -138,8 +208,11 @@ def register(app: typer.Typer) -> None:
             print_table(f"{where} (dry run, nothing sent)", ["file", "size"], rows)
             if plan.card_changed:
                 info(f"README.md: the usage section would name {repo_id}")
-            info("Hub token: found" if res.token_found else
-                 "Hub token: not found (run `hf auth login` or set HF_TOKEN before pushing)")
+            info(
+                "Hub token: found"
+                if res.token_found
+                else "Hub token: not found (run `hf auth login` or set HF_TOKEN before pushing)"
+            )
             return
         print_table(f"{where} (uploaded)", ["file", "size"], rows)
         info(f"repository: {res.repo_url}")

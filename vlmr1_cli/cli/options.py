@@ -20,7 +20,10 @@ import typer
 # Every app and sub-app: `-h` works wherever `--help` does.
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
-MODEL_HELP = "What to read: a checkpoint folder, a LoRA adapter folder, a preset name or a Hub id (ORG/NAME, downloaded on first use)."
+MODEL_HELP = (
+    "What to read: a checkpoint folder, a LoRA adapter folder, a preset name or a Hub id "
+    "(ORG/NAME, downloaded on first use)."
+)
 
 
 def flag(*names: str, help: str) -> Any:
@@ -59,6 +62,7 @@ def alias_option(name: str) -> Any:
 
 
 # --- choices (values as the library functions take them; tests pin them to those) -------------
+
 
 class Metric(str, Enum):
     coco = "coco"
@@ -153,17 +157,33 @@ def value(choice: Enum | None) -> Any:
 # --- shared option types ---------------------------------------------------------------------
 
 ModelOpt = Annotated[str | None, model_option()]
-JsonOpt = Annotated[bool, flag("--json", help="Print the results as JSON on stdout (progress stays on stderr).")]
-DtypeOpt = Annotated[Dtype | None, typer.Option("--dtype", help="Weights dtype (default: as stored).",
-                                                 show_default=False)]
-ImagePrefixOpt = Annotated[str, typer.Option("--image-prefix",
-                                             help="Prefix for the image paths in the records, e.g. 'train2014/'.")]
-OutputFileOpt = Annotated[Path, output_option("file", "the JSONL to write (written whole or not at all).")]
+JsonOpt = Annotated[
+    bool, flag("--json", help="Print the results as JSON on stdout (progress stays on stderr).")
+]
+DtypeOpt = Annotated[
+    Dtype | None,
+    typer.Option("--dtype", help="Weights dtype (default: as stored).", show_default=False),
+]
+ImagePrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--image-prefix", help="Prefix for the image paths in the records, e.g. 'train2014/'."
+    ),
+]
+OutputFileOpt = Annotated[
+    Path, output_option("file", "the JSONL to write (written whole or not at all).")
+]
 # The environment variable and default live in vlmr1_cli/images.py (not imported here: PIL-free).
-MaxImagePixelsOpt = Annotated[int | None, typer.Option(
-    "--max-image-pixels", min=1, show_default=False,
-    help="Refuse images of more pixels (decompression-bomb guard; default: $VLMR1_MAX_IMAGE_PIXELS, "
-         "else 178956970).")]
+MaxImagePixelsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-image-pixels",
+        min=1,
+        show_default=False,
+        help="Refuse images of more pixels (decompression-bomb guard; default: $VLMR1_MAX_IMAGE_PIXELS, "
+        "else 178956970).",
+    ),
+]
 
 
 def _device_syntax(text: str | None) -> str | None:
@@ -178,11 +198,16 @@ def _device_syntax(text: str | None) -> str | None:
 
 def device_option(help: str) -> Any:
     """`--device`: its spelling is checked as it is parsed (a typo fails before any work)."""
-    return typer.Option("--device", callback=_device_syntax, show_default=False,
-                        help=f"{help} One of cpu, cuda, cuda:N, mps.")
+    return typer.Option(
+        "--device",
+        callback=_device_syntax,
+        show_default=False,
+        help=f"{help} One of cpu, cuda, cuda:N, mps.",
+    )
 
 
 # --- merging hidden aliases ------------------------------------------------------------------
+
 
 def given(ctx: typer.Context, name: str) -> bool:
     """True when the user set parameter `name` (command line or environment), not a default."""
@@ -213,7 +238,9 @@ class MissingOption(typer.BadParameter):
         return f"Missing option {self.param_hint}."
 
 
-def take_alias(ctx: typer.Context, name: str, current: Any, alias: str, required: bool = False) -> Any:
+def take_alias(
+    ctx: typer.Context, name: str, current: Any, alias: str, required: bool = False
+) -> Any:
     """Merge the hidden old-name parameter `alias` into parameter `name` (value `current`).
 
     The old name still works, with a one-line note on stderr; giving both names is refused;
@@ -223,7 +250,9 @@ def take_alias(ctx: typer.Context, name: str, current: Any, alias: str, required
     if given(ctx, alias):
         old = flag_name(ctx, alias)
         if given(ctx, name):
-            raise typer.BadParameter(f"{old} is the old name of {new_names}; give only one", ctx=ctx)
+            raise typer.BadParameter(
+                f"{old} is the old name of {new_names}; give only one", ctx=ctx
+            )
         from vlmr1_cli.cli.output import note
 
         note(f"{old} is deprecated; use {new_names}")

@@ -34,11 +34,14 @@ def command_of(obj: object, plugin: plugins.Plugin) -> Command:
             app = typer.Typer(context_settings=CONTEXT_SETTINGS)
             app.command(name=plugin.name)(obj)
             return typer.main.get_command(app)
-    except Exception as e:  # noqa: BLE001 - Typer refusing the plug-in's signature
-        raise plugins.PluginError(f"{plugin.describe()}: not a usable Typer command: "
-                                  f"{type(e).__name__}: {e}") from None
-    raise plugins.PluginError(f"{plugin.describe()}: {type(obj).__name__} is not a command "
-                              "(a function with Typer options, or a typer.Typer)")
+    except Exception as e:
+        raise plugins.PluginError(
+            f"{plugin.describe()}: not a usable Typer command: {type(e).__name__}: {e}"
+        ) from None
+    raise plugins.PluginError(
+        f"{plugin.describe()}: {type(obj).__name__} is not a command "
+        "(a function with Typer options, or a typer.Typer)"
+    )
 
 
 class LazyPluginCommand(TyperCommand):
@@ -47,8 +50,11 @@ class LazyPluginCommand(TyperCommand):
     def __init__(self, plugin: plugins.Plugin) -> None:
         origin = f"plug-in {plugin.value} from {plugin.package}"
         summary = plugin.summary.strip().rstrip(".")
-        super().__init__(plugin.name, help=f"{summary} ({origin})." if summary else f"From {origin}.",
-                         rich_help_panel=PANEL)
+        super().__init__(
+            plugin.name,
+            help=f"{summary} ({origin})." if summary else f"From {origin}.",
+            rich_help_panel=PANEL,
+        )
         self.plugin = plugin
         self._command: Command | None = None
 
@@ -57,8 +63,9 @@ class LazyPluginCommand(TyperCommand):
             self._command = command_of(self.plugin.load(), self.plugin)
         return self._command
 
-    def make_context(self, info_name: str | None, args: list[str],
-                     parent: Context | None = None, **extra: Any) -> Context:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any
+    ) -> Context:
         # The context belongs to the real command: the group then invokes that command.
         return self.command().make_context(info_name, args, parent=parent, **extra)
 
@@ -75,8 +82,9 @@ class PluginGroup(TyperGroup):
     def _plugins(self) -> dict[str, plugins.Plugin]:
         found = plugins.plugins(self.plugin_group)
         for name in sorted(set(found) & set(self.commands)):
-            plugins.warn(f"{found[name].describe()}: '{self.name} {name}' is a built-in command; "
-                         "left out")
+            plugins.warn(
+                f"{found[name].describe()}: '{self.name} {name}' is a built-in command; left out"
+            )
         return {name: p for name, p in found.items() if name not in self.commands}
 
     def list_commands(self, ctx: Context) -> list[str]:

@@ -41,19 +41,77 @@ def register(app: typer.Typer) -> None:
     @app.command("predict")
     def predict(
         model: ModelOpt = None,
-        image: Annotated[Path | None, typer.Option("--image", "-i", help="An image, or a folder of images (its files directly inside).", show_default=False)] = None,
-        phrase: Annotated[str | None, typer.Option("--phrase", help="REC: the phrase to ground, e.g. \"the red circle\".", show_default=False)] = None,
-        labels: Annotated[str | None, typer.Option("--labels", help="OVD: the labels to detect, comma-separated, e.g. \"cat,red car\".", show_default=False)] = None,
-        template: Annotated[str | None, typer.Option("--template", help="Prompt template ({problem}, {labels}); default: the checkpoint's recipe.", show_default=False)] = None,
-        system: Annotated[str | None, typer.Option("--system", help="System message (default: the checkpoint's recipe).", show_default=False)] = None,
-        output: Annotated[Path | None, output_option("folder", "the images with the predicted boxes drawn (NNNN-<image name>.png).")] = None,
-        show_completion: Annotated[bool, flag("--show-completion", help="Print each raw completion under the table.")] = False,
-        batch_size: Annotated[int, count_option("--batch-size", "Images per generate call.", min=1)] = 8,
-        max_new_tokens: Annotated[int, count_option("--max-new-tokens", "Generation budget per image.", min=1)] = 256,
-        revision: Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit of a --model given as ORG/NAME (default: main).", show_default=False)] = None,
+        image: Annotated[
+            Path | None,
+            typer.Option(
+                "--image",
+                "-i",
+                help="An image, or a folder of images (its files directly inside).",
+                show_default=False,
+            ),
+        ] = None,
+        phrase: Annotated[
+            str | None,
+            typer.Option(
+                "--phrase",
+                help='REC: the phrase to ground, e.g. "the red circle".',
+                show_default=False,
+            ),
+        ] = None,
+        labels: Annotated[
+            str | None,
+            typer.Option(
+                "--labels",
+                help='OVD: the labels to detect, comma-separated, e.g. "cat,red car".',
+                show_default=False,
+            ),
+        ] = None,
+        template: Annotated[
+            str | None,
+            typer.Option(
+                "--template",
+                help="Prompt template ({problem}, {labels}); default: the checkpoint's recipe.",
+                show_default=False,
+            ),
+        ] = None,
+        system: Annotated[
+            str | None,
+            typer.Option(
+                "--system",
+                help="System message (default: the checkpoint's recipe).",
+                show_default=False,
+            ),
+        ] = None,
+        output: Annotated[
+            Path | None,
+            output_option(
+                "folder", "the images with the predicted boxes drawn (NNNN-<image name>.png)."
+            ),
+        ] = None,
+        show_completion: Annotated[
+            bool, flag("--show-completion", help="Print each raw completion under the table.")
+        ] = False,
+        batch_size: Annotated[
+            int, count_option("--batch-size", "Images per generate call.", min=1)
+        ] = 8,
+        max_new_tokens: Annotated[
+            int, count_option("--max-new-tokens", "Generation budget per image.", min=1)
+        ] = 256,
+        revision: Annotated[
+            str | None,
+            typer.Option(
+                "--revision",
+                help="Hub branch, tag or commit of a --model given as ORG/NAME (default: main).",
+                show_default=False,
+            ),
+        ] = None,
         dtype: DtypeOpt = None,
-        device: Annotated[str | None, device_option("Device (default: cuda if available, else cpu).")] = None,
-        trust_remote_code: Annotated[bool, flag("--trust-remote-code", help="Allow model code from the checkpoint.")] = False,
+        device: Annotated[
+            str | None, device_option("Device (default: cuda if available, else cpu).")
+        ] = None,
+        trust_remote_code: Annotated[
+            bool, flag("--trust-remote-code", help="Allow model code from the checkpoint.")
+        ] = False,
         max_image_pixels: MaxImagePixelsOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
@@ -68,7 +126,9 @@ def register(app: typer.Typer) -> None:
         if not model or image is None:
             raise UserError("predict needs --model and --image (and --phrase or --labels)")
         if output is not None and output.exists() and not output.is_dir():
-            raise UserError(f"--output {output}: is a file; --output names the folder the pictures go into")
+            raise UserError(
+                f"--output {output}: is a file; --output names the folder the pictures go into"
+            )
         if template is not None:
             from vlmr1_cli.recipes import check_template
 
@@ -79,9 +139,16 @@ def register(app: typer.Typer) -> None:
             from vlmr1_cli.images import use_max_image_pixels
 
             use_max_image_pixels(max_image_pixels)
-        opts = PredictOptions(template=template, system=system, batch_size=batch_size,
-                              max_new_tokens=max_new_tokens, dtype=value(dtype), device=device,
-                              trust_remote_code=trust_remote_code, revision=revision)
+        opts = PredictOptions(
+            template=template,
+            system=system,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            dtype=value(dtype),
+            device=device,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+        )
         label_list = parse_labels(labels) if labels is not None else None
         result = run_predict(model, image, phrase=phrase, labels=label_list, opts=opts)
         pictures = draw_results(output, result) if output is not None else []
@@ -93,10 +160,15 @@ def register(app: typer.Typer) -> None:
             print_json({**summary, "results": results})
             return
         query = phrase if phrase is not None else ", ".join(label_list or [])
-        print_table(f"{result['task']}: {query} ({len(results)} images; boxes in original pixels x1, y1, x2, y2)",
-                    ["image", "answer", "label", "box"], _table_rows(results))
+        print_table(
+            f"{result['task']}: {query} ({len(results)} images; boxes in original pixels x1, y1, x2, y2)",
+            ["image", "answer", "label", "box"],
+            _table_rows(results),
+        )
         if show_completion:
             for r in results:
                 sys.stdout.write(f"--- {r['image']}\n{r['completion']}\n")
-        info(f"model {result['model']}, prompt: {result['prompt_source']}, frame {result['frame']}"
-             + (f"; {len(pictures)} pictures in {output}" if pictures else ""))
+        info(
+            f"model {result['model']}, prompt: {result['prompt_source']}, frame {result['frame']}"
+            + (f"; {len(pictures)} pictures in {output}" if pictures else "")
+        )

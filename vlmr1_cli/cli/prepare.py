@@ -33,8 +33,12 @@ from vlmr1_cli.cli.options import (
 from vlmr1_cli.cli.plugin_commands import PluginGroup
 
 # PluginGroup: installed packages add `prepare-data <name>` commands (entry points `vlmr1.importers`)
-app = typer.Typer(help="Convert upstream datasets (or generate synthetic ones) into JSONL schema v1.",
-                  no_args_is_help=True, context_settings=CONTEXT_SETTINGS, cls=PluginGroup)
+app = typer.Typer(
+    help="Convert upstream datasets (or generate synthetic ones) into JSONL schema v1.",
+    no_args_is_help=True,
+    context_settings=CONTEXT_SETTINGS,
+    cls=PluginGroup,
+)
 
 # Shapes never overlap and are a quarter to half of the shorter image side: more than this
 # rarely fit (placement is best effort, so a crowded image may still hold fewer).
@@ -54,7 +58,9 @@ def _not_an_input(output: Path, inputs, flag: str = "--output") -> None:
         return
     for src in inputs:
         if src is not None and Path(src).is_file() and output.samefile(src):
-            raise UserError(f"{flag} {output}: is an input of this command; choose another output file")
+            raise UserError(
+                f"{flag} {output}: is an input of this command; choose another output file"
+            )
 
 
 def _folder_inputs(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
@@ -66,25 +72,60 @@ def shapes(
     output: Annotated[Path, output_option("folder", "the JSONL files and images/.")],
     train: Annotated[int, count_option("--train", "Training samples.")] = 2000,
     eval: Annotated[int, count_option("--eval", "In-domain evaluation samples.")] = 200,
-    ood: Annotated[int, count_option("--ood", "Samples per out-of-domain split (held-out colour-shape pairs).")] = 200,
+    ood: Annotated[
+        int, count_option("--ood", "Samples per out-of-domain split (held-out colour-shape pairs).")
+    ] = 200,
     seed: Annotated[int, seed_option("Random seed; same seed, same bytes.")] = 0,
-    shapes: Annotated[tuple[int, int], typer.Option("--shapes", min=1, max=MAX_SHAPES,
-                                                    help=f"Min and max shapes per in-domain image (1-{MAX_SHAPES}).")] = (1, 2),
-    ood_shapes: Annotated[tuple[int, int], typer.Option("--ood-shapes", min=1, max=MAX_SHAPES,
-                                                        help=f"Min and max shapes per eval_ood image (1-{MAX_SHAPES}; eval_ood_pairs uses --shapes).")] = (2, 3),
-    canvas: Annotated[tuple[int, int], typer.Option("--canvas", min=MIN_CANVAS, max=MAX_CANVAS,
-                                                    help=f"Min and max image side, pixels ({MIN_CANVAS}-{MAX_CANVAS}).")] = (56, 112),
+    shapes: Annotated[
+        tuple[int, int],
+        typer.Option(
+            "--shapes",
+            min=1,
+            max=MAX_SHAPES,
+            help=f"Min and max shapes per in-domain image (1-{MAX_SHAPES}).",
+        ),
+    ] = (1, 2),
+    ood_shapes: Annotated[
+        tuple[int, int],
+        typer.Option(
+            "--ood-shapes",
+            min=1,
+            max=MAX_SHAPES,
+            help=f"Min and max shapes per eval_ood image (1-{MAX_SHAPES}; eval_ood_pairs uses --shapes).",
+        ),
+    ] = (2, 3),
+    canvas: Annotated[
+        tuple[int, int],
+        typer.Option(
+            "--canvas",
+            min=MIN_CANVAS,
+            max=MAX_CANVAS,
+            help=f"Min and max image side, pixels ({MIN_CANVAS}-{MAX_CANVAS}).",
+        ),
+    ] = (56, 112),
     json_out: JsonOpt = False,
 ) -> None:
     """Synthetic coloured-shapes REC data (offline; the demo's dataset)."""
     from vlmr1_cli.cli.output import print_json, print_table
     from vlmr1_cli.data.shapes import generate_shapes
 
-    for flag_, (low, high) in (("--shapes", shapes), ("--ood-shapes", ood_shapes), ("--canvas", canvas)):
+    for flag_, (low, high) in (
+        ("--shapes", shapes),
+        ("--ood-shapes", ood_shapes),
+        ("--canvas", canvas),
+    ):
         if low > high:
             raise typer.BadParameter(f"min {low} is above max {high}", param_hint=f"'{flag_}'")
-    counts = generate_shapes(output, train=train, eval=eval, ood=ood, seed=seed, shapes=shapes,
-                             ood_shapes=ood_shapes, canvas=canvas)
+    counts = generate_shapes(
+        output,
+        train=train,
+        eval=eval,
+        ood=ood,
+        seed=seed,
+        shapes=shapes,
+        ood_shapes=ood_shapes,
+        canvas=canvas,
+    )
     if json_out:
         print_json({"output": str(output), "records": counts})
         return
@@ -102,12 +143,37 @@ def _print_summary(title: str, summary, json_out: bool) -> None:
 
 @app.command("refcoco")
 def refcoco(
-    refer_root: Annotated[Path, typer.Option("--refer-root", help="refer toolkit data folder (holds refcoco/, refcoco+/, refcocog/).", show_default=False)],
-    dataset: Annotated[RefcocoDataset, typer.Option("--dataset", help="Which dataset of the refer layout.", show_default=False)],
-    split_by: Annotated[SplitBy, typer.Option("--split-by", help="The refs(<splitBy>).p file.", show_default=False)],
-    split: Annotated[RefcocoSplit, typer.Option("--split", help="Split, with the toolkit's semantics (test = every test split).", show_default=False)],
+    refer_root: Annotated[
+        Path,
+        typer.Option(
+            "--refer-root",
+            help="refer toolkit data folder (holds refcoco/, refcoco+/, refcocog/).",
+            show_default=False,
+        ),
+    ],
+    dataset: Annotated[
+        RefcocoDataset,
+        typer.Option("--dataset", help="Which dataset of the refer layout.", show_default=False),
+    ],
+    split_by: Annotated[
+        SplitBy, typer.Option("--split-by", help="The refs(<splitBy>).p file.", show_default=False)
+    ],
+    split: Annotated[
+        RefcocoSplit,
+        typer.Option(
+            "--split",
+            help="Split, with the toolkit's semantics (test = every test split).",
+            show_default=False,
+        ),
+    ],
     output: OutputFileOpt,
-    text: Annotated[TextField, typer.Option("--text", help="Sentence field used as the problem: raw (as written) or sent (toolkit-normalised).")] = TextField.raw,
+    text: Annotated[
+        TextField,
+        typer.Option(
+            "--text",
+            help="Sentence field used as the problem: raw (as written) or sent (toolkit-normalised).",
+        ),
+    ] = TextField.raw,
     image_prefix: ImagePrefixOpt = "",
     json_out: JsonOpt = False,
 ) -> None:
@@ -115,18 +181,45 @@ def refcoco(
     from vlmr1_cli.data.refcoco import convert_refcoco
 
     _not_an_input(output, _folder_inputs(refer_root / dataset.value, (".json", ".p")))
-    s = convert_refcoco(refer_root, dataset.value, split_by.value, split.value, output, text=text.value,
-                        image_prefix=image_prefix)
+    s = convert_refcoco(
+        refer_root,
+        dataset.value,
+        split_by.value,
+        split.value,
+        output,
+        text=text.value,
+        image_prefix=image_prefix,
+    )
     _print_summary(f"{dataset.value} ({split_by.value}) {split.value} -> {output}", s, json_out)
 
 
 @app.command("vlmr1-rec")
 def vlmr1_rec(
-    files: Annotated[list[Path], typer.Argument(help="VLM-R1 REC files: eval JSON arrays (refcoco_val.json...) or training JSONL.", show_default=False)],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="VLM-R1 REC files: eval JSON arrays (refcoco_val.json...) or training JSONL.",
+            show_default=False,
+        ),
+    ],
     output: OutputFileOpt,
-    image_root: Annotated[Path | None, typer.Option("--image-root", help="Image folder, to read sizes of records that state none (training JSONL).", show_default=False)] = None,
-    coords: Annotated[Coords, typer.Option("--coords", help="abs (original pixels) or norm1000 (InternVL variant: 0-1000).")] = Coords.abs,
-    renumber: Annotated[bool, flag("--renumber", help="Number records by position instead of keeping upstream ids.")] = False,
+    image_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--image-root",
+            help="Image folder, to read sizes of records that state none (training JSONL).",
+            show_default=False,
+        ),
+    ] = None,
+    coords: Annotated[
+        Coords,
+        typer.Option(
+            "--coords", help="abs (original pixels) or norm1000 (InternVL variant: 0-1000)."
+        ),
+    ] = Coords.abs,
+    renumber: Annotated[
+        bool, flag("--renumber", help="Number records by position instead of keeping upstream ids.")
+    ] = False,
     image_prefix: ImagePrefixOpt = "",
     json_out: JsonOpt = False,
 ) -> None:
@@ -134,44 +227,132 @@ def vlmr1_rec(
     from vlmr1_cli.data.vlmr1_rec import convert_vlmr1_rec
 
     _not_an_input(output, files)
-    s = convert_vlmr1_rec(files, output, image_root=image_root, coords=coords.value, renumber=renumber,
-                          image_prefix=image_prefix)
+    s = convert_vlmr1_rec(
+        files,
+        output,
+        image_root=image_root,
+        coords=coords.value,
+        renumber=renumber,
+        image_prefix=image_prefix,
+    )
     _print_summary(f"vlmr1-rec -> {output}", s, json_out)
 
 
 @app.command("d3")
 def d3(
     output: OutputFileOpt,
-    anno_dir: Annotated[Path | None, typer.Option("--anno-dir", help="Folder with sentences/annotations/images/groups.pkl.", show_default=False)] = None,
-    annotations_json: Annotated[Path | None, typer.Option("--annotations-json", help="Or: a D3 COCO-style JSON (d3_full_annotations.json...).", show_default=False)] = None,
-    gt: Annotated[Path | None, typer.Option("--gt", help="With --anno-dir: the D3 COCO-style JSON to score against (recorded as gt_file).", show_default=False)] = None,
-    negatives: Annotated[int, count_option("--negatives", "Verified negative descriptions added per image.")] = 13,
+    anno_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--anno-dir",
+            help="Folder with sentences/annotations/images/groups.pkl.",
+            show_default=False,
+        ),
+    ] = None,
+    annotations_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--annotations-json",
+            help="Or: a D3 COCO-style JSON (d3_full_annotations.json...).",
+            show_default=False,
+        ),
+    ] = None,
+    gt: Annotated[
+        Path | None,
+        typer.Option(
+            "--gt",
+            help="With --anno-dir: the D3 COCO-style JSON to score against (recorded as gt_file).",
+            show_default=False,
+        ),
+    ] = None,
+    negatives: Annotated[
+        int, count_option("--negatives", "Verified negative descriptions added per image.")
+    ] = 13,
     seed: Annotated[int, seed_option("Sampling/shuffle seed; same seed, same bytes.")] = 0,
-    prefer_group: Annotated[bool, flag("--prefer-group", help="Take negatives from the image's own group first.")] = False,
+    prefer_group: Annotated[
+        bool, flag("--prefer-group", help="Take negatives from the image's own group first.")
+    ] = False,
     image_prefix: ImagePrefixOpt = "",
     json_out: JsonOpt = False,
 ) -> None:
     """D3 (pickles or COCO-style JSON) -> OVD records with verified negatives."""
     from vlmr1_cli.data.d3 import convert_d3
 
-    _not_an_input(output, [annotations_json, gt, *(_folder_inputs(anno_dir, (".pkl",)) if anno_dir else [])])
-    s = convert_d3(output, anno_dir=anno_dir, json_file=annotations_json, gt_file=gt, negatives=negatives,
-                   seed=seed, prefer_group=prefer_group, image_prefix=image_prefix)
+    _not_an_input(
+        output, [annotations_json, gt, *(_folder_inputs(anno_dir, (".pkl",)) if anno_dir else [])]
+    )
+    s = convert_d3(
+        output,
+        anno_dir=anno_dir,
+        json_file=annotations_json,
+        gt_file=gt,
+        negatives=negatives,
+        seed=seed,
+        prefer_group=prefer_group,
+        image_prefix=image_prefix,
+    )
     _print_summary(f"d3 -> {output}", s, json_out)
 
 
 @app.command("coco")
 def coco(
-    instances: Annotated[Path, typer.Option("--instances", help="COCO instances JSON (e.g. instances_val2017.json).", show_default=False)],
+    instances: Annotated[
+        Path,
+        typer.Option(
+            "--instances",
+            help="COCO instances JSON (e.g. instances_val2017.json).",
+            show_default=False,
+        ),
+    ],
     output: OutputFileOpt,
-    gt_output: Annotated[Path | None, typer.Option("--gt-output", help="COCO GT file of the kept boxes (default: <output stem>_gt.json).", show_default=False)] = None,
-    max_boxes: Annotated[int | None, count_option("--max-boxes-per-category", "Drop, per image, any category with more boxes (10 = COCO-filtered).", min=1)] = None,
-    max_image_boxes: Annotated[int | None, count_option("--max-boxes-per-image", "Skip images with more boxes left (10 = COCO_pos_3).", min=1)] = None,
-    variant: Annotated[CocoVariant | None, typer.Option("--variant", help="The published COCO sets (fills the options above).", show_default=False)] = None,
-    labels: Annotated[LabelMode | None, typer.Option("--labels", help="all: every category queried (default); positive: the present ones.", show_default=False)] = None,
-    crowd: Annotated[KeepDrop, typer.Option("--crowd", help="Keep or drop crowd boxes.")] = KeepDrop.keep,
-    empty: Annotated[KeepDrop, typer.Option("--empty", help="Keep or drop images left without boxes.")] = KeepDrop.keep,
-    seed: Annotated[int | None, seed_option("Shuffle each image's labels with this seed (default: category order).")] = None,
+    gt_output: Annotated[
+        Path | None,
+        typer.Option(
+            "--gt-output",
+            help="COCO GT file of the kept boxes (default: <output stem>_gt.json).",
+            show_default=False,
+        ),
+    ] = None,
+    max_boxes: Annotated[
+        int | None,
+        count_option(
+            "--max-boxes-per-category",
+            "Drop, per image, any category with more boxes (10 = COCO-filtered).",
+            min=1,
+        ),
+    ] = None,
+    max_image_boxes: Annotated[
+        int | None,
+        count_option(
+            "--max-boxes-per-image", "Skip images with more boxes left (10 = COCO_pos_3).", min=1
+        ),
+    ] = None,
+    variant: Annotated[
+        CocoVariant | None,
+        typer.Option(
+            "--variant",
+            help="The published COCO sets (fills the options above).",
+            show_default=False,
+        ),
+    ] = None,
+    labels: Annotated[
+        LabelMode | None,
+        typer.Option(
+            "--labels",
+            help="all: every category queried (default); positive: the present ones.",
+            show_default=False,
+        ),
+    ] = None,
+    crowd: Annotated[
+        KeepDrop, typer.Option("--crowd", help="Keep or drop crowd boxes.")
+    ] = KeepDrop.keep,
+    empty: Annotated[
+        KeepDrop, typer.Option("--empty", help="Keep or drop images left without boxes.")
+    ] = KeepDrop.keep,
+    seed: Annotated[
+        int | None,
+        seed_option("Shuffle each image's labels with this seed (default: category order)."),
+    ] = None,
     image_prefix: ImagePrefixOpt = "",
     json_out: JsonOpt = False,
 ) -> None:
@@ -181,18 +362,42 @@ def coco(
     _not_an_input(output, [instances])
     if gt_output is not None:
         _not_an_input(gt_output, [instances], flag="--gt-output")
-    s = convert_coco(instances, output, gt_output=gt_output, max_boxes_per_category=max_boxes,
-                     labels=value(labels), crowd=crowd.value, empty=empty.value, seed=seed,
-                     image_prefix=image_prefix, max_boxes_per_image=max_image_boxes, variant=value(variant))
+    s = convert_coco(
+        instances,
+        output,
+        gt_output=gt_output,
+        max_boxes_per_category=max_boxes,
+        labels=value(labels),
+        crowd=crowd.value,
+        empty=empty.value,
+        seed=seed,
+        image_prefix=image_prefix,
+        max_boxes_per_image=max_image_boxes,
+        variant=value(variant),
+    )
     _print_summary(f"coco -> {output}", s, json_out)
 
 
 @app.command("ovdeval")
 def ovdeval(
-    files: Annotated[list[Path], typer.Argument(help="OVDEval subset files (celebrity.json, negation.json...).", show_default=False)],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="OVDEval subset files (celebrity.json, negation.json...).", show_default=False
+        ),
+    ],
     output: OutputFileOpt,
-    subset: Annotated[str | None, typer.Option("--subset", help="Subset name of a single file (default: the file stem).", show_default=False)] = None,
-    seed: Annotated[int | None, seed_option("Shuffle each image's labels (default: the official order).")] = None,
+    subset: Annotated[
+        str | None,
+        typer.Option(
+            "--subset",
+            help="Subset name of a single file (default: the file stem).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, seed_option("Shuffle each image's labels (default: the official order).")
+    ] = None,
     image_prefix: ImagePrefixOpt = "",
     json_out: JsonOpt = False,
 ) -> None:
@@ -206,10 +411,24 @@ def ovdeval(
 
 @app.command("lisa")
 def lisa(
-    folder: Annotated[Path, typer.Argument(help="A ReasonSeg split folder (NAME.jpg + NAME.json), e.g. ReasonSeg/test.", show_default=False)],
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="A ReasonSeg split folder (NAME.jpg + NAME.json), e.g. ReasonSeg/test.",
+            show_default=False,
+        ),
+    ],
     output: OutputFileOpt,
-    box_rule: Annotated[BoxRule, typer.Option("--box-rule", help="targets: all target polygons; first-shape: the first polygon.")] = BoxRule.targets,
-    texts: Annotated[TextMode, typer.Option("--texts", help="all: one record per instruction; first: the first only.")] = TextMode.all,
+    box_rule: Annotated[
+        BoxRule,
+        typer.Option(
+            "--box-rule", help="targets: all target polygons; first-shape: the first polygon."
+        ),
+    ] = BoxRule.targets,
+    texts: Annotated[
+        TextMode,
+        typer.Option("--texts", help="all: one record per instruction; first: the first only."),
+    ] = TextMode.all,
     image_prefix: ImagePrefixOpt = "",
     json_out: JsonOpt = False,
 ) -> None:
@@ -217,19 +436,36 @@ def lisa(
     from vlmr1_cli.data.lisa import convert_lisa
 
     _not_an_input(output, _folder_inputs(folder, (".json", ".jpg", ".jpeg", ".png")))
-    s = convert_lisa(folder, output, box_rule=box_rule.value, texts=texts.value, image_prefix=image_prefix)
+    s = convert_lisa(
+        folder, output, box_rule=box_rule.value, texts=texts.value, image_prefix=image_prefix
+    )
     _print_summary(f"lisa ({box_rule.value}) -> {output}", s, json_out)
 
 
 @app.command("validate")
 def validate(
-    file: Annotated[Path, typer.Argument(help="JSONL file (schema v1) to check.", show_default=False)],
-    image_root: Annotated[Path | None, typer.Option("--image-root", help="Image folder (default: the file's folder).", show_default=False)] = None,
+    file: Annotated[
+        Path, typer.Argument(help="JSONL file (schema v1) to check.", show_default=False)
+    ],
+    image_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--image-root", help="Image folder (default: the file's folder).", show_default=False
+        ),
+    ] = None,
     no_images: Annotated[bool, flag("--no-images", help="Skip the image checks.")] = False,
-    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Pixels a box may overhang the image.")] = 1.0,
-    decode: Annotated[bool, flag("--decode", help="Decode every image fully (slower; catches truncated files).")] = False,
-    allow_absolute: Annotated[bool, flag("--allow-absolute", help="Accept absolute image paths inside the image root.")] = False,
-    max_lines: Annotated[int, count_option("--max-lines", "Problems printed one per line (all are counted).")] = 200,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", min=0.0, help="Pixels a box may overhang the image.")
+    ] = 1.0,
+    decode: Annotated[
+        bool, flag("--decode", help="Decode every image fully (slower; catches truncated files).")
+    ] = False,
+    allow_absolute: Annotated[
+        bool, flag("--allow-absolute", help="Accept absolute image paths inside the image root.")
+    ] = False,
+    max_lines: Annotated[
+        int, count_option("--max-lines", "Problems printed one per line (all are counted).")
+    ] = 200,
     max_image_pixels: MaxImagePixelsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -238,23 +474,43 @@ def validate(
     from vlmr1_cli.data.validate import validate_file
 
     root = None if no_images else (image_root if image_root is not None else file.parent)
-    rep = validate_file(file, root, tolerance=tolerance, decode=decode, allow_absolute=allow_absolute,
-                        max_pixels=max_image_pixels)
+    rep = validate_file(
+        file,
+        root,
+        tolerance=tolerance,
+        decode=decode,
+        allow_absolute=allow_absolute,
+        max_pixels=max_image_pixels,
+    )
     if json_out:
-        print_json({"file": str(file), "ok": rep.ok, "records": rep.records, "records_with_problems": rep.bad_lines,
-                    "images_checked": rep.images_checked if root is not None else None,
-                    "problem_kinds": dict(sorted(rep.kinds.items())),
-                    "problems": [{"line": line, "message": msg} for line, msg in rep.problems[:max_lines]],
-                    "problems_not_listed": max(0, len(rep.problems) - max_lines)})
+        print_json(
+            {
+                "file": str(file),
+                "ok": rep.ok,
+                "records": rep.records,
+                "records_with_problems": rep.bad_lines,
+                "images_checked": rep.images_checked if root is not None else None,
+                "problem_kinds": dict(sorted(rep.kinds.items())),
+                "problems": [
+                    {"line": line, "message": msg} for line, msg in rep.problems[:max_lines]
+                ],
+                "problems_not_listed": max(0, len(rep.problems) - max_lines),
+            }
+        )
         if not rep.ok:
             raise typer.Exit(1)
         return
     for line, msg in rep.problems[:max_lines]:
         typer.echo(f"{file}:{line}: {msg}")
     if len(rep.problems) > max_lines:
-        typer.echo(f"... {len(rep.problems) - max_lines} more problems (raise --max-lines to see them)")
-    rows = [("records", rep.records), ("records with problems", rep.bad_lines),
-            ("images checked", rep.images_checked if root is not None else "skipped")]
+        typer.echo(
+            f"... {len(rep.problems) - max_lines} more problems (raise --max-lines to see them)"
+        )
+    rows = [
+        ("records", rep.records),
+        ("records with problems", rep.bad_lines),
+        ("images checked", rep.images_checked if root is not None else "skipped"),
+    ]
     rows += [(f"problem: {k}", n) for k, n in sorted(rep.kinds.items())]
     print_table(f"validate {file}: {'OK' if rep.ok else 'FAILED'}", ["", "count"], rows)
     if not rep.ok:

@@ -19,8 +19,14 @@ app = typer.Typer(
     context_settings=CONTEXT_SETTINGS,
 )
 
-NameArg = Annotated[str, typer.Argument(help="A packaged recipe (rec_refcoco) or accelerate config (zero2); "
-                                             "see vlmr1 recipes list.", show_default=False)]
+NameArg = Annotated[
+    str,
+    typer.Argument(
+        help="A packaged recipe (rec_refcoco) or accelerate config (zero2); "
+        "see vlmr1 recipes list.",
+        show_default=False,
+    ),
+]
 
 
 def _description(path: Path) -> str:
@@ -47,9 +53,17 @@ def _recipe_row(name: str, path: Path) -> dict:
     # what it trains on.
     task = ", ".join(tasks) if tasks else "data: " + ", ".join(data)
     extends = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("extends")
-    return {"name": name, "method": recipe["method"], "task": task, "tasks": tasks,
-            "model": recipe["model"]["path"], "data": data, "extends": extends,
-            "description": _description(path), "file": str(path)}
+    return {
+        "name": name,
+        "method": recipe["method"],
+        "task": task,
+        "tasks": tasks,
+        "model": recipe["model"]["path"],
+        "data": data,
+        "extends": extends,
+        "description": _description(path),
+        "file": str(path),
+    }
 
 
 def _accelerate_row(name: str, path: Path) -> dict:
@@ -60,8 +74,14 @@ def _accelerate_row(name: str, path: Path) -> dict:
     stage = (cfg.get("deepspeed_config") or {}).get("zero_stage")
     if stage is not None:
         kind += f" ZeRO-{stage}"
-    return {"name": name, "distributed_type": kind, "num_machines": cfg.get("num_machines"),
-            "num_processes": cfg.get("num_processes"), "description": _description(path), "file": str(path)}
+    return {
+        "name": name,
+        "distributed_type": kind,
+        "num_machines": cfg.get("num_machines"),
+        "num_processes": cfg.get("num_processes"),
+        "description": _description(path),
+        "file": str(path),
+    }
 
 
 @app.command("list")
@@ -75,11 +95,25 @@ def list_(json_out: JsonOpt = False) -> None:
     if json_out:
         print_json({"recipes": recipes, "accelerate": configs})
         return
-    print_table("recipes (vlmr1 train-grpo|train-sft -r NAME)", ["name", "method", "task", "model"],
-                [(r["name"], r["method"], r["task"], r["model"]) for r in recipes])
-    print_table("accelerate configs (--config-file NAME)", ["name", "type", "machines", "processes", "description"],
-                [(c["name"], c["distributed_type"], c["num_machines"], c["num_processes"], c["description"])
-                 for c in configs])
+    print_table(
+        "recipes (vlmr1 train-grpo|train-sft -r NAME)",
+        ["name", "method", "task", "model"],
+        [(r["name"], r["method"], r["task"], r["model"]) for r in recipes],
+    )
+    print_table(
+        "accelerate configs (--config-file NAME)",
+        ["name", "type", "machines", "processes", "description"],
+        [
+            (
+                c["name"],
+                c["distributed_type"],
+                c["num_machines"],
+                c["num_processes"],
+                c["description"],
+            )
+            for c in configs
+        ],
+    )
 
 
 def _packaged(name: str) -> tuple[str, Path]:
@@ -97,14 +131,22 @@ def _packaged(name: str) -> tuple[str, Path]:
         return "accelerate config", configs[key]
     close = difflib.get_close_matches(key, [*recipes, *configs], n=3, cutoff=0.5)
     hint = f"; did you mean: {', '.join(close)}?" if close else ""
-    raise UserError(f"'{name}': no packaged recipe or accelerate config of that name{hint} (vlmr1 recipes list)")
+    raise UserError(
+        f"'{name}': no packaged recipe or accelerate config of that name{hint} (vlmr1 recipes list)"
+    )
 
 
 @app.command("show")
 def show(
     name: NameArg,
-    resolved: Annotated[bool, flag("--resolved", help="Print the recipe after extends and defaults "
-                                                      "(as train-grpo --print-config) instead of the file.")] = False,
+    resolved: Annotated[
+        bool,
+        flag(
+            "--resolved",
+            help="Print the recipe after extends and defaults "
+            "(as train-grpo --print-config) instead of the file.",
+        ),
+    ] = False,
 ) -> None:
     """Print a packaged recipe or accelerate config to stdout, as shipped (comments included)."""
     from vlmr1_cli.errors import UserError
@@ -112,7 +154,9 @@ def show(
     kind, path = _packaged(name)
     if resolved:
         if kind != "recipe":
-            raise UserError(f"--resolved: '{name}' is an accelerate config, not a recipe (it has no extends)")
+            raise UserError(
+                f"--resolved: '{name}' is an accelerate config, not a recipe (it has no extends)"
+            )
         from vlmr1_cli.recipes import dump_recipe, load_recipe
 
         typer.echo(dump_recipe(load_recipe(path)), nl=False)
@@ -123,11 +167,22 @@ def show(
 @app.command("cp")
 def cp(
     name: NameArg,
-    dest: Annotated[Path, typer.Argument(help="File to write, or an existing folder (the copy is then "
-                                              "FOLDER/NAME.yaml).", show_default=False)],
+    dest: Annotated[
+        Path,
+        typer.Argument(
+            help="File to write, or an existing folder (the copy is then FOLDER/NAME.yaml).",
+            show_default=False,
+        ),
+    ],
     overwrite: Annotated[bool, flag("--overwrite", help="Replace an existing file.")] = False,
-    resolved: Annotated[bool, flag("--resolved", help="Write the recipe after extends and defaults: one "
-                                                      "self-contained file, without the comments.")] = False,
+    resolved: Annotated[
+        bool,
+        flag(
+            "--resolved",
+            help="Write the recipe after extends and defaults: one "
+            "self-contained file, without the comments.",
+        ),
+    ] = False,
 ) -> None:
     """Copy a packaged recipe or accelerate config to edit it.
 

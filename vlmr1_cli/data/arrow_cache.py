@@ -62,9 +62,15 @@ def default_cache_dir() -> Path:
     return Path(config.HF_DATASETS_CACHE) / "vlmr1"
 
 
-def source_key(path: str | Path, image_root: str | Path | None, family: ModelFamily,
-               limits: PixelLimits, prompt_cfg: dict, with_answers: bool,
-               max_samples: int | None) -> str:
+def source_key(
+    path: str | Path,
+    image_root: str | Path | None,
+    family: ModelFamily,
+    limits: PixelLimits,
+    prompt_cfg: dict,
+    with_answers: bool,
+    max_samples: int | None,
+) -> str:
     """The cache key of one source's rows (see the module docstring for what goes in)."""
     from vlmr1_cli import __version__
 
@@ -74,21 +80,35 @@ def source_key(path: str | Path, image_root: str | Path | None, family: ModelFam
         raise UserError(f"{path}: file not found") from None
     root = image_root if image_root is not None else Path(path).parent
     fields = {
-        "cache_version": CACHE_VERSION, "vlmr1": __version__,
+        "cache_version": CACHE_VERSION,
+        "vlmr1": __version__,
         "file": [os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino],
         "image_root": os.path.realpath(root),
-        "family": [f"{type(family).__module__}.{type(family).__qualname__}", family.name, family.frame_name],
-        "limits": limits.as_dict(), "prompt": prompt_cfg, "with_answers": bool(with_answers),
+        "family": [
+            f"{type(family).__module__}.{type(family).__qualname__}",
+            family.name,
+            family.frame_name,
+        ],
+        "limits": limits.as_dict(),
+        "prompt": prompt_cfg,
+        "with_answers": bool(with_answers),
         "max_samples": max_samples,
     }
     blob = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def cached_rows(path: str | Path, image_root: str | Path | None, family: ModelFamily,
-                limits: PixelLimits, prompt_cfg: dict, with_answers: bool,
-                max_samples: int | None = None, check_images: bool = True,
-                cache_dir: str | Path | None = None) -> tuple[Any, str]:
+def cached_rows(
+    path: str | Path,
+    image_root: str | Path | None,
+    family: ModelFamily,
+    limits: PixelLimits,
+    prompt_cfg: dict,
+    with_answers: bool,
+    max_samples: int | None = None,
+    check_images: bool = True,
+    cache_dir: str | Path | None = None,
+) -> tuple[Any, str]:
     """One source's rows as a memory-mapped `datasets.Dataset` (no transform), and its key.
 
     Built on the first load (errors are those of `loader.load_records`, naming FILE:LINE),
@@ -107,16 +127,33 @@ def cached_rows(path: str | Path, image_root: str | Path | None, family: ModelFa
                 table = Dataset.from_file(str(entry))
                 if images_still_valid(table, check_images):
                     return table, key
-            write_rows(entry, path, image_root, family, limits, prompt_cfg, with_answers,
-                       max_samples, check_images)
+            write_rows(
+                entry,
+                path,
+                image_root,
+                family,
+                limits,
+                prompt_cfg,
+                with_answers,
+                max_samples,
+                check_images,
+            )
             return Dataset.from_file(str(entry)), key
     except OSError as e:  # an unwritable or full cache folder, an unreadable data file
         raise UserError(f"{e.filename or f'data cache {folder}'}: {e.strerror or e}") from None
 
 
-def write_rows(entry: Path, path: str | Path, image_root: str | Path | None, family: ModelFamily,
-               limits: PixelLimits, prompt_cfg: dict, with_answers: bool,
-               max_samples: int | None, check_images: bool) -> int:
+def write_rows(
+    entry: Path,
+    path: str | Path,
+    image_root: str | Path | None,
+    family: ModelFamily,
+    limits: PixelLimits,
+    prompt_cfg: dict,
+    with_answers: bool,
+    max_samples: int | None,
+    check_images: bool,
+) -> int:
     """Validate `path` record by record and write its rows to the Arrow file `entry`
     (atomically: a failed or interrupted build leaves no entry). Returns the row count."""
     import pyarrow as pa
@@ -128,8 +165,12 @@ def write_rows(entry: Path, path: str | Path, image_root: str | Path | None, fam
     with atomic_open(entry, "wb") as fh:
         features = row_features(with_answers)
         # close_stream=False below: atomic_open flushes, syncs and renames the file itself.
-        writer = ArrowWriter(features=features, stream=pa.PythonFile(fh, mode="w"), on_mixed_types=None,
-                             writer_batch_size=BATCH_ROWS)
+        writer = ArrowWriter(
+            features=features,
+            stream=pa.PythonFile(fh, mode="w"),
+            on_mixed_types=None,
+            writer_batch_size=BATCH_ROWS,
+        )
         for batch in _batches(records, BATCH_ROWS):
             rows = build_rows(batch, family, limits, prompt_cfg, with_answers)
             columns = {name: [row[name] for row in rows] for name in rows[0]}

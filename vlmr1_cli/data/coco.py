@@ -93,23 +93,37 @@ def category_names(coco, path) -> dict:
     for cat in coco.categories:
         name = cat["name"]
         if name in seen:
-            raise UserError(f"{path}: categories {seen[name]!r} and {cat['id']!r} share the name "
-                            f"'{name}' (labels must map back to one category id)")
+            raise UserError(
+                f"{path}: categories {seen[name]!r} and {cat['id']!r} share the name "
+                f"'{name}' (labels must map back to one category id)"
+            )
         seen[name] = cat["id"]
         names[cat["id"]] = name
     return names
 
 
-def convert_coco(instances: str | os.PathLike, output: str | os.PathLike, *,
-                 gt_output: str | os.PathLike | None = None,
-                 max_boxes_per_category: int | None = None, labels: str | None = None,
-                 crowd: str = "keep", empty: str = "keep", seed: int | None = None,
-                 image_prefix: str = "", tolerance: float = BOX_TOLERANCE,
-                 max_boxes_per_image: int | None = None, variant: str | None = None) -> Summary:
+def convert_coco(
+    instances: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    gt_output: str | os.PathLike | None = None,
+    max_boxes_per_category: int | None = None,
+    labels: str | None = None,
+    crowd: str = "keep",
+    empty: str = "keep",
+    seed: int | None = None,
+    image_prefix: str = "",
+    tolerance: float = BOX_TOLERANCE,
+    max_boxes_per_image: int | None = None,
+    variant: str | None = None,
+) -> Summary:
     """Convert a COCO instances file; write the records and the matching GT file."""
     chosen = apply_variant(variant, Selection(labels, max_boxes_per_category, max_boxes_per_image))
     labels = chosen.labels or "all"
-    max_boxes_per_category, max_boxes_per_image = chosen.max_boxes_per_category, chosen.max_boxes_per_image
+    max_boxes_per_category, max_boxes_per_image = (
+        chosen.max_boxes_per_category,
+        chosen.max_boxes_per_image,
+    )
     if labels not in LABEL_MODES:
         raise UserError(f"unknown --labels '{labels}' (choose all or positive)")
     if crowd not in KEEP_DROP or empty not in KEEP_DROP:
@@ -121,10 +135,17 @@ def convert_coco(instances: str | os.PathLike, output: str | os.PathLike, *,
     gt_path = Path(gt_output) if gt_output is not None else default_gt_path(output)
     if gt_path.resolve() == Path(output).resolve():
         raise UserError(f"{gt_path}: the GT file and the records file must differ")
-    options = {"variant": variant, "max_boxes_per_category": max_boxes_per_category,
-               "max_boxes_per_image": max_boxes_per_image, "labels": labels,
-               "crowd": crowd, "empty": empty, "seed": seed, "image_prefix": image_prefix,
-               "box_tolerance_px": tolerance}
+    options = {
+        "variant": variant,
+        "max_boxes_per_category": max_boxes_per_category,
+        "max_boxes_per_image": max_boxes_per_image,
+        "labels": labels,
+        "crowd": crowd,
+        "empty": empty,
+        "seed": seed,
+        "image_prefix": image_prefix,
+        "box_tolerance_px": tolerance,
+    }
     summary = Summary(source="coco", options=options)
     coco = load_coco(instances)
     names = category_names(coco, instances)
@@ -137,44 +158,71 @@ def convert_coco(instances: str | os.PathLike, output: str | os.PathLike, *,
     gt_images, gt_anns = [], []
     with RecordSink(output, summary) as sink:
         for img in track(coco.images, "coco images"):
-            kept = _kept_boxes(by_image.get(img["id"], []), img, max_boxes_per_category, crowd,
-                               tolerance, summary)
+            kept = _kept_boxes(
+                by_image.get(img["id"], []), img, max_boxes_per_category, crowd, tolerance, summary
+            )
             if max_boxes_per_image is not None and len(kept) > max_boxes_per_image:
                 summary.skip(f"image with > {max_boxes_per_image} boxes (--max-boxes-per-image)")
                 continue
             if not kept and (empty == "drop" or labels == "positive"):
-                summary.skip("image with no box left" + (" (nothing to query in positive mode)"
-                                                         if labels == "positive" and empty == "keep" else ""))
+                summary.skip(
+                    "image with no box left"
+                    + (
+                        " (nothing to query in positive mode)"
+                        if labels == "positive" and empty == "keep"
+                        else ""
+                    )
+                )
                 continue
             present = {a["category_id"] for a in kept}
             queried = [names[c] for c in cat_order if labels == "all" or c in present]
             if seed is not None:
                 random.Random(f"{seed}:{img['id']}").shuffle(queried)
-            sink.write({
-                "id": str(img["id"]),
-                "task": "ovd",
-                "images": [check_relpath(image_prefix + img["file_name"], f"{instances}: image {img['id']!r}")],
-                "image_sizes": [[img["width"], img["height"]]],
-                "problem": "",
-                "solution": [{"bbox_2d": xyxy(a["bbox"]), "label": names[a["category_id"]]} for a in kept],
-                "labels": queried,
-                "source": "coco",
-                "image_id": img["id"],
-                "gt_file": gt_rel or copy_name,
-            })
+            sink.write(
+                {
+                    "id": str(img["id"]),
+                    "task": "ovd",
+                    "images": [
+                        check_relpath(
+                            image_prefix + img["file_name"], f"{instances}: image {img['id']!r}"
+                        )
+                    ],
+                    "image_sizes": [[img["width"], img["height"]]],
+                    "problem": "",
+                    "solution": [
+                        {"bbox_2d": xyxy(a["bbox"]), "label": names[a["category_id"]]} for a in kept
+                    ],
+                    "labels": queried,
+                    "source": "coco",
+                    "image_id": img["id"],
+                    "gt_file": gt_rel or copy_name,
+                }
+            )
             gt_images.append({k: img[k] for k in ("id", "file_name", "width", "height")})
             for a in kept:
                 area = a.get("area")
                 if area is None:
                     area = a["bbox"][2] * a["bbox"][3]
                     summary.note("GT area missing: w*h used")
-                gt_anns.append({"id": a["id"], "image_id": a["image_id"], "category_id": a["category_id"],
-                                "bbox": a["bbox"], "area": area, "iscrowd": a["iscrowd"]})
+                gt_anns.append(
+                    {
+                        "id": a["id"],
+                        "image_id": a["image_id"],
+                        "category_id": a["category_id"],
+                        "bbox": a["bbox"],
+                        "area": area,
+                        "iscrowd": a["iscrowd"],
+                    }
+                )
         summary.note("GT boxes kept", len(gt_anns))
         gt = {
-            "info": {"description": f"vlmr1 prepare-data coco from {Path(instances).name}",
-                     "vlmr1_options": options},
-            "images": gt_images, "annotations": gt_anns, "categories": coco.categories,
+            "info": {
+                "description": f"vlmr1 prepare-data coco from {Path(instances).name}",
+                "vlmr1_options": options,
+            },
+            "images": gt_images,
+            "annotations": gt_anns,
+            "categories": coco.categories,
         }
         sink.add_json(gt_path, gt, role="gt")
         if copy_name is not None:
@@ -182,8 +230,9 @@ def convert_coco(instances: str | os.PathLike, output: str | os.PathLike, *,
     return summary
 
 
-def _kept_boxes(anns: list[dict], img: dict, max_per_cat: int | None, crowd: str, tol: float,
-                summary: Summary) -> list[dict]:
+def _kept_boxes(
+    anns: list[dict], img: dict, max_per_cat: int | None, crowd: str, tol: float, summary: Summary
+) -> list[dict]:
     kept = []
     for a in anns:
         if a["iscrowd"] and crowd == "drop":
@@ -199,7 +248,9 @@ def _kept_boxes(anns: list[dict], img: dict, max_per_cat: int | None, crowd: str
     counts = Counter(a["category_id"] for a in kept)
     over = {c for c, n in counts.items() if n > max_per_cat}
     if over:
-        summary.skip(f"box: its category has > {max_per_cat} boxes on the image",
-                     sum(counts[c] for c in over))
+        summary.skip(
+            f"box: its category has > {max_per_cat} boxes on the image",
+            sum(counts[c] for c in over),
+        )
         summary.note("image-category pairs dropped by the filter", len(over))
     return [a for a in kept if a["category_id"] not in over]

@@ -52,7 +52,9 @@ def read_json_file(path: str | os.PathLike, drop_segmentation: bool = True) -> A
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise UserError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+        raise UserError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})"
+        ) from None
     del data
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -61,7 +63,9 @@ def read_json_file(path: str | os.PathLike, drop_segmentation: bool = True) -> A
             return json.loads(text, object_hook=_drop_segmentation if drop_segmentation else None)
     except json.JSONDecodeError as e:
         hint = " (file truncated?)" if e.pos >= len(text.rstrip()) else ""
-        raise UserError(f"{path}:{e.lineno}: invalid JSON: {e.msg} at column {e.colno}{hint}") from None
+        raise UserError(
+            f"{path}:{e.lineno}: invalid JSON: {e.msg} at column {e.colno}{hint}"
+        ) from None
     except RecursionError:
         raise UserError(f"{path}: JSON nests too deeply") from None
     except ValueError as e:  # an integer over 4,300 digits
@@ -132,8 +136,15 @@ _NUM = (int, float)
 def bbox_xywh(v: Any, loc: str) -> list[float]:
     """A COCO `[x, y, w, h]`: 4 finite numbers, w and h not negative."""
     try:
-        fast = type(v) is list and len(v) == 4 and type(v[0]) in _NUM and type(v[1]) in _NUM \
-            and type(v[2]) in _NUM and type(v[3]) in _NUM and math.isfinite(v[0] + v[1] + v[2] + v[3])
+        fast = (
+            type(v) is list
+            and len(v) == 4
+            and type(v[0]) in _NUM
+            and type(v[1]) in _NUM
+            and type(v[2]) in _NUM
+            and type(v[3]) in _NUM
+            and math.isfinite(v[0] + v[1] + v[2] + v[3])
+        )
     except OverflowError:  # integers too large for a float: the slow path words it
         fast = False
     if fast:
@@ -151,8 +162,9 @@ def xyxy(b: list[float]) -> list[float]:
     return [b[0], b[1], round(b[0] + b[2], 10), round(b[1] + b[3], 10)]
 
 
-def load_coco(path: str | os.PathLike, *, require_categories: bool = True,
-              ann_ids: set | None = None) -> CocoFile:
+def load_coco(
+    path: str | os.PathLike, *, require_categories: bool = True, ann_ids: set | None = None
+) -> CocoFile:
     """Read and validate a COCO-format detection file (images, annotations, categories).
 
     `ann_ids`: keep (and check) only these annotations (refer needs a fraction of them).
@@ -160,14 +172,23 @@ def load_coco(path: str | os.PathLike, *, require_categories: bool = True,
     p = str(path)
     top = read_json_file(path)
     if not isinstance(top, dict):
-        raise UserError(f"{p}: expected a JSON object with 'images' and 'annotations', got {type(top).__name__}")
+        raise UserError(
+            f"{p}: expected a JSON object with 'images' and 'annotations', got {type(top).__name__}"
+        )
     images = _list(top, "images", p, True)
     anns = _list(top, "annotations", p, True)
     if ann_ids is not None:
-        anns = [a for a in anns if isinstance(a, dict) and is_id(a.get("id")) and a["id"] in ann_ids]
+        anns = [
+            a for a in anns if isinstance(a, dict) and is_id(a.get("id")) and a["id"] in ann_ids
+        ]
     cats = _list(top, "categories", p, require_categories)
-    out = CocoFile(path=p, images=images, annotations=anns, categories=cats,
-                   top={k: v for k, v in top.items() if k not in ("images", "annotations", "categories")})
+    out = CocoFile(
+        path=p,
+        images=images,
+        annotations=anns,
+        categories=cats,
+        top={k: v for k, v in top.items() if k not in ("images", "annotations", "categories")},
+    )
     for i, cat in enumerate(cats):
         loc = f"{p}: categories[{i}]"
         if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
@@ -185,7 +206,9 @@ def load_coco(path: str | os.PathLike, *, require_categories: bool = True,
         out.images_by_id[img["id"]] = img
     seen: set = set()
     for i, ann in enumerate(anns):
-        loc = f"{p}: annotations[{i}]" + (f" (id={ann.get('id')!r})" if isinstance(ann, dict) else "")
+        loc = f"{p}: annotations[{i}]" + (
+            f" (id={ann.get('id')!r})" if isinstance(ann, dict) else ""
+        )
         if not isinstance(ann, dict):
             raise UserError(f"{loc}: expected an object, got {type(ann).__name__}")
         for key in ("id", "image_id", "bbox"):
@@ -201,7 +224,9 @@ def load_coco(path: str | os.PathLike, *, require_categories: bool = True,
         if cats or require_categories:
             cid = ann.get("category_id")
             if not is_id(cid) or cid not in out.categories_by_id:
-                raise UserError(f"{loc}: category_id {ann.get('category_id')!r} is not in 'categories'")
+                raise UserError(
+                    f"{loc}: category_id {ann.get('category_id')!r} is not in 'categories'"
+                )
         ann["bbox"] = bbox_xywh(ann["bbox"], loc)
         if "area" in ann and not is_number(ann["area"]):
             raise UserError(f"{loc}: key 'area' must be a finite number, got {ann['area']!r}")

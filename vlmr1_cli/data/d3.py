@@ -131,7 +131,9 @@ def _from_pickles(folder: Path, summary: Summary) -> _D3:
         loc = f"{folder / 'images.pkl'}: image {iid!r}"
         w, h = positive_int(_need(im, "width", loc)), positive_int(_need(im, "height", loc))
         if w is None or h is None:
-            raise UserError(f"{loc}: width/height must be positive integers, got {im['width']!r}x{im['height']!r}")
+            raise UserError(
+                f"{loc}: width/height must be positive integers, got {im['width']!r}x{im['height']!r}"
+            )
         gid = im.get("group_id")
         if gid is not None and not _is_id(gid):
             raise UserError(f"{loc}: key 'group_id' must be an integer or string id, got {gid!r}")
@@ -155,8 +157,10 @@ def _from_pickles(folder: Path, summary: Summary) -> _D3:
         img.instances.append((aid, pkl_bbox(_need(a, "bbox", loc), loc), sids))
     for img in d3.images.values():
         if img.group_id is not None and img.group_id not in d3.group_sents:
-            raise UserError(f"{folder / 'images.pkl'}: image {img.id!r}: group_id {img.group_id!r} "
-                            "is not in groups.pkl")
+            raise UserError(
+                f"{folder / 'images.pkl'}: image {img.id!r}: group_id {img.group_id!r} "
+                "is not in groups.pkl"
+            )
     summary.note("sentences (descriptions)", len(d3.sentences))
     return d3
 
@@ -169,8 +173,9 @@ def _from_json(path: Path, summary: Summary) -> _D3:
             raise UserError(f"{path}: category {cat['id']!r}: empty name")
         d3.sentences[cat["id"]] = cat["name"].strip()
     for img in coco.images:
-        d3.images[img["id"]] = _Image(img["id"], img["file_name"], img["width"], img["height"],
-                                      img.get("group_id"))
+        d3.images[img["id"]] = _Image(
+            img["id"], img["file_name"], img["width"], img["height"], img.get("group_id")
+        )
     for ann in coco.annotations:
         d3.images[ann["image_id"]].instances.append((ann["id"], ann["bbox"], [ann["category_id"]]))
     summary.note("categories (descriptions)", len(d3.sentences))
@@ -181,10 +186,18 @@ def _sort_key(v: Any) -> tuple:
     return (0, v, "") if isinstance(v, int) else (1, 0, str(v))
 
 
-def convert_d3(output: str | os.PathLike, *, anno_dir: str | os.PathLike | None = None,
-               json_file: str | os.PathLike | None = None, gt_file: str | os.PathLike | None = None,
-               negatives: int = 13, seed: int = 0, prefer_group: bool = False,
-               image_prefix: str = "", tolerance: float = BOX_TOLERANCE) -> Summary:
+def convert_d3(
+    output: str | os.PathLike,
+    *,
+    anno_dir: str | os.PathLike | None = None,
+    json_file: str | os.PathLike | None = None,
+    gt_file: str | os.PathLike | None = None,
+    negatives: int = 13,
+    seed: int = 0,
+    prefer_group: bool = False,
+    image_prefix: str = "",
+    tolerance: float = BOX_TOLERANCE,
+) -> Summary:
     """Convert D3 (pickles in `anno_dir`, or the COCO-style `json_file`) to OVD records.
 
     `gt_file` (pickle input only) names the COCO-style JSON to score against; with `json_file`
@@ -195,10 +208,17 @@ def convert_d3(output: str | os.PathLike, *, anno_dir: str | os.PathLike | None 
         raise UserError("give exactly one D3 input: --anno-dir (the pickles) or --annotations-json")
     if negatives < 0:
         raise UserError(f"--negatives must be >= 0, got {negatives}")
-    summary = Summary(source="d3", options={
-        "input": "pickles" if anno_dir is not None else "json", "negatives": negatives,
-        "seed": seed, "prefer_group": prefer_group, "image_prefix": image_prefix,
-        "box_tolerance_px": tolerance})
+    summary = Summary(
+        source="d3",
+        options={
+            "input": "pickles" if anno_dir is not None else "json",
+            "negatives": negatives,
+            "seed": seed,
+            "prefer_group": prefer_group,
+            "image_prefix": image_prefix,
+            "box_tolerance_px": tolerance,
+        },
+    )
     if anno_dir is not None:
         folder = Path(anno_dir)
         if not folder.is_dir():
@@ -214,22 +234,49 @@ def convert_d3(output: str | os.PathLike, *, anno_dir: str | os.PathLike | None 
         gt_ids = set(load_coco(gt_file).images_by_id) if json_file is None else set(d3.images)
         missing = [i for i in d3.images if i not in gt_ids]
         if missing:
-            raise UserError(f"{gt_file}: image id {missing[0]!r} of the D3 input is not in this GT file")
+            raise UserError(
+                f"{gt_file}: image id {missing[0]!r} of the D3 input is not in this GT file"
+            )
     if not d3.images:
         raise UserError(f"{anno_dir or json_file}: no images")
     all_sids = sorted(d3.sentences, key=_sort_key)
     with RecordSink(output, summary) as sink:
         # a GT outside the output's folder is copied beside it (evaluate reads gt_file only there)
-        gt_rel = (sink.gt_file_for(gt_file, f"{Path(output).stem}_gt.json", "gt")
-                  if gt_file is not None else None)
+        gt_rel = (
+            sink.gt_file_for(gt_file, f"{Path(output).stem}_gt.json", "gt")
+            if gt_file is not None
+            else None
+        )
         for iid in track(sorted(d3.images, key=_sort_key), "d3 images"):
-            sink.write(_record(d3, d3.images[iid], all_sids, negatives, seed, prefer_group,
-                               image_prefix, tolerance, gt_rel, summary))
+            sink.write(
+                _record(
+                    d3,
+                    d3.images[iid],
+                    all_sids,
+                    negatives,
+                    seed,
+                    prefer_group,
+                    image_prefix,
+                    tolerance,
+                    gt_rel,
+                    summary,
+                )
+            )
     return summary
 
 
-def _record(d3: _D3, img: _Image, all_sids: list, n_neg: int, seed: int, prefer_group: bool,
-            image_prefix: str, tol: float, gt_rel: str | None, summary: Summary) -> dict:
+def _record(
+    d3: _D3,
+    img: _Image,
+    all_sids: list,
+    n_neg: int,
+    seed: int,
+    prefer_group: bool,
+    image_prefix: str,
+    tol: float,
+    gt_rel: str | None,
+    summary: Summary,
+) -> dict:
     solution, pos_sids = [], []
     for _aid, xywh, sids in sorted(img.instances, key=lambda t: _sort_key(t[0])):
         box = xyxy(xywh)

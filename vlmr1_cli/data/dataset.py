@@ -12,9 +12,17 @@ from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import ModelFamily, PixelLimits
 
 
-def build_dataset(sources: list[dict], family: ModelFamily, limits: PixelLimits, prompt_cfg: dict,
-                  with_answers: bool = False, seed: int = 0, max_samples: int | None = None,
-                  check_images: bool = True, cache_dir: str | Path | None = None):
+def build_dataset(
+    sources: list[dict],
+    family: ModelFamily,
+    limits: PixelLimits,
+    prompt_cfg: dict,
+    with_answers: bool = False,
+    seed: int = 0,
+    max_samples: int | None = None,
+    check_images: bool = True,
+    cache_dir: str | Path | None = None,
+):
     """One `datasets.Dataset` from one or more JSONL sources with image roots and weights.
 
     A source's `weight` says how many times each of its records is used per epoch (1: once,
@@ -33,9 +41,17 @@ def build_dataset(sources: list[dict], family: ModelFamily, limits: PixelLimits,
 
     tables, picks, keys = [], [], []
     for k, src in enumerate(sources):
-        table, key = cached_rows(src["path"], src.get("image_root"), family, limits, prompt_cfg,
-                                 with_answers, max_samples=src.get("max_samples") or max_samples,
-                                 check_images=check_images, cache_dir=cache_dir)
+        table, key = cached_rows(
+            src["path"],
+            src.get("image_root"),
+            family,
+            limits,
+            prompt_cfg,
+            with_answers,
+            max_samples=src.get("max_samples") or max_samples,
+            check_images=check_images,
+            cache_dir=cache_dir,
+        )
         weight = float(src.get("weight", 1.0))
         taken = weighted_indices(len(table), weight, seed + k)
         if not len(taken):
@@ -49,7 +65,9 @@ def build_dataset(sources: list[dict], family: ModelFamily, limits: PixelLimits,
     else:
         source, item = interleave_order([len(p) for p in picks])
         starts = np.cumsum([0] + [len(p) for p in picks[:-1]])
-        indices = (np.concatenate(picks) + np.repeat(offsets, [len(p) for p in picks]))[starts[source] + item]
+        indices = (np.concatenate(picks) + np.repeat(offsets, [len(p) for p in picks]))[
+            starts[source] + item
+        ]
     ds = tables[0] if len(tables) == 1 else concatenate_datasets(tables)
     if not (len(indices) == len(ds) and np.array_equal(indices, np.arange(len(ds)))):
         # The fingerprint names the mix, so datasets need not hash millions of indices.

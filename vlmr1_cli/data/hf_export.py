@@ -53,27 +53,44 @@ class ExportSummary:
     pushed: dict[str, str] = field(default_factory=dict)
 
     def rows(self) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = [("records", self.records), ("images embedded", self.images),
-                                      ("split", self.split), ("output: folder", self.folder)]
+        out: list[tuple[str, Any]] = [
+            ("records", self.records),
+            ("images embedded", self.images),
+            ("split", self.split),
+            ("output: folder", self.folder),
+        ]
         out += [("output: shard", s) for s in self.shards]
         out += [(f"hub: {k}", v) for k, v in self.pushed.items()]
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"input": self.input, "folder": self.folder, "split": self.split,
-                "records": self.records, "images": self.images, "shards": self.shards,
-                "pushed": self.pushed}
+        return {
+            "input": self.input,
+            "folder": self.folder,
+            "split": self.split,
+            "records": self.records,
+            "images": self.images,
+            "shards": self.shards,
+            "pushed": self.pushed,
+        }
 
 
 def features():
     """The dataset's `datasets.Features` (the parquet schema carries them for every reader)."""
     from datasets import Features, Image, List, Value
 
-    return Features({
-        "id": Value("string"), "task": Value("string"), "images": List(Image()),
-        "image_sizes": List(List(Value("int64"))), "problem": Value("string"),
-        "solution": Value("string"), "labels": List(Value("string")), "extra": Value("string"),
-    })
+    return Features(
+        {
+            "id": Value("string"),
+            "task": Value("string"),
+            "images": List(Image()),
+            "image_sizes": List(List(Value("int64"))),
+            "problem": Value("string"),
+            "solution": Value("string"),
+            "labels": List(Value("string")),
+            "extra": Value("string"),
+        }
+    )
 
 
 def _check_image(full: str, rel: str, loc: str, size: list[int]) -> None:
@@ -85,14 +102,17 @@ def _check_image(full: str, rel: str, loc: str, size: list[int]) -> None:
     try:
         with open_image(full) as im:
             if list(im.size) != [int(v) for v in size]:
-                raise UserError(f"{loc}: image {rel} is {im.size[0]}x{im.size[1]} but the "
-                                f"record's image_sizes says {size[0]}x{size[1]}")
+                raise UserError(
+                    f"{loc}: image {rel} is {im.size[0]}x{im.size[1]} but the "
+                    f"record's image_sizes says {size[0]}x{size[1]}"
+                )
             im.load()  # a truncated file fails here, not in the reader's hands
     except UserError as e:
         raise UserError(e.args[0] if str(e).startswith(loc) else f"{loc}: {e}") from None
     except (OSError, ValueError, SyntaxError) as e:
-        raise UserError(f"{loc}: image {rel} is not readable, or truncated "
-                        f"({type(e).__name__}: {str(e)[:120]})") from None
+        raise UserError(
+            f"{loc}: image {rel} is not readable, or truncated ({type(e).__name__}: {str(e)[:120]})"
+        ) from None
 
 
 def record_to_row(rec: dict, image_root: Path, loc: str) -> dict:
@@ -106,10 +126,16 @@ def record_to_row(rec: dict, image_root: Path, loc: str) -> dict:
         with open(full, "rb") as fh:
             images.append({"bytes": fh.read(), "path": rel})
     extra = {k: v for k, v in rec.items() if k not in _COLUMN_KEYS}
-    return {"id": rec["id"], "task": rec["task"], "images": images,
-            "image_sizes": [list(s) for s in rec["image_sizes"]], "problem": rec["problem"],
-            "solution": json.dumps(rec["solution"], ensure_ascii=False),
-            "labels": rec.get("labels"), "extra": json.dumps(extra, ensure_ascii=False)}
+    return {
+        "id": rec["id"],
+        "task": rec["task"],
+        "images": images,
+        "image_sizes": [list(s) for s in rec["image_sizes"]],
+        "problem": rec["problem"],
+        "solution": json.dumps(rec["solution"], ensure_ascii=False),
+        "labels": rec.get("labels"),
+        "extra": json.dumps(extra, ensure_ascii=False),
+    }
 
 
 def _readme(split: str, source: str, records: int) -> str:
@@ -126,7 +152,7 @@ def _readme(split: str, source: str, records: int) -> str:
         f"from `{Path(source).name}`.\n\n"
         "Columns: `id`, `task`, `problem`; `images` (embedded image files) and `image_sizes` "
         "([width, height]); `solution` as JSON text (REC: `[x1, y1, x2, y2]`, OVD: "
-        "`[{\"bbox_2d\": [...], \"label\": ...}]`, boxes in original-image pixels); `labels` "
+        '`[{"bbox_2d": [...], "label": ...}]`, boxes in original-image pixels); `labels` '
         "(OVD queries, null otherwise); `extra`, JSON of the record's other keys.\n\n"
         "Back to JSONL: `vlmr1 prepare-data hf <this dataset> --image-root DIR -o out.jsonl`.\n"
     )
@@ -143,8 +169,12 @@ class _ShardWriter:
         self._buffer: list[dict] = []
 
     def add(self, row: dict) -> None:
-        size = (sum(len(im["bytes"]) for im in row["images"]) + len(row["solution"])
-                + len(row["extra"]) + len(row["problem"]))
+        size = (
+            sum(len(im["bytes"]) for im in row["images"])
+            + len(row["solution"])
+            + len(row["extra"])
+            + len(row["problem"])
+        )
         if self._writer is not None and self._bytes and self._bytes + size > self.max_bytes:
             self._close_shard()
         if self._writer is None:
@@ -181,9 +211,14 @@ class _ShardWriter:
         return self.paths
 
 
-def export_to_folder(input_jsonl: str | os.PathLike, output: str | os.PathLike, *,
-                     image_root: str | os.PathLike | None = None, split: str = "train",
-                     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES) -> ExportSummary:
+def export_to_folder(
+    input_jsonl: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    image_root: str | os.PathLike | None = None,
+    split: str = "train",
+    max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+) -> ExportSummary:
     """Write the JSONL's records, images embedded, as a parquet dataset folder."""
     src = Path(input_jsonl)
     out = Path(output)
@@ -251,8 +286,14 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def push_folder(folder: str | os.PathLike, repo_id: str, *, split: str, private: bool = False,
-                revision: str | None = None) -> dict[str, str]:
+def push_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    split: str,
+    private: bool = False,
+    revision: str | None = None,
+) -> dict[str, str]:
     """Upload the folder's files in one commit; stale `data/<split>-*` shards are removed."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, RepositoryNotFoundError
@@ -267,12 +308,17 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, split: str, private:
             api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
         present = api.list_repo_files(repo_id, repo_type="dataset", revision=revision)
         stale = [p for p in present if p.startswith(f"data/{split}-") and p not in files]
-        ops: list[Any] = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(root / p))
-                          for p in files]
+        ops: list[Any] = [
+            CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(root / p)) for p in files
+        ]
         ops += [CommitOperationDelete(path_in_repo=p) for p in stale]
         info = api.create_commit(
-            repo_id, operations=ops, repo_type="dataset", revision=revision,
-            commit_message=f"Upload {split} split with vlmr1 prepare-data to-hf")
+            repo_id,
+            operations=ops,
+            repo_type="dataset",
+            revision=revision,
+            commit_message=f"Upload {split} split with vlmr1 prepare-data to-hf",
+        )
     except HFValidationError as e:
         raise UserError(f"{where}: {str(e).splitlines()[0]}") from None
     except RepositoryNotFoundError:
@@ -280,11 +326,17 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, split: str, private:
     except HfHubHTTPError as e:
         status = getattr(getattr(e, "response", None), "status_code", None)
         if status == 401:
-            raise UserError(f"{where}: not authenticated (log in with `hf auth login` or set "
-                            "HF_TOKEN)") from None
+            raise UserError(
+                f"{where}: not authenticated (log in with `hf auth login` or set HF_TOKEN)"
+            ) from None
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{where}: {first[:300]}") from None
     except _transport_errors() as e:
         raise UserError(f"{where}: cannot reach the Hub ({type(e).__name__})") from None
-    return {"repo": repo_id, "revision": revision or "main", "commit": info.oid,
-            "files": str(len(files)), "removed": str(len(stale))}
+    return {
+        "repo": repo_id,
+        "revision": revision or "main",
+        "commit": info.oid,
+        "files": str(len(files)),
+        "removed": str(len(stale)),
+    }

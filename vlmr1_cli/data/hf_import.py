@@ -59,8 +59,15 @@ from vlmr1_cli.progress import track
 
 DATA_SUFFIXES = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".arrow": "arrow"}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp",
-               "TIFF": ".tif", "MPO": ".jpg"}
+_EXTENSIONS = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "WEBP": ".webp",
+    "GIF": ".gif",
+    "BMP": ".bmp",
+    "TIFF": ".tif",
+    "MPO": ".jpg",
+}
 _PROBE_CACHE = 4096  # images remembered by content hash (a bound, not a full index)
 
 
@@ -112,7 +119,7 @@ def _readme_configs(folder: Path) -> list[str]:
 
     try:
         meta = metadata_load(readme) or {}
-    except Exception:  # noqa: BLE001 - a broken card only means "no configs"; datasets reports it
+    except Exception:
         return []
     configs = meta.get("configs") or []
     return [c.get("config_name", "default") for c in configs if isinstance(c, dict)]
@@ -142,11 +149,14 @@ def _open_folder(folder: Path, name: str, split: str | None, config: str | None)
         elif (folder / config).is_dir():
             kwargs["data_dir"] = config
         else:
-            subfolders = sorted(p.name for p in folder.iterdir()
-                                if p.is_dir() and not p.name.startswith("."))
-            raise UserError(f"{name}: no config or subfolder '{config}' (configs: "
-                            f"{', '.join(configs) or 'none'}; "
-                            f"subfolders: {', '.join(subfolders) or 'none'})")
+            subfolders = sorted(
+                p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+            )
+            raise UserError(
+                f"{name}: no config or subfolder '{config}' (configs: "
+                f"{', '.join(configs) or 'none'}; "
+                f"subfolders: {', '.join(subfolders) or 'none'})"
+            )
     try:
         loaded = datasets.load_dataset(str(folder), streaming=True, **kwargs)
     except errors as e:
@@ -163,8 +173,9 @@ def _open_file(path: Path, split: str | None) -> tuple[Any, str]:
         raise UserError(f"{path}: not a data file (expected {', '.join(sorted(DATA_SUFFIXES))})")
     chosen = split or "train"
     try:
-        loaded = datasets.load_dataset(builder, data_files={chosen: str(path)}, split=chosen,
-                                       streaming=True)
+        loaded = datasets.load_dataset(
+            builder, data_files={chosen: str(path)}, split=chosen, streaming=True
+        )
     except StopIteration:  # the JSON builder peeks at the first rows of an empty file
         raise UserError(f"{path}: no rows (the file is empty)") from None
     except _read_errors() as e:
@@ -188,18 +199,24 @@ def _download(repo_id: str, revision: str | None) -> tuple[Path, str | None]:
     try:
         local = snapshot_download(repo_id, repo_type="dataset", revision=revision)
     except GatedRepoError:
-        raise UserError(f"{where} is gated: accept its conditions on the Hub and log in "
-                        "(`hf auth login` or HF_TOKEN)") from None
+        raise UserError(
+            f"{where} is gated: accept its conditions on the Hub and log in "
+            "(`hf auth login` or HF_TOKEN)"
+        ) from None
     except RepositoryNotFoundError:
-        raise UserError(f"{where} not found (or private: log in with `hf auth login` or "
-                        "set HF_TOKEN)") from None
+        raise UserError(
+            f"{where} not found (or private: log in with `hf auth login` or set HF_TOKEN)"
+        ) from None
     except RevisionNotFoundError:
         raise UserError(f"{where}: revision '{revision}' not found") from None
     except (LocalEntryNotFoundError, OfflineModeIsEnabled):
         from huggingface_hub import constants
 
-        why = "the Hub is off (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else \
-            "cannot reach the Hub"
+        why = (
+            "the Hub is off (HF_HUB_OFFLINE=1)"
+            if constants.HF_HUB_OFFLINE
+            else "cannot reach the Hub"
+        )
         raise UserError(f"{where}: {why} and it is not in the local cache") from None
     except HfHubHTTPError as e:
         raise UserError(f"{where}: the Hub refused the download: {_first_line(e)}") from None
@@ -211,8 +228,12 @@ def looks_like_repo_id(text: str) -> bool:
     return bool(_REPO_ID.match(text)) and Path(text).suffix.lower() not in DATA_SUFFIXES
 
 
-def open_source(source: str | os.PathLike, split: str | None = None, config: str | None = None,
-                revision: str | None = None) -> Source:
+def open_source(
+    source: str | os.PathLike,
+    split: str | None = None,
+    config: str | None = None,
+    revision: str | None = None,
+) -> Source:
     """Open one split of a local file/folder or a Hub dataset, images left undecoded."""
     text = str(source)
     path = Path(text)
@@ -243,8 +264,15 @@ def open_source(source: str | os.PathLike, split: str | None = None, config: str
     if chosen in splits:
         total = splits[chosen].num_examples or None
     rows, columns = _peek_columns(_guarded(dataset, text, chosen), dataset)
-    return Source(name=text, split=chosen, rows=rows, columns=columns, base_dir=base,
-                  total=total, revision=revision_read)
+    return Source(
+        name=text,
+        split=chosen,
+        rows=rows,
+        columns=columns,
+        base_dir=base,
+        total=total,
+        revision=revision_read,
+    )
 
 
 def _guarded(dataset: Iterable[dict], name: str, split: str) -> Iterator[dict]:
@@ -348,8 +376,10 @@ class ImageStore:
         if rel.startswith(("http://", "https://")):
             raise RowSkip("image is a URL (download the images, then pass --source-root)")
         if self.base_dir is None:
-            raise UserError(f"{loc}: the row names an image path but the source has no folder; "
-                            "pass --source-root")
+            raise UserError(
+                f"{loc}: the row names an image path but the source has no folder; "
+                "pass --source-root"
+            )
         full = safe_join(self.base_dir, rel, loc)
         if not os.path.isfile(full):
             raise RowSkip("image file not found")
@@ -419,15 +449,19 @@ def _convention(plan: _Plan, loc: str, row_units: str | None = None) -> tuple[st
     units = plan.box_units
     if row_units is not None:
         if units is not None and units != row_units:
-            raise UserError(f"{loc}: the row states bbox_type for {row_units} but --box-units is "
-                            f"{units}; drop --box-units or fix the data")
+            raise UserError(
+                f"{loc}: the row states bbox_type for {row_units} but --box-units is "
+                f"{units}; drop --box-units or fix the data"
+            )
         units = row_units
     if plan.box_format is None or units is None:
         stated = (("--box-format", plan.box_format), ("--box-units", units))
         missing = " and ".join(flag for flag, v in stated if v is None)
-        raise UserError(f"{loc}: the rows hold boxes but their convention is not stated: pass "
-                        f"{missing} (xyxy|xywh|cxcywh; pixels|norm1|norm1000 of the original "
-                        "image)")
+        raise UserError(
+            f"{loc}: the rows hold boxes but their convention is not stated: pass "
+            f"{missing} (xyxy|xywh|cxcywh; pixels|norm1|norm1000 of the original "
+            "image)"
+        )
     return plan.box_format, units
 
 
@@ -480,8 +514,9 @@ def _labels(plan: _Plan, row: dict) -> list[str] | None:
     return parse_labels(row.get(plan.cols.labels)) if plan.cols.labels else None
 
 
-def _ovd(objects: Sequence[tuple[list[float], str | None]],
-         labels: list[str] | None) -> tuple[list[dict], list[str]]:
+def _ovd(
+    objects: Sequence[tuple[list[float], str | None]], labels: list[str] | None
+) -> tuple[list[dict], list[str]]:
     """Objects -> (solution, labels); the labels default to the solution's, in order."""
     if labels is None:
         if any(label is None for _, label in objects):
@@ -517,10 +552,18 @@ def _generic_row(plan: _Plan, row: dict, loc: str) -> dict:
     if plan.task == "text":
         if not isinstance(raw, str):
             raise RowSkip("solution is not text")
-        images = [plan.store.probe(c, loc) for c in _image_cells(row.get(plan.cols.image))] \
-            if plan.cols.image else []
-        return {"task": "text", "images": images, "problems": problems, "listed": listed,
-                "solution": answer_payload(raw)}
+        images = (
+            [plan.store.probe(c, loc) for c in _image_cells(row.get(plan.cols.image))]
+            if plan.cols.image
+            else []
+        )
+        return {
+            "task": "text",
+            "images": images,
+            "problems": problems,
+            "listed": listed,
+            "solution": answer_payload(raw),
+        }
     kind, value = parse_solution(raw)
     if kind == "text":
         raise RowSkip("solution is not a box or a list of objects (text answers: --task text)")
@@ -537,14 +580,27 @@ def _generic_row(plan: _Plan, row: dict, loc: str) -> dict:
                 raise RowSkip("rec row: not exactly one box")
             value = value[0][0]
         box = _checked(to_xyxy_pixels(value, fmt, units, *size), size, plan.tolerance)
-        return {"task": "rec", "images": [image], "problems": problems, "listed": listed,
-                "solution": box}
+        return {
+            "task": "rec",
+            "images": [image],
+            "problems": problems,
+            "listed": listed,
+            "solution": box,
+        }
     objects = [(value, None)] if kind == "box" else value
-    objects = [(_checked(to_xyxy_pixels(b, fmt, units, *size), size, plan.tolerance), label)
-               for b, label in objects]
+    objects = [
+        (_checked(to_xyxy_pixels(b, fmt, units, *size), size, plan.tolerance), label)
+        for b, label in objects
+    ]
     solution, labels = _ovd(objects, labels)
-    return {"task": "ovd", "images": [image], "problems": problems, "listed": listed,
-            "solution": solution, "labels": labels}
+    return {
+        "task": "ovd",
+        "images": [image],
+        "problems": problems,
+        "listed": listed,
+        "solution": solution,
+        "labels": labels,
+    }
 
 
 def _swift_row(plan: _Plan, row: dict, loc: str) -> dict:
@@ -552,8 +608,10 @@ def _swift_row(plan: _Plan, row: dict, loc: str) -> dict:
     fmt, units = _convention(plan, loc, parsed.units)
     image = _single_image(plan, row, loc)
     size = image.size
-    objects = [(_checked(to_xyxy_pixels(b, fmt, units, *size), size, plan.tolerance), ref)
-               for b, ref in parsed.objects]
+    objects = [
+        (_checked(to_xyxy_pixels(b, fmt, units, *size), size, plan.tolerance), ref)
+        for b, ref in parsed.objects
+    ]
     task = plan.task if plan.task != "auto" else ("rec" if len(objects) == 1 else "ovd")
     problem = _problem(plan, row)
     if task == "rec":
@@ -565,8 +623,13 @@ def _swift_row(plan: _Plan, row: dict, loc: str) -> dict:
             raise RowSkip("empty problem")
         return {"task": "rec", "images": [image], "problem": problem, "solution": box}
     solution, labels = _ovd(objects, _labels(plan, row))
-    return {"task": "ovd", "images": [image], "problem": problem, "solution": solution,
-            "labels": labels}
+    return {
+        "task": "ovd",
+        "images": [image],
+        "problem": problem,
+        "solution": solution,
+        "labels": labels,
+    }
 
 
 def _vlmr1_row(plan: _Plan, row: dict, loc: str) -> dict:
@@ -596,8 +659,12 @@ def _vlmr1_row(plan: _Plan, row: dict, loc: str) -> dict:
     if task == "ovd" and size is not None and isinstance(solution, list):
         for obj in solution:
             _require_box(obj.get("bbox_2d") if isinstance(obj, dict) else [], size, plan.tolerance)
-    out: dict[str, Any] = {"task": task, "images": images, "problem": row.get("problem") or "",
-                           "solution": solution}
+    out: dict[str, Any] = {
+        "task": task,
+        "images": images,
+        "problem": row.get("problem") or "",
+        "solution": solution,
+    }
     labels = row.get(plan.cols.labels) if plan.cols.labels else None
     if labels is not None:
         out["labels"] = list(labels)
@@ -634,58 +701,82 @@ def _records(plan: _Plan, row: dict, index: int) -> list[dict]:
     if not texts:
         return []
     if listed:
-        plan.summary.note("rows whose problem is a list of texts ("
-                          + ("one record per text)" if plan.texts == "all" else "first text only)"))
+        plan.summary.note(
+            "rows whose problem is a list of texts ("
+            + ("one record per text)" if plan.texts == "all" else "first text only)")
+        )
     images: list[ProbedImage] = got["images"]
     paths = [plan.store.write(im) for im in images]
     out = []
     for k, text in texts:
-        rec: dict[str, Any] = {"id": f"{rid}-{k}" if listed else rid, "task": got["task"],
-                               "images": list(paths),
-                               "image_sizes": [list(im.size) for im in images],
-                               "problem": text, "solution": got["solution"]}
+        rec: dict[str, Any] = {
+            "id": f"{rid}-{k}" if listed else rid,
+            "task": got["task"],
+            "images": list(paths),
+            "image_sizes": [list(im.size) for im in images],
+            "problem": text,
+            "solution": got["solution"],
+        }
         if "labels" in got:
             rec["labels"] = got["labels"]
         if plan.layout == "vlmr1":
             rec.update(got["extra"])
         else:
-            rec.update({"source": "hf", "hf_dataset": plan.name, "hf_split": plan.split,
-                        "hf_row": index})
+            rec.update(
+                {"source": "hf", "hf_dataset": plan.name, "hf_split": plan.split, "hf_row": index}
+            )
             if listed:
                 rec["hf_text_index"] = k  # the text's index in the row's problem list
         out.append(rec)
     return out
 
 
-_CONVENTION_SOURCES = {"vlmr1": "the vlmr1 layout stores",
-                       "lmms-refcoco": "lmms-eval's RefCOCO datasets (lmms-refcoco layout) store"}
+_CONVENTION_SOURCES = {
+    "vlmr1": "the vlmr1 layout stores",
+    "lmms-refcoco": "lmms-eval's RefCOCO datasets (lmms-refcoco layout) store",
+}
 
 
-def _fixed_convention(layout: str, box_format: str | None,
-                      box_units: str | None) -> tuple[str | None, str | None]:
+def _fixed_convention(
+    layout: str, box_format: str | None, box_units: str | None
+) -> tuple[str | None, str | None]:
     stated = PRESET_CONVENTIONS.get(layout)
     if stated is not None:
         fmt, units = stated
         if box_format not in (None, fmt) or box_units not in (None, units):
-            raise UserError(f"{_CONVENTION_SOURCES[layout]} {fmt} boxes in original-image "
-                            f"{units}: drop --box-format/--box-units (or pass --layout and "
-                            "the columns for another reading)")
+            raise UserError(
+                f"{_CONVENTION_SOURCES[layout]} {fmt} boxes in original-image "
+                f"{units}: drop --box-format/--box-units (or pass --layout and "
+                "the columns for another reading)"
+            )
         return stated
     if layout == "swift" and box_format not in (None, "xyxy"):
-        raise UserError("ms-swift boxes are xyxy: --box-format must be xyxy for the swift layout "
-                        "(the unit comes from each row's bbox_type)")
+        raise UserError(
+            "ms-swift boxes are xyxy: --box-format must be xyxy for the swift layout "
+            "(the unit comes from each row's bbox_type)"
+        )
     if layout == "swift":
         return "xyxy", box_units
     return box_format, box_units
 
 
-def convert_hf(source: str | os.PathLike, output: str | os.PathLike,
-               image_root: str | os.PathLike, *, split: str | None = None,
-               config: str | None = None, revision: str | None = None, layout: str = "auto",
-               task: str = "auto", columns: dict[str, str | None] | None = None,
-               box_format: str | None = None, box_units: str | None = None,
-               source_root: str | os.PathLike | None = None, texts: str = "all",
-               tolerance: float = BOX_TOLERANCE) -> Summary:
+def convert_hf(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    image_root: str | os.PathLike,
+    *,
+    split: str | None = None,
+    config: str | None = None,
+    revision: str | None = None,
+    layout: str = "auto",
+    task: str = "auto",
+    columns: dict[str, str | None] | None = None,
+    box_format: str | None = None,
+    box_units: str | None = None,
+    source_root: str | os.PathLike | None = None,
+    texts: str = "all",
+    tolerance: float = BOX_TOLERANCE,
+) -> Summary:
     """Convert one split of a Hub dataset or local data file/folder into schema-v1 JSONL."""
     if task not in ("auto", "rec", "ovd", "text"):
         raise UserError(f"unknown --task '{task}' (choose auto, rec, ovd or text)")
@@ -707,19 +798,25 @@ def convert_hf(source: str | os.PathLike, output: str | os.PathLike,
         if not chosen and columns_suffice(columns, task):
             chosen = COLUMNS_LAYOUT  # the options name every column: no preset needed
         if not chosen:
-            raise UserError(f"{src.name}: cannot tell the layout from the columns "
-                            f"({', '.join(src.columns) or 'none'}); pass --layout "
-                            f"({', '.join(LAYOUTS)}) or --image-column, --problem-column and "
-                            "--solution-column")
-    fitting = {"swift": (("auto", "rec", "ovd"), "its rows hold boxes"),
-               "lmms-refcoco": (("auto", "rec"), "its rows hold one box each: rec")}
+            raise UserError(
+                f"{src.name}: cannot tell the layout from the columns "
+                f"({', '.join(src.columns) or 'none'}); pass --layout "
+                f"({', '.join(LAYOUTS)}) or --image-column, --problem-column and "
+                "--solution-column"
+            )
+    fitting = {
+        "swift": (("auto", "rec", "ovd"), "its rows hold boxes"),
+        "lmms-refcoco": (("auto", "rec"), "its rows hold one box each: rec"),
+    }
     if chosen in fitting and task not in fitting[chosen][0]:
         raise UserError(f"--task {task} does not fit the {chosen} layout ({fitting[chosen][1]})")
     if chosen == "vlmr1":
         missing = [c for c in VLMR1_COLUMNS[:6] if c not in src.columns]
         if missing:
-            raise UserError(f"{src.name}: not a vlmr1 dataset: no column {', '.join(missing)} "
-                            f"(columns: {', '.join(src.columns)})")
+            raise UserError(
+                f"{src.name}: not a vlmr1 dataset: no column {', '.join(missing)} "
+                f"(columns: {', '.join(src.columns)})"
+            )
     fmt, units = _fixed_convention(chosen, box_format, box_units)
     cols = resolve_columns(chosen, src.columns, columns, src.name, task)
     root = Path(image_root)
@@ -731,16 +828,28 @@ def convert_hf(source: str | os.PathLike, output: str | os.PathLike,
         shown_layout = "none (columns given by the options)"
     else:
         shown_layout = f"{chosen} (detected from the columns)"
-    summary = Summary(source=f"hf:{src.name}", options={
-        "source": src.name, "split": src.split, "config": config,
-        "revision": src.revision or revision, "layout": shown_layout,
-        "task": task, "columns": cols.as_dict(), "texts": texts, "box_format": fmt,
-        "box_units": units if units or chosen != "swift" else "per row (bbox_type)",
-        "box_tolerance_px": tolerance, "image_root": str(root)})
+    summary = Summary(
+        source=f"hf:{src.name}",
+        options={
+            "source": src.name,
+            "split": src.split,
+            "config": config,
+            "revision": src.revision or revision,
+            "layout": shown_layout,
+            "task": task,
+            "columns": cols.as_dict(),
+            "texts": texts,
+            "box_format": fmt,
+            "box_units": units if units or chosen != "swift" else "per row (bbox_type)",
+            "box_tolerance_px": tolerance,
+            "image_root": str(root),
+        },
+    )
     base = Path(source_root) if source_root is not None else src.base_dir
     store = ImageStore(root, base, summary)
-    plan = _Plan(src.name, src.split, chosen, task, cols, fmt, units, tolerance, store, summary,
-                 texts)
+    plan = _Plan(
+        src.name, src.split, chosen, task, cols, fmt, units, tolerance, store, summary, texts
+    )
     with RecordSink(output, summary) as sink:
         root.mkdir(parents=True, exist_ok=True)  # the records' image root, even if no row is kept
         summary.outputs["images"] = str(root)

@@ -76,21 +76,47 @@ COLUMNS_LAYOUT = "columns"  # no preset: every role from the options (internal n
 
 # Candidate column names per role, first present wins. `None` = the role has no default.
 _PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
-    "trl": {"image": ("image", "images"), "problem": ("problem", "prompt"),
-            "solution": ("solution",), "labels": ("labels",), "id": ("id",)},
-    "easyr1": {"image": ("images", "image"), "problem": ("problem",), "solution": ("answer",),
-               "labels": ("labels",), "id": ("id",)},
-    "swift": {"image": ("images", "image"), "problem": (), "solution": ("objects",),
-              "labels": (), "id": ("id",)},
-    "vlmr1": {"image": ("images",), "problem": ("problem",), "solution": ("solution",),
-              "labels": ("labels",), "id": ("id",)},
-    "lmms-refcoco": {"image": ("image",), "problem": ("answer",), "solution": ("bbox",),
-                     "labels": (), "id": ("question_id",)},
+    "trl": {
+        "image": ("image", "images"),
+        "problem": ("problem", "prompt"),
+        "solution": ("solution",),
+        "labels": ("labels",),
+        "id": ("id",),
+    },
+    "easyr1": {
+        "image": ("images", "image"),
+        "problem": ("problem",),
+        "solution": ("answer",),
+        "labels": ("labels",),
+        "id": ("id",),
+    },
+    "swift": {
+        "image": ("images", "image"),
+        "problem": (),
+        "solution": ("objects",),
+        "labels": (),
+        "id": ("id",),
+    },
+    "vlmr1": {
+        "image": ("images",),
+        "problem": ("problem",),
+        "solution": ("solution",),
+        "labels": ("labels",),
+        "id": ("id",),
+    },
+    "lmms-refcoco": {
+        "image": ("image",),
+        "problem": ("answer",),
+        "solution": ("bbox",),
+        "labels": (),
+        "id": ("question_id",),
+    },
     COLUMNS_LAYOUT: {"image": (), "problem": (), "solution": (), "labels": (), "id": ("id",)},
 }
 LAYOUTS = tuple(layout.value for layout in Layout if layout is not Layout.auto)
-LMMS_REFCOCO_COLUMNS = frozenset({"question_id", "image", "question", "answer", "bbox",
-                                  "file_name"})
+LMMS_REFCOCO_COLUMNS = frozenset(
+    {"question_id", "image", "question", "answer", "bbox", "file_name"}
+)
 # Box conventions a preset states (the user may repeat them, not contradict them). lmms-eval's
 # RefCOCO tasks read `bbox` as COCO (top-left x, top-left y, width, height) in the original
 # image's pixels: tasks/refcoco/utils.py draws it as [x, y, x + w, y + h] and utils_rec.py
@@ -153,8 +179,9 @@ class ColumnMap:
         return {role: getattr(self, role) for role in ROLES}
 
 
-def resolve_columns(layout: str, columns: list[str], overrides: dict[str, str | None],
-                    source: str, task: str) -> ColumnMap:
+def resolve_columns(
+    layout: str, columns: list[str], overrides: dict[str, str | None], source: str, task: str
+) -> ColumnMap:
     """Columns per role: an override must exist; a default is the first candidate present.
 
     A role the task needs but the dataset lacks is a one-line error naming the columns.
@@ -166,8 +193,9 @@ def resolve_columns(layout: str, columns: list[str], overrides: dict[str, str | 
         given = overrides.get(role)
         if given is not None:
             if given not in columns:
-                raise UserError(f"{source}: --{role}-column '{given}' is not a column "
-                                f"(columns: {shown})")
+                raise UserError(
+                    f"{source}: --{role}-column '{given}' is not a column (columns: {shown})"
+                )
             chosen[role] = given
         else:
             chosen[role] = next((c for c in preset[role] if c in columns), None)
@@ -177,8 +205,10 @@ def resolve_columns(layout: str, columns: list[str], overrides: dict[str, str | 
         if chosen[role] is None:
             looked = ", ".join(f"'{c}'" for c in preset[role]) or "none by default"
             what = f"the {layout} layout" if layout != COLUMNS_LAYOUT else "the columns given"
-            raise UserError(f"{source}: no {role} column for {what} (looked for "
-                            f"{looked}; columns: {shown}); pass --{role}-column")
+            raise UserError(
+                f"{source}: no {role} column for {what} (looked for "
+                f"{looked}; columns: {shown}); pass --{role}-column"
+            )
     return ColumnMap(**chosen)
 
 
@@ -219,8 +249,11 @@ def problem_text(value: Any) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return "".join(p.get("text") or "" for p in content
-                               if isinstance(p, dict) and p.get("type", "text") == "text")
+                return "".join(
+                    p.get("text") or ""
+                    for p in content
+                    if isinstance(p, dict) and p.get("type", "text") == "text"
+                )
     if value is None:
         return ""
     raise RowSkip("problem is not text")
@@ -350,8 +383,9 @@ def parse_swift_objects(value: Any) -> SwiftObjects:
     return SwiftObjects([([float(x) for x in b], r) for b, r in pairs], units)
 
 
-def to_xyxy_pixels(box: list[float], box_format: str, units: str, width: int,
-                   height: int) -> list[float]:
+def to_xyxy_pixels(
+    box: list[float], box_format: str, units: str, width: int, height: int
+) -> list[float]:
     """A box in the stated convention -> continuous xyxy in original-image pixels.
 
     Sums and scalings are rounded to 10 decimals: that removes float noise

@@ -65,8 +65,7 @@ def _points(shape: object, loc: str) -> list[tuple[float, float]]:
         raise UserError(f"{loc}: key 'points' must be a non-empty list of [x, y]")
     out = []
     for p in pts:
-        if (not isinstance(p, (list, tuple)) or len(p) != 2
-                or not all(is_number(v) for v in p)):
+        if not isinstance(p, (list, tuple)) or len(p) != 2 or not all(is_number(v) for v in p):
             raise UserError(f"{loc}: point {p!r} is not [x, y] finite numbers")
         out.append((float(p[0]), float(p[1])))
     return out
@@ -91,8 +90,12 @@ def mask_box(shapes: list, rule: str, width: int, height: int, loc: str) -> list
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     box = [min(xs), min(ys), max(xs), max(ys)]
     if rule == "targets":
-        box = [min(max(box[0], 0.0), width), min(max(box[1], 0.0), height),
-               min(max(box[2], 0.0), width), min(max(box[3], 0.0), height)]
+        box = [
+            min(max(box[0], 0.0), width),
+            min(max(box[1], 0.0), height),
+            min(max(box[2], 0.0), width),
+            min(max(box[3], 0.0), height),
+        ]
     return box
 
 
@@ -119,8 +122,15 @@ def _image_size(path: Path, loc: str) -> tuple[int, int]:
         raise UserError(f"{loc}: image {path.name} is not readable ({type(e).__name__})") from None
 
 
-def convert_lisa(folder: str | os.PathLike, output: str | os.PathLike, *, box_rule: str = "targets",
-                 texts: str = "all", image_prefix: str = "", tolerance: float = BOX_TOLERANCE) -> Summary:
+def convert_lisa(
+    folder: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    box_rule: str = "targets",
+    texts: str = "all",
+    image_prefix: str = "",
+    tolerance: float = BOX_TOLERANCE,
+) -> Summary:
     """Convert a ReasonSeg split folder (e.g. `ReasonSeg/test`) into REC records."""
     if box_rule not in BOX_RULES:
         raise UserError(f"unknown --box-rule '{box_rule}' (choose {' or '.join(BOX_RULES)})")
@@ -132,8 +142,15 @@ def convert_lisa(folder: str | os.PathLike, output: str | os.PathLike, *, box_ru
     files = sorted(root.glob("*.json"))
     if not files:
         raise UserError(f"{root}: no *.json annotation files")
-    summary = Summary(source="lisa", options={"box_rule": box_rule, "texts": texts,
-                                              "image_prefix": image_prefix, "box_tolerance_px": tolerance})
+    summary = Summary(
+        source="lisa",
+        options={
+            "box_rule": box_rule,
+            "texts": texts,
+            "image_prefix": image_prefix,
+            "box_tolerance_px": tolerance,
+        },
+    )
     with RecordSink(output, summary) as sink:
         for path in track(files, f"lisa {root.name}"):
             loc = str(path)
@@ -162,15 +179,17 @@ def convert_lisa(folder: str | os.PathLike, output: str | os.PathLike, *, box_ru
                 if not t.strip():
                     summary.skip("empty instruction text")
                     continue
-                sink.write({
-                    "id": f"{path.stem}-{k}",
-                    "task": "rec",
-                    "images": [rel],
-                    "image_sizes": [[w, h]],
-                    "problem": t.strip(),
-                    "solution": box,
-                    "source": "lisa",
-                    "box_rule": box_rule,
-                    "is_sentence": bool(anno.get("is_sentence", False)),
-                })
+                sink.write(
+                    {
+                        "id": f"{path.stem}-{k}",
+                        "task": "rec",
+                        "images": [rel],
+                        "image_sizes": [[w, h]],
+                        "problem": t.strip(),
+                        "solution": box,
+                        "source": "lisa",
+                        "box_rule": box_rule,
+                        "is_sentence": bool(anno.get("is_sentence", False)),
+                    }
+                )
     return summary

@@ -22,14 +22,22 @@ from vlmr1_cli.io import iter_jsonl
 from vlmr1_cli.models.base import ModelFamily, PixelLimits
 
 
-def load_records(path: str | Path, image_root: str | Path | None = None,
-                 max_samples: int | None = None, check_images: bool = True) -> list[dict]:
+def load_records(
+    path: str | Path,
+    image_root: str | Path | None = None,
+    max_samples: int | None = None,
+    check_images: bool = True,
+) -> list[dict]:
     """Read and validate a JSONL file. Adds `_image_paths` (resolved) to each record."""
     return list(iter_records(path, image_root, max_samples, check_images))
 
 
-def iter_records(path: str | Path, image_root: str | Path | None = None,
-                 max_samples: int | None = None, check_images: bool = True) -> Iterator[dict]:
+def iter_records(
+    path: str | Path,
+    image_root: str | Path | None = None,
+    max_samples: int | None = None,
+    check_images: bool = True,
+) -> Iterator[dict]:
     """`load_records` one record at a time, in file order (so the first problem in the file is
     the one reported), without holding the records: the training cache streams millions."""
     root = Path(image_root) if image_root is not None else Path(path).parent
@@ -113,8 +121,14 @@ def input_sizes(rec: dict, family: ModelFamily, limits: PixelLimits) -> list[tup
 def box_image_index(rec: dict, location: str = "record") -> int:
     """Which image a REC/OVD record's boxes refer to: `box_image` if the record says so, else 0."""
     idx = rec.get("box_image", 0)
-    if not isinstance(idx, int) or isinstance(idx, bool) or not 0 <= idx < max(1, len(rec["images"])):
-        raise UserError(f"{location}: key 'box_image': must be an index into 'images' (0..{len(rec['images']) - 1})")
+    if (
+        not isinstance(idx, int)
+        or isinstance(idx, bool)
+        or not 0 <= idx < max(1, len(rec["images"]))
+    ):
+        raise UserError(
+            f"{location}: key 'box_image': must be an index into 'images' (0..{len(rec['images']) - 1})"
+        )
     return idx
 
 
@@ -129,7 +143,10 @@ def solution_to_model_frame(rec: dict, family: ModelFamily, sizes: list[tuple[in
     inp = sizes[k]
     if rec["task"] == "rec":
         return list(family.to_model_frame(rec["solution"], orig, inp))
-    return [{**o, "bbox_2d": list(family.to_model_frame(o["bbox_2d"], orig, inp))} for o in rec["solution"]]
+    return [
+        {**o, "bbox_2d": list(family.to_model_frame(o["bbox_2d"], orig, inp))}
+        for o in rec["solution"]
+    ]
 
 
 def fill(template: str, **values: str) -> str:
@@ -142,10 +159,16 @@ def fill(template: str, **values: str) -> str:
 
 def prompt_text(rec: dict, templates: dict[str, str]) -> str:
     template = templates.get(rec["task"], "{problem}")
-    return fill(template, problem=rec["problem"].strip().rstrip("."), labels=str(list(rec.get("labels") or [])))
+    return fill(
+        template,
+        problem=rec["problem"].strip().rstrip("."),
+        labels=str(list(rec.get("labels") or [])),
+    )
 
 
-def answer_text(rec: dict, model_solution: Any, family: ModelFamily, templates: dict[str, str]) -> str:
+def answer_text(
+    rec: dict, model_solution: Any, family: ModelFamily, templates: dict[str, str]
+) -> str:
     """The SFT target: the answer a model should write, boxes as integers in its frame."""
     template = templates.get(rec["task"], "<answer>{solution}</answer>")
     think = ""
@@ -156,7 +179,10 @@ def answer_text(rec: dict, model_solution: Any, family: ModelFamily, templates: 
         if not model_solution:
             objects = "None"
         else:
-            objs = [{"bbox_2d": family.format_box(o["bbox_2d"]), "label": o["label"]} for o in model_solution]
+            objs = [
+                {"bbox_2d": family.format_box(o["bbox_2d"]), "label": o["label"]}
+                for o in model_solution
+            ]
             objects = "```json\n" + json.dumps(objs, ensure_ascii=False) + "\n```"
         return fill(template, think=think, objects=objects)
     return fill(template, think=think, solution=str(model_solution))
@@ -166,8 +192,13 @@ def answer_text(rec: dict, model_solution: Any, family: ModelFamily, templates: 
 _ROW_KEYS = ("id", "task", "images", "image_sizes", "problem", "solution", "labels", "box_image")
 
 
-def build_rows(records: list[dict], family: ModelFamily, limits: PixelLimits, prompt_cfg: dict,
-               with_answers: bool) -> list[dict]:
+def build_rows(
+    records: list[dict],
+    family: ModelFamily,
+    limits: PixelLimits,
+    prompt_cfg: dict,
+    with_answers: bool,
+) -> list[dict]:
     """One dataset row per record: the prompt, image paths with original and model-input sizes,
     the solution in the model frame (JSON-encoded, since its type differs between tasks), and
     the record's other keys (JSON-encoded `extra_json`; rewards receive them as `extra`)."""
@@ -193,8 +224,14 @@ def build_rows(records: list[dict], family: ModelFamily, limits: PixelLimits, pr
             "extra_json": json.dumps(extra, ensure_ascii=False),
         }
         if with_answers:
-            row["completion"] = [{"role": "assistant",
-                                  "content": answer_text(rec, model_solution, family, prompt_cfg["answer_templates"])}]
+            row["completion"] = [
+                {
+                    "role": "assistant",
+                    "content": answer_text(
+                        rec, model_solution, family, prompt_cfg["answer_templates"]
+                    ),
+                }
+            ]
         rows.append(row)
     return rows
 
@@ -206,18 +243,27 @@ def row_features(with_answers: bool):
 
     message = {"role": Value("string"), "content": Value("string")}
     feats = {
-        "id": Value("string"), "task": Value("string"), "prompt": List(message),
-        "image_paths": List(Value("string")), "image_sizes": List(List(Value("int64"))),
-        "input_sizes": List(List(Value("int64"))), "box_image": Value("int64"),
-        "solution_json": Value("string"), "labels": List(Value("string")), "extra_json": Value("string"),
+        "id": Value("string"),
+        "task": Value("string"),
+        "prompt": List(message),
+        "image_paths": List(Value("string")),
+        "image_sizes": List(List(Value("int64"))),
+        "input_sizes": List(List(Value("int64"))),
+        "box_image": Value("int64"),
+        "solution_json": Value("string"),
+        "labels": List(Value("string")),
+        "extra_json": Value("string"),
     }
     if with_answers:
         feats["completion"] = List(message)
     return Features(feats)
 
 
-def load_image(path: str, size: tuple[int, int] | list[int],
-               original: tuple[int, int] | list[int] | None = None):
+def load_image(
+    path: str,
+    size: tuple[int, int] | list[int],
+    original: tuple[int, int] | list[int] | None = None,
+):
     """Open an image as RGB at exactly `size` (width, height): the model-input size (through the
     one image opener, so a decompression bomb is one line naming the file). `original`: the
     size the record states (its boxes were converted from it); another size is refused."""
@@ -238,14 +284,18 @@ def check_image_sizes(records: list[dict]) -> None:
     sizes: dict[str, tuple[int, int]] = {}
     for rec in records:
         loc = rec.get("_location", "record")
-        for rel, full, stated in zip(rec["images"], rec["_image_paths"], rec["image_sizes"], strict=True):
+        for rel, full, stated in zip(
+            rec["images"], rec["_image_paths"], rec["image_sizes"], strict=True
+        ):
             if full not in sizes:
                 try:
                     sizes[full] = image_size(full)
                 except UserError as e:
                     raise UserError(f"{loc}: {e}") from None
                 except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-                    raise UserError(f"{loc}: image {rel} is not readable ({type(e).__name__})") from None
+                    raise UserError(
+                        f"{loc}: image {rel} is not readable ({type(e).__name__})"
+                    ) from None
             why = size_mismatch(rel, sizes[full], stated)
             if why:
                 raise UserError(f"{loc}: record '{rec['id']}': {why}")
@@ -255,10 +305,15 @@ def _materialise(batch: dict) -> dict:
     """datasets transform: load images at their input size, decode the solution and extras.
     Text-only rows get `images: []`, which TRL accepts beside rows with images. An image whose
     size is not the one its record states is refused, naming it."""
-    out = {k: v for k, v in batch.items() if k not in ("solution_json", "image_paths", "extra_json")}
-    out["images"] = [[load_image(p, s, o) for p, s, o in zip(paths, sizes, originals, strict=True)]
-                     for paths, sizes, originals in zip(batch["image_paths"], batch["input_sizes"],
-                                                        batch["image_sizes"], strict=True)]
+    out = {
+        k: v for k, v in batch.items() if k not in ("solution_json", "image_paths", "extra_json")
+    }
+    out["images"] = [
+        [load_image(p, s, o) for p, s, o in zip(paths, sizes, originals, strict=True)]
+        for paths, sizes, originals in zip(
+            batch["image_paths"], batch["input_sizes"], batch["image_sizes"], strict=True
+        )
+    ]
     out["solution"] = [json.loads(s) for s in batch["solution_json"]]
     out["extra"] = [json.loads(s) for s in batch["extra_json"]]
     return out
@@ -278,7 +333,9 @@ def weighted_indices(n: int, weight: float, seed: int):
     parts = [np.arange(n, dtype=np.int64)] * whole
     n_frac = int(round(frac * n))
     if n_frac:
-        parts.append(np.sort(np.asarray(random.Random(seed).sample(range(n), n_frac), dtype=np.int64)))
+        parts.append(
+            np.sort(np.asarray(random.Random(seed).sample(range(n), n_frac), dtype=np.int64))
+        )
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 

@@ -31,7 +31,16 @@ from vlmr1_cli.data.validate import BOX_TOLERANCE, box_problem
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.progress import track
 
-SUBSETS = ("celebrity", "logo", "landmark", "color", "material", "position", "relationship", "negation")
+SUBSETS = (
+    "celebrity",
+    "logo",
+    "landmark",
+    "color",
+    "material",
+    "position",
+    "relationship",
+    "negation",
+)
 ALL_CATEGORY_SUBSETS = ("celebrity", "logo", "landmark", "coco")
 
 
@@ -46,17 +55,29 @@ def _texts(img: dict, key: str, loc: str) -> list[str]:
     return v
 
 
-def convert_ovdeval(files: Sequence[str | os.PathLike[str]], output: str | os.PathLike, *,
-                    subset: str | None = None, image_prefix: str = "", seed: int | None = None,
-                    tolerance: float = BOX_TOLERANCE) -> Summary:
+def convert_ovdeval(
+    files: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike,
+    *,
+    subset: str | None = None,
+    image_prefix: str = "",
+    seed: int | None = None,
+    tolerance: float = BOX_TOLERANCE,
+) -> Summary:
     """Convert one or more OVDEval subset files into one JSONL (ids `<subset>-<image id>`)."""
     if not files:
         raise UserError("give at least one OVDEval subset file")
     if subset is not None and len(files) > 1:
         raise UserError("--subset names a single file's subset; give one file with it")
-    summary = Summary(source="ovdeval", options={
-        "image_prefix": image_prefix, "seed": seed, "box_tolerance_px": tolerance,
-        "label_rule": "all category names for celebrity/logo/landmark/coco; text + neg_text otherwise"})
+    summary = Summary(
+        source="ovdeval",
+        options={
+            "image_prefix": image_prefix,
+            "seed": seed,
+            "box_tolerance_px": tolerance,
+            "label_rule": "all category names for celebrity/logo/landmark/coco; text + neg_text otherwise",
+        },
+    )
     subsets = []
     with RecordSink(output, summary) as sink:
         for f in files:
@@ -65,17 +86,30 @@ def convert_ovdeval(files: Sequence[str | os.PathLike[str]], output: str | os.Pa
                 raise UserError(f"{f}: subset '{name}' given twice")
             subsets.append(name)
             if name not in SUBSETS and name != "coco":
-                summary.note(f"subset '{name}' is not one of the 8 OVDEval names (labels: text + neg_text)")
+                summary.note(
+                    f"subset '{name}' is not one of the 8 OVDEval names (labels: text + neg_text)"
+                )
             # a copy's name, should the file lie outside the output's folder
-            copy = (f"{Path(output).stem}_gt.json", "gt") if len(files) == 1 else \
-                (f"{Path(output).stem}_{name}_gt.json", f"gt {name}")
+            copy = (
+                (f"{Path(output).stem}_gt.json", "gt")
+                if len(files) == 1
+                else (f"{Path(output).stem}_{name}_gt.json", f"gt {name}")
+            )
             _convert_one(Path(f), name, sink, summary, copy, image_prefix, seed, tolerance)
     summary.options["subsets"] = subsets
     return summary
 
 
-def _convert_one(path: Path, subset: str, sink: RecordSink, summary: Summary,
-                 copy: tuple[str, str], image_prefix: str, seed: int | None, tol: float) -> None:
+def _convert_one(
+    path: Path,
+    subset: str,
+    sink: RecordSink,
+    summary: Summary,
+    copy: tuple[str, str],
+    image_prefix: str,
+    seed: int | None,
+    tol: float,
+) -> None:
     coco = load_coco(path)
     names = category_names(coco, path)
     all_names = [c["name"] for c in coco.categories]
@@ -101,17 +135,19 @@ def _convert_one(path: Path, subset: str, sink: RecordSink, summary: Summary,
                 solution.append({"bbox_2d": box, "label": label})
         if seed is not None:
             random.Random(f"{seed}:{subset}:{img['id']}").shuffle(labels)
-        sink.write({
-            "id": f"{subset}-{img['id']}",
-            "task": "ovd",
-            "images": [check_relpath(image_prefix + img["file_name"], loc)],
-            "image_sizes": [[img["width"], img["height"]]],
-            "problem": "",
-            "solution": solution,
-            "labels": labels,
-            "source": "ovdeval",
-            "subset": subset,
-            "image_id": img["id"],
-            "gt_file": gt_rel,
-        })
+        sink.write(
+            {
+                "id": f"{subset}-{img['id']}",
+                "task": "ovd",
+                "images": [check_relpath(image_prefix + img["file_name"], loc)],
+                "image_sizes": [[img["width"], img["height"]]],
+                "problem": "",
+                "solution": solution,
+                "labels": labels,
+                "source": "ovdeval",
+                "subset": subset,
+                "image_id": img["id"],
+                "gt_file": gt_rel,
+            }
+        )
     summary.note(f"images in {subset}", len(coco.images))

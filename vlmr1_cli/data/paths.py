@@ -33,13 +33,17 @@ def check_relpath(rel: object, location: str | None = None) -> str:
     Backslashes count as separators too, so `..\\x` is refused on every platform.
     """
     if not isinstance(rel, str) or not rel.strip():
-        raise UnsafePathError(f"{_prefix(location)}image path must be a non-empty string, got {rel!r}")
+        raise UnsafePathError(
+            f"{_prefix(location)}image path must be a non-empty string, got {rel!r}"
+        )
     if "\x00" in rel:
         raise UnsafePathError(f"{_prefix(location)}image path {rel!r} contains a NUL byte")
     norm = rel.replace("\\", "/")
     if norm.startswith("/") or _DRIVE.match(norm):
-        raise UnsafePathError(f"{_prefix(location)}image path '{rel}' is absolute; "
-                              "upstream files must name images relative to the image root")
+        raise UnsafePathError(
+            f"{_prefix(location)}image path '{rel}' is absolute; "
+            "upstream files must name images relative to the image root"
+        )
     depth = 0
     for part in norm.split("/"):
         if part in ("", "."):
@@ -47,7 +51,9 @@ def check_relpath(rel: object, location: str | None = None) -> str:
         if part == "..":
             depth -= 1
             if depth < 0:
-                raise UnsafePathError(f"{_prefix(location)}image path '{rel}' escapes the image root")
+                raise UnsafePathError(
+                    f"{_prefix(location)}image path '{rel}' escapes the image root"
+                )
         else:
             depth += 1
     if depth == 0:
@@ -62,11 +68,15 @@ def safe_join(root: str | os.PathLike, rel: str, location: str | None = None) ->
     `root` (schema v1 lets records carry absolute paths; they still may not escape).
     """
     if not isinstance(rel, str) or not rel or "\x00" in rel:
-        raise UnsafePathError(f"{_prefix(location)}image path must be a non-empty string, got {rel!r}")
+        raise UnsafePathError(
+            f"{_prefix(location)}image path must be a non-empty string, got {rel!r}"
+        )
     root_real = os.path.realpath(root)
     if not os.path.isabs(rel):
         check_relpath(rel, location)
     full = os.path.realpath(os.path.join(root_real, rel))
     if full == root_real or not full.startswith(root_real.rstrip(os.sep) + os.sep):
-        raise UnsafePathError(f"{_prefix(location)}image path '{rel}' escapes the image root {root}")
+        raise UnsafePathError(
+            f"{_prefix(location)}image path '{rel}' escapes the image root {root}"
+        )
     return full

@@ -57,9 +57,17 @@ def _check_ref(ref: object, i: int, refs_file: Path) -> dict:
     return ref
 
 
-def convert_refcoco(refer_root: str | os.PathLike, dataset: str, split_by: str, split: str,
-                    output: str | os.PathLike, *, text: str = "raw", image_prefix: str = "",
-                    tolerance: float = BOX_TOLERANCE) -> Summary:
+def convert_refcoco(
+    refer_root: str | os.PathLike,
+    dataset: str,
+    split_by: str,
+    split: str,
+    output: str | os.PathLike,
+    *,
+    text: str = "raw",
+    image_prefix: str = "",
+    tolerance: float = BOX_TOLERANCE,
+) -> Summary:
     """Convert one (dataset, splitBy, split) of a refer folder into a JSONL of REC records."""
     if dataset not in DATASETS:
         raise UserError(f"unknown dataset '{dataset}' (choose from {', '.join(DATASETS)})")
@@ -73,10 +81,20 @@ def convert_refcoco(refer_root: str | os.PathLike, dataset: str, split_by: str, 
     refs_file = folder / f"refs({split_by}).p"
     if not refs_file.is_file():
         have = sorted(p.name for p in folder.glob("refs(*).p"))
-        raise UserError(f"{refs_file}: file not found (this folder has: {', '.join(have) or 'no refs(*).p'})")
-    summary = Summary(source=dataset, options={
-        "dataset": dataset, "split_by": split_by, "split": split, "text": text,
-        "image_prefix": image_prefix, "box_tolerance_px": tolerance})
+        raise UserError(
+            f"{refs_file}: file not found (this folder has: {', '.join(have) or 'no refs(*).p'})"
+        )
+    summary = Summary(
+        source=dataset,
+        options={
+            "dataset": dataset,
+            "split_by": split_by,
+            "split": split,
+            "text": text,
+            "image_prefix": image_prefix,
+            "box_tolerance_px": tolerance,
+        },
+    )
 
     refs, encoding = load_pickle(refs_file)
     if encoding != "utf-8":
@@ -92,7 +110,9 @@ def convert_refcoco(refer_root: str | os.PathLike, dataset: str, split_by: str, 
         if in_split(ref["split"], split):
             selected.append((i, ref))
     if not selected:
-        raise UserError(f"{refs_file}: no refs in split '{split}' (splits present: {', '.join(sorted(present))})")
+        raise UserError(
+            f"{refs_file}: no refs in split '{split}' (splits present: {', '.join(sorted(present))})"
+        )
     summary.note("refs in the split", len(selected))
 
     instances = folder / "instances.json"
@@ -107,10 +127,14 @@ def convert_refcoco(refer_root: str | os.PathLike, dataset: str, split_by: str, 
             if ann is None:
                 raise UserError(f"{loc}: ann_id {ref['ann_id']!r} is not in {instances}")
             if ann["image_id"] != ref["image_id"]:
-                raise UserError(f"{loc}: image_id {ref['image_id']!r}, but its annotation "
-                                f"{ref['ann_id']!r} is on image {ann['image_id']!r}")
+                raise UserError(
+                    f"{loc}: image_id {ref['image_id']!r}, but its annotation "
+                    f"{ref['ann_id']!r} is on image {ann['image_id']!r}"
+                )
             img = coco.images_by_id[ann["image_id"]]
-            rel = check_relpath(image_prefix + img["file_name"], f"{instances}: image {img['id']!r}")
+            rel = check_relpath(
+                image_prefix + img["file_name"], f"{instances}: image {img['id']!r}"
+            )
             box = xyxy(ann["bbox"])
             why = box_problem(box, img["width"], img["height"], tolerance)
             if why is not None:
@@ -125,17 +149,19 @@ def convert_refcoco(refer_root: str | os.PathLike, dataset: str, split_by: str, 
                 if not phrase.strip():
                     summary.skip("empty sentence")
                     continue
-                sink.write({
-                    "id": str(sent["sent_id"]),
-                    "task": "rec",
-                    "images": [rel],
-                    "image_sizes": [[img["width"], img["height"]]],
-                    "problem": phrase.strip(),
-                    "solution": box,
-                    "source": dataset,
-                    "split": ref["split"],
-                    "ref_id": ref["ref_id"],
-                    "ann_id": ref["ann_id"],
-                    "image_id": ref["image_id"],
-                })
+                sink.write(
+                    {
+                        "id": str(sent["sent_id"]),
+                        "task": "rec",
+                        "images": [rel],
+                        "image_sizes": [[img["width"], img["height"]]],
+                        "problem": phrase.strip(),
+                        "solution": box,
+                        "source": dataset,
+                        "split": ref["split"],
+                        "ref_id": ref["ref_id"],
+                        "ann_id": ref["ann_id"],
+                        "image_id": ref["image_id"],
+                    }
+                )
     return summary

@@ -31,7 +31,9 @@ from vlmr1_cli.data.schema import record_problems
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.io import atomic_open
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one instance: json.dumps(..., ensure_ascii=False) builds one per call
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False
+)  # one instance: json.dumps(..., ensure_ascii=False) builds one per call
 
 
 @dataclass
@@ -93,8 +95,9 @@ def relpath_for_record(target: str | os.PathLike, output: str | os.PathLike) -> 
     return rel.replace(os.sep, "/")
 
 
-def relpath_inside(target: str | os.PathLike, output: str | os.PathLike, *,
-                   written_here: bool = False) -> str | None:
+def relpath_inside(
+    target: str | os.PathLike, output: str | os.PathLike, *, written_here: bool = False
+) -> str | None:
     """`target` relative to the JSONL's folder if `vlmr1 evaluate` will read it there, else None.
 
     Checked as evaluate checks `gt_file` (symlinks resolved, the result must stay in the
@@ -144,8 +147,10 @@ class RecordSink:
     def write(self, rec: dict) -> None:
         rid = rec["id"]
         if rid in self._ids:
-            raise UserError(f"{self.output}: duplicate record id '{rid}' "
-                            f"(from {self.summary.source}; ids must be unique within a file)")
+            raise UserError(
+                f"{self.output}: duplicate record id '{rid}' "
+                f"(from {self.summary.source}; ids must be unique within a file)"
+            )
         self._ids.add(rid)
         if self.check:
             problems = record_problems(rec)
@@ -182,9 +187,11 @@ class RecordSink:
         """
         path = self.output.with_name(copy_name)
         if os.path.lexists(path) and not self._replaceable(path, gt):
-            raise UserError(f"{path}: exists and is not a GT copy written for {self.output} "
-                            "(the GT lies outside the output's folder and is copied there under "
-                            "this name); move that file away or choose another --output")
+            raise UserError(
+                f"{path}: exists and is not a GT copy written for {self.output} "
+                "(the GT lies outside the output's folder and is copied there under "
+                "this name); move that file away or choose another --output"
+            )
         self.add_json(path, gt, role)
         self.summary.note("GT copied beside the output (gt_file must lie in the output's folder)")
         return copy_name
@@ -196,7 +203,8 @@ class RecordSink:
             meta = json.loads(meta_path(self.output).read_text(encoding="utf-8"))
             outputs = meta.get("outputs") if isinstance(meta, dict) else None
             if isinstance(outputs, dict) and any(
-                    isinstance(v, str) and Path(v).name == path.name for v in outputs.values()):
+                isinstance(v, str) and Path(v).name == path.name for v in outputs.values()
+            ):
                 return True
         try:
             return read_json_file(path, drop_segmentation=False) == gt
@@ -219,4 +227,3 @@ class RecordSink:
                 self._stack.__exit__(*sys.exc_info())
                 raise
         return bool(self._stack.__exit__(exc_type, exc, tb))
-

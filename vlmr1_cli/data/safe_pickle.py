@@ -26,8 +26,9 @@ from typing import Any
 from vlmr1_cli.data.coco_json import no_gc
 from vlmr1_cli.errors import UserError
 
-_BUILTIN_NAMES = frozenset({"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "int",
-                            "float", "bool"})
+_BUILTIN_NAMES = frozenset(
+    {"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "int", "float", "bool"}
+)
 _BUILTIN_MODULES = frozenset({"builtins", "__builtin__"})  # Python 3 / Python 2 spelling
 _NUMPY_MULTIARRAY = frozenset({"numpy.core.multiarray", "numpy._core.multiarray"})
 _NUMPY_NUMERIC = frozenset({"numpy.core.numeric", "numpy._core.numeric"})
@@ -60,7 +61,10 @@ def _numpy_entries() -> dict[tuple[str, str], Any]:
             raise pickle.UnpicklingError("numpy _reconstruct is admitted only for numpy.ndarray")
         return multiarray._reconstruct(np.ndarray, shape, dtype)
 
-    entries: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    entries: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+    }
     for mod in _NUMPY_MULTIARRAY:
         entries[(mod, "_reconstruct")] = reconstruct
         entries[(mod, "scalar")] = multiarray.scalar
@@ -94,8 +98,12 @@ def loads_restricted(data: bytes, *, allow_numpy: bool = False, encoding: str = 
     return _RestrictedUnpickler(io.BytesIO(data), allow_numpy=allow_numpy, encoding=encoding).load()
 
 
-def load_pickle(path: str | os.PathLike, *, allow_numpy: bool = False,
-                encodings: tuple[str, ...] = ("utf-8", "latin1")) -> tuple[Any, str]:
+def load_pickle(
+    path: str | os.PathLike,
+    *,
+    allow_numpy: bool = False,
+    encodings: tuple[str, ...] = ("utf-8", "latin1"),
+) -> tuple[Any, str]:
     """Load an untrusted pickle file; return `(object, encoding_used)`.
 
     `encodings` are tried in turn for Python 2 `str` values (the refer pickles were written by
@@ -116,16 +124,28 @@ def load_pickle(path: str | os.PathLike, *, allow_numpy: bool = False,
         except RefusedPickle as e:
             raise RefusedPickle(
                 f"{path}: refused to unpickle: it references '{e}', which is not a plain "
-                "container, number or string (untrusted pickle; nothing was executed)") from None
+                "container, number or string (untrusted pickle; nothing was executed)"
+            ) from None
         except UnicodeDecodeError as e:
             last_unicode = e
             continue
         except RecursionError:
             raise UserError(f"{path}: pickle nests too deeply to load safely") from None
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-                IndexError, KeyError, OverflowError, MemoryError) as e:
+        except (
+            pickle.UnpicklingError,
+            EOFError,
+            ValueError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            KeyError,
+            OverflowError,
+            MemoryError,
+        ) as e:
             what = "truncated pickle" if isinstance(e, EOFError) else "not a valid pickle"
             detail = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise UserError(f"{path}: {what} ({detail})") from None
-    raise UserError(f"{path}: strings are not decodable as {' or '.join(encodings)} "
-                    f"({last_unicode.reason if last_unicode else 'unknown'})")
+    raise UserError(
+        f"{path}: strings are not decodable as {' or '.join(encodings)} "
+        f"({last_unicode.reason if last_unicode else 'unknown'})"
+    )

@@ -43,8 +43,10 @@ def record_problems(rec: dict) -> list[str]:
     if not isinstance(sizes, list) or not all(
         isinstance(s, (list, tuple)) and len(s) == 2 and all(_is_side(v) for v in s) for s in sizes
     ):
-        out.append(f"key 'image_sizes': must be a list of [width, height] positive integers "
-                   f"(at most {MAX_VALUE:g})")
+        out.append(
+            f"key 'image_sizes': must be a list of [width, height] positive integers "
+            f"(at most {MAX_VALUE:g})"
+        )
     elif isinstance(images, list) and len(sizes) != len(images):
         out.append(f"key 'image_sizes': {len(sizes)} sizes for {len(images)} images")
     if not isinstance(rec["problem"], str):
@@ -52,8 +54,10 @@ def record_problems(rec: dict) -> list[str]:
     task, sol = rec["task"], rec["solution"]
     if task == "rec":
         if not _is_box(sol):
-            out.append(f"key 'solution': a rec solution must be [x1, y1, x2, y2] finite numbers "
-                       f"(magnitude at most {MAX_VALUE:g})")
+            out.append(
+                f"key 'solution': a rec solution must be [x1, y1, x2, y2] finite numbers "
+                f"(magnitude at most {MAX_VALUE:g})"
+            )
         elif not (sol[2] > sol[0] and sol[3] > sol[1]):
             out.append(f"key 'solution': degenerate box {list(sol)}")
     elif task == "ovd":
@@ -61,26 +65,46 @@ def record_problems(rec: dict) -> list[str]:
             out.append("key 'solution': an ovd solution must be a list of {bbox_2d, label}")
         else:
             for i, obj in enumerate(sol):
-                if not isinstance(obj, dict) or not _is_box(obj.get("bbox_2d")) or not isinstance(obj.get("label"), str):
-                    out.append(f"key 'solution': item {i} must be {{'bbox_2d': [4 finite numbers "
-                               f"(magnitude at most {MAX_VALUE:g})], 'label': str}}")
+                if (
+                    not isinstance(obj, dict)
+                    or not _is_box(obj.get("bbox_2d"))
+                    or not isinstance(obj.get("label"), str)
+                ):
+                    out.append(
+                        f"key 'solution': item {i} must be {{'bbox_2d': [4 finite numbers "
+                        f"(magnitude at most {MAX_VALUE:g})], 'label': str}}"
+                    )
                     break
                 x1, y1, x2, y2 = obj["bbox_2d"]
                 if x2 < x1 or y2 < y1:  # its COCO width or height would be negative
-                    out.append(f"key 'solution': item {i}: inverted box {list(obj['bbox_2d'])} (x2 < x1 or y2 < y1)")
+                    out.append(
+                        f"key 'solution': item {i}: inverted box {list(obj['bbox_2d'])} (x2 < x1 or y2 < y1)"
+                    )
                     break
         labels = rec.get("labels")
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             out.append("key 'labels': an ovd record needs a list of label strings")
         elif isinstance(sol, list):
-            missing = {o.get("label") for o in sol if isinstance(o, dict) and isinstance(o.get("label"), str)} - set(labels)
+            missing = {
+                o.get("label")
+                for o in sol
+                if isinstance(o, dict) and isinstance(o.get("label"), str)
+            } - set(labels)
             if missing:
-                out.append(f"key 'labels': solution labels not queried: {sorted(map(str, missing))[:3]}")
+                out.append(
+                    f"key 'labels': solution labels not queried: {sorted(map(str, missing))[:3]}"
+                )
     elif task == "text":
         if not isinstance(sol, str):
             out.append("key 'solution': a text solution must be a string")
-    if task != "ovd" and rec.get("labels") is not None and (
-            not isinstance(rec["labels"], list) or not all(isinstance(x, str) for x in rec["labels"])):
+    if (
+        task != "ovd"
+        and rec.get("labels") is not None
+        and (
+            not isinstance(rec["labels"], list)
+            or not all(isinstance(x, str) for x in rec["labels"])
+        )
+    ):
         out.append("key 'labels': must be a list of label strings")
     return out
 

@@ -19,12 +19,18 @@ from vlmr1_cli.io import write_jsonl
 from vlmr1_cli.progress import track
 
 COLORS = {
-    "red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220),
-    "yellow": (235, 200, 30), "purple": (140, 60, 190), "orange": (245, 130, 30),
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (235, 200, 30),
+    "purple": (140, 60, 190),
+    "orange": (245, 130, 30),
 }
 SHAPES = ("circle", "square", "triangle", "diamond")
 # Never drawn in train or in-domain eval; the out-of-domain split targets them.
-HELD_OUT = frozenset({("purple", "triangle"), ("orange", "circle"), ("green", "diamond"), ("yellow", "square")})
+HELD_OUT = frozenset(
+    {("purple", "triangle"), ("orange", "circle"), ("green", "diamond"), ("yellow", "square")}
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,9 @@ def _draw(draw, shape: str, box: tuple[int, int, int, int], color) -> None:
         draw.polygon([(cx, y1), (x2 - 1, cy), (cx, y2 - 1), (x1, cy)], fill=color)
 
 
-def _place(rng: random.Random, w: int, h: int, n: int, size: tuple[float, float]) -> list[tuple[int, int, int, int]]:
+def _place(
+    rng: random.Random, w: int, h: int, n: int, size: tuple[float, float]
+) -> list[tuple[int, int, int, int]]:
     """Up to n non-overlapping boxes (rejection sampling with a bounded number of tries)."""
     boxes: list[tuple[int, int, int, int]] = []
     lo = max(8, int(min(w, h) * size[0]))
@@ -62,12 +70,17 @@ def _place(rng: random.Random, w: int, h: int, n: int, size: tuple[float, float]
         s = rng.randint(lo, hi)
         x, y = rng.randint(0, w - s), rng.randint(0, h - s)
         b = (x, y, x + s, y + s)
-        if all(b[2] + 2 <= o[0] or o[2] + 2 <= b[0] or b[3] + 2 <= o[1] or o[3] + 2 <= b[1] for o in boxes):
+        if all(
+            b[2] + 2 <= o[0] or o[2] + 2 <= b[0] or b[3] + 2 <= o[1] or o[3] + 2 <= b[1]
+            for o in boxes
+        ):
             boxes.append(b)
     return boxes
 
 
-def _sample(rng: random.Random, spec: SplitSpec, idx: int, image_dir: Path, rel_prefix: str) -> dict:
+def _sample(
+    rng: random.Random, spec: SplitSpec, idx: int, image_dir: Path, rel_prefix: str
+) -> dict:
     from PIL import Image, ImageDraw
 
     w, h = rng.randint(*spec.canvas), rng.randint(*spec.canvas)
@@ -103,9 +116,16 @@ def _sample(rng: random.Random, spec: SplitSpec, idx: int, image_dir: Path, rel_
     }
 
 
-def generate_shapes(output: str | Path, train: int, eval: int, ood: int = 0, seed: int = 0,
-                    shapes: tuple[int, int] = (1, 2), ood_shapes: tuple[int, int] = (2, 3),
-                    canvas: tuple[int, int] = (56, 112)) -> dict[str, int]:
+def generate_shapes(
+    output: str | Path,
+    train: int,
+    eval: int,
+    ood: int = 0,
+    seed: int = 0,
+    shapes: tuple[int, int] = (1, 2),
+    ood_shapes: tuple[int, int] = (2, 3),
+    canvas: tuple[int, int] = (56, 112),
+) -> dict[str, int]:
     """Write `train.jsonl`, `eval.jsonl` (and, if ood > 0, `eval_ood.jsonl` and
     `eval_ood_pairs.jsonl`, `ood` records each) plus `images/`.
 
@@ -126,7 +146,9 @@ def generate_shapes(output: str | Path, train: int, eval: int, ood: int = 0, see
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     # Inside an existing folder (its parent may not be writable), beside a new one.
-    staging = staging_dir(out, "shapes-staging") if out.is_dir() else staging_dir(out.parent, out.name)
+    staging = (
+        staging_dir(out, "shapes-staging") if out.is_dir() else staging_dir(out.parent, out.name)
+    )
     try:
         try:
             counts = _generate(staging, train, eval, ood, seed, shapes, ood_shapes, canvas)
@@ -161,8 +183,16 @@ def _publish(staging: Path, out: Path) -> None:
         raise UserError(write_problem(out, e)) from None
 
 
-def _generate(out: Path, train: int, eval: int, ood: int, seed: int, shapes: tuple[int, int],
-              ood_shapes: tuple[int, int], canvas: tuple[int, int]) -> dict[str, int]:
+def _generate(
+    out: Path,
+    train: int,
+    eval: int,
+    ood: int,
+    seed: int,
+    shapes: tuple[int, int],
+    ood_shapes: tuple[int, int],
+    canvas: tuple[int, int],
+) -> dict[str, int]:
     image_dir = out / "images"
     image_dir.mkdir()
     specs = [
@@ -177,7 +207,9 @@ def _generate(out: Path, train: int, eval: int, ood: int, seed: int, shapes: tup
         if spec.count <= 0:
             continue
         rng = random.Random(f"{seed}:{spec.name}:{k}")  # str seeds hash deterministically
-        records = (_sample(rng, spec, i, image_dir, "images/")
-                   for i in track(range(spec.count), f"shapes {spec.name}"))
+        records = (
+            _sample(rng, spec, i, image_dir, "images/")
+            for i in track(range(spec.count), f"shapes {spec.name}")
+        )
         counts[f"{spec.name}.jsonl"] = write_jsonl(out / f"{spec.name}.jsonl", records)
     return counts

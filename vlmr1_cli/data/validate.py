@@ -29,8 +29,11 @@ TOO_LARGE = "image over the pixel limit"  # the problem kind of a decompression 
 
 def box_problem(box: Any, width: int, height: int, tol: float = BOX_TOLERANCE) -> str | None:
     """Why an xyxy box is unusable on a `width` x `height` image, or None if it is fine."""
-    if (not isinstance(box, (list, tuple)) or len(box) != 4
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
+    if (
+        not isinstance(box, (list, tuple))
+        or len(box) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+    ):
         return "box is not 4 numbers"
     if not all(isinstance(v, int) or math.isfinite(v) for v in box):  # no float() of huge ints
         return "box is not finite"
@@ -99,7 +102,11 @@ def _boxes(rec: dict) -> list[tuple[str, Any]]:
     if rec.get("task") == "rec":
         return [("solution", sol)]
     if rec.get("task") == "ovd" and isinstance(sol, list):
-        return [(f"solution[{i}].bbox_2d", o.get("bbox_2d")) for i, o in enumerate(sol) if isinstance(o, dict)]
+        return [
+            (f"solution[{i}].bbox_2d", o.get("bbox_2d"))
+            for i, o in enumerate(sol)
+            if isinstance(o, dict)
+        ]
     return []
 
 
@@ -118,7 +125,9 @@ def _label_problems(rec: dict) -> list[str]:
             out.append("key 'negatives': must be a list of strings")
         else:
             if set(negs) - set(labels):
-                out.append(f"key 'negatives': not queried in 'labels': {sorted(set(negs) - set(labels))[:3]}")
+                out.append(
+                    f"key 'negatives': not queried in 'labels': {sorted(set(negs) - set(labels))[:3]}"
+                )
             sol = rec.get("solution")
             pos: set[str] = set()
             for o in sol if isinstance(sol, list) else []:
@@ -130,9 +139,14 @@ def _label_problems(rec: dict) -> list[str]:
     return out
 
 
-def validate_file(path: str | os.PathLike, image_root: str | os.PathLike | None,
-                  tolerance: float = BOX_TOLERANCE, decode: bool = False,
-                  allow_absolute: bool = False, max_pixels: int | None = None) -> ValidationReport:
+def validate_file(
+    path: str | os.PathLike,
+    image_root: str | os.PathLike | None,
+    tolerance: float = BOX_TOLERANCE,
+    decode: bool = False,
+    allow_absolute: bool = False,
+    max_pixels: int | None = None,
+) -> ValidationReport:
     """Check every line of `path`; images are looked up under `image_root` (None: skip).
     Images over `max_pixels` (default: vlmr1_cli.images' limit) are reported, never decoded."""
     from vlmr1_cli.progress import track
@@ -159,7 +173,9 @@ def validate_file(path: str | os.PathLike, image_root: str | os.PathLike | None,
                 rep.add(lineno, "invalid JSON", json_problem(e))
                 continue
             if not isinstance(rec, dict):
-                rep.add(lineno, "not an object", f"expected a JSON object, got {type(rec).__name__}")
+                rep.add(
+                    lineno, "not an object", f"expected a JSON object, got {type(rec).__name__}"
+                )
                 continue
             _check_record(rec, lineno, rep, cache, seen, tolerance, allow_absolute)
     if rep.records == 0:
@@ -169,8 +185,15 @@ def validate_file(path: str | os.PathLike, image_root: str | os.PathLike | None,
     return rep
 
 
-def _check_record(rec: dict, lineno: int, rep: ValidationReport, cache: _ImageCache | None,
-                  seen: dict[str, int], tol: float, allow_absolute: bool) -> None:
+def _check_record(
+    rec: dict,
+    lineno: int,
+    rep: ValidationReport,
+    cache: _ImageCache | None,
+    seen: dict[str, int],
+    tol: float,
+    allow_absolute: bool,
+) -> None:
     rid = rec.get("id")
     tag = f"id '{rid}': " if isinstance(rid, str) else ""
     try:
@@ -193,7 +216,9 @@ def _check_record(rec: dict, lineno: int, rep: ValidationReport, cache: _ImageCa
         if cache is None:
             break
         if os.path.isabs(rel) and not allow_absolute:
-            rep.add(lineno, "image path", f"{tag}image path '{rel}' is absolute (use --allow-absolute)")
+            rep.add(
+                lineno, "image path", f"{tag}image path '{rel}' is absolute (use --allow-absolute)"
+            )
             continue
         try:
             full = safe_join(cache.root, rel)
@@ -203,9 +228,15 @@ def _check_record(rec: dict, lineno: int, rep: ValidationReport, cache: _ImageCa
         got = cache.size(full)
         if isinstance(got, str):
             kind = TOO_LARGE if got.startswith(TOO_LARGE) else "image"
-            rep.add(lineno, kind, f"{tag}{rel}: {got}" if kind == TOO_LARGE else f"{tag}{got}: {rel}")
+            rep.add(
+                lineno, kind, f"{tag}{rel}: {got}" if kind == TOO_LARGE else f"{tag}{got}: {rel}"
+            )
         elif list(got) != list(sizes[i]):
-            rep.add(lineno, "image size", f"{tag}{rel} is {got[0]}x{got[1]}, record says {sizes[i][0]}x{sizes[i][1]}")
+            rep.add(
+                lineno,
+                "image size",
+                f"{tag}{rel} is {got[0]}x{got[1]}, record says {sizes[i][0]}x{sizes[i][1]}",
+            )
     if not rec["images"]:
         return
     w, h = sizes[0]

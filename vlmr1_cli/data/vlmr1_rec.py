@@ -47,7 +47,7 @@ def bare_expression(problem: str) -> tuple[str, bool]:
     """Strip VLM-R1's REC instruction (and its final '.') if present; (text, stripped?)."""
     text = problem.replace("<image>", "").strip()
     if text.startswith(INSTRUCTION):
-        text = text[len(INSTRUCTION):].strip()
+        text = text[len(INSTRUCTION) :].strip()
         if text.endswith("."):
             text = text[:-1].rstrip()
         return text, True
@@ -56,8 +56,10 @@ def bare_expression(problem: str) -> tuple[str, bool]:
 
 def _box(v: Any, loc: str, key: str) -> list[float]:
     if not isinstance(v, (list, tuple)) or len(v) != 4 or not all(is_bounded_number(x) for x in v):
-        raise UserError(f"{loc}: key '{key}' must be [x1, y1, x2, y2] finite numbers of magnitude "
-                        f"at most {MAX_VALUE:g}, got {_short(v)}")
+        raise UserError(
+            f"{loc}: key '{key}' must be [x1, y1, x2, y2] finite numbers of magnitude "
+            f"at most {MAX_VALUE:g}, got {_short(v)}"
+        )
     return [float(x) for x in v]
 
 
@@ -81,7 +83,9 @@ class _Sizes:
 
     def get(self, rel: str, loc: str) -> tuple[int, int]:
         if self.root is None:
-            raise UserError(f"{loc}: the record has no width/height; pass --image-root to read them from the image")
+            raise UserError(
+                f"{loc}: the record has no width/height; pass --image-root to read them from the image"
+            )
         if rel not in self.cache:
             from PIL import UnidentifiedImageError
 
@@ -94,7 +98,9 @@ class _Sizes:
                 with open_image(full, name=f"{loc}: image {rel}") as im:
                     self.cache[rel] = im.size
             except (UnidentifiedImageError, OSError) as e:
-                raise UserError(f"{loc}: image {rel} is not readable ({type(e).__name__})") from None
+                raise UserError(
+                    f"{loc}: image {rel} is not readable ({type(e).__name__})"
+                ) from None
         return self.cache[rel]
 
 
@@ -131,16 +137,23 @@ def _image(item: dict, loc: str, prefix: str, summary: Summary) -> str | None:
 def _problem_and_solution(item: dict, loc: str, summary: Summary) -> tuple[str, list[float]]:
     if "conversations" in item:
         conv = item["conversations"]
-        if (not isinstance(conv, list) or len(conv) < 2
-                or not all(isinstance(c, dict) and isinstance(c.get("value"), str) for c in conv[:2])):
-            raise UserError(f"{loc}: key 'conversations' must hold a human and a gpt turn with string values")
+        if (
+            not isinstance(conv, list)
+            or len(conv) < 2
+            or not all(isinstance(c, dict) and isinstance(c.get("value"), str) for c in conv[:2])
+        ):
+            raise UserError(
+                f"{loc}: key 'conversations' must hold a human and a gpt turn with string values"
+            )
         problem, stripped = bare_expression(conv[0]["value"])
         answer = _ANSWER.sub("", conv[1]["value"]).strip()
         try:
             sol = json.loads(answer)
         except (ValueError, RecursionError) as e:
-            raise UserError(f"{loc}: the gpt turn is not a JSON [x1, y1, x2, y2] ({json_problem(e)}): "
-                            f"{answer[:60]!r}") from None
+            raise UserError(
+                f"{loc}: the gpt turn is not a JSON [x1, y1, x2, y2] ({json_problem(e)}): "
+                f"{answer[:60]!r}"
+            ) from None
         box = _box(sol, loc, "conversations[1].value")
     else:
         cap = item.get("normal_caption")
@@ -175,22 +188,40 @@ def _check_conventions(item: dict, box: list[float], w: int, h: int, summary: Su
             summary.note("bbox_list NOT solution - 1 on x2,y2 (solution imported unchanged)")
     ns = item.get("normalized_solution")
     if _numbers(ns, 4):
-        expect = [int(box[0] / w * 1000), int(box[1] / h * 1000), int(box[2] / w * 1000), int(box[3] / h * 1000)]
+        expect = [
+            int(box[0] / w * 1000),
+            int(box[1] / h * 1000),
+            int(box[2] / w * 1000),
+            int(box[3] / h * 1000),
+        ]
         key = "matches" if list(ns) == expect else "does NOT match"
         summary.note(f"normalized_solution {key} int(solution / size * 1000)")
 
 
-def convert_vlmr1_rec(files: Sequence[str | os.PathLike[str]], output: str | os.PathLike, *,
-                      image_root: str | os.PathLike | None = None, coords: str = "abs",
-                      renumber: bool = False, image_prefix: str = "",
-                      tolerance: float = BOX_TOLERANCE) -> Summary:
+def convert_vlmr1_rec(
+    files: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike,
+    *,
+    image_root: str | os.PathLike | None = None,
+    coords: str = "abs",
+    renumber: bool = False,
+    image_prefix: str = "",
+    tolerance: float = BOX_TOLERANCE,
+) -> Summary:
     """Import VLM-R1 REC files (JSON arrays or JSONL) into one JSONL of REC records."""
     if coords not in COORDS:
         raise UserError(f"unknown --coords '{coords}' (choose abs or norm1000)")
     if not files:
         raise UserError("give at least one VLM-R1 REC file")
-    summary = Summary(source="vlmr1-rec", options={"coords": coords, "renumber": renumber,
-                                                   "image_prefix": image_prefix, "box_tolerance_px": tolerance})
+    summary = Summary(
+        source="vlmr1-rec",
+        options={
+            "coords": coords,
+            "renumber": renumber,
+            "image_prefix": image_prefix,
+            "box_tolerance_px": tolerance,
+        },
+    )
     sizes = _Sizes(image_root)
     seen: dict[str, str] = {}
     n = 0
@@ -207,13 +238,20 @@ def convert_vlmr1_rec(files: Sequence[str | os.PathLike[str]], output: str | os.
                 w, h = _side(item.get("width")), _side(item.get("height"))
                 if "width" in item or "height" in item:
                     if w is None or h is None:
-                        raise UserError(f"{loc}: width/height must be positive integers, got "
-                                        f"{_short(item.get('width'))}x{_short(item.get('height'))} "
-                                        f"(at most {MAX_VALUE:g})")
+                        raise UserError(
+                            f"{loc}: width/height must be positive integers, got "
+                            f"{_short(item.get('width'))}x{_short(item.get('height'))} "
+                            f"(at most {MAX_VALUE:g})"
+                        )
                 else:
                     w, h = sizes.get(rel, loc)
                 if coords == "norm1000":
-                    box = [box[0] * w / 1000, box[1] * h / 1000, box[2] * w / 1000, box[3] * h / 1000]
+                    box = [
+                        box[0] * w / 1000,
+                        box[1] * h / 1000,
+                        box[2] * w / 1000,
+                        box[3] * h / 1000,
+                    ]
                 else:
                     _check_conventions(item, box, w, h, summary)
                 if not problem:
@@ -228,16 +266,31 @@ def convert_vlmr1_rec(files: Sequence[str | os.PathLike[str]], output: str | os.
                 else:
                     rid = str(item["id"])
                     if rid in seen:
-                        raise UserError(f"{loc}: id '{rid}' already used at {seen[rid]} "
-                                        "(pass --renumber to number records by position)")
+                        raise UserError(
+                            f"{loc}: id '{rid}' already used at {seen[rid]} "
+                            "(pass --renumber to number records by position)"
+                        )
                     seen[rid] = loc
                 n += 1
-                rec = {"id": rid, "task": "rec", "images": [rel], "image_sizes": [[w, h]],
-                       "problem": problem, "solution": box, "source": "vlmr1-rec"}
+                rec = {
+                    "id": rid,
+                    "task": "rec",
+                    "images": [rel],
+                    "image_sizes": [[w, h]],
+                    "problem": problem,
+                    "solution": box,
+                    "source": "vlmr1-rec",
+                }
                 for key in ("dataset_name", "image_id", "original_id"):
-                    if key in item and isinstance(item[key], (str, int)) and not isinstance(item[key], bool):
+                    if (
+                        key in item
+                        and isinstance(item[key], (str, int))
+                        and not isinstance(item[key], bool)
+                    ):
                         if isinstance(item[key], int) and not is_int_id(item[key]):
-                            raise UserError(f"{loc}: key '{key}': {_short(item[key])} does not fit a 64-bit integer")
+                            raise UserError(
+                                f"{loc}: key '{key}': {_short(item[key])} does not fit a 64-bit integer"
+                            )
                         rec[key] = item[key]
                 sink.write(rec)
     return summary

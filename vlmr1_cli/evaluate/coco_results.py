@@ -60,12 +60,23 @@ def coco_gt_from_records(records: list[dict]) -> RecordsCoco:
         image_ids[r["id"]] = i
         for o in r["solution"]:
             x1, y1, x2, y2 = o["bbox_2d"]
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": names[o["label"]],
-                         "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
-                         "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": names[o["label"]],
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
     cats = [{"id": cid, "name": name} for name, cid in names.items()]
-    return RecordsCoco({"images": images, "annotations": anns, "categories": cats}, image_ids,
-                       "built from the records", len(images))
+    return RecordsCoco(
+        {"images": images, "annotations": anns, "categories": cats},
+        image_ids,
+        "built from the records",
+        len(images),
+    )
 
 
 def gt_file_of(records: list[dict], data: str | Path) -> Path | None:
@@ -79,8 +90,10 @@ def gt_file_of(records: list[dict], data: str | Path) -> Path | None:
         return None
     if None in files or len(files) != 1:
         first = next(r for r in records if r.get("gt_file") != records[0].get("gt_file"))
-        raise UserError(f"{data}:{first['_line']}: key 'gt_file': records scored together must name "
-                        f"one GT file ({records[0].get('gt_file')!r} and {first.get('gt_file')!r})")
+        raise UserError(
+            f"{data}:{first['_line']}: key 'gt_file': records scored together must name "
+            f"one GT file ({records[0].get('gt_file')!r} and {first.get('gt_file')!r})"
+        )
     rel = files.pop()
     if not isinstance(rel, str) or not rel:
         raise UserError(f"{data}:{records[0]['_line']}: key 'gt_file' must be a path, got {rel!r}")
@@ -89,9 +102,11 @@ def gt_file_of(records: list[dict], data: str | Path) -> Path | None:
     try:
         path = Path(safe_join(folder, rel))
     except UnsafePathError:
-        raise UserError(f"{data}:{line}: key 'gt_file': '{rel}' is not a file inside the data "
-                        f"file's folder {folder.resolve()} (the GT file must be in it or below it, "
-                        "not linked from elsewhere)") from None
+        raise UserError(
+            f"{data}:{line}: key 'gt_file': '{rel}' is not a file inside the data "
+            f"file's folder {folder.resolve()} (the GT file must be in it or below it, "
+            "not linked from elsewhere)"
+        ) from None
     if not path.is_file():
         raise UserError(f"{data}:{line}: key 'gt_file': file not found: {path}")
     return path
@@ -108,7 +123,9 @@ def records_coco(records: list[dict], data: str | Path) -> RecordsCoco:
     image_ids: dict[str, object] = {}
     for r in records:
         if "image_id" not in r:
-            raise UserError(f"{data}:{r['_line']}: key 'image_id' missing (needed to score against {path})")
+            raise UserError(
+                f"{data}:{r['_line']}: key 'image_id' missing (needed to score against {path})"
+            )
         if r["image_id"] not in gt.images_by_id:
             raise UserError(f"{data}:{r['_line']}: image_id {r['image_id']!r} is not in {path}")
         image_ids[r["id"]] = r["image_id"]
@@ -151,6 +168,12 @@ def coco_results(records: list[dict], preds: dict[str, dict], gt: RecordsCoco) -
                 cat = None
                 x1, x2 = sorted((x1, x2))
                 y1, y2 = sorted((y1, y2))
-            every.append({"image_id": image_id, "category_id": cat, "bbox": [x1, y1, x2 - x1, y2 - y1],
-                          "score": 1.0})
+            every.append(
+                {
+                    "image_id": image_id,
+                    "category_id": cat,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "score": 1.0,
+                }
+            )
     return Results(every, dropped, inverted)

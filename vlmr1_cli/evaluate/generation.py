@@ -18,10 +18,14 @@ def chat_text(processor: Any, prompt: list[dict], n_images: int) -> str:
     messages = []
     for msg in prompt:
         if msg["role"] == "user" and n_images:
-            content = [{"type": "image"} for _ in range(n_images)] + [{"type": "text", "text": msg["content"]}]
+            content = [{"type": "image"} for _ in range(n_images)] + [
+                {"type": "text", "text": msg["content"]}
+            ]
             messages.append({"role": "user", "content": content})
         else:
-            messages.append({"role": msg["role"], "content": [{"type": "text", "text": msg["content"]}]})
+            messages.append(
+                {"role": msg["role"], "content": [{"type": "text", "text": msg["content"]}]}
+            )
     return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
@@ -38,12 +42,16 @@ def add_prompt_texts(rows: list[dict], processor: Any, factor: int) -> None:
 def plan_batches(rows: list[dict], batch_size: int) -> list[list[dict]]:
     """Rows sorted by prompt length (longest first; ties keep file order), cut in batches."""
     ordered = sorted(rows, key=lambda r: -r["n_tokens"])
-    return [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
+    return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
 def row_images(rows: list[dict]) -> list:
     """The images of `rows`, in order, each at its model-input size (under the pixel limit)."""
-    return [load_rgb(p, s) for r in rows for p, s in zip(r["image_paths"], r["input_sizes"], strict=True)]
+    return [
+        load_rgb(p, s)
+        for r in rows
+        for p, s in zip(r["image_paths"], r["input_sizes"], strict=True)
+    ]
 
 
 class HFGenerator:
@@ -58,7 +66,9 @@ class HFGenerator:
         self.max_new_tokens = max_new_tokens
         processor.tokenizer.padding_side = "left"
 
-    def generate(self, rows: list[dict], num_samples: int = 1, temperature: float | None = None) -> list[str]:
+    def generate(
+        self, rows: list[dict], num_samples: int = 1, temperature: float | None = None
+    ) -> list[str]:
         """One greedy completion per row; with a `temperature`, `num_samples` sampled
         completions per row instead (row by row: row 0's samples first). Sampling draws from
         torch's global generator: seed it for repeatable samples."""
@@ -68,15 +78,28 @@ class HFGenerator:
         # One list of images per prompt: SmolVLM2's processor, unlike Idefics3's, does not split
         # a flat list between the prompts of a batch (the other processors accept both).
         images = [row_images([r]) for r in rows]
-        inputs = self.processor(text=[r["text"] for r in rows], images=images if any(images) else None,
-                                padding=True, return_tensors="pt").to(self.model.device)
+        inputs = self.processor(
+            text=[r["text"] for r in rows],
+            images=images if any(images) else None,
+            padding=True,
+            return_tensors="pt",
+        ).to(self.model.device)
         decoding: dict[str, bool | float | int | None]
         if temperature is None:
             decoding = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         else:
-            decoding = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0,
-                        "num_return_sequences": num_samples}
+            decoding = {
+                "do_sample": True,
+                "temperature": temperature,
+                "top_p": 1.0,
+                "top_k": 0,
+                "num_return_sequences": num_samples,
+            }
         with torch.inference_mode():
-            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens,
-                                      pad_token_id=tok.pad_token_id, **decoding)
-        return tok.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+            out = self.model.generate(
+                **inputs,
+                max_new_tokens=self.max_new_tokens,
+                pad_token_id=tok.pad_token_id,
+                **decoding,
+            )
+        return tok.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)

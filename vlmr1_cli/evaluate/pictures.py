@@ -33,7 +33,9 @@ def draw_one(rec: dict, pred: dict, path: Path) -> None:
     img = load_rgb(rec["_image_paths"][int(rec.get("box_image") or 0)])
     scale = max(1.0, MIN_SIDE / max(img.size))
     if scale > 1:
-        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.NEAREST)
+        img = img.resize(
+            (round(img.width * scale), round(img.height * scale)), Image.Resampling.NEAREST
+        )
     font_size = max(12, img.width // 45)
     # Without FreeType, Pillow falls back to a bitmap font that has no `size` (and is smaller).
     font = ImageFont.load_default(size=font_size)
@@ -41,20 +43,28 @@ def draw_one(rec: dict, pred: dict, path: Path) -> None:
     query = rec.get("problem") if task == "rec" else ", ".join(rec.get("labels") or [])
     status = "answer read" if pred.get("parsed") else "UNPARSEABLE answer (scored as a miss)"
     # `vlmr1 predict` draws queries that have no ground truth (solution None)
-    legend = "green = ground truth, red = prediction;" if rec["solution"] is not None else "red = prediction;"
-    caption = _wrap([f"{rec['id']}: {query or ''}"[:300], legend, status],
-                    font, img.width - 8)
+    legend = (
+        "green = ground truth, red = prediction;"
+        if rec["solution"] is not None
+        else "red = prediction;"
+    )
+    caption = _wrap([f"{rec['id']}: {query or ''}"[:300], legend, status], font, img.width - 8)
     line_h = font_size + 4
     canvas = Image.new("RGB", (img.width, img.height + line_h * len(caption) + 6), "white")
     canvas.paste(img, (0, 0))
     draw = ImageDraw.Draw(canvas)
     pred_value = pred.get("box") if task == "rec" else pred.get("objects")
-    for color, items in ((GT_COLOR, _items(task, rec["solution"], "GT")),
-                         (PRED_COLOR, _items(task, pred_value, "pred"))):
+    for color, items in (
+        (GT_COLOR, _items(task, rec["solution"], "GT")),
+        (PRED_COLOR, _items(task, pred_value, "pred")),
+    ):
         for box, label in items:
             x1, y1, x2, y2 = (v * scale for v in box)
-            draw.rectangle((min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)), outline=color,
-                           width=max(2, round(scale / 2)))
+            draw.rectangle(
+                (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)),
+                outline=color,
+                width=max(2, round(scale / 2)),
+            )
             tx, ty = min(x1, x2) + 2, max(0.0, min(y1, y2) - line_h)
             text_box = draw.textbbox((tx, ty), label, font=font)
             draw.rectangle(text_box, fill=color)

@@ -39,7 +39,9 @@ def parse_labels(text: str) -> list[str]:
     """`--labels "cat, red car"` -> ["cat", "red car"] (order kept, repeats dropped)."""
     labels = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     if not labels:
-        raise UserError(f"--labels '{text}': no label given (write them comma-separated, e.g. \"cat,dog\")")
+        raise UserError(
+            f"--labels '{text}': no label given (write them comma-separated, e.g. \"cat,dog\")"
+        )
     return labels
 
 
@@ -78,9 +80,18 @@ def query_records(images: list[Path], phrase: str | None, labels: list[str] | No
     records = []
     for i, path in enumerate(images):
         w, h = image_size(path)
-        records.append({"id": f"{i}:{path.name}", "task": task, "images": [str(path)],
-                        "_image_paths": [str(path)], "image_sizes": [[w, h]],
-                        "problem": phrase or "", "solution": None, "labels": list(labels or [])})
+        records.append(
+            {
+                "id": f"{i}:{path.name}",
+                "task": task,
+                "images": [str(path)],
+                "_image_paths": [str(path)],
+                "image_sizes": [[w, h]],
+                "problem": phrase or "",
+                "solution": None,
+                "labels": list(labels or []),
+            }
+        )
     return records
 
 
@@ -93,13 +104,22 @@ def load_generator(src: Any, processor: Any, opts: PredictOptions) -> Any:
 
     if opts.device:
         check_device(opts.device)  # cuda without CUDA: one line, before any weights load
-    loaded = load_model(src, dtype=opts.dtype, device=opts.device or default_device(),
-                        trust_remote_code=opts.trust_remote_code)
+    loaded = load_model(
+        src,
+        dtype=opts.dtype,
+        device=opts.device or default_device(),
+        trust_remote_code=opts.trust_remote_code,
+    )
     return HFGenerator(loaded.model, processor, opts.max_new_tokens)
 
 
-def predict(model_ref: str, image: str | Path, phrase: str | None = None, labels: list[str] | None = None,
-            opts: PredictOptions | None = None) -> dict[str, Any]:
+def predict(
+    model_ref: str,
+    image: str | Path,
+    phrase: str | None = None,
+    labels: list[str] | None = None,
+    opts: PredictOptions | None = None,
+) -> dict[str, Any]:
     """Boxes (original pixels) and raw completion for every image; returns
     `{"model", "task", "prompt_source", "frame", "results": [...], "records": [...]}`."""
     from vlmr1_cli.data.loader import build_rows
@@ -116,7 +136,9 @@ def predict(model_ref: str, image: str | Path, phrase: str | None = None, labels
     task = records[0]["task"]
     src = locate_model(model_ref, opts.revision)  # a Hub id downloads on first use
     processor, family, limits = load_processor_for(src.processor_dir, family_dir=src.weights_dir)
-    prompt, prompt_source = prompt_config(src.meta, task, EvalOptions(template=opts.template, system=opts.system))
+    prompt, prompt_source = prompt_config(
+        src.meta, task, EvalOptions(template=opts.template, system=opts.system)
+    )
     rows = build_rows(records, family, limits, prompt, with_answers=False)
     add_prompt_texts(rows, processor, limits.factor)
     generator = load_generator(src, processor, opts)
@@ -124,21 +146,42 @@ def predict(model_ref: str, image: str | Path, phrase: str | None = None, labels
     for batch in track(plan_batches(rows, opts.batch_size), "predict"):
         texts = generator.generate(batch)
         for row, text in zip(batch, texts, strict=True):
-            answers[row["id"]] = {"completion": text, **read_answer(task, text, row, family),
-                                  "input_size": row["input_sizes"][0]}
+            answers[row["id"]] = {
+                "completion": text,
+                **read_answer(task, text, row, family),
+                "input_size": row["input_sizes"][0],
+            }
     results = []
     for rec in records:
         answer = answers[rec["id"]]
         if task == "rec":
-            boxes = [{"bbox_2d": answer["box"], "label": phrase}] if answer["box"] is not None else []
+            boxes = (
+                [{"bbox_2d": answer["box"], "label": phrase}] if answer["box"] is not None else []
+            )
         else:
             boxes = answer["objects"]
-        results.append({"image": rec["images"][0], "query": phrase if task == "rec" else rec["labels"],
-                        "image_size": rec["image_sizes"][0], "input_size": answer["input_size"],
-                        "parsed": answer["parsed"], "boxes": boxes, "completion": answer["completion"],
-                        "answer": {k: v for k, v in answer.items() if k not in ("completion", "input_size")}})
-    return {"model": str(model_ref), "task": task, "prompt_source": prompt_source,
-            "frame": family.frame_name, "results": results, "records": records}
+        results.append(
+            {
+                "image": rec["images"][0],
+                "query": phrase if task == "rec" else rec["labels"],
+                "image_size": rec["image_sizes"][0],
+                "input_size": answer["input_size"],
+                "parsed": answer["parsed"],
+                "boxes": boxes,
+                "completion": answer["completion"],
+                "answer": {
+                    k: v for k, v in answer.items() if k not in ("completion", "input_size")
+                },
+            }
+        )
+    return {
+        "model": str(model_ref),
+        "task": task,
+        "prompt_source": prompt_source,
+        "frame": family.frame_name,
+        "results": results,
+        "records": records,
+    }
 
 
 def draw_results(out: Path, prediction: dict[str, Any]) -> list[str]:
@@ -147,7 +190,9 @@ def draw_results(out: Path, prediction: dict[str, Any]) -> list[str]:
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for i, (rec, result) in enumerate(zip(prediction["records"], prediction["results"], strict=True)):
+    for i, (rec, result) in enumerate(
+        zip(prediction["records"], prediction["results"], strict=True)
+    ):
         path = out / safe_name(i, Path(result["image"]).stem)
         draw_one(rec, result["answer"], path)
         written.append(str(path))

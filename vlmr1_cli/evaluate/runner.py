@@ -59,12 +59,18 @@ class EvalOptions:
     def check(self) -> None:
         for name in ("batch_size", "max_new_tokens", "num_processes"):
             if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise UserError(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
         for name in ("max_samples", "sample"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise UserError(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
         if self.max_samples is not None and self.sample is not None:
-            raise UserError("--max-samples and --sample exclude each other (--sample shuffles first)")
+            raise UserError(
+                "--max-samples and --sample exclude each other (--sample shuffles first)"
+            )
         if self.visualize < 0:
             raise UserError(f"--visualize must be >= 0, got {self.visualize}")
         from vlmr1_cli.devices import check_device
@@ -100,17 +106,28 @@ class Plan:
 
     def fingerprint(self) -> dict:
         """The settings that decide what a prediction is; a resumed run must match them."""
-        return {"model": str(Path(self.source.path).resolve()), "data": str(Path(self.data).resolve()),
-                "task": self.task, "prompt": self.prompt, "max_new_tokens": self.opts.max_new_tokens,
-                "labels": self.opts.labels, "frame": self.family.frame_name,
-                "pixel_limits": self.limits.as_dict(), "dtype": self.opts.dtype, "backend": self.opts.backend}
+        return {
+            "model": str(Path(self.source.path).resolve()),
+            "data": str(Path(self.data).resolve()),
+            "task": self.task,
+            "prompt": self.prompt,
+            "max_new_tokens": self.opts.max_new_tokens,
+            "labels": self.opts.labels,
+            "frame": self.family.frame_name,
+            "pixel_limits": self.limits.as_dict(),
+            "dtype": self.opts.dtype,
+            "backend": self.opts.backend,
+        }
 
     def weights_stamp(self) -> dict:
         """Size and modification time of the weight files: retraining into the same folder
         makes earlier predictions stale."""
         folders = {self.source.weights_dir, self.source.path}
-        return {str(f): [f.stat().st_size, f.stat().st_mtime_ns]
-                for d in sorted(folders) for f in sorted(Path(d).glob("*.safetensors"))}
+        return {
+            str(f): [f.stat().st_size, f.stat().st_mtime_ns]
+            for d in sorted(folders)
+            for f in sorted(Path(d).glob("*.safetensors"))
+        }
 
 
 def prompt_config(meta: dict, task: str, opts: EvalOptions) -> tuple[dict, str]:
@@ -133,12 +150,17 @@ def select_records(records: list[dict], opts: EvalOptions) -> list[dict]:
     if opts.sample is not None:
         records = list(records)
         random.Random(opts.seed).shuffle(records)  # == random.seed(seed); random.shuffle(...)
-        records = records[:opts.sample]
+        records = records[: opts.sample]
     return records
 
 
-def prepare(model_ref: str, data: str | Path, output_dir: str | Path, image_root: str | None,
-            opts: EvalOptions) -> Plan:
+def prepare(
+    model_ref: str,
+    data: str | Path,
+    output_dir: str | Path,
+    image_root: str | None,
+    opts: EvalOptions,
+) -> Plan:
     from vlmr1_cli.data.loader import build_rows, check_image_sizes, load_records
     from vlmr1_cli.evaluate.generation import add_prompt_texts, plan_batches
     from vlmr1_cli.evaluate.tasks import RECORD_TASK, category_names, resolve_task, set_query_labels
@@ -149,7 +171,9 @@ def prepare(model_ref: str, data: str | Path, output_dir: str | Path, image_root
     data = str(data)
     records = load_records(data, image_root, max_samples=None if opts.sample else opts.max_samples)
     records = select_records(records, opts)
-    check_image_sizes(records)  # boxes are scored in the frame the records state: before any model loads
+    check_image_sizes(
+        records
+    )  # boxes are scored in the frame the records state: before any model loads
     task = resolve_task(records, opts.task, data)
     if opts.labels is not None:
         if task != "coco":
@@ -164,7 +188,9 @@ def prepare(model_ref: str, data: str | Path, output_dir: str | Path, image_root
             cats = load_coco(gt_path).categories
         set_query_labels(records, opts.labels, category_names(records, cats))
         if opts.labels == "positive":
-            records = [r for r in records if r["labels"]]  # nothing to ask for (as the importer does)
+            records = [
+                r for r in records if r["labels"]
+            ]  # nothing to ask for (as the importer does)
             if not records:
                 raise UserError(f"{data}: --labels positive leaves no record with a box to ask for")
     src = locate_model(model_ref, opts.revision)  # a Hub id downloads on first use
@@ -174,8 +200,22 @@ def prepare(model_ref: str, data: str | Path, output_dir: str | Path, image_root
     prompt, prompt_source = prompt_config(src.meta, RECORD_TASK[task], opts)
     rows = build_rows(records, family, limits, prompt, with_answers=False)
     add_prompt_texts(rows, processor, limits.factor)
-    return Plan(model_ref, data, image_root, Path(output_dir), opts, task, records, src, processor,
-                family, limits, prompt, prompt_source, plan_batches(rows, opts.batch_size))
+    return Plan(
+        model_ref,
+        data,
+        image_root,
+        Path(output_dir),
+        opts,
+        task,
+        records,
+        src,
+        processor,
+        family,
+        limits,
+        prompt,
+        prompt_source,
+        plan_batches(rows, opts.batch_size),
+    )
 
 
 def check_resume(plan: Plan) -> tuple[dict[str, dict], str | None]:
@@ -195,17 +235,23 @@ def check_resume(plan: Plan) -> tuple[dict[str, dict], str | None]:
     discarded = "--overwrite" if plan.opts.overwrite else None
     done = read_all_done(out) if not plan.opts.overwrite else {}
     if done and not run_file.is_file():
-        raise UserError(f"{out}: holds predictions without the {RUN_FILE} that says how they were made; "
-                        "use another --output or --overwrite")
+        raise UserError(
+            f"{out}: holds predictions without the {RUN_FILE} that says how they were made; "
+            "use another --output or --overwrite"
+        )
     if done:
         before = read_json(run_file)
         for key, value in settings.items():
             if key not in before:
-                raise UserError(f"{out}: holds predictions whose '{key}' was not recorded; "
-                                "use another --output or --overwrite")
+                raise UserError(
+                    f"{out}: holds predictions whose '{key}' was not recorded; "
+                    "use another --output or --overwrite"
+                )
             if before.get(key) != value:
-                raise UserError(f"{out}: holds predictions made with another '{key}' "
-                                f"({before.get(key)!r}); use another --output or --overwrite")
+                raise UserError(
+                    f"{out}: holds predictions made with another '{key}' "
+                    f"({before.get(key)!r}); use another --output or --overwrite"
+                )
         if before.get("weights") != current["weights"]:
             discarded = "the model's weights changed since they were made"
     if discarded:
@@ -222,15 +268,24 @@ def make_generator(plan: Plan, device: str | None):
         from vlmr1_cli.evaluate.vllm_backend import VLLMGenerator
 
         src = plan.source
-        return VLLMGenerator(src.weights_dir, src.processor_dir, src.path if src.is_adapter else None,
-                             plan.limits, opts.max_new_tokens,
-                             max(len(r["images"]) for r in plan.records), opts.dtype, opts.trust_remote_code,
-                             family=plan.family)
+        return VLLMGenerator(
+            src.weights_dir,
+            src.processor_dir,
+            src.path if src.is_adapter else None,
+            plan.limits,
+            opts.max_new_tokens,
+            max(len(r["images"]) for r in plan.records),
+            opts.dtype,
+            opts.trust_remote_code,
+            family=plan.family,
+        )
     from vlmr1_cli.evaluate.generation import HFGenerator
     from vlmr1_cli.models.loading import load_model
 
     # the located source: a Hub id is not resolved (nor the Hub asked) a second time
-    loaded = load_model(plan.source, dtype=opts.dtype, device=device, trust_remote_code=opts.trust_remote_code)
+    loaded = load_model(
+        plan.source, dtype=opts.dtype, device=device, trust_remote_code=opts.trust_remote_code
+    )
     return HFGenerator(loaded.model, plan.processor, opts.max_new_tokens)
 
 
@@ -240,8 +295,14 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def generate_missing(plan: Plan, done: Container[str], rank: int = 0, world: int = 1,
-                     path: Path | None = None, device: str | None = None) -> int:
+def generate_missing(
+    plan: Plan,
+    done: Container[str],
+    rank: int = 0,
+    world: int = 1,
+    path: Path | None = None,
+    device: str | None = None,
+) -> int:
     """Generate this rank's share of the unfinished batches (batch i goes to rank i % world)
     and append them to `path`; returns how many samples were generated."""
     from vlmr1_cli.evaluate.tasks import read_answer
@@ -259,9 +320,16 @@ def generate_missing(plan: Plan, done: Container[str], rank: int = 0, world: int
     with PredictionWriter(path or plan.out / PREDICTIONS) as writer:
         for batch in track(todo, f"evaluate {Path(plan.data).name}"):
             texts = generator.generate(batch)
-            writer.write([{"id": row["id"], "completion": text,
-                           **read_answer(plan.task, text, row, plan.family)}
-                          for row, text in zip(batch, texts, strict=True)])
+            writer.write(
+                [
+                    {
+                        "id": row["id"],
+                        "completion": text,
+                        **read_answer(plan.task, text, row, plan.family),
+                    }
+                    for row, text in zip(batch, texts, strict=True)
+                ]
+            )
             n += len(batch)
     return n
 
@@ -272,36 +340,59 @@ def finish(plan: Plan, generated: int, gen_s: float, notes: dict | None = None) 
     done = merge_shards(plan.out, [r["id"] for r in plan.records])
     missing = [r["id"] for r in plan.records if r["id"] not in done]
     if missing:
-        raise UserError(f"{plan.out}: {len(missing)} samples have no prediction (first: '{missing[0]}'); "
-                        "a worker failed: rerun to resume")
+        raise UserError(
+            f"{plan.out}: {len(missing)} samples have no prediction (first: '{missing[0]}'); "
+            "a worker failed: rerun to resume"
+        )
     preds = {r["id"]: done[r["id"]] for r in plan.records}
-    metrics = score(plan.task, plan.records, preds, plan.out, plan.data, {"compat": plan.opts.compat})
+    metrics = score(
+        plan.task, plan.records, preds, plan.out, plan.data, {"compat": plan.opts.compat}
+    )
     opts = plan.opts
-    metrics.update({
-        "task": plan.task, "model": str(plan.model_ref), "data": plan.data,
-        # resolved, so `vlmr1 report` finds the images from any folder
-        "image_root": str(Path(plan.image_root).resolve()) if plan.image_root else None,
-        "is_adapter": plan.source.is_adapter, "prompt_source": plan.prompt_source,
-        "frame": plan.family.frame_name, "pixel_limits": plan.limits.as_dict(),
-        "max_new_tokens": opts.max_new_tokens, "decoding": "greedy", "backend": opts.backend,
-        "dtype": opts.dtype or "as stored",
-        "labels_mode": opts.labels, "sample": {"n": opts.sample, "seed": opts.seed} if opts.sample else None,
-        "generated_now": generated, "resumed": len(plan.records) - generated,
-        "generation_s": round(gen_s, 3),
-        "samples_per_s": round(generated / gen_s, 3) if generated and gen_s > 0 else None,
-        **(notes or {}),
-    })
+    metrics.update(
+        {
+            "task": plan.task,
+            "model": str(plan.model_ref),
+            "data": plan.data,
+            # resolved, so `vlmr1 report` finds the images from any folder
+            "image_root": str(Path(plan.image_root).resolve()) if plan.image_root else None,
+            "is_adapter": plan.source.is_adapter,
+            "prompt_source": plan.prompt_source,
+            "frame": plan.family.frame_name,
+            "pixel_limits": plan.limits.as_dict(),
+            "max_new_tokens": opts.max_new_tokens,
+            "decoding": "greedy",
+            "backend": opts.backend,
+            "dtype": opts.dtype or "as stored",
+            "labels_mode": opts.labels,
+            "sample": {"n": opts.sample, "seed": opts.seed} if opts.sample else None,
+            "generated_now": generated,
+            "resumed": len(plan.records) - generated,
+            "generation_s": round(gen_s, 3),
+            "samples_per_s": round(generated / gen_s, 3) if generated and gen_s > 0 else None,
+            **(notes or {}),
+        }
+    )
     write_json(plan.out / METRICS, metrics)
     if opts.visualize:
         from vlmr1_cli.evaluate.pictures import draw_predictions
 
-        metrics["pictures"] = draw_predictions(plan.records, [preds[r["id"]] for r in plan.records],
-                                               plan.out / "pictures", opts.visualize)
+        metrics["pictures"] = draw_predictions(
+            plan.records,
+            [preds[r["id"]] for r in plan.records],
+            plan.out / "pictures",
+            opts.visualize,
+        )
     return metrics
 
 
-def evaluate(model_ref: str, data: str | Path, output_dir: str | Path, image_root: str | None = None,
-             opts: EvalOptions | None = None) -> dict[str, Any]:
+def evaluate(
+    model_ref: str,
+    data: str | Path,
+    output_dir: str | Path,
+    image_root: str | None = None,
+    opts: EvalOptions | None = None,
+) -> dict[str, Any]:
     """Generate (resuming), score, and write the outputs; returns the metrics."""
     from vlmr1_cli.run_lock import locked_folder
 
@@ -323,11 +414,20 @@ def evaluate(model_ref: str, data: str | Path, output_dir: str | Path, image_roo
             generated = len([r for r in plan.records if r["id"] not in done])
         else:
             generated = generate_missing(plan, done)
-        notes = {"discarded_earlier_predictions": discarded} if discarded and discarded != "--overwrite" else {}
+        notes = (
+            {"discarded_earlier_predictions": discarded}
+            if discarded and discarded != "--overwrite"
+            else {}
+        )
         return finish(plan, generated, time.perf_counter() - t0, notes)
 
 
 def plan_args(plan: Plan) -> dict:
     """What a worker needs to rebuild the same plan."""
-    return {"model": plan.model_ref, "data": plan.data, "image_root": plan.image_root,
-            "output_dir": str(plan.out), "options": asdict(plan.opts)}
+    return {
+        "model": plan.model_ref,
+        "data": plan.data,
+        "image_root": plan.image_root,
+        "output_dir": str(plan.out),
+        "options": asdict(plan.opts),
+    }

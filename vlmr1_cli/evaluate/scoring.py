@@ -23,8 +23,14 @@ from vlmr1_cli.evaluate.coco_results import coco_results, records_coco
 from vlmr1_cli.io import write_json
 
 
-def score(task: str, records: list[dict], preds: dict[str, dict], out: Path, data: str | Path,
-          options: dict) -> dict[str, Any]:
+def score(
+    task: str,
+    records: list[dict],
+    preds: dict[str, dict],
+    out: Path,
+    data: str | Path,
+    options: dict,
+) -> dict[str, Any]:
     if task == "rec":
         return score_rec(records, preds, options)
     if task == "ovdeval":
@@ -47,10 +53,17 @@ def _rec_block(records: list[dict], preds: dict[str, dict]) -> dict[str, Any]:
     gts = [r["solution"] for r in records]
     std = rec_scores([preds[r["id"]].get("box") for r in records], gts, compat=False)
     compat = rec_scores([preds[r["id"]].get("box_vlmr1") for r in records], gts, compat=True)
-    return {"n": std["n"], "acc": std["acc"], "acc_vlmr1_compat": compat["acc"],
-            "acc_at_iou": std["acc_at_iou"], "acc_at_iou_50_95": std["acc_at_iou_50_95"],
-            "center_acc": std["center_acc"], "mean_iou": std["mean_iou"],
-            "format_failure_rate": std["format_failure_rate"], "n_unparsed": std["n_unparsed"]}
+    return {
+        "n": std["n"],
+        "acc": std["acc"],
+        "acc_vlmr1_compat": compat["acc"],
+        "acc_at_iou": std["acc_at_iou"],
+        "acc_at_iou_50_95": std["acc_at_iou_50_95"],
+        "center_acc": std["center_acc"],
+        "mean_iou": std["mean_iou"],
+        "format_failure_rate": std["format_failure_rate"],
+        "n_unparsed": std["n_unparsed"],
+    }
 
 
 def score_rec(records: list[dict], preds: dict[str, dict], options: dict) -> dict[str, Any]:
@@ -61,8 +74,12 @@ def score_rec(records: list[dict], preds: dict[str, dict], options: dict) -> dic
     if len(groups) > 1:
         m["by_split"] = {name: _rec_block(recs, preds) for name, recs in groups.items()}
     compat = bool(options.get("compat"))
-    m.update({"iou_variant": "vlmr1-compat" if compat else "standard",
-              "primary_name": "acc_vlmr1_compat" if compat else "acc"})
+    m.update(
+        {
+            "iou_variant": "vlmr1-compat" if compat else "standard",
+            "primary_name": "acc_vlmr1_compat" if compat else "acc",
+        }
+    )
     m["primary"] = m[m["primary_name"]]
     return m
 
@@ -70,8 +87,9 @@ def score_rec(records: list[dict], preds: dict[str, dict], options: dict) -> dic
 # --------------------------------------------------------------------------- OVD
 
 
-def _coco_inputs(records: list[dict], preds: dict[str, dict], out: Path, data: str | Path,
-                 suffix: str) -> tuple[Any, Any, dict[str, Any]]:
+def _coco_inputs(
+    records: list[dict], preds: dict[str, dict], out: Path, data: str | Path, suffix: str
+) -> tuple[Any, Any, dict[str, Any]]:
     """The validated GT and detections of these records (every predicted box; an unknown
     label has no category), read once; writes results{suffix}.json, and gt{suffix}.json when
     the GT is not a file used as it is."""
@@ -99,12 +117,27 @@ def _coco_inputs(records: list[dict], preds: dict[str, dict], out: Path, data: s
 
 
 def _stats_keys(metrics: dict[str, Any]) -> dict[str, Any]:
-    keys = ("stats", "AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+    keys = (
+        "stats",
+        "AP",
+        "AP50",
+        "AP75",
+        "APs",
+        "APm",
+        "APl",
+        "AR1",
+        "AR10",
+        "AR100",
+        "ARs",
+        "ARm",
+        "ARl",
+    )
     return {k: metrics[k] for k in keys if k in metrics}
 
 
-def score_detection(records: list[dict], preds: dict[str, dict], out: Path,
-                    data: str | Path) -> dict[str, Any]:
+def score_detection(
+    records: list[dict], preds: dict[str, dict], out: Path, data: str | Path
+) -> dict[str, Any]:
     """COCO mAP (boxes whose label names no category are dropped) and greedy P/R (every
     predicted box counts; one with an unknown label is never right)."""
     from vlmr1_cli.metrics.scoring import score_arrays
@@ -120,7 +153,9 @@ def score_detection(records: list[dict], preds: dict[str, dict], out: Path,
     return m
 
 
-def score_ovdeval(records: list[dict], preds: dict[str, dict], out: Path, data: str | Path) -> dict[str, Any]:
+def score_ovdeval(
+    records: list[dict], preds: dict[str, dict], out: Path, data: str | Path
+) -> dict[str, Any]:
     """NMS-AP of each subset on its own GT file, then VLM-R1's 5-group average."""
     from vlmr1_cli.metrics.ovdeval import OVDEVAL_SUBSETS, ovdeval_average, ovdeval_mean8
     from vlmr1_cli.metrics.scoring import score_arrays

@@ -33,9 +33,12 @@ WORKER_MODULE = "vlmr1_cli.evaluate.worker"
 
 
 def launch_command(config: Path, num_processes: int, plan_file: Path) -> list[str]:
-    return accelerate_command(config, [("num_processes", num_processes),
-                                       ("main_process_port", free_port())],
-                              WORKER_MODULE, [str(plan_file)])
+    return accelerate_command(
+        config,
+        [("num_processes", num_processes), ("main_process_port", free_port())],
+        WORKER_MODULE,
+        [str(plan_file)],
+    )
 
 
 def worker_slots() -> tuple[int, str]:
@@ -57,11 +60,15 @@ def check_num_processes(num_processes: int, n_samples: int) -> None:
         return
     slots, what = worker_slots()
     if num_processes > slots:
-        raise UserError(f"--num-processes {num_processes}: this machine has {slots} {what}, and "
-                        f"each worker needs one of its own; use --num-processes {slots} or fewer")
+        raise UserError(
+            f"--num-processes {num_processes}: this machine has {slots} {what}, and "
+            f"each worker needs one of its own; use --num-processes {slots} or fewer"
+        )
     if num_processes > n_samples:
-        raise UserError(f"--num-processes {num_processes}: more workers than the {n_samples} "
-                        f"sample(s) to evaluate; use --num-processes {max(1, n_samples)} or fewer")
+        raise UserError(
+            f"--num-processes {num_processes}: more workers than the {n_samples} "
+            f"sample(s) to evaluate; use --num-processes {max(1, n_samples)} or fewer"
+        )
 
 
 def run_sharded(plan_args: dict, done: dict[str, dict], num_processes: int, out: Path) -> None:
@@ -74,7 +81,11 @@ def run_sharded(plan_args: dict, done: dict[str, dict], num_processes: int, out:
         write_json(plan_file, {**plan_args, "done": sorted(done)})
         config = write_default_config(folder, num_processes)
         with open(log, "w", encoding="utf-8") as fh:
-            code = run_workers(launch_command(config, num_processes, plan_file), folder,
-                               env={"VLMR1_NO_PROGRESS": "1"}, log=fh)
+            code = run_workers(
+                launch_command(config, num_processes, plan_file),
+                folder,
+                env={"VLMR1_NO_PROGRESS": "1"},
+                log=fh,
+            )
         if code != 0:
             raise UserError(f"evaluation workers failed (exit {code}); see {log}")

@@ -28,13 +28,17 @@ def resolve_task(records: list[dict], override: str | None, data: str | Path) ->
         raise UserError(f"{data}: mixes tasks {kinds}; evaluate one task per file")
     kind = kinds[0]
     if kind not in ("rec", "ovd"):
-        raise UserError(f"{data}: task '{kind}' cannot be evaluated (supported: rec and ovd records)")
+        raise UserError(
+            f"{data}: task '{kind}' cannot be evaluated (supported: rec and ovd records)"
+        )
     if override is not None:
         if override not in EVAL_TASKS:
             raise UserError(f"--task '{override}': choose one of {', '.join(EVAL_TASKS)}")
         if RECORD_TASK[override] != kind:
-            raise UserError(f"{data}: --task {override} needs '{RECORD_TASK[override]}' records, "
-                            f"this file holds '{kind}' records")
+            raise UserError(
+                f"{data}: --task {override} needs '{RECORD_TASK[override]}' records, "
+                f"this file holds '{kind}' records"
+            )
         task = override
     elif kind == "rec":
         task = "rec"
@@ -48,12 +52,16 @@ def resolve_task(records: list[dict], override: str | None, data: str | Path) ->
             task = "ovd"
     for r in records:
         if not r["images"]:
-            raise UserError(f"{data}:{r['_line']}: a '{kind}' record needs an image (key 'images' is empty)")
+            raise UserError(
+                f"{data}:{r['_line']}: a '{kind}' record needs an image (key 'images' is empty)"
+            )
     if task == "ovdeval":
         for r in records:
             if not isinstance(r.get("subset"), str) or not r["subset"]:
-                raise UserError(f"{data}:{r['_line']}: --task ovdeval needs a 'subset' key in every "
-                                "record (the OVDEval importer writes it)")
+                raise UserError(
+                    f"{data}:{r['_line']}: --task ovdeval needs a 'subset' key in every "
+                    "record (the OVDEval importer writes it)"
+                )
     return task
 
 
@@ -97,10 +105,15 @@ def read_answer(task: str, text: str, row: dict, family: ModelFamily) -> dict:
     if RECORD_TASK[task] == "rec":
         box = parse_rec_box(text)
         compat = parse_rec_box_vlmr1(text)
-        return {"parsed": box is not None, "box": back(box) if box is not None else None,
-                "box_vlmr1": back(compat) if compat is not None else None}
-    objects = [{"bbox_2d": back(b.bbox), "label": b.label if b.label is not None else ""}
-               for b in parse_boxes(text)]
+        return {
+            "parsed": box is not None,
+            "box": back(box) if box is not None else None,
+            "box_vlmr1": back(compat) if compat is not None else None,
+        }
+    objects = [
+        {"bbox_2d": back(b.bbox), "label": b.label if b.label is not None else ""}
+        for b in parse_boxes(text)
+    ]
     return {"parsed": bool(objects) or _says_none(text), "objects": objects}
 
 

@@ -31,9 +31,18 @@ def pin_local_gpu() -> None:
 class VLLMGenerator:
     name = "vllm"
 
-    def __init__(self, weights_dir: str, processor_dir: str, adapter_dir: str | None, limits: Any,
-                 max_new_tokens: int, max_images: int, dtype: str | None = None,
-                 trust_remote_code: bool = False, family: Any = None):
+    def __init__(
+        self,
+        weights_dir: str,
+        processor_dir: str,
+        adapter_dir: str | None,
+        limits: Any,
+        max_new_tokens: int,
+        max_images: int,
+        dtype: str | None = None,
+        trust_remote_code: bool = False,
+        family: Any = None,
+    ):
         require_vllm()
         pin_local_gpu()
         if family is None:
@@ -46,7 +55,9 @@ class VLLMGenerator:
         from vllm import LLM, SamplingParams
 
         kwargs: dict[str, Any] = {
-            "model": weights_dir, "tokenizer": processor_dir, "seed": 0,
+            "model": weights_dir,
+            "tokenizer": processor_dir,
+            "seed": 0,
             "limit_mm_per_prompt": {"image": max(1, max_images)},
             "mm_processor_kwargs": family.vllm_processor_kwargs(limits),
             "trust_remote_code": trust_remote_code,
@@ -63,8 +74,12 @@ class VLLMGenerator:
         try:
             self.llm = LLM(**kwargs)
         except (OSError, ValueError) as e:
-            raise UserError(f"{weights_dir}: vLLM cannot load the model: {str(e).splitlines()[0]}") from None
-        self.params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens, skip_special_tokens=True)
+            raise UserError(
+                f"{weights_dir}: vLLM cannot load the model: {str(e).splitlines()[0]}"
+            ) from None
+        self.params = SamplingParams(
+            temperature=0.0, max_tokens=max_new_tokens, skip_special_tokens=True
+        )
 
     def generate(self, rows: list[dict]) -> list[str]:
         images = iter(row_images(rows))
@@ -87,4 +102,6 @@ def _adapter_rank(adapter_dir: str) -> int:
     for allowed in (8, 16, 32, 64, 128, 256, 320, 512):  # the ranks vLLM accepts
         if rank <= allowed:
             return allowed
-    raise UserError(f"{adapter_dir}: LoRA rank {rank} is above vLLM's limit (512); merge it with `vlmr1 export`")
+    raise UserError(
+        f"{adapter_dir}: LoRA rank {rank} is above vLLM's limit (512); merge it with `vlmr1 export`"
+    )

@@ -45,8 +45,11 @@ class CardInfo:
 
 def looks_like_hub_id(value: str) -> bool:
     """'org/name' that is not a local path or a data file."""
-    return (bool(_HUB_ID.match(value)) and not value.lower().endswith(_DATA_SUFFIXES)
-            and not Path(value).exists())
+    return (
+        bool(_HUB_ID.match(value))
+        and not value.lower().endswith(_DATA_SUFFIXES)
+        and not Path(value).exists()
+    )
 
 
 def display_name(value: str) -> str:
@@ -66,7 +69,9 @@ def dataset_names(entries: object) -> list[str]:
         if isinstance(e, str):
             out.append(e)
         elif isinstance(e, dict):
-            v = next((e[k] for k in ("name", "id", "path", "data") if isinstance(e.get(k), str)), None)
+            v = next(
+                (e[k] for k in ("name", "id", "path", "data") if isinstance(e.get(k), str)), None
+            )
             out.append(v if v is not None else json.dumps(e, sort_keys=True))
     return out
 
@@ -103,7 +108,9 @@ def with_model_id(card_text: str, model_id: str, adapter_base: str | None) -> st
     start, end = card_text.find(USAGE_START), card_text.find(USAGE_END)
     if start < 0 or end < start:
         return card_text
-    return card_text[:start] + usage_block(model_id, adapter_base) + card_text[end + len(USAGE_END):]
+    return (
+        card_text[:start] + usage_block(model_id, adapter_base) + card_text[end + len(USAGE_END) :]
+    )
 
 
 def _fmt(v: float) -> str:
@@ -112,8 +119,10 @@ def _fmt(v: float) -> str:
 
 def _metrics_section(files: list[MetricsFile]) -> str:
     if not files:
-        return ("## Evaluation\n\nNo `metrics.json` was found for this checkpoint. Score it with "
-                "`vlmr1 evaluate` (see Usage).\n")
+        return (
+            "## Evaluation\n\nNo `metrics.json` was found for this checkpoint. Score it with "
+            "`vlmr1 evaluate` (see Usage).\n"
+        )
     parts = ["## Evaluation\n"]
     for mf in files:
         about = [f"task `{mf.task}`"] if mf.task else []
@@ -168,8 +177,11 @@ def render(info: CardInfo) -> str:
         rows.append(("Box coordinate frame", f"`{info.frame}`"))
     details = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
 
-    data = ("\n".join(f"- {display_name(d)}" for d in info.datasets)
-            if info.datasets else "Not recorded in `vlmr1.json`.")
+    data = (
+        "\n".join(f"- {display_name(d)}" for d in info.datasets)
+        if info.datasets
+        else "Not recorded in `vlmr1.json`."
+    )
 
     if info.recipe_name and info.recipe_text is not None:
         from vlmr1_cli.secrets import redact_recipe_text
@@ -177,28 +189,40 @@ def render(info: CardInfo) -> str:
         recipe = f"The resolved training recipe is included as `{info.recipe_name}`."
         recipe_text = redact_recipe_text(info.recipe_text)  # the card is public on the Hub
         if recipe_text.count("\n") <= MAX_RECIPE_LINES:
-            recipe += (f"\n\n<details><summary>{info.recipe_name}</summary>\n\n```yaml\n"
-                       f"{recipe_text.rstrip()}\n```\n\n</details>")
+            recipe += (
+                f"\n\n<details><summary>{info.recipe_name}</summary>\n\n```yaml\n"
+                f"{recipe_text.rstrip()}\n```\n\n</details>"
+            )
     else:
         recipe = "No recipe file was found in the training output."
 
     sections = [
         f"# {info.name}\n",
         f"A vision-language grounding model fine-tuned from {base} with vlmr1"
-        + (f" ({info.method.upper()})" if info.method else "") + ".\n",
+        + (f" ({info.method.upper()})" if info.method else "")
+        + ".\n",
         f"## Model details\n\n{details}\n",
         f"## Training data\n\n{data}\n",
         f"## Training recipe\n\n{recipe}\n",
     ]
     if info.prompt:
-        prompt = info.prompt if isinstance(info.prompt, str) else json.dumps(info.prompt, indent=2, ensure_ascii=False)
-        sections.append("## Prompt\n\nThe prompt used in training and evaluation (from `vlmr1.json`):"
-                        f"\n\n```\n{prompt}\n```\n")
+        prompt = (
+            info.prompt
+            if isinstance(info.prompt, str)
+            else json.dumps(info.prompt, indent=2, ensure_ascii=False)
+        )
+        sections.append(
+            "## Prompt\n\nThe prompt used in training and evaluation (from `vlmr1.json`):"
+            f"\n\n```\n{prompt}\n```\n"
+        )
     sections.append(_metrics_section(info.metrics))
     if info.merge_checks:
-        sections.append("## Merge check\n\nThe LoRA merge was verified against the adapter model "
-                        "on a sample image and prompt:\n\n"
-                        + "\n".join(f"- {c}" for c in info.merge_checks) + "\n")
+        sections.append(
+            "## Merge check\n\nThe LoRA merge was verified against the adapter model "
+            "on a sample image and prompt:\n\n"
+            + "\n".join(f"- {c}" for c in info.merge_checks)
+            + "\n"
+        )
     sections.append(usage_block(info.model_id, info.adapter_base) + "\n")
 
     header = card_data(info).to_yaml()

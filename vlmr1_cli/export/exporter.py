@@ -40,8 +40,9 @@ def check_shard_size(size: str) -> str | int:
         if not 0 < convert_file_size_to_int(value) < 2**63:
             raise ValueError
     except (ValueError, OverflowError):  # OverflowError: a size beyond a float ("1e400GB")
-        raise UserError(f"--max-shard-size '{size}': use a whole number and a unit, e.g. 5GB, "
-                        "500MB, 2GiB") from None
+        raise UserError(
+            f"--max-shard-size '{size}': use a whole number and a unit, e.g. 5GB, 500MB, 2GiB"
+        ) from None
     return value
 
 
@@ -95,7 +96,11 @@ def _keep_video_config(source: Path, tmp: Path) -> None:
     from vlmr1_cli.io import read_json_object
     from vlmr1_cli.models.processor_compat import PROCESSOR_CONFIG, VIDEO_CONFIG, VIDEO_KEY
 
-    src_cfg, src_video, out_cfg = source / PROCESSOR_CONFIG, source / VIDEO_CONFIG, tmp / PROCESSOR_CONFIG
+    src_cfg, src_video, out_cfg = (
+        source / PROCESSOR_CONFIG,
+        source / VIDEO_CONFIG,
+        tmp / PROCESSOR_CONFIG,
+    )
     video = read_json_object(src_cfg).get(VIDEO_KEY) if src_cfg.is_file() else None
     if src_video.is_file():
         if video is None:
@@ -135,12 +140,16 @@ def _recipe_text(path: Path) -> str:
 
 
 def _listing(folder: Path) -> list[tuple[str, int]]:
-    return sorted((p.relative_to(folder).as_posix(), p.stat().st_size)
-                  for p in folder.rglob("*") if p.is_file())
+    return sorted(
+        (p.relative_to(folder).as_posix(), p.stat().st_size)
+        for p in folder.rglob("*")
+        if p.is_file()
+    )
 
 
-def _merge_and_check(model, processor, target: str, device: str | None,
-                     tolerance: float | None, where: Path) -> tuple[object, list[verify.CheckResult]]:
+def _merge_and_check(
+    model, processor, target: str, device: str | None, tolerance: float | None, where: Path
+) -> tuple[object, list[verify.CheckResult]]:
     """Merge the adapter (loaded in float32) and check the result against the adapter model:
     in float32 first (the merge itself), then in the export dtype (the cast)."""
     inputs = verify.sample_inputs(processor, device)
@@ -149,13 +158,20 @@ def _merge_and_check(model, processor, target: str, device: str | None,
         model = merge.merge_adapter(model)
     except ValueError as e:  # safe_merge found non-finite weights
         raise UserError(f"{where}: LoRA merge failed: {str(e).splitlines()[0]}") from None
-    checks = [verify.require(verify.compare(reference, verify.logits(model, inputs), "float32", tolerance),
-                             "the merged model (float32)")]
+    checks = [
+        verify.require(
+            verify.compare(reference, verify.logits(model, inputs), "float32", tolerance),
+            "the merged model (float32)",
+        )
+    ]
     if target != "float32":
         model = merge.cast(model, target)
-        checks.append(verify.require(
-            verify.compare(reference, verify.logits(model, inputs), target, tolerance),
-            f"the merged model in {target}"))
+        checks.append(
+            verify.require(
+                verify.compare(reference, verify.logits(model, inputs), target, tolerance),
+                f"the merged model in {target}",
+            )
+        )
     return model, checks
 
 
@@ -163,8 +179,15 @@ def _str(meta: dict, key: str) -> str | None:
     return meta[key] if isinstance(meta.get(key), str) else None
 
 
-def _card_info(src: ExportSource, output: Path, family, weights: str, dtype: str | None,
-               adapter_base: str | None, checks: list[verify.CheckResult]) -> card.CardInfo:
+def _card_info(
+    src: ExportSource,
+    output: Path,
+    family,
+    weights: str,
+    dtype: str | None,
+    adapter_base: str | None,
+    checks: list[verify.CheckResult],
+) -> card.CardInfo:
     meta = src.meta
     run_name = src.run_root.resolve().name
     name = output.resolve().name
@@ -178,23 +201,37 @@ def _card_info(src: ExportSource, output: Path, family, weights: str, dtype: str
         method=_str(meta, "method"),
         weights=weights,
         dtype=dtype,
-        source=(f"`{src.label}` of training run `{run_name}`" if src.label != "final model"
-                else f"the final model of training run `{run_name}`"),
+        source=(
+            f"`{src.label}` of training run `{run_name}`"
+            if src.label != "final model"
+            else f"the final model of training run `{run_name}`"
+        ),
         adapter_base=adapter_base if weights == "LoRA adapter" else None,
         frame=_str(meta, "frame") or family.frame_name,
         prompt=meta.get("prompt"),
         recipe_name=RECIPE_FILE if src.recipe_path else None,
         recipe_text=_recipe_text(src.recipe_path) if src.recipe_path else None,
         metrics=src.metrics,
-        merge_checks=[f"{c.dtype}: relative max |Δlogit| {c.error:.2e} (tolerance {c.tolerance:g}, "
-                      f"{c.positions} positions)" for c in checks],
+        merge_checks=[
+            f"{c.dtype}: relative max |Δlogit| {c.error:.2e} (tolerance {c.tolerance:g}, "
+            f"{c.positions} positions)"
+            for c in checks
+        ],
     )
 
 
-def export_checkpoint(checkpoint: str | Path, output: str | Path, *, merge_lora: bool = False,
-                      dtype: str | None = None, max_shard_size: str = "5GB",
-                      overwrite: bool = False, device: str | None = None,
-                      tolerance: float | None = None, revision: str | None = None) -> ExportResult:
+def export_checkpoint(
+    checkpoint: str | Path,
+    output: str | Path,
+    *,
+    merge_lora: bool = False,
+    dtype: str | None = None,
+    max_shard_size: str = "5GB",
+    overwrite: bool = False,
+    device: str | None = None,
+    tolerance: float | None = None,
+    revision: str | None = None,
+) -> ExportResult:
     """Export the final model or latest checkpoint of a run (or a given checkpoint).
     `revision`: the Hub branch, tag or commit of a LoRA adapter's base given as ORG/NAME."""
     merge.check_export_dtype(dtype)
@@ -225,13 +262,16 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, *, merge_lora:
     model = loaded.model
     checks: list[verify.CheckResult] = []
     if do_merge:
-        model, checks = _merge_and_check(model, loaded.processor, merge_dtype, device, tolerance,
-                                         src.model_dir)
+        model, checks = _merge_and_check(
+            model, loaded.processor, merge_dtype, device, tolerance, src.model_dir
+        )
         weights = "LoRA adapter merged into the base"
     elif src.is_adapter:
         weights = "LoRA adapter"
-        notes.append(f"the adapter loads on top of '{adapter_base}' (from adapter_config.json); "
-                     "pass --merge-lora for a standalone model")
+        notes.append(
+            f"the adapter loads on top of '{adapter_base}' (from adapter_config.json); "
+            "pass --merge-lora for a standalone model"
+        )
         if dtype:
             model = merge.cast(model, dtype)
     else:

@@ -75,8 +75,10 @@ def _upload_files(model_dir: Path) -> list[tuple[str, int]]:
             path = base / name
             st = path.lstat()
             if stat.S_ISLNK(st.st_mode):
-                raise UserError(f"{path}: a symbolic link; {NOT_A_FILE} (replace it with the "
-                                "file itself, or move it out of the folder)")
+                raise UserError(
+                    f"{path}: a symbolic link; {NOT_A_FILE} (replace it with the "
+                    "file itself, or move it out of the folder)"
+                )
             if stat.S_ISDIR(st.st_mode):
                 continue
             if not stat.S_ISREG(st.st_mode):
@@ -102,8 +104,9 @@ def _open_planned(model_dir: Path, name: str) -> BinaryIO:
         # O_NONBLOCK: a FIFO put there must not hang the push before fstat refuses it
         fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
     except OSError as e:
-        raise UserError(f"{where}: cannot open it without following a link ({e.strerror}); "
-                        f"{NOT_A_FILE}") from None
+        raise UserError(
+            f"{where}: cannot open it without following a link ({e.strerror}); {NOT_A_FILE}"
+        ) from None
     finally:
         os.close(folder)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -117,8 +120,10 @@ def _refuse_token(fh: BinaryIO, where: Path, token: str | None) -> None:
     from vlmr1_cli.secrets import file_contains
 
     if token and file_contains(fh, token):
-        raise UserError(f"{where}: holds the Hub token this push authenticates with; refusing to "
-                        "upload it (remove the token from the file, e.g. re-export the model)")
+        raise UserError(
+            f"{where}: holds the Hub token this push authenticates with; refusing to "
+            "upload it (remove the token from the file, e.g. re-export the model)"
+        )
     fh.seek(0)
 
 
@@ -141,8 +146,10 @@ def plan_push(model_dir: str | Path, repo_id: str) -> PushPlan:
         raise UserError(f"--model-dir {model_dir}: folder not found")
     is_adapter = (model_dir / "adapter_config.json").is_file()
     if not is_adapter and not (model_dir / "config.json").is_file():
-        raise UserError(f"--model-dir {model_dir}: not a model folder (no config.json or "
-                        "adapter_config.json); export it first with `vlmr1 export`")
+        raise UserError(
+            f"--model-dir {model_dir}: not a model folder (no config.json or "
+            "adapter_config.json); export it first with `vlmr1 export`"
+        )
     files = _upload_files(model_dir)
     if not any(name.endswith(".safetensors") for name, _ in files):
         raise UserError(f"--model-dir {model_dir}: no .safetensors weights to upload")
@@ -156,9 +163,13 @@ def plan_push(model_dir: str | Path, repo_id: str) -> PushPlan:
         try:
             ModelCard.load(readme)  # validates the YAML header; a local path, so no network
         except ValueError as e:
-            raise UserError(f"{readme}: invalid model card metadata: {str(e).splitlines()[0]}") from None
+            raise UserError(
+                f"{readme}: invalid model card metadata: {str(e).splitlines()[0]}"
+            ) from None
         original = readme.read_text(encoding="utf-8")
-        card_text = card.with_model_id(original, repo_id, _adapter_base(model_dir) if is_adapter else None)
+        card_text = card.with_model_id(
+            original, repo_id, _adapter_base(model_dir) if is_adapter else None
+        )
         changed = card_text != original
     else:
         notes.append(f"{model_dir} has no README.md model card (`vlmr1 export` writes one)")
@@ -205,13 +216,17 @@ def _hub_error(e: Exception, repo_id: str, token: str | None) -> UserError:
         if status == 401:
             return UserError(f"the Hub rejected the token (401 Unauthorized): {LOGIN_HINT}")
         if status == 403:
-            return UserError(f"no write access to '{repo_id}' (403 Forbidden): check the token's "
-                             "permissions and the organisation name")
+            return UserError(
+                f"no write access to '{repo_id}' (403 Forbidden): check the token's "
+                "permissions and the organisation name"
+            )
         if isinstance(e, RepositoryNotFoundError) or status == 404:
             return UserError(f"repository '{repo_id}' not found or not accessible with this token")
         return UserError(f"Hub error for '{repo_id}' (HTTP {status}): {_scrub(str(e), token)}")
-    return UserError(f"cannot reach the Hugging Face Hub ({type(e).__name__}: "
-                     f"{_scrub(str(e), token)}); check the network and try again")
+    return UserError(
+        f"cannot reach the Hugging Face Hub ({type(e).__name__}: "
+        f"{_scrub(str(e), token)}); check the network and try again"
+    )
 
 
 def _network_errors() -> tuple[type[Exception], ...]:
@@ -240,9 +255,13 @@ def _verify(client: Any, plan: PushPlan, ops: list, revision: str) -> None:
     pushes) are noted, not removed."""
     from huggingface_hub.hf_api import RepoFile
 
-    remote = {e.path: e for e in client.list_repo_tree(plan.repo_id, revision=revision,
-                                                       recursive=True, repo_type="model")
-              if isinstance(e, RepoFile)}
+    remote = {
+        e.path: e
+        for e in client.list_repo_tree(
+            plan.repo_id, revision=revision, recursive=True, repo_type="model"
+        )
+        if isinstance(e, RepoFile)
+    }
     problems = []
     for op in ops:
         entry = remote.get(op.path_in_repo)
@@ -254,8 +273,10 @@ def _verify(client: Any, plan: PushPlan, ops: list, revision: str) -> None:
         elif entry.lfs and entry.lfs.sha256 != op.upload_info.sha256.hex():
             problems.append(f"{op.path_in_repo} has other content (sha256)")
     if problems:
-        raise UserError(f"the Hub's '{plan.repo_id}' at {revision[:12]} does not hold what was "
-                        f"sent: {'; '.join(problems)}")
+        raise UserError(
+            f"the Hub's '{plan.repo_id}' at {revision[:12]} does not hold what was "
+            f"sent: {'; '.join(problems)}"
+        )
     extra = sorted(set(remote) - {op.path_in_repo for op in ops})
     note = f"verified: the Hub holds all {len(ops)} uploaded files at commit {revision[:12]}"
     if extra:
@@ -263,8 +284,15 @@ def _verify(client: Any, plan: PushPlan, ops: list, revision: str) -> None:
     plan.notes.append(note)
 
 
-def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
-         commit_message: str | None = None, dry_run: bool = False) -> PushResult:
+def push(
+    model_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    dry_run: bool = False,
+) -> PushResult:
     plan = plan_push(model_dir, repo_id)
     token = find_token()
     if dry_run:
@@ -288,17 +316,24 @@ def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision
         plan.files = [(op.path_in_repo, op.upload_info.size) for op in ops]  # sizes as sent
         client = make_client(token)
         try:
-            repo_url = client.create_repo(repo_id, private=True if private else None,
-                                          repo_type="model", exist_ok=True)
+            repo_url = client.create_repo(
+                repo_id, private=True if private else None, repo_type="model", exist_ok=True
+            )
             if revision and revision != "main":
                 client.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-            commit = client.create_commit(repo_id, ops, repo_type="model", revision=revision,
-                                          commit_message=commit_message or DEFAULT_COMMIT_MESSAGE)
+            commit = client.create_commit(
+                repo_id,
+                ops,
+                repo_type="model",
+                revision=revision,
+                commit_message=commit_message or DEFAULT_COMMIT_MESSAGE,
+            )
             _verify(client, plan, ops, commit.oid)
         except _network_errors() as e:
             raise _hub_error(e, repo_id, token) from None
     finally:
         for fh in handles:
             fh.close()
-    return PushResult(plan, False, True, repo_url=str(repo_url),
-                      commit_url=getattr(commit, "commit_url", None))
+    return PushResult(
+        plan, False, True, repo_url=str(repo_url), commit_url=getattr(commit, "commit_url", None)
+    )

@@ -31,8 +31,9 @@ def stored_dtype(model_dir: str | Path) -> str:
     return "float32"
 
 
-def load_for_export(model_dir: str | Path, dtype: str | None, device: str | None,
-                    revision: str | None = None):
+def load_for_export(
+    model_dir: str | Path, dtype: str | None, device: str | None, revision: str | None = None
+):
     """A `LoadedModel` (models.loading) in `dtype` (None: as stored); adapters stay unmerged.
     `revision`: that of an adapter's base named by a Hub id."""
     from vlmr1_cli.models.loading import load_model

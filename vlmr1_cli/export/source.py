@@ -20,9 +20,23 @@ RECIPE_FILE = "vlmr1_recipe.yaml"
 METRICS_FILE = "metrics.json"
 # Run bookkeeping that `vlmr1 evaluate` writes beside the scores; not shown as metrics.
 # Bookkeeping numbers of metrics.json that are not scores (the card lists scores only).
-NOT_METRICS = frozenset({"max_new_tokens", "generated_now", "resumed", "generation_s", "pixel_limits",
-                         "samples_per_s", "primary", "n_predicted_boxes", "greedy_counts",
-                         "discarded_earlier_predictions", "batch_size", "num_processes", "sample"})
+NOT_METRICS = frozenset(
+    {
+        "max_new_tokens",
+        "generated_now",
+        "resumed",
+        "generation_s",
+        "pixel_limits",
+        "samples_per_s",
+        "primary",
+        "n_predicted_boxes",
+        "greedy_counts",
+        "discarded_earlier_predictions",
+        "batch_size",
+        "num_processes",
+        "sample",
+    }
+)
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -57,15 +71,19 @@ def model_kind(folder: Path) -> str | None:
         if (folder / ADAPTER_WEIGHTS).is_file():
             return "adapter"
         if (folder / "adapter_model.bin").is_file():
-            raise UserError(f"{folder}: adapter weights are a pickle (adapter_model.bin); "
-                            "only safetensors checkpoints are exported")
+            raise UserError(
+                f"{folder}: adapter weights are a pickle (adapter_model.bin); "
+                "only safetensors checkpoints are exported"
+            )
         return None
     if (folder / "config.json").is_file():
         if any((folder / f).is_file() for f in WEIGHT_FILES):
             return "full"
         if any(folder.glob("pytorch_model*.bin")):
-            raise UserError(f"{folder}: weights are pickles (pytorch_model*.bin); "
-                            "only safetensors checkpoints are exported")
+            raise UserError(
+                f"{folder}: weights are pickles (pytorch_model*.bin); "
+                "only safetensors checkpoints are exported"
+            )
     return None
 
 
@@ -78,20 +96,28 @@ def _pick_model_dir(path: Path, notes: list[str]) -> tuple[Path, Path, str]:
     """(model folder, run folder, label) for a run folder or a checkpoint folder."""
     if checkpoint_step(path) is not None:
         if model_kind(path) is None:
-            raise UserError(f"{path}: checkpoint has no model weights (model.safetensors or "
-                            "adapter_model.safetensors)")
+            raise UserError(
+                f"{path}: checkpoint has no model weights (model.safetensors or "
+                "adapter_model.safetensors)"
+            )
         return path, path.parent, path.name
     if model_kind(path) is not None:
         return path, path, "final model"
-    steps = sorted(((checkpoint_step(d), d) for d in path.iterdir()
-                    if d.is_dir() and checkpoint_step(d) is not None), reverse=True)
+    steps = sorted(
+        (
+            (checkpoint_step(d), d)
+            for d in path.iterdir()
+            if d.is_dir() and checkpoint_step(d) is not None
+        ),
+        reverse=True,
+    )
     for _, d in steps:
         if model_kind(d) is not None:
             return d, path, d.name
         notes.append(f"skipped {d.name}: no model weights (incomplete checkpoint?)")
-    raise UserError(f"{path}: no model found (neither weights at the top nor a checkpoint-N folder)")
-
-
+    raise UserError(
+        f"{path}: no model found (neither weights at the top nor a checkpoint-N folder)"
+    )
 
 
 def _numbers(obj: dict, prefix: str = "") -> dict[str, float]:
@@ -154,11 +180,15 @@ def locate(checkpoint: str | Path) -> ExportSource:
     model_dir, run_root, label = _pick_model_dir(path, notes)
     is_adapter = model_kind(model_dir) == "adapter"
 
-    meta_path = next((d / META_FILE for d in (model_dir, run_root) if (d / META_FILE).is_file()), None)
+    meta_path = next(
+        (d / META_FILE for d in (model_dir, run_root) if (d / META_FILE).is_file()), None
+    )
     meta = read_json_object(meta_path) if meta_path else {}
     if meta_path is None:
-        notes.append(f"no {META_FILE} found: the export carries no prompt template or frame, "
-                     "so `vlmr1 evaluate` will use the family defaults")
+        notes.append(
+            f"no {META_FILE} found: the export carries no prompt template or frame, "
+            "so `vlmr1 evaluate` will use the family defaults"
+        )
 
     saved_recipe = meta.get("recipe")
     recipe_name = saved_recipe if isinstance(saved_recipe, str) else RECIPE_FILE
@@ -171,9 +201,21 @@ def locate(checkpoint: str | Path) -> ExportSource:
     if recipe_path is None:
         notes.append(f"no recipe file ({recipe_name}) found: the card cannot cite one")
 
-    processor_dir = next((d for d in (model_dir, run_root) if (d / "tokenizer_config.json").is_file()), None)
+    processor_dir = next(
+        (d for d in (model_dir, run_root) if (d / "tokenizer_config.json").is_file()), None
+    )
     if processor_dir is None and not is_adapter:
         raise UserError(f"{model_dir}: no tokenizer/processor files here or in {run_root}")
 
-    return ExportSource(model_dir, run_root, label, is_adapter, meta, meta_path, recipe_path,
-                        processor_dir, find_metrics(model_dir, run_root, notes), notes)
+    return ExportSource(
+        model_dir,
+        run_root,
+        label,
+        is_adapter,
+        meta,
+        meta_path,
+        recipe_path,
+        processor_dir,
+        find_metrics(model_dir, run_root, notes),
+        notes,
+    )

@@ -18,8 +18,10 @@ from typing import Any
 from vlmr1_cli.errors import UserError
 
 TOLERANCES = {"float32": 1e-3, "float16": 2e-2, "bfloat16": 5e-2}
-SAMPLE_PROMPT = ("Please provide the bounding box coordinate of the region this sentence "
-                 "describes: the red square.")
+SAMPLE_PROMPT = (
+    "Please provide the bounding box coordinate of the region this sentence "
+    "describes: the red square."
+)
 SAMPLE_SIZE = (224, 168)  # width, height: not square, so both axes are exercised
 
 
@@ -52,7 +54,9 @@ def sample_image():
 
 def sample_inputs(processor: Any, device: str | None = None) -> dict:
     """Processor outputs (tensors) for one image + prompt, ready for `model(**inputs)`."""
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": SAMPLE_PROMPT}]}]
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": SAMPLE_PROMPT}]}
+    ]
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     inputs = processor(text=[text], images=[sample_image()], return_tensors="pt")
     return {k: (v.to(device) if device else v) for k, v in inputs.items()}
@@ -69,12 +73,16 @@ def logits(model: Any, inputs: dict) -> Any:
     return out.float().cpu()
 
 
-def compare(reference: Any, candidate: Any, dtype: str, tolerance: float | None = None) -> CheckResult:
+def compare(
+    reference: Any, candidate: Any, dtype: str, tolerance: float | None = None
+) -> CheckResult:
     import torch
 
     if reference.shape != candidate.shape:
-        raise UserError(f"merge check: logits shapes differ ({tuple(reference.shape)} vs "
-                        f"{tuple(candidate.shape)})")
+        raise UserError(
+            f"merge check: logits shapes differ ({tuple(reference.shape)} vs "
+            f"{tuple(candidate.shape)})"
+        )
     tol = TOLERANCES[dtype] if tolerance is None else tolerance
     positions = int(reference.shape[-2]) if reference.dim() >= 2 else 1
     if not torch.isfinite(candidate).all():
@@ -86,8 +94,14 @@ def compare(reference: Any, candidate: Any, dtype: str, tolerance: float | None 
 
 def require(result: CheckResult, what: str) -> CheckResult:
     if not result.passed:
-        hint = "" if result.dtype == "float32" else f" (try --dtype float32, or --tolerance if {result.dtype} rounding is expected)"
-        raise UserError(f"merge check failed: {what} differs from the adapter model by "
-                        f"{result.error:.3g} (relative max |Δlogit|; tolerance {result.tolerance:g} "
-                        f"for {result.dtype}); nothing was written{hint}")
+        hint = (
+            ""
+            if result.dtype == "float32"
+            else f" (try --dtype float32, or --tolerance if {result.dtype} rounding is expected)"
+        )
+        raise UserError(
+            f"merge check failed: {what} differs from the adapter model by "
+            f"{result.error:.3g} (relative max |Δlogit|; tolerance {result.tolerance:g} "
+            f"for {result.dtype}); nothing was written{hint}"
+        )
     return result

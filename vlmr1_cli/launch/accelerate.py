@@ -23,8 +23,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_default_config(folder: Path, num_processes: int, num_machines: int = 1,
-                         machine_rank: int = 0) -> Path:
+def write_default_config(
+    folder: Path, num_processes: int, num_machines: int = 1, machine_rank: int = 0
+) -> Path:
     """An accelerate config for plain data parallelism on this machine (CPU or GPU), written
     to `folder`; returns its path."""
     import torch
@@ -46,8 +47,9 @@ def write_default_config(folder: Path, num_processes: int, num_machines: int = 1
     return path
 
 
-def accelerate_command(config: str | Path, flags: Sequence[tuple[str, object]], module: str,
-                       args: Sequence[str]) -> list[str]:
+def accelerate_command(
+    config: str | Path, flags: Sequence[tuple[str, object]], module: str, args: Sequence[str]
+) -> list[str]:
     """`python -m accelerate.commands.launch --config_file CONFIG [--flag value ...] -m MODULE
     ARGS...`: accelerate's own flags (`num_processes`, `main_process_port`, ...) in order."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]

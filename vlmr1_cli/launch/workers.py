@@ -29,15 +29,17 @@ def error_file(folder: Path, rank: int) -> Path:
 
 def first_rank_error(folder: Path) -> str | None:
     """The message of the lowest rank that wrote one (ranks in numeric order), or None."""
-    ranks = sorted(int(m.group(1)) for f in folder.iterdir()
-                   if (m := _ERROR_FILE.fullmatch(f.name)))
+    ranks = sorted(
+        int(m.group(1)) for f in folder.iterdir() if (m := _ERROR_FILE.fullmatch(f.name))
+    )
     if not ranks:
         return None
     return error_file(folder, ranks[0]).read_text(encoding="utf-8").strip()
 
 
-def run_workers(cmd: list[str], folder: Path, env: dict[str, str] | None = None,
-                log: IO[str] | None = None) -> int:
+def run_workers(
+    cmd: list[str], folder: Path, env: dict[str, str] | None = None, log: IO[str] | None = None
+) -> int:
     """Run the launch command with `folder` as the error folder and return its exit code; a
     worker's user error is raised here as the same one-line `UserError`. `env` is added to
     this process's environment; `log` (an open file) takes the workers' output."""
@@ -46,8 +48,13 @@ def run_workers(cmd: list[str], folder: Path, env: dict[str, str] | None = None,
     full_env.update(env or {})
     full_env[ERROR_DIR_ENV] = str(folder)
     # No log: both streams are inherited (None); a log takes stdout with stderr merged into it.
-    code = subprocess.call(cmd, env=full_env, stdin=subprocess.DEVNULL, stdout=log,
-                           stderr=None if log is None else subprocess.STDOUT)
+    code = subprocess.call(
+        cmd,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=None if log is None else subprocess.STDOUT,
+    )
     if code != 0:
         message = first_rank_error(folder)
         if message:

@@ -21,7 +21,20 @@ REC_THRS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoi
 MAX_DETS = (1, 10, 100)
 AREA_RNG = ((0**2, 1e5**2), (0**2, 32**2), (32**2, 96**2), (96**2, 1e5**2))
 AREA_LBL = ("all", "small", "medium", "large")
-STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+STAT_NAMES = (
+    "AP",
+    "AP50",
+    "AP75",
+    "APs",
+    "APm",
+    "APl",
+    "AR1",
+    "AR10",
+    "AR100",
+    "ARs",
+    "ARm",
+    "ARl",
+)
 # COCOeval compares each IoU with min(t, 1 - 1e-10).
 MATCH_THRS = tuple(float(min(t, 1 - 1e-10)) for t in IOU_THRS)
 MIN_THR = min(MATCH_THRS)
@@ -151,6 +164,7 @@ def _mean_valid(s: np.ndarray) -> float:
 
 def summarize(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     """COCOeval.summarize (bbox): the 12 stats from (T,R,K,A,M) precision, (T,K,A,M) recall."""
+
     def ap(iou_thr=None, area=0, m=2):
         s = precision
         if iou_thr is not None:
@@ -176,7 +190,9 @@ def summarize(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     return stats
 
 
-def precision_batch(tps: np.ndarray, fps: np.ndarray, n_valid: np.ndarray, npig: np.ndarray) -> np.ndarray:
+def precision_batch(
+    tps: np.ndarray, fps: np.ndarray, n_valid: np.ndarray, npig: np.ndarray
+) -> np.ndarray:
     """`precision_recall`'s precision for B blocks at once: (B, T, R).
 
     `tps`/`fps` are (B, T, nmax), block b using its first `n_valid[b]` columns (the rest
@@ -247,11 +263,18 @@ def single_image_ap(
     m = matches  # (T, D)
     matched = m >= 0
     ign_arr = np.array(ign_sorted + [False], dtype=bool)
-    out_rng = np.array([bool((dt_xywh[d][2] * dt_xywh[d][3]) < lo or (dt_xywh[d][2] * dt_xywh[d][3]) > hi)
-                        for d in d_keep], dtype=bool)
+    out_rng = np.array(
+        [
+            bool((dt_xywh[d][2] * dt_xywh[d][3]) < lo or (dt_xywh[d][2] * dt_xywh[d][3]) > hi)
+            for d in d_keep
+        ],
+        dtype=bool,
+    )
     tps = matched & ~ign_arr[m]
     fps = ~matched & ~out_rng[None, :]
-    npig = np.bincount(np.array(gt_cat, dtype=np.int64)[~np.array(ign, dtype=bool)], minlength=n_cats)
+    npig = np.bincount(
+        np.array(gt_cat, dtype=np.int64)[~np.array(ign, dtype=bool)], minlength=n_cats
+    )
     valid = np.nonzero(npig > 0)[0]
     precision = -np.ones((T, R, n_cats))
     if valid.size:

@@ -77,7 +77,9 @@ def evaluate_arrays(gt: GroundTruth, dets: Detections) -> dict[str, Any]:
     g_img, g_cat = gt.ann_img[g_sel], gt.ann_cat[g_sel]
     g_box, g_crowd, g_id = gt.ann_box[g_sel], gt.ann_crowd[g_sel], gt.ann_id[g_sel]
     g_area = gt.ann_area[g_sel]
-    g_ign = g_crowd[None, :] | (g_area[None, :] < lo[:, None]) | (g_area[None, :] > hi[:, None])  # (A, G)
+    g_ign = (
+        g_crowd[None, :] | (g_area[None, :] < lo[:, None]) | (g_area[None, :] > hi[:, None])
+    )  # (A, G)
 
     # detections that take part: known category; per (image, category) by stable score
     d_sel = np.nonzero(dets.det_cat >= 0)[0]
@@ -91,7 +93,9 @@ def evaluate_arrays(gt: GroundTruth, dets: Detections) -> dict[str, Any]:
     blk_start = np.nonzero(new_blk)[0]
     rank = np.arange(len(d_key)) - np.repeat(blk_start, np.diff(np.append(blk_start, len(d_key))))
     keep = rank < MAX_DETS[-1]
-    d_sel, d_img, d_cat, d_score, d_key, rank = (x[keep] for x in (d_sel, d_img, d_cat, d_score, d_key, rank))
+    d_sel, d_img, d_cat, d_score, d_key, rank = (
+        x[keep] for x in (d_sel, d_img, d_cat, d_score, d_key, rank)
+    )
     d_box = dets.det_box[d_sel]
     d_area = d_box[:, 2] * d_box[:, 3]
     d_out = (d_area[None, :] < lo[:, None]) | (d_area[None, :] > hi[:, None])  # (A, D)
@@ -106,7 +110,9 @@ def evaluate_arrays(gt: GroundTruth, dets: Detections) -> dict[str, Any]:
     common, id_, ig_ = np.intersect1d(ukeys_d, ukeys_g, assume_unique=True, return_indices=True)
 
     matches = _Matches(n_det)
-    di, gi = block_pairs(np.arange(n_det), g_order, d_start[id_], d_len[id_], g_start[ig_], g_len[ig_])
+    di, gi = block_pairs(
+        np.arange(n_det), g_order, d_start[id_], d_len[id_], g_start[ig_], g_len[ig_]
+    )
     if di.size:
         ious = _pair_iou(d_box[di], g_box[gi], g_crowd[gi])
         if np.isnan(ious).any():
@@ -175,7 +181,9 @@ def _match_candidates(cd, cg, cv, g_crowd, g_ign, d_key, matches: _Matches) -> N
     bd, bg, bv = bd[o], bg[o], bv[o]
     keys = d_key[bd]
     cuts = np.nonzero(np.diff(keys))[0] + 1
-    for sd_b, sg_b, sv_b in zip(np.split(bd, cuts), np.split(bg, cuts), np.split(bv, cuts), strict=True):
+    for sd_b, sg_b, sv_b in zip(
+        np.split(bd, cuts), np.split(bg, cuts), np.split(bv, cuts), strict=True
+    ):
         dets_b = np.unique(sd_b)
         gts_b = np.unique(sg_b)  # file order == index order
         ious = np.full((len(dets_b), len(gts_b)), -1.0)
@@ -192,7 +200,9 @@ def _match_candidates(cd, cg, cv, g_crowd, g_ign, d_key, matches: _Matches) -> N
             matches.m[a][:, dets_b] = cache[sig]
 
 
-def coco_evaluate(gt: dict | str | os.PathLike, results: list | str | os.PathLike) -> dict[str, Any]:
+def coco_evaluate(
+    gt: dict | str | os.PathLike, results: list | str | os.PathLike
+) -> dict[str, Any]:
     """COCO bbox evaluation equal to pycocotools' COCOeval; GT as a dict or path, results as a list or path.
 
     Returns `{"stats": [12 floats], "AP": …, "AP50": …, …, "ARl": …, "counts": {...}}`.
@@ -219,14 +229,24 @@ def _to_coco_dicts(g: GroundTruth, d: Detections) -> tuple[dict, list]:
         "images": [{"id": i} for i in g.img_ids],
         "categories": [{"id": c} for c in g.cat_ids],
         "annotations": [
-            {"id": int(g.ann_id[i]), "image_id": g.img_ids[g.ann_img[i]], "category_id": g.cat_ids[g.ann_cat[i]],
-             "bbox": g.ann_box[i].tolist(), "area": float(g.ann_area[i]), "iscrowd": int(g.ann_crowd[i])}
+            {
+                "id": int(g.ann_id[i]),
+                "image_id": g.img_ids[g.ann_img[i]],
+                "category_id": g.cat_ids[g.ann_cat[i]],
+                "bbox": g.ann_box[i].tolist(),
+                "area": float(g.ann_area[i]),
+                "iscrowd": int(g.ann_crowd[i]),
+            }
             for i in np.nonzero(m)[0]
         ],
     }
     res = [
-        {"image_id": g.img_ids[d.det_img[i]], "category_id": g.cat_ids[d.det_cat[i]],
-         "bbox": d.det_box[i].tolist(), "score": float(d.det_score[i])}
+        {
+            "image_id": g.img_ids[d.det_img[i]],
+            "category_id": g.cat_ids[d.det_cat[i]],
+            "bbox": d.det_box[i].tolist(),
+            "score": float(d.det_score[i]),
+        }
         for i in np.nonzero(d.det_cat >= 0)[0]
     ]
     return gt, res

@@ -48,8 +48,10 @@ def _show(v: Any) -> str:
 
 def _box(v: Any, where: str) -> list:
     if not isinstance(v, list) or len(v) != 4 or not all(is_bounded_number(x) for x in v):
-        raise UserError(f"{where}: 'bbox' must be a list of 4 finite numbers [x, y, w, h] of "
-                        f"magnitude at most {MAX_VALUE:g}, got {_show(v)}")
+        raise UserError(
+            f"{where}: 'bbox' must be a list of 4 finite numbers [x, y, w, h] of "
+            f"magnitude at most {MAX_VALUE:g}, got {_show(v)}"
+        )
     return v
 
 
@@ -59,10 +61,14 @@ def _unique_ids(items: list, key: str, path: str) -> list:
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not _is_id(item.get("id")):
             got = _show(item.get("id")) if isinstance(item, dict) else type(item).__name__
-            raise UserError(f"{path}: {key}[{i}]: needs an integer (64-bit) or string 'id', got {got}")
+            raise UserError(
+                f"{path}: {key}[{i}]: needs an integer (64-bit) or string 'id', got {got}"
+            )
         if item["id"] in first:
-            raise UserError(f"{path}: {key}[{i}]: duplicate id {item['id']!r} "
-                            f"(first at {key}[{first[item['id']]}])")
+            raise UserError(
+                f"{path}: {key}[{i}]: duplicate id {item['id']!r} "
+                f"(first at {key}[{first[item['id']]}])"
+            )
         first[item["id"]] = i
     return list(first)
 
@@ -111,8 +117,14 @@ class Detections:
 
     def subset(self, keep: np.ndarray) -> Detections:
         return Detections(
-            self.path, self.det_img[keep], self.det_cat[keep], self.det_box[keep],
-            self.det_score[keep], self.det_int_score[keep], self.det_int_box[keep], dict(self.counts),
+            self.path,
+            self.det_img[keep],
+            self.det_cat[keep],
+            self.det_box[keep],
+            self.det_score[keep],
+            self.det_int_score[keep],
+            self.det_int_box[keep],
+            dict(self.counts),
         )
 
 
@@ -121,7 +133,9 @@ def load_ground_truth(gt: dict | str | os.PathLike, name: str | None = None) -> 
     path = name or ("<ground truth>" if isinstance(gt, dict) else str(gt))
     data = gt if isinstance(gt, dict) else read_json(gt)
     if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a COCO object with 'images', 'annotations', 'categories'")
+        raise UserError(
+            f"{path}: expected a COCO object with 'images', 'annotations', 'categories'"
+        )
     lists = {}
     for key in ("images", "annotations", "categories"):
         v = data.get(key, [] if key == "annotations" else None)
@@ -165,8 +179,10 @@ def load_ground_truth(gt: dict | str | os.PathLike, name: str | None = None) -> 
             area = b[2] * b[3]
             area_from_box += 1
         elif not is_bounded_number(area, MAX_AREA) or area < 0:
-            raise UserError(f"{where}: 'area' must be a finite number >= 0 (at most {MAX_AREA:g}), "
-                            f"got {_show(area)}")
+            raise UserError(
+                f"{where}: 'area' must be a finite number >= 0 (at most {MAX_AREA:g}), "
+                f"got {_show(area)}"
+            )
         c = a.get("iscrowd", 0)
         if c not in (0, 1) or isinstance(c, float):
             raise UserError(f"{where}: 'iscrowd' must be 0 or 1")
@@ -184,11 +200,24 @@ def load_ground_truth(gt: dict | str | os.PathLike, name: str | None = None) -> 
         "annotations_unknown_category": int((ann_cat < 0).sum()),
         "annotations_area_from_bbox": area_from_box,
     }
-    return GroundTruth(path, img_ids, cat_ids, ann_img, ann_cat, box_arr,
-                       np.array(areas, dtype=np.float64), crowd, ids, int_box, counts)
+    return GroundTruth(
+        path,
+        img_ids,
+        cat_ids,
+        ann_img,
+        ann_cat,
+        box_arr,
+        np.array(areas, dtype=np.float64),
+        crowd,
+        ids,
+        int_box,
+        counts,
+    )
 
 
-def load_detections(results: list | str | os.PathLike, gt: GroundTruth, name: str | None = None) -> Detections:
+def load_detections(
+    results: list | str | os.PathLike, gt: GroundTruth, name: str | None = None
+) -> Detections:
     """Validate a COCO results list against `gt`; an unknown image_id is a UserError."""
     path = name or ("<results>" if isinstance(results, list) else str(results))
     data = results if isinstance(results, list) else read_json(results)
@@ -211,15 +240,21 @@ def load_detections(results: list | str | os.PathLike, gt: GroundTruth, name: st
                 raise UserError(f"{where}: missing '{key}'")
         img = d["image_id"]
         if not _is_id(img) or img not in img_pos:
-            raise UserError(f"{where}: image_id {_show(img)} is not an image of the ground truth {gt.path}")
+            raise UserError(
+                f"{where}: image_id {_show(img)} is not an image of the ground truth {gt.path}"
+            )
         s = d["score"]
         if not is_bounded_number(s):
-            raise UserError(f"{where}: 'score' must be a finite number of magnitude at most "
-                            f"{MAX_VALUE:g}, got {_show(s)}")
+            raise UserError(
+                f"{where}: 'score' must be a finite number of magnitude at most "
+                f"{MAX_VALUE:g}, got {_show(s)}"
+            )
         b = _box(d["bbox"], where)
         if b[2] < 0 or b[3] < 0:
-            raise UserError(f"{where}: 'bbox' {_show(b)} has a negative width or height "
-                            "(COCO results are [x, y, w, h] with w, h >= 0)")
+            raise UserError(
+                f"{where}: 'bbox' {_show(b)} has a negative width or height "
+                "(COCO results are [x, y, w, h] with w, h >= 0)"
+            )
         det_img[i] = img_pos[img]
         det_cat[i] = cat_pos.get(d["category_id"], -1) if _is_id(d["category_id"]) else -1
         boxes.append(b)
@@ -227,5 +262,13 @@ def load_detections(results: list | str | os.PathLike, gt: GroundTruth, name: st
         int_score[i] = isinstance(s, int)
         int_box[i] = all(isinstance(x, int) for x in b)
     counts = {"detections": n, "detections_unknown_category": int((det_cat < 0).sum())}
-    return Detections(path, det_img, det_cat, np.array(boxes, dtype=np.float64).reshape(-1, 4),
-                      np.array(scores, dtype=np.float64), int_score, int_box, counts)
+    return Detections(
+        path,
+        det_img,
+        det_cat,
+        np.array(boxes, dtype=np.float64).reshape(-1, 4),
+        np.array(scores, dtype=np.float64),
+        int_score,
+        int_box,
+        counts,
+    )

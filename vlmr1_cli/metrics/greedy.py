@@ -79,7 +79,9 @@ def greedy_pr(
             if same[e]:
                 tp_img[imgs[d]] += 1
     n_pred_img = np.bincount(dets.det_img, minlength=n_img)
-    n_gt_img = np.bincount(gt.ann_img[g_sel], minlength=n_img) if g_sel.size else np.zeros(n_img, np.int64)
+    n_gt_img = (
+        np.bincount(gt.ann_img[g_sel], minlength=n_img) if g_sel.size else np.zeros(n_img, np.int64)
+    )
     tp, n_pred, n_gt = int(tp_img.sum()), int(n_pred_img.sum()), int(n_gt_img.sum())
     if average == "micro":
         precision = tp / n_pred if n_pred else 0.0

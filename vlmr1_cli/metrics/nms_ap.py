@@ -64,7 +64,9 @@ def gt_anchored_nms(gt: GroundTruth, dets: Detections, iou_threshold: float = 0.
     np.logical_or.at(big_g, gt.ann_img[g_all], np.abs(gt.ann_box[g_all]).max(axis=1) >= EXACT_LIMIT)
     np.logical_or.at(big_d, dets.det_img, np.abs(dets.det_box).max(axis=1) >= EXACT_LIMIT)
     big = (big_g | big_d)[common]
-    gi, di = block_pairs(g_order, d_order, g_start[ig[~big]], g_len[ig[~big]], d_start[id_[~big]], d_len[id_[~big]])
+    gi, di = block_pairs(
+        g_order, d_order, g_start[ig[~big]], g_len[ig[~big]], d_start[id_[~big]], d_len[id_[~big]]
+    )
     cand_g, cand_d = [], []
     if gi.size:
         hit = _ovdeval_iou(gt.ann_box[gi], dets.det_box[di]) > iou_threshold

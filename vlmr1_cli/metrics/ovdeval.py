@@ -6,8 +6,23 @@ from collections.abc import Mapping
 
 from vlmr1_cli.errors import UserError
 
-OVDEVAL_SUBSETS = ("celebrity", "logo", "landmark", "color", "material", "position", "relationship", "negation")
-OVDEVAL_GROUPS = (("celebrity", "logo", "landmark"), ("color", "material"), ("position",), ("relationship",), ("negation",))
+OVDEVAL_SUBSETS = (
+    "celebrity",
+    "logo",
+    "landmark",
+    "color",
+    "material",
+    "position",
+    "relationship",
+    "negation",
+)
+OVDEVAL_GROUPS = (
+    ("celebrity", "logo", "landmark"),
+    ("color", "material"),
+    ("position",),
+    ("relationship",),
+    ("negation",),
+)
 
 
 def _normalised(per_subset: Mapping[str, float]) -> dict[str, float]:

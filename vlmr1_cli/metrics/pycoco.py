@@ -42,9 +42,11 @@ def pycocotools_stats(gt: dict, results: list[dict]) -> np.ndarray:
             coco_dt = coco_gt.loadRes(copy.deepcopy(results))
         else:
             coco_dt = coco_from_dict(
-                {"images": list(coco_gt.dataset.get("images", [])),
-                 "categories": copy.deepcopy(coco_gt.dataset.get("categories", [])),
-                 "annotations": []}
+                {
+                    "images": list(coco_gt.dataset.get("images", [])),
+                    "categories": copy.deepcopy(coco_gt.dataset.get("categories", [])),
+                    "annotations": [],
+                }
             )
         ev = COCOeval(coco_gt, coco_dt, "bbox")
         ev.evaluate()
@@ -61,25 +63,39 @@ def vlmr1_calculate_map(pred_items: list, gt_items: list) -> tuple[float, float]
     order; (0.0, 0.0) when no prediction is usable. Raises where VLM-R1 raises (bad GT).
     """
     cats: dict = {}
-    gt = {"images": [{"id": 0, "width": 2048, "height": 2048, "file_name": "image_0.jpg"}],
-          "categories": [], "annotations": []}
+    gt = {
+        "images": [{"id": 0, "width": 2048, "height": 2048, "file_name": "image_0.jpg"}],
+        "categories": [],
+        "annotations": [],
+    }
     for idx, g in enumerate(gt_items):
         if g["label"] not in cats:
             cats[g["label"]] = len(cats)
             gt["categories"].append({"id": cats[g["label"]], "name": g["label"]})
         b = g["bbox_2d"]
-        gt["annotations"].append({
-            "id": idx + 1, "image_id": 0, "category_id": cats[g["label"]],
-            "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
-            "area": (b[2] - b[0]) * (b[3] - b[1]), "iscrowd": 0,
-        })
+        gt["annotations"].append(
+            {
+                "id": idx + 1,
+                "image_id": 0,
+                "category_id": cats[g["label"]],
+                "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                "area": (b[2] - b[0]) * (b[3] - b[1]),
+                "iscrowd": 0,
+            }
+        )
     dts = []
     for p in pred_items:
         try:
             b = p["bbox_2d"]
-            dts.append({"image_id": 0, "category_id": cats[p["label"]],
-                        "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "score": 1.0,
-                        "area": (b[2] - b[0]) * (b[3] - b[1])})
+            dts.append(
+                {
+                    "image_id": 0,
+                    "category_id": cats[p["label"]],
+                    "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                    "score": 1.0,
+                    "area": (b[2] - b[0]) * (b[3] - b[1]),
+                }
+            )
         except Exception:  # VLM-R1 drops every prediction it cannot convert
             pass
     if not dts:
@@ -88,7 +104,9 @@ def vlmr1_calculate_map(pred_items: list, gt_items: list) -> tuple[float, float]
     return float(stats[0]), float(stats[1])
 
 
-def reference_gt_anchored_nms(gt: dict, results: list[dict], iou_threshold: float = 0.5) -> list[dict]:
+def reference_gt_anchored_nms(
+    gt: dict, results: list[dict], iou_threshold: float = 0.5
+) -> list[dict]:
     """OVDEval's GT-anchored NMS, literally as docs/metrics.md §3 describes it (one image and
     one ground truth at a time, numpy's default argsort for the winner). The reference for
     tests and the benchmark baseline; `metrics.nms_ap` is the fast equivalent.

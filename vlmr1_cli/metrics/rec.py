@@ -17,7 +17,9 @@ COCO_THRESHOLDS = tuple(round(0.5 + 0.05 * k, 2) for k in range(10))
 def center_inside(pred, gt) -> bool:
     """True when the centre of box `pred` lies inside box `gt` (edges included), both xyxy."""
     cx, cy = (pred[0] + pred[2]) / 2, (pred[1] + pred[3]) / 2
-    return min(gt[0], gt[2]) <= cx <= max(gt[0], gt[2]) and min(gt[1], gt[3]) <= cy <= max(gt[1], gt[3])
+    return min(gt[0], gt[2]) <= cx <= max(gt[0], gt[2]) and min(gt[1], gt[3]) <= cy <= max(
+        gt[1], gt[3]
+    )
 
 
 def is_hit(v: float, threshold: float, compat: bool) -> bool:

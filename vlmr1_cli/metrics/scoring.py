@@ -41,8 +41,12 @@ def score_files(
     name = metric_name(metric, options)
     gt = load_ground_truth(gt_path)
     dets = load_detections(results_path, gt)
-    return {"metric": name, **score_arrays(gt, dets, name, **options), "gt_file": str(gt_path),
-            "results_file": str(results_path)}
+    return {
+        "metric": name,
+        **score_arrays(gt, dets, name, **options),
+        "gt_file": str(gt_path),
+        "results_file": str(results_path),
+    }
 
 
 def metric_name(metric: str, options: dict[str, Any]) -> str:

@@ -126,7 +126,9 @@ class ModelFamily:
 
     def load_processor(self, path: str, limits: PixelLimits | None = None, **kwargs: Any) -> Any:
         kwargs.setdefault("local_files_only", True)
-        proc = self.processor_class_for(path).from_pretrained(path, **self.processor_kwargs(limits), **kwargs)
+        proc = self.processor_class_for(path).from_pretrained(
+            path, **self.processor_kwargs(limits), **kwargs
+        )
         tok = getattr(proc, "tokenizer", None)
         if tok is not None:
             tok.padding_side = "left"  # generation and TRL need left padding
@@ -149,5 +151,7 @@ class ModelFamily:
         zeros), as keyword arguments of the model's `get_image_features`. Run on a rank whose
         batch has no image, so that ZeRO-3 and FSDP gather the tower's parameters on every rank
         (train/vision_keepalive.py); its contribution to the loss is multiplied by zero."""
-        raise NotImplementedError(f"{self.name}: no dummy vision input (text-only batches under "
-                                  "ZeRO-3/FSDP beside image batches are not supported)")
+        raise NotImplementedError(
+            f"{self.name}: no dummy vision input (text-only batches under "
+            "ZeRO-3/FSDP beside image batches are not supported)"
+        )

@@ -62,9 +62,11 @@ def record_text_problem(rec: dict, context: int) -> str | None:
     for key in TEXT_KEYS:
         n = _text_chars(rec.get(key))
         if n > limit:
-            return (f"key '{key}' holds {n:,} characters, more than a model with a context of "
-                    f"{context:,} tokens can read (at most {limit:,} characters, {CHARS_PER_TOKEN} per "
-                    "token, are accepted): shorten the text or leave the record out")
+            return (
+                f"key '{key}' holds {n:,} characters, more than a model with a context of "
+                f"{context:,} tokens can read (at most {limit:,} characters, {CHARS_PER_TOKEN} per "
+                "token, are accepted): shorten the text or leave the record out"
+            )
     return None
 
 
@@ -107,7 +109,9 @@ def check_dataset_text(dataset: Any, context: int, what: str) -> None:
             if len(over):
                 row = int(over[0])
                 rid = batch["id"][row].as_py()
-                raise UserError(f"{what}: record '{rid}': its {column} holds {int(per_row[row]):,} characters, "
-                                f"more than a model with a context of {context:,} tokens can read (at most "
-                                f"{limit:,} characters, {CHARS_PER_TOKEN} per token, are accepted): shorten "
-                                "the text or leave the record out")
+                raise UserError(
+                    f"{what}: record '{rid}': its {column} holds {int(per_row[row]):,} characters, "
+                    f"more than a model with a context of {context:,} tokens can read (at most "
+                    f"{limit:,} characters, {CHARS_PER_TOKEN} per token, are accepted): shorten "
+                    "the text or leave the record out"
+                )

@@ -82,14 +82,19 @@ def download_model(repo_id: str, revision: str | None = None) -> str:
 
     try:
         with _progress_bars():
-            folder = snapshot_download(repo_id, revision=revision,
-                                       allow_patterns=MODEL_FILE_PATTERNS,
-                                       ignore_patterns=MODEL_IGNORE_PATTERNS)
+            folder = snapshot_download(
+                repo_id,
+                revision=revision,
+                allow_patterns=MODEL_FILE_PATTERNS,
+                ignore_patterns=MODEL_IGNORE_PATTERNS,
+            )
     except Exception as e:  # every huggingface_hub/httpx/OS failure becomes one line
         raise UserError(describe_failure(repo_id, revision, e)) from None
     if not any(Path(folder).glob("*.safetensors")):
-        raise UserError(f"model '{_label(repo_id, revision)}': the Hub repo has no .safetensors "
-                        "weights (vlmr1 does not load pickled .bin/.pt weights)")
+        raise UserError(
+            f"model '{_label(repo_id, revision)}': the Hub repo has no .safetensors "
+            "weights (vlmr1 does not load pickled .bin/.pt weights)"
+        )
     return folder
 
 
@@ -135,13 +140,19 @@ def describe_failure(repo_id: str, revision: str | None, error: BaseException) -
         return f"{head}: not a valid Hub model id (ORG/NAME)"
     if isinstance(error, GatedRepoError):
         if _status(error) == 403:
-            return (f"{head}: gated on the Hub and this token has no access: request access on "
-                    f"its page ({constants.ENDPOINT}/{repo_id})")
-        return (f"{head}: gated on the Hub: accept its conditions on its page "
-                f"({constants.ENDPOINT}/{repo_id}), then log in (`hf auth login`) or set HF_TOKEN")
+            return (
+                f"{head}: gated on the Hub and this token has no access: request access on "
+                f"its page ({constants.ENDPOINT}/{repo_id})"
+            )
+        return (
+            f"{head}: gated on the Hub: accept its conditions on its page "
+            f"({constants.ENDPOINT}/{repo_id}), then log in (`hf auth login`) or set HF_TOKEN"
+        )
     if isinstance(error, RepositoryNotFoundError):
-        return (f"{head}: no such local folder, and not found on the Hub (if it is private, "
-                "log in with `hf auth login` or set HF_TOKEN)")
+        return (
+            f"{head}: no such local folder, and not found on the Hub (if it is private, "
+            "log in with `hf auth login` or set HF_TOKEN)"
+        )
     if isinstance(error, RevisionNotFoundError):
         return f"{head}: revision '{revision}' not found on the Hub"
     if isinstance(error, HfHubHTTPError) and _status(error) == 401:
@@ -150,18 +161,23 @@ def describe_failure(repo_id: str, revision: str | None, error: BaseException) -
     if offline and isinstance(error, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
         return f"{head}: not in the local cache and HF_HUB_OFFLINE=1"
     if isinstance(error, IncompleteSnapshotError):
-        return (f"{head}: the cached copy is incomplete and the Hub at {constants.ENDPOINT} "
-                "cannot be reached to finish it")
+        return (
+            f"{head}: the cached copy is incomplete and the Hub at {constants.ENDPOINT} "
+            "cannot be reached to finish it"
+        )
     for e in chain:
         if isinstance(e, (httpx2.TransportError, ConnectionError, TimeoutError)):
-            return (f"{head}: cannot reach the Hub at {constants.ENDPOINT} and it is not in the "
-                    f"local cache ({type(e).__name__})")
+            return (
+                f"{head}: cannot reach the Hub at {constants.ENDPOINT} and it is not in the "
+                f"local cache ({type(e).__name__})"
+            )
     for e in chain:
         if isinstance(e, HfHubHTTPError) and _status(e):
             return f"{head}: the Hub answered HTTP {_status(e)}"
     if isinstance(error, LocalEntryNotFoundError):
-        return (f"{head}: cannot reach the Hub at {constants.ENDPOINT} and it is not in the "
-                "local cache")
+        return (
+            f"{head}: cannot reach the Hub at {constants.ENDPOINT} and it is not in the local cache"
+        )
     if isinstance(error, PermissionError):
         return f"{head}: cannot write the Hugging Face cache ({constants.HF_HUB_CACHE}): permission denied"
     if isinstance(error, OSError):

@@ -37,7 +37,11 @@ def _edge(value: Any) -> int | None:
     """`longest_edge` of a size that is a dict or a transformers SizeDict."""
     if value is None:
         return None
-    v = value.get("longest_edge") if isinstance(value, dict) else getattr(value, "longest_edge", None)
+    v = (
+        value.get("longest_edge")
+        if isinstance(value, dict)
+        else getattr(value, "longest_edge", None)
+    )
     return int(v) if v else None
 
 

@@ -40,7 +40,9 @@ def safetensors_problem(path: str | Path) -> str | None:
         if n > SAFETENSORS_MAX_HEADER:
             return "not a safetensors file (its header length is implausible)"
         if 8 + n > size:
-            return f"truncated (the header alone should take {8 + n:,} bytes; the file has {size:,})"
+            return (
+                f"truncated (the header alone should take {8 + n:,} bytes; the file has {size:,})"
+            )
         raw = fh.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))
@@ -53,8 +55,11 @@ def safetensors_problem(path: str | Path) -> str | None:
         if name == "__metadata__":
             continue
         offsets = info.get("data_offsets") if isinstance(info, dict) else None
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) for v in offsets)):
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in offsets)
+        ):
             return f"not a safetensors file (tensor '{name}' has no valid data_offsets)"
         end = max(end, offsets[1])
     data = size - 8 - n
@@ -105,7 +110,9 @@ def weight_files(folder: Path) -> list[Path]:
             weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map") or {}
         except (UnicodeDecodeError, ValueError, RecursionError, AttributeError):
             raise UserError(f"{index}: not valid JSON (truncated?)") from None
-        files += [folder / name for name in sorted(set(weight_map.values())) if folder / name not in files]
+        files += [
+            folder / name for name in sorted(set(weight_map.values())) if folder / name not in files
+        ]
     return files
 
 
@@ -114,8 +121,10 @@ def check_model_files(folder: str | Path, label: str | None = None) -> None:
     folder = Path(folder)
     for path in weight_files(folder):
         if not path.is_file():
-            raise UserError(f"{label or folder}: weights file {path.name} is missing "
-                            "(named by the sharded index)")
+            raise UserError(
+                f"{label or folder}: weights file {path.name} is missing "
+                "(named by the sharded index)"
+            )
         why = safetensors_problem(path)
         if why is not None:
             raise UserError(f"{path}: {why}; the weights cannot be loaded")
@@ -147,6 +156,9 @@ def check_resume_checkpoint(complete: list[Path]) -> None:
     if broken is None:
         return
     path, why = broken
-    then = (f"delete the folder {newest} to resume from {complete[-2].name}" if len(complete) > 1 else
-            f"it is the only checkpoint: delete the folder {newest} and train again without --resume")
+    then = (
+        f"delete the folder {newest} to resume from {complete[-2].name}"
+        if len(complete) > 1
+        else f"it is the only checkpoint: delete the folder {newest} and train again without --resume"
+    )
     raise UserError(f"--resume: {path} is {why}; {then}")

@@ -62,8 +62,10 @@ def _tile_edge(size: Any) -> int:
     if not height or not width:
         return DEFAULT_TILE
     if int(height) != int(width):
-        raise UserError(f"internvl: the image processor's tile size is {width}x{height}; "
-                        "vlmr1 supports square tiles only (InternVL's are 448x448)")
+        raise UserError(
+            f"internvl: the image processor's tile size is {width}x{height}; "
+            "vlmr1 supports square tiles only (InternVL's are 448x448)"
+        )
     return int(height)
 
 
@@ -72,9 +74,11 @@ def tile_counts(limits: PixelLimits) -> tuple[int, int]:
     area = limits.factor * limits.factor
     most = max(1, limits.max_pixels // area)
     if most > MAX_TILES:
-        raise UserError(f"internvl: max_pixels {limits.max_pixels:,} allows {most} tiles of "
-                        f"{limits.factor}x{limits.factor} px; at most {MAX_TILES} are supported "
-                        f"(max_pixels <= {MAX_TILES * area:,})")
+        raise UserError(
+            f"internvl: max_pixels {limits.max_pixels:,} allows {most} tiles of "
+            f"{limits.factor}x{limits.factor} px; at most {MAX_TILES} are supported "
+            f"(max_pixels <= {MAX_TILES * area:,})"
+        )
     least = min(most, max(1, limits.min_pixels // area))
     return least, most
 
@@ -94,11 +98,23 @@ def internvl_image_only_class(video_processor_type: str) -> Any:
     class ImageOnly(SavesVideoEntry, InternVLProcessor):
         # `image_seq_length` stays in the signature: transformers saves only the constructor's
         # arguments, and a reloaded processor must keep the model's tokens per tile.
-        def __init__(self, image_processor=None, tokenizer=None, image_seq_length: int = 256,
-                     chat_template=None, **kwargs):
-            InternVLProcessor.__init__(self, image_processor, tokenizer, None,
-                                       image_seq_length=image_seq_length,
-                                       chat_template=chat_template, **kwargs)
+        def __init__(
+            self,
+            image_processor=None,
+            tokenizer=None,
+            image_seq_length: int = 256,
+            chat_template=None,
+            **kwargs,
+        ):
+            InternVLProcessor.__init__(
+                self,
+                image_processor,
+                tokenizer,
+                None,
+                image_seq_length=image_seq_length,
+                chat_template=chat_template,
+                **kwargs,
+            )
 
     # Saved as `processor_class`, so the folder also loads with the stock class elsewhere.
     ImageOnly.__name__ = ImageOnly.__qualname__ = InternVLProcessor.__name__
@@ -113,8 +129,12 @@ class InternVL(ModelFamily):
     frame = "rel"
     frame_scale = 1000.0
     # The projector (pixel shuffle + MLP) belongs to the vision side, like Qwen's merger.
-    vision_prefixes = ("model.vision_tower", "model.multi_modal_projector", "vision_tower",
-                       "multi_modal_projector")
+    vision_prefixes = (
+        "model.vision_tower",
+        "model.multi_modal_projector",
+        "vision_tower",
+        "multi_modal_projector",
+    )
     language_prefixes = ("model.language_model", "language_model", "lm_head")
     video_processor_type = "InternVLVideoProcessor"
 

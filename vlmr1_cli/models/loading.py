@@ -61,8 +61,10 @@ def resolve_model(name_or_path: str, revision: str | None = None) -> str:
     path = resolve_model_path(name_or_path)
     hub = not Path(path).is_dir() and is_hub_id(path)
     if revision and not hub:
-        raise UserError(f"model '{name_or_path}': a revision ('{revision}') applies to a Hub id "
-                        "(ORG/NAME), not to a local folder or preset")
+        raise UserError(
+            f"model '{name_or_path}': a revision ('{revision}') applies to a Hub id "
+            "(ORG/NAME), not to a local folder or preset"
+        )
     if Path(path).is_dir():
         return path
     if hub:
@@ -131,8 +133,10 @@ def locate_model(name_or_path: str, revision: str | None = None) -> ModelSource:
     base, base_revision = _adapter_config(path)
     if revision and not named_hub_id:
         if not (base and is_hub_id(base)):
-            raise UserError(f"model '{name_or_path}': a revision ('{revision}') applies to a Hub id "
-                            "(ORG/NAME) or to an adapter whose base is one")
+            raise UserError(
+                f"model '{name_or_path}': a revision ('{revision}') applies to a Hub id "
+                "(ORG/NAME) or to an adapter whose base is one"
+            )
         base_revision = revision
     weights_dir = resolve_base(base, base_revision) if base else path
     meta, meta_path = find_meta(path, weights_dir)
@@ -140,8 +144,9 @@ def locate_model(name_or_path: str, revision: str | None = None) -> ModelSource:
     return ModelSource(path, weights_dir, proc_dir, bool(base), meta, meta_path)
 
 
-def load_processor_for(path: str, limits: PixelLimits | None = None,
-                       family_dir: str | None = None) -> tuple[Any, ModelFamily, PixelLimits]:
+def load_processor_for(
+    path: str, limits: PixelLimits | None = None, family_dir: str | None = None
+) -> tuple[Any, ModelFamily, PixelLimits]:
     """The processor in `path`, the family of the model in `family_dir` (default: `path`)."""
     fam = family_for_path(family_dir or path)
     try:
@@ -173,8 +178,10 @@ def check_image_token(model: Any, processor: Any, where: str) -> None:
         return
     got = tokenizer.convert_tokens_to_ids(token)
     if got != want:
-        raise UserError(f"{where}: the tokenizer does not match the model: its image token {token!r} "
-                        f"is id {got}, the model's is {want} (tokenizer.json missing, or another model's?)")
+        raise UserError(
+            f"{where}: the tokenizer does not match the model: its image token {token!r} "
+            f"is id {got}, the model's is {want} (tokenizer.json missing, or another model's?)"
+        )
 
 
 def check_dtype(name: str | None, where: str) -> None:
@@ -188,22 +195,34 @@ def check_dtype(name: str | None, where: str) -> None:
         raise UserError(f"{where}: unknown dtype '{name}' (use float32, bfloat16 or float16)")
 
 
-def load_model(name_or_path: str | ModelSource, dtype: str | None = None,
-               device: str | None = None, trust_remote_code: bool = False,
-               merge_adapter: bool = False, revision: str | None = None) -> LoadedModel:
+def load_model(
+    name_or_path: str | ModelSource,
+    dtype: str | None = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    merge_adapter: bool = False,
+    revision: str | None = None,
+) -> LoadedModel:
     """Load for inference. LoRA adapter folders load their base, then the adapter. A
     `ModelSource` (from `locate_model`) is loaded as located, without resolving it again."""
     import torch
     from transformers import AutoModelForImageTextToText
 
-    src = name_or_path if isinstance(name_or_path, ModelSource) else locate_model(name_or_path, revision)
+    src = (
+        name_or_path
+        if isinstance(name_or_path, ModelSource)
+        else locate_model(name_or_path, revision)
+    )
     processor, fam, limits = load_processor_for(src.processor_dir, family_dir=src.weights_dir)
     check_dtype(dtype, "--dtype")
     try:
         # A transformers model, or a PeftModel around one: what they share is torch's Module.
         model: torch.nn.Module = AutoModelForImageTextToText.from_pretrained(
-            src.weights_dir, dtype=getattr(torch, dtype) if dtype else "auto", local_files_only=True,
-            trust_remote_code=trust_remote_code)
+            src.weights_dir,
+            dtype=getattr(torch, dtype) if dtype else "auto",
+            local_files_only=True,
+            trust_remote_code=trust_remote_code,
+        )
         if src.is_adapter:
             from peft import PeftModel
 
@@ -220,5 +239,14 @@ def load_model(name_or_path: str | ModelSource, dtype: str | None = None,
     if device:
         model.to(device)
     model.eval()
-    return LoadedModel(model, processor, fam, limits, src.path, src.weights_dir, src.meta,
-                       is_adapter=src.is_adapter, meta_path=src.meta_path)
+    return LoadedModel(
+        model,
+        processor,
+        fam,
+        limits,
+        src.path,
+        src.weights_dir,
+        src.meta,
+        is_adapter=src.is_adapter,
+        meta_path=src.meta_path,
+    )

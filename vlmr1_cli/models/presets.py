@@ -39,30 +39,102 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("tiny-qwen2.5-vl", "qwen2_5_vl", hidden=64, intermediate=128, layers=2, heads=4,
-               kv_heads=2, vision_hidden=32, vision_depth=2,
-               description="0.2 M parameters: tests and quick checks"),
-        Preset("small-qwen2.5-vl", "qwen2_5_vl", hidden=128, intermediate=256, layers=3, heads=4,
-               kv_heads=2, vision_hidden=64, vision_depth=2,
-               description="~0.9 M parameters: the offline demo (learns the shapes task on CPU)",
-               rope_theta=10.0, mrope_section=(2, 7, 7)),
-        Preset("tiny-qwen2-vl", "qwen2_vl", hidden=64, intermediate=128, layers=2, heads=4,
-               kv_heads=2, vision_hidden=32, vision_depth=2,
-               description="0.2 M parameters, Qwen2-VL (0-1000 frame): tests"),
-        Preset("tiny-qwen3-vl", "qwen3_vl", hidden=64, intermediate=128, layers=2, heads=4,
-               kv_heads=2, vision_hidden=32, vision_depth=2, min_pixels=64 * 64, max_pixels=128 * 128,
-               description="0.2 M parameters, Qwen3-VL (factor 32, 0-1000 frame): tests"),
+        Preset(
+            "tiny-qwen2.5-vl",
+            "qwen2_5_vl",
+            hidden=64,
+            intermediate=128,
+            layers=2,
+            heads=4,
+            kv_heads=2,
+            vision_hidden=32,
+            vision_depth=2,
+            description="0.2 M parameters: tests and quick checks",
+        ),
+        Preset(
+            "small-qwen2.5-vl",
+            "qwen2_5_vl",
+            hidden=128,
+            intermediate=256,
+            layers=3,
+            heads=4,
+            kv_heads=2,
+            vision_hidden=64,
+            vision_depth=2,
+            description="~0.9 M parameters: the offline demo (learns the shapes task on CPU)",
+            rope_theta=10.0,
+            mrope_section=(2, 7, 7),
+        ),
+        Preset(
+            "tiny-qwen2-vl",
+            "qwen2_vl",
+            hidden=64,
+            intermediate=128,
+            layers=2,
+            heads=4,
+            kv_heads=2,
+            vision_hidden=32,
+            vision_depth=2,
+            description="0.2 M parameters, Qwen2-VL (0-1000 frame): tests",
+        ),
+        Preset(
+            "tiny-qwen3-vl",
+            "qwen3_vl",
+            hidden=64,
+            intermediate=128,
+            layers=2,
+            heads=4,
+            kv_heads=2,
+            vision_hidden=32,
+            vision_depth=2,
+            min_pixels=64 * 64,
+            max_pixels=128 * 128,
+            description="0.2 M parameters, Qwen3-VL (factor 32, 0-1000 frame): tests",
+        ),
         # Idefics3 limits: min_pixels = one 32 px tile, max_pixels = longest edge 64 squared.
-        Preset("tiny-idefics3", "idefics3", hidden=64, intermediate=128, layers=2, heads=4,
-               kv_heads=2, vision_hidden=32, vision_depth=2, min_pixels=32 * 32, max_pixels=64 * 64,
-               description="0.15 M parameters, Idefics3/SmolVLM (tiles, 0-1000 frame): tests"),
-        Preset("tiny-smolvlm2", "smolvlm", hidden=64, intermediate=128, layers=2, heads=4,
-               kv_heads=2, vision_hidden=32, vision_depth=2, min_pixels=32 * 32, max_pixels=64 * 64,
-               description="0.15 M parameters, SmolVLM2 (Idefics3 tiles, 0-1000 frame): tests"),
+        Preset(
+            "tiny-idefics3",
+            "idefics3",
+            hidden=64,
+            intermediate=128,
+            layers=2,
+            heads=4,
+            kv_heads=2,
+            vision_hidden=32,
+            vision_depth=2,
+            min_pixels=32 * 32,
+            max_pixels=64 * 64,
+            description="0.15 M parameters, Idefics3/SmolVLM (tiles, 0-1000 frame): tests",
+        ),
+        Preset(
+            "tiny-smolvlm2",
+            "smolvlm",
+            hidden=64,
+            intermediate=128,
+            layers=2,
+            heads=4,
+            kv_heads=2,
+            vision_hidden=32,
+            vision_depth=2,
+            min_pixels=32 * 32,
+            max_pixels=64 * 64,
+            description="0.15 M parameters, SmolVLM2 (Idefics3 tiles, 0-1000 frame): tests",
+        ),
         # InternVL limits: min_pixels = one 32 px tile, max_pixels = 4 tiles (max_patches 4).
-        Preset("tiny-internvl", "internvl", hidden=64, intermediate=128, layers=2, heads=4,
-               kv_heads=2, vision_hidden=32, vision_depth=2, min_pixels=32 * 32, max_pixels=4 * 32 * 32,
-               description="0.15 M parameters, InternVL3-hf (tiles + thumbnail, 0-1000 frame): tests"),
+        Preset(
+            "tiny-internvl",
+            "internvl",
+            hidden=64,
+            intermediate=128,
+            layers=2,
+            heads=4,
+            kv_heads=2,
+            vision_hidden=32,
+            vision_depth=2,
+            min_pixels=32 * 32,
+            max_pixels=4 * 32 * 32,
+            description="0.15 M parameters, InternVL3-hf (tiles + thumbnail, 0-1000 frame): tests",
+        ),
     )
 }
 
@@ -88,7 +160,11 @@ def resolve_model_path(name_or_path: str, cache_dir: str | os.PathLike[str] | No
         target = root / name_or_path
         stamp = target / PRESET_STAMP
         want = preset_fingerprint(PRESETS[name_or_path])
-        if not (target / "config.json").is_file() or not stamp.is_file() or stamp.read_text() != want:
+        if (
+            not (target / "config.json").is_file()
+            or not stamp.is_file()
+            or stamp.read_text() != want
+        ):
             # First use, or the preset's definition changed: the cache folder is vlmr1's own,
             # so an outdated build goes whole (no file of an older definition lingers).
             if target.exists():
@@ -112,7 +188,9 @@ def preset_fingerprint(preset: Preset) -> str:
     return json.dumps(dataclasses.asdict(preset), sort_keys=True)
 
 
-def build_preset(name: str, output: str | os.PathLike, seed: int = 0, overwrite: bool = False) -> Path:
+def build_preset(
+    name: str, output: str | os.PathLike, seed: int = 0, overwrite: bool = False
+) -> Path:
     """Build preset `name` into folder `output`, staged beside it so a failure leaves nothing.
 
     A non-empty `output` is refused unless `overwrite`; even then only the files the preset
@@ -127,8 +205,10 @@ def build_preset(name: str, output: str | os.PathLike, seed: int = 0, overwrite:
     if output.exists() and not output.is_dir():
         raise UserError(f"{output}: exists and is not a folder")
     if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise UserError(f"{output}: folder is not empty (--overwrite replaces the preset's files "
-                        "in it and keeps the others)")
+        raise UserError(
+            f"{output}: folder is not empty (--overwrite replaces the preset's files "
+            "in it and keeps the others)"
+        )
     import importlib
     import shutil
     import tempfile

@@ -59,11 +59,20 @@ def image_only_class(processor_cls: Any, video_processor_type: str) -> Any:
     machinery then treats it as image+text only) and which saves a loadable video entry."""
 
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        processor_cls.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+        processor_cls.__init__(
+            self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs
+        )
 
     # Named like the stock class: `processor_class` is saved, so the folder loads with it elsewhere.
-    return type(processor_cls.__name__, (SavesVideoEntry, processor_cls),
-                {"__init__": __init__, "__module__": __name__, "video_processor_type": video_processor_type})
+    return type(
+        processor_cls.__name__,
+        (SavesVideoEntry, processor_cls),
+        {
+            "__init__": __init__,
+            "__module__": __name__,
+            "video_processor_type": video_processor_type,
+        },
+    )
 
 
 def for_this_environment(config_cls: Any, processor_cls: Any, image_only: Any) -> Any:
@@ -101,6 +110,8 @@ def check_vllm_loadable(family: Any, *folders: str | Path) -> None:
         return
     for folder in dict.fromkeys(str(f) for f in folders):
         if not has_video_config(folder):
-            raise UserError(f"{folder}: saved without a video-processor config (an earlier vlmr1 on a machine "
-                            f"without torchvision), which vLLM needs; re-save it with "
-                            f"`vlmr1 export --checkpoint {folder} --output NEW_DIR`")
+            raise UserError(
+                f"{folder}: saved without a video-processor config (an earlier vlmr1 on a machine "
+                f"without torchvision), which vLLM needs; re-save it with "
+                f"`vlmr1 export --checkpoint {folder} --output NEW_DIR`"
+            )

@@ -64,7 +64,9 @@ class SmartResizeFamily(ModelFamily):
         patch = int(getattr(ip, "patch_size", self.patch_size))
         merge = int(getattr(ip, "merge_size", self.merge_size))
         temporal = int(getattr(ip, "temporal_patch_size", 2))
-        pixels = torch.zeros(merge * merge, 3 * temporal * patch * patch, device=device, dtype=dtype)
+        pixels = torch.zeros(
+            merge * merge, 3 * temporal * patch * patch, device=device, dtype=dtype
+        )
         grid = torch.tensor([[1, merge, merge]], device=device, dtype=torch.long)
         return {"pixel_values": pixels, "image_grid_thw": grid}
 

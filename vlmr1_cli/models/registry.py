@@ -32,11 +32,19 @@ def _instance(family: object, what: str) -> ModelFamily:
     types = fam.model_types
     if not isinstance(fam.name, str) or not fam.name:
         raise UserError(f"{what}: {type(fam).__name__} sets no 'name'")
-    if not isinstance(types, tuple) or not types or not all(isinstance(t, str) and t for t in types):
-        raise UserError(f"{what}: {type(fam).__name__}.model_types must be a non-empty tuple of "
-                        f"config.model_type strings, got {types!r}")
+    if (
+        not isinstance(types, tuple)
+        or not types
+        or not all(isinstance(t, str) and t for t in types)
+    ):
+        raise UserError(
+            f"{what}: {type(fam).__name__}.model_types must be a non-empty tuple of "
+            f"config.model_type strings, got {types!r}"
+        )
     if fam.frame not in ("abs", "rel"):
-        raise UserError(f"{what}: {type(fam).__name__}.frame must be 'abs' or 'rel', got {fam.frame!r}")
+        raise UserError(
+            f"{what}: {type(fam).__name__}.frame must be 'abs' or 'rel', got {fam.frame!r}"
+        )
     if type(fam).pixel_limits is ModelFamily.pixel_limits:
         raise UserError(f"{what}: {type(fam).__name__} defines no pixel_limits()")
     return fam
@@ -130,8 +138,14 @@ def family_for_model_type(model_type: str) -> ModelFamily:
             if model_type in fam.model_types:
                 return fam
     known = sorted(t for f in families().values() for t in f.model_types)
-    broken = f"; plug-ins left out: {len(_PLUGIN_PROBLEMS)} (see the note above)" if _PLUGIN_PROBLEMS else ""
-    raise UserError(f"model type '{model_type}' is not supported (supported: {', '.join(known)}){broken}")
+    broken = (
+        f"; plug-ins left out: {len(_PLUGIN_PROBLEMS)} (see the note above)"
+        if _PLUGIN_PROBLEMS
+        else ""
+    )
+    raise UserError(
+        f"model type '{model_type}' is not supported (supported: {', '.join(known)}){broken}"
+    )
 
 
 def read_model_type(model_dir: str | Path) -> str:

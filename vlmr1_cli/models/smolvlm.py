@@ -32,11 +32,23 @@ def smolvlm_image_only_class(video_processor_type: str) -> Any:
     class ImageOnly(SavesVideoEntry, SmolVLMProcessor):
         # `image_seq_len` stays in the signature: transformers saves only the constructor's
         # arguments, and a reloaded processor must keep the model's tokens per tile.
-        def __init__(self, image_processor=None, tokenizer=None, image_seq_len: int = 169,
-                     chat_template=None, **kwargs):
-            SmolVLMProcessor.__init__(self, image_processor, tokenizer, None,
-                                      image_seq_len=image_seq_len, chat_template=chat_template,
-                                      **kwargs)
+        def __init__(
+            self,
+            image_processor=None,
+            tokenizer=None,
+            image_seq_len: int = 169,
+            chat_template=None,
+            **kwargs,
+        ):
+            SmolVLMProcessor.__init__(
+                self,
+                image_processor,
+                tokenizer,
+                None,
+                image_seq_len=image_seq_len,
+                chat_template=chat_template,
+                **kwargs,
+            )
 
         def apply_chat_template(self, *args: Any, **kwargs: Any) -> Any:
             # SmolVLMProcessor's override only adds frame-sampling defaults read from the

@@ -23,8 +23,12 @@ from vlmr1_cli.models.tiny_tokenizer import build_tokenizer
 PATCH = 8
 SCALE_FACTOR = 2
 END_OF_UTTERANCE = "<end_of_utterance>"
-IMAGE_TOKENS = ["<fake_token_around_image>", "<image>", "<global-img>",
-                *(f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7))]
+IMAGE_TOKENS = [
+    "<fake_token_around_image>",
+    "<image>",
+    "<global-img>",
+    *(f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)),
+]
 
 # SmolVLM's chat format: "<|im_start|>User:<image>text<end_of_utterance>\nAssistant:".
 CHAT_TEMPLATE = (
@@ -37,8 +41,9 @@ CHAT_TEMPLATE = (
 )
 
 
-def _build_tiling(preset, output: Path, seed: int, config_cls, model_cls, image_processor_cls,
-                  processor_cls) -> Path:
+def _build_tiling(
+    preset, output: Path, seed: int, config_cls, model_cls, image_processor_cls, processor_cls
+) -> Path:
     """The Idefics3-architecture model and processor of a preset, saved like a checkpoint."""
     import torch
 
@@ -48,33 +53,66 @@ def _build_tiling(preset, output: Path, seed: int, config_cls, model_cls, image_
     tok.eos_token = END_OF_UTTERANCE
     tok.chat_template = CHAT_TEMPLATE
     vocab = ((len(tok) + 63) // 64) * 64
-    text = dict(model_type="llama", vocab_size=vocab, hidden_size=preset.hidden,
-                intermediate_size=preset.intermediate, num_hidden_layers=preset.layers,
-                num_attention_heads=preset.heads, num_key_value_heads=preset.kv_heads,
-                max_position_embeddings=4096, tie_word_embeddings=True,
-                eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
-    vision = dict(hidden_size=preset.vision_hidden, intermediate_size=preset.vision_hidden * 2,
-                  num_hidden_layers=preset.vision_depth, num_attention_heads=2, image_size=tile,
-                  patch_size=PATCH)
-    config = config_cls(text_config=text, vision_config=vision, scale_factor=SCALE_FACTOR,
-                        image_token_id=tok.convert_tokens_to_ids("<image>"), tie_word_embeddings=True)
+    text = dict(
+        model_type="llama",
+        vocab_size=vocab,
+        hidden_size=preset.hidden,
+        intermediate_size=preset.intermediate,
+        num_hidden_layers=preset.layers,
+        num_attention_heads=preset.heads,
+        num_key_value_heads=preset.kv_heads,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
+    )
+    vision = dict(
+        hidden_size=preset.vision_hidden,
+        intermediate_size=preset.vision_hidden * 2,
+        num_hidden_layers=preset.vision_depth,
+        num_attention_heads=2,
+        image_size=tile,
+        patch_size=PATCH,
+    )
+    config = config_cls(
+        text_config=text,
+        vision_config=vision,
+        scale_factor=SCALE_FACTOR,
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        tie_word_embeddings=True,
+    )
     torch.manual_seed(seed)
     model = model_cls(config)
-    image_processor = image_processor_cls(size={"longest_edge": longest},
-                                          max_image_size={"longest_edge": tile},
-                                          do_image_splitting=True)
-    processor = processor_cls(image_processor=image_processor, tokenizer=tok,
-                              image_seq_len=(tile // PATCH) ** 2 // SCALE_FACTOR**2,
-                              chat_template=CHAT_TEMPLATE)
-    return save_tiny(model, processor, [tok.eos_token_id, tok.pad_token_id], tok.pad_token_id, output)
+    image_processor = image_processor_cls(
+        size={"longest_edge": longest},
+        max_image_size={"longest_edge": tile},
+        do_image_splitting=True,
+    )
+    processor = processor_cls(
+        image_processor=image_processor,
+        tokenizer=tok,
+        image_seq_len=(tile // PATCH) ** 2 // SCALE_FACTOR**2,
+        chat_template=CHAT_TEMPLATE,
+    )
+    return save_tiny(
+        model, processor, [tok.eos_token_id, tok.pad_token_id], tok.pad_token_id, output
+    )
 
 
 def build_tiny_idefics3(preset, output: Path, seed: int = 0) -> Path:
     from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Processor
     from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
 
-    return _build_tiling(preset, output, seed, Idefics3Config, Idefics3ForConditionalGeneration,
-                         Idefics3ImageProcessorPil, Idefics3Processor)
+    return _build_tiling(
+        preset,
+        output,
+        seed,
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessorPil,
+        Idefics3Processor,
+    )
 
 
 def build_tiny_smolvlm2(preset, output: Path, seed: int = 0) -> Path:
@@ -84,5 +122,12 @@ def build_tiny_smolvlm2(preset, output: Path, seed: int = 0) -> Path:
     from vlmr1_cli.models.smolvlm import SMOLVLM
 
     # Image-only with or without torchvision: it saves the video entry the stock class needs.
-    return _build_tiling(preset, output, seed, SmolVLMConfig, SmolVLMForConditionalGeneration,
-                         SmolVLMImageProcessorPil, SMOLVLM.image_only_processor_class())
+    return _build_tiling(
+        preset,
+        output,
+        seed,
+        SmolVLMConfig,
+        SmolVLMForConditionalGeneration,
+        SmolVLMImageProcessorPil,
+        SMOLVLM.image_only_processor_class(),
+    )

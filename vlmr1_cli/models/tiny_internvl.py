@@ -25,8 +25,12 @@ from vlmr1_cli.models.tiny_tokenizer import build_tokenizer
 PATCH = 8
 DOWNSAMPLE_RATIO = 0.5
 # The tokenizer attributes InternVLProcessor reads, with InternVL's token strings.
-NAMED_TOKENS = {"start_image_token": "<img>", "end_image_token": "</img>",
-                "context_image_token": "<IMG_CONTEXT>", "video_token": "<video>"}
+NAMED_TOKENS = {
+    "start_image_token": "<img>",
+    "end_image_token": "</img>",
+    "context_image_token": "<IMG_CONTEXT>",
+    "video_token": "<video>",
+}
 GROUNDING_TOKENS = ["<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>"]
 # ImageNet normalisation, as InternVL's image processor config.
 IMAGE_MEAN, IMAGE_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
@@ -55,8 +59,9 @@ def _internvl_tokenizer(seed: int, vocab_size: int):
     tok.chat_template = CHAT_TEMPLATE
     with tempfile.TemporaryDirectory(prefix="vlmr1-internvl-tok-") as folder:
         tok.save_pretrained(folder)
-        named = Qwen2Tokenizer.from_pretrained(folder, extra_special_tokens=dict(NAMED_TOKENS),
-                                               local_files_only=True)
+        named = Qwen2Tokenizer.from_pretrained(
+            folder, extra_special_tokens=dict(NAMED_TOKENS), local_files_only=True
+        )
     for key in ("local_files_only", "is_local"):  # loader arguments, not tokenizer settings
         named.init_kwargs.pop(key, None)
     return named
@@ -73,32 +78,58 @@ def build_tiny_internvl(preset, output: Path, seed: int = 0) -> Path:
     max_patches = preset.max_pixels // (tile * tile)
     tok = _internvl_tokenizer(seed, preset.vocab)
     vocab = ((len(tok) + 63) // 64) * 64
-    text = dict(model_type="qwen2", vocab_size=vocab, hidden_size=preset.hidden,
-                intermediate_size=preset.intermediate, num_hidden_layers=preset.layers,
-                num_attention_heads=preset.heads, num_key_value_heads=preset.kv_heads,
-                max_position_embeddings=4096, tie_word_embeddings=True,
-                eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
-    vision = dict(hidden_size=preset.vision_hidden, intermediate_size=preset.vision_hidden * 2,
-                  num_hidden_layers=preset.vision_depth, num_attention_heads=2, image_size=tile,
-                  patch_size=PATCH)
+    text = dict(
+        model_type="qwen2",
+        vocab_size=vocab,
+        hidden_size=preset.hidden,
+        intermediate_size=preset.intermediate,
+        num_hidden_layers=preset.layers,
+        num_attention_heads=preset.heads,
+        num_key_value_heads=preset.kv_heads,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
+    )
+    vision = dict(
+        hidden_size=preset.vision_hidden,
+        intermediate_size=preset.vision_hidden * 2,
+        num_hidden_layers=preset.vision_depth,
+        num_attention_heads=2,
+        image_size=tile,
+        patch_size=PATCH,
+    )
     image_seq_length = int((tile // PATCH) ** 2 * DOWNSAMPLE_RATIO**2)
-    config = InternVLConfig(text_config=text, vision_config=vision,
-                            downsample_ratio=DOWNSAMPLE_RATIO,
-                            image_token_id=tok.context_image_token_id,
-                            image_seq_length=image_seq_length, tie_word_embeddings=True)
+    config = InternVLConfig(
+        text_config=text,
+        vision_config=vision,
+        downsample_ratio=DOWNSAMPLE_RATIO,
+        image_token_id=tok.context_image_token_id,
+        image_seq_length=image_seq_length,
+        tie_word_embeddings=True,
+    )
     torch.manual_seed(seed)
     model = InternVLForConditionalGeneration(config)
     # transformers starts the vision position embeddings at zero (checkpoints overwrite them);
     # a random model needs them random, or no tile position could be told from another.
     with torch.no_grad():
         torch.nn.init.normal_(model.model.vision_tower.embeddings.position_embeddings, std=0.02)
-    image_processor = GotOcr2ImageProcessorPil(size={"height": tile, "width": tile},
-                                               crop_to_patches=True, min_patches=1,
-                                               max_patches=max_patches,
-                                               image_mean=IMAGE_MEAN, image_std=IMAGE_STD)
+    image_processor = GotOcr2ImageProcessorPil(
+        size={"height": tile, "width": tile},
+        crop_to_patches=True,
+        min_patches=1,
+        max_patches=max_patches,
+        image_mean=IMAGE_MEAN,
+        image_std=IMAGE_STD,
+    )
     # Image-only with or without torchvision: it saves the video entry the stock class needs.
     processor_cls = INTERNVL.image_only_processor_class()
-    processor = processor_cls(image_processor=image_processor, tokenizer=tok,
-                              image_seq_length=image_seq_length, chat_template=CHAT_TEMPLATE)
+    processor = processor_cls(
+        image_processor=image_processor,
+        tokenizer=tok,
+        image_seq_length=image_seq_length,
+        chat_template=CHAT_TEMPLATE,
+    )
     eos_ids = [tok.eos_token_id, tok.pad_token_id]
     return save_tiny(model, processor, eos_ids, tok.pad_token_id, output)

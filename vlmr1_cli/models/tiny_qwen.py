@@ -29,11 +29,21 @@ def tiny_qwen_configs(preset, tok):
         "vision_end_token_id": tok.convert_tokens_to_ids("<|vision_end|>"),
     }
     text = dict(
-        vocab_size=vocab, hidden_size=preset.hidden, intermediate_size=preset.intermediate,
-        num_hidden_layers=preset.layers, num_attention_heads=preset.heads,
-        num_key_value_heads=preset.kv_heads, max_position_embeddings=4096,
-        rope_parameters={"rope_type": "default", "rope_theta": float(getattr(preset, "rope_theta", 1e6)), "mrope_section": mrope},
-        tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        vocab_size=vocab,
+        hidden_size=preset.hidden,
+        intermediate_size=preset.intermediate,
+        num_hidden_layers=preset.layers,
+        num_attention_heads=preset.heads,
+        num_key_value_heads=preset.kv_heads,
+        max_position_embeddings=4096,
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": float(getattr(preset, "rope_theta", 1e6)),
+            "mrope_section": mrope,
+        },
+        tie_word_embeddings=True,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
         bos_token_id=None,
     )
     return text, ids, vocab
@@ -71,26 +81,38 @@ def build_tiny_qwen25vl(preset, output: Path, seed: int = 0) -> Path:
     tok = build_tokenizer(seed=seed, vocab_size=preset.vocab)
     text, ids, _ = tiny_qwen_configs(preset, tok)
     vision = dict(
-        depth=preset.vision_depth, hidden_size=preset.vision_hidden,
-        intermediate_size=preset.vision_hidden * 2, num_heads=2, patch_size=14,
-        spatial_merge_size=2, temporal_patch_size=2, window_size=112,
-        fullatt_block_indexes=[preset.vision_depth - 1], out_hidden_size=preset.hidden,
+        depth=preset.vision_depth,
+        hidden_size=preset.vision_hidden,
+        intermediate_size=preset.vision_hidden * 2,
+        num_heads=2,
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        window_size=112,
+        fullatt_block_indexes=[preset.vision_depth - 1],
+        out_hidden_size=preset.hidden,
         in_channels=3,
     )
-    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids,
-                              tie_word_embeddings=True)
+    config = Qwen2_5_VLConfig(
+        text_config=text, vision_config=vision, **ids, tie_word_embeddings=True
+    )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
     model.generation_config = GenerationConfig(
-        eos_token_id=[tok.eos_token_id, tok.pad_token_id], pad_token_id=tok.pad_token_id,
-        do_sample=True, temperature=1.0,
+        eos_token_id=[tok.eos_token_id, tok.pad_token_id],
+        pad_token_id=tok.pad_token_id,
+        do_sample=True,
+        temperature=1.0,
     )
     image_processor = Qwen2VLImageProcessorPil(
         size={"shortest_edge": preset.min_pixels, "longest_edge": preset.max_pixels},
-        patch_size=14, merge_size=2, temporal_patch_size=2,
+        patch_size=14,
+        merge_size=2,
+        temporal_patch_size=2,
     )
-    processor = processor_cls(image_processor=image_processor, tokenizer=tok,
-                              chat_template=tok.chat_template)
+    processor = processor_cls(
+        image_processor=image_processor, tokenizer=tok, chat_template=tok.chat_template
+    )
 
     def save(folder: Path) -> None:
         model.save_pretrained(folder)

@@ -19,17 +19,30 @@ def build_tiny_qwen2vl(preset, output: Path, seed: int = 0) -> Path:
     tok = build_tokenizer(seed=seed, vocab_size=preset.vocab)
     text, ids, _ = tiny_qwen_configs(preset, tok)
     # Qwen2-VL's vision config: embed_dim is the tower's width, hidden_size the merger's output.
-    vision = dict(depth=preset.vision_depth, embed_dim=preset.vision_hidden, hidden_size=preset.hidden,
-                  mlp_ratio=2, num_heads=2, patch_size=QWEN2_VL.patch_size,
-                  spatial_merge_size=QWEN2_VL.merge_size, temporal_patch_size=2, in_channels=3)
+    vision = dict(
+        depth=preset.vision_depth,
+        embed_dim=preset.vision_hidden,
+        hidden_size=preset.hidden,
+        mlp_ratio=2,
+        num_heads=2,
+        patch_size=QWEN2_VL.patch_size,
+        spatial_merge_size=QWEN2_VL.merge_size,
+        temporal_patch_size=2,
+        in_channels=3,
+    )
     config = Qwen2VLConfig(text_config=text, vision_config=vision, **ids, tie_word_embeddings=True)
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(config)
     image_processor = Qwen2VLImageProcessorPil(
         size={"shortest_edge": preset.min_pixels, "longest_edge": preset.max_pixels},
-        patch_size=QWEN2_VL.patch_size, merge_size=QWEN2_VL.merge_size, temporal_patch_size=2,
+        patch_size=QWEN2_VL.patch_size,
+        merge_size=QWEN2_VL.merge_size,
+        temporal_patch_size=2,
     )
     # Image-only with or without torchvision: it saves the video entry the stock class needs.
-    processor = QWEN2_VL.image_only_processor_class()(image_processor=image_processor, tokenizer=tok,
-                                                      chat_template=tok.chat_template)
-    return save_tiny(model, processor, [tok.eos_token_id, tok.pad_token_id], tok.pad_token_id, output)
+    processor = QWEN2_VL.image_only_processor_class()(
+        image_processor=image_processor, tokenizer=tok, chat_template=tok.chat_template
+    )
+    return save_tiny(
+        model, processor, [tok.eos_token_id, tok.pad_token_id], tok.pad_token_id, output
+    )

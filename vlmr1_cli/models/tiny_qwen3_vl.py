@@ -26,20 +26,34 @@ def build_tiny_qwen3vl(preset, output: Path, seed: int = 0) -> Path:
     text, ids, _ = tiny_qwen_configs(preset, tok)
     text["head_dim"] = preset.hidden // preset.heads
     text["rope_parameters"] = {**text["rope_parameters"], "mrope_interleaved": True}
-    vision = dict(depth=preset.vision_depth, hidden_size=preset.vision_hidden,
-                  intermediate_size=preset.vision_hidden * 2, num_heads=2,
-                  patch_size=QWEN3_VL.patch_size, spatial_merge_size=QWEN3_VL.merge_size,
-                  temporal_patch_size=2, out_hidden_size=preset.hidden, in_channels=3,
-                  num_position_embeddings=64, deepstack_visual_indexes=[preset.vision_depth - 1])
+    vision = dict(
+        depth=preset.vision_depth,
+        hidden_size=preset.vision_hidden,
+        intermediate_size=preset.vision_hidden * 2,
+        num_heads=2,
+        patch_size=QWEN3_VL.patch_size,
+        spatial_merge_size=QWEN3_VL.merge_size,
+        temporal_patch_size=2,
+        out_hidden_size=preset.hidden,
+        in_channels=3,
+        num_position_embeddings=64,
+        deepstack_visual_indexes=[preset.vision_depth - 1],
+    )
     config = Qwen3VLConfig(text_config=text, vision_config=vision, **ids, tie_word_embeddings=True)
     torch.manual_seed(seed)
     model = Qwen3VLForConditionalGeneration(config)
     image_processor = Qwen2VLImageProcessorPil(
         size={"shortest_edge": preset.min_pixels, "longest_edge": preset.max_pixels},
-        patch_size=QWEN3_VL.patch_size, merge_size=QWEN3_VL.merge_size, temporal_patch_size=2,
-        image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
+        patch_size=QWEN3_VL.patch_size,
+        merge_size=QWEN3_VL.merge_size,
+        temporal_patch_size=2,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
     )
     # Image-only with or without torchvision: it saves the video entry the stock class needs.
-    processor = QWEN3_VL.image_only_processor_class()(image_processor=image_processor, tokenizer=tok,
-                                                      chat_template=tok.chat_template)
-    return save_tiny(model, processor, [tok.eos_token_id, tok.pad_token_id], tok.pad_token_id, output)
+    processor = QWEN3_VL.image_only_processor_class()(
+        image_processor=image_processor, tokenizer=tok, chat_template=tok.chat_template
+    )
+    return save_tiny(
+        model, processor, [tok.eos_token_id, tok.pad_token_id], tok.pad_token_id, output
+    )

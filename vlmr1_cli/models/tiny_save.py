@@ -11,8 +11,9 @@ def save_tiny(model, processor, eos_ids: list[int], pad_id: int, output: Path) -
     """Sampling generation config (as real chat checkpoints ship), then model + processor."""
     from transformers import GenerationConfig
 
-    model.generation_config = GenerationConfig(eos_token_id=eos_ids, pad_token_id=pad_id,
-                                               do_sample=True, temperature=1.0)
+    model.generation_config = GenerationConfig(
+        eos_token_id=eos_ids, pad_token_id=pad_id, do_sample=True, temperature=1.0
+    )
 
     def save(folder: Path) -> None:
         model.save_pretrained(folder)

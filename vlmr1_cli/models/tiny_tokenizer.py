@@ -11,10 +11,20 @@ import json
 import random
 
 QWEN_VL_SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
-    "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>",
-    "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 ]
 
 # Qwen2-VL's chat template: one vision block per image, default system message.
@@ -75,9 +85,21 @@ def build_tokenizer(seed: int = 0, vocab_size: int = 600):
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in data["merges"]]
     # transformers annotates `merges` as str | list[str] and `unk_token` as str, but hands both
     # to tokenizers' BPE, which takes (left, right) pairs and no unknown token.
-    qtok = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None,  # type: ignore[arg-type]
-                          bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    qtok.add_special_tokens({"additional_special_tokens": [t for t in QWEN_VL_SPECIAL_TOKENS if t not in ("<|endoftext|>", "<|im_end|>")]})
+    qtok = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=merges,  # type: ignore[arg-type]
+        unk_token=None,  # type: ignore[arg-type]
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+    )
+    qtok.add_special_tokens(
+        {
+            "additional_special_tokens": [
+                t for t in QWEN_VL_SPECIAL_TOKENS if t not in ("<|endoftext|>", "<|im_end|>")
+            ]
+        }
+    )
     qtok.add_tokens(["<|endoftext|>", "<|im_end|>"], special_tokens=True)
     qtok.chat_template = QWEN_VL_CHAT_TEMPLATE
     return qtok

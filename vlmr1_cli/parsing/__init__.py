@@ -25,6 +25,15 @@ from vlmr1_cli.parsing.paper import (
 from vlmr1_cli.parsing.spans import completion_text, extract_answer, json_fences
 
 __all__ = [
-    "Box", "ParsedBox", "completion_text", "extract_answer", "find_int_box", "json_fences",
-    "match_rec_format", "match_think_answer", "parse_boxes", "parse_rec_box", "parse_rec_box_vlmr1",
+    "Box",
+    "ParsedBox",
+    "completion_text",
+    "extract_answer",
+    "find_int_box",
+    "json_fences",
+    "match_rec_format",
+    "match_think_answer",
+    "parse_boxes",
+    "parse_rec_box",
+    "parse_rec_box_vlmr1",
 ]

@@ -202,7 +202,9 @@ def _qwen2_boxes(text: str) -> list[ParsedBox]:
 # with skip_special_tokens=True (TRL and generate both do). Every quantifier is bounded by a
 # literal, so the scan stays linear.
 _PAIR_NUM = r"\s*([-+]?\d+(?:\.\d+)?)\s*"
-_PAIR_RE = re.compile(r"\(" + _PAIR_NUM + "," + _PAIR_NUM + r"\)\s*,\s*\(" + _PAIR_NUM + "," + _PAIR_NUM + r"\)")
+_PAIR_RE = re.compile(
+    r"\(" + _PAIR_NUM + "," + _PAIR_NUM + r"\)\s*,\s*\(" + _PAIR_NUM + "," + _PAIR_NUM + r"\)"
+)
 
 
 def _pair_boxes(text: str) -> list[ParsedBox]:
@@ -213,7 +215,7 @@ def _pair_boxes(text: str) -> list[ParsedBox]:
     for m in _PAIR_RE.finditer(text):
         nums = [_number(g) for g in m.groups()]
         if all(v is not None for v in nums):
-            label = text[prev:m.start()].strip(" \t\r\n,;.")
+            label = text[prev : m.start()].strip(" \t\r\n,;.")
             out.append(ParsedBox(tuple(nums), label if 0 < len(label) <= 200 else None))  # type: ignore[arg-type]
         prev = m.end()
     return out

@@ -23,7 +23,7 @@ def model_names(folders: list[Path]) -> list[str]:
     tail = 0
     while tail < shortest - head - 1 and len({p[len(p) - 1 - tail] for p in parts}) == 1:
         tail += 1
-    return ["/".join(p[head:len(p) - tail]) for p in parts]
+    return ["/".join(p[head : len(p) - tail]) for p in parts]
 
 
 def comparison_tables(runs: list[tuple[str, dict]]) -> str:
@@ -38,12 +38,18 @@ def comparison_tables(runs: list[tuple[str, dict]]) -> str:
         title, cols, _ = made[0][1]
         n_rows = max(len(t[2]) for _, t in made)
         rows = [[name, *t[2][i]] for i in range(n_rows) for name, t in made if i < len(t[2])]
-        parts.append(table_html("scores (x100)" if table is summary_table else title, ["model", *cols], rows))
+        parts.append(
+            table_html("scores (x100)" if table is summary_table else title, ["model", *cols], rows)
+        )
     return "\n".join(parts)
 
 
-def write_comparison(given: Sequence[str | Path], output: str | Path, names: list[str] | None = None,
-                     image_root: str | None = None) -> Path:
+def write_comparison(
+    given: Sequence[str | Path],
+    output: str | Path,
+    names: list[str] | None = None,
+    image_root: str | None = None,
+) -> Path:
     """Write `report.html` comparing evaluation folders of the same data; returns its path."""
     from vlmr1_cli.io import atomic_open
     from vlmr1_cli.progress import track
@@ -69,12 +75,16 @@ def write_comparison(given: Sequence[str | Path], output: str | Path, names: lis
     kinds = {record_kind(r.metrics["task"]) for r in runs}
     tasks = {r.metrics["task"] for r in runs}
     if len(tasks) != 1:
-        raise UserError(f"these evaluations score different tasks ({', '.join(sorted(tasks))}); "
-                        "compare evaluations of the same data")
+        raise UserError(
+            f"these evaluations score different tasks ({', '.join(sorted(tasks))}); "
+            "compare evaluations of the same data"
+        )
     datas = {str(Path(r.data).resolve()) for r in runs}
     if len(datas) != 1:
-        raise UserError(f"these evaluations are of different data files ({', '.join(sorted(datas))}); "
-                        "compare evaluations of the same data")
+        raise UserError(
+            f"these evaluations are of different data files ({', '.join(sorted(datas))}); "
+            "compare evaluations of the same data"
+        )
     kind = kinds.pop()
     common = set.intersection(*(set(r.preds) for r in runs))
     records = [rec for rec in runs[0].records if rec["id"] in common]
@@ -97,31 +107,62 @@ def write_comparison(given: Sequence[str | Path], output: str | Path, names: lis
             oks.append(score.ok)
             if not score.parsed and "unparsed" not in sample["tags"]:
                 sample["tags"].append("unparsed")
-        sample["tags"].append("disagree" if len(set(oks)) > 1 else ("all-hit" if oks[0] else "all-miss"))
+        sample["tags"].append(
+            "disagree" if len(set(oks)) > 1 else ("all-hit" if oks[0] else "all-miss")
+        )
         sample["labels"] = sorted(labels)
         samples.append(sample)
     hit_word = "hits" if kind == "rec" else "all found"
-    statuses = [("disagree", "models disagree (some hit, some miss)"), ("all-hit", f"every model {hit_word}"),
-                ("all-miss", "every model misses"), ("unparsed", "a format failure")]
+    statuses = [
+        ("disagree", "models disagree (some hit, some miss)"),
+        ("all-hit", f"every model {hit_word}"),
+        ("all-miss", "every model misses"),
+        ("unparsed", "a format failure"),
+    ]
     for i, name in enumerate(names):
         statuses += [(f"m{i}:hit", f"{name}: {hit_word}"), (f"m{i}:miss", f"{name}: misses")]
-    sorts = [(f"{k}{i}", f"{label} of {name}") for i, name in enumerate(names) for k, label in SORTS[kind]]
+    sorts = [
+        (f"{k}{i}", f"{label} of {name}")
+        for i, name in enumerate(names)
+        for k, label in SORTS[kind]
+    ]
     pairs = list(zip(names, [r.metrics for r in runs], strict=True))
     body = [f'<section id="metrics"><h2>Metrics</h2>{comparison_tables(pairs)}</section>']
     chart = accuracy_chart(pairs)
     if chart:
-        body.append(f'<section id="curves"><h2>Curves</h2><div class="charts">{chart}</div></section>')
-    models = table_html("models", ["name", "model", "evaluation folder"],
-                        [(n, r.metrics.get("model"), str(r.folder)) for n, r in zip(names, runs, strict=True)],
-                        text_columns=(1, 2))
-    body.append(f'<section id="provenance"><h2>Models</h2>{models}'
-                + (f'<p class="note">{len(records)} samples that every evaluation holds.</p>'
-                   if any(len(r.preds) != len(records) for r in runs) else "") + "</section>")
-    data = gallery_data(samples, store.urls, names, statuses, sorts,
-                        group_name="subset" if any(r.get("subset") for r in records) else "split")
+        body.append(
+            f'<section id="curves"><h2>Curves</h2><div class="charts">{chart}</div></section>'
+        )
+    models = table_html(
+        "models",
+        ["name", "model", "evaluation folder"],
+        [(n, r.metrics.get("model"), str(r.folder)) for n, r in zip(names, runs, strict=True)],
+        text_columns=(1, 2),
+    )
+    body.append(
+        f'<section id="provenance"><h2>Models</h2>{models}'
+        + (
+            f'<p class="note">{len(records)} samples that every evaluation holds.</p>'
+            if any(len(r.preds) != len(records) for r in runs)
+            else ""
+        )
+        + "</section>"
+    )
+    data = gallery_data(
+        samples,
+        store.urls,
+        names,
+        statuses,
+        sorts,
+        group_name="subset" if any(r.get("subset") for r in records) else "split",
+    )
     title = f"Comparison: {' vs '.join(names)} on {Path(runs[0].data).name}"
-    html = page(title, f"{runs[0].metrics['task']} · {len(samples)} samples · data {runs[0].data}",
-                "\n".join(body), data)
+    html = page(
+        title,
+        f"{runs[0].metrics['task']} · {len(samples)} samples · data {runs[0].data}",
+        "\n".join(body),
+        data,
+    )
     path = out / REPORT_FILE
     with atomic_open(path) as fh:
         fh.write(html)

@@ -53,7 +53,9 @@ class ImageStore:
             if (self.out_dir / FILES_DIR / f"{digest}.{ext}").is_file():
                 return f"{digest}.{ext}"
         try:
-            with open_image(source) as im:  # the pixel limit: a bomb is not decoded, the card says no image
+            with open_image(
+                source
+            ) as im:  # the pixel limit: a bomb is not decoded, the card says no image
                 # PNG stays lossless (synthetic images, sharp edges); photos become JPEG
                 ext = "png" if im.format == "PNG" else "jpg"
                 img = im.convert("RGB")

@@ -27,8 +27,10 @@ MODEL_COLORS = ("#e4002b", "#1f5fd6", "#ff8c00", "#8e44ad", "#00a0a0", "#8b5a2b"
 PAGE_SIZES = (24, 60, 120)
 
 # No network, whatever is on the page: only inline styles and scripts, images from files or data:.
-CSP = ("default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'; "
-       "script-src 'unsafe-inline'")
+CSP = (
+    "default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'; "
+    "script-src 'unsafe-inline'"
+)
 
 CSS = """
 * { box-sizing: border-box; }
@@ -145,7 +147,9 @@ GALLERY_JS = r"""
 
   function writeHash() {
     const params = new URLSearchParams();
-    for (const key of ['status', 'group', 'label', 'sort']) if (state[key] !== 'all' && state[key] !== 'file') params.set(key, state[key]);
+    for (const key of ['status', 'group', 'label', 'sort']) {
+      if (state[key] !== 'all' && state[key] !== 'file') params.set(key, state[key]);
+    }
     if (state.q) params.set('q', state.q);
     if (state.size !== DATA.page_size) params.set('size', String(state.size));
     if (state.page) params.set('page', String(state.page + 1));
@@ -258,7 +262,8 @@ GALLERY_JS = r"""
       const block = document.createElement('div');
       block.className = 'pred m' + i + '-text';
       block.style.borderLeftColor = DATA.colors[i];
-      block.appendChild(textEl('div', 'lines', (DATA.models.length > 1 ? DATA.models[i] + ': ' : '') + p.lines.join(' \u00b7 ')));
+      const who = DATA.models.length > 1 ? DATA.models[i] + ': ' : '';
+      block.appendChild(textEl('div', 'lines', who + p.lines.join(' \u00b7 ')));
       block.appendChild(textEl('pre', 'completion', p.text));
       el.appendChild(block);
     });
@@ -339,7 +344,13 @@ def finite(obj: Any) -> Any:
     return obj
 
 
-_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_JSON_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
 
 
 def embed_json(obj: Any) -> str:
@@ -348,15 +359,23 @@ def embed_json(obj: Any) -> str:
     return "".join(_JSON_ESCAPES.get(ch, ch) for ch in text)
 
 
-def table_html(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-               text_columns: Sequence[int] = ()) -> str:
+def table_html(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    text_columns: Sequence[int] = (),
+) -> str:
     """A table; cells are escaped; columns in `text_columns` are left-aligned and wrap."""
-    head = "".join(f'<th class="text">{esc(c)}</th>' if i in text_columns else f"<th>{esc(c)}</th>"
-                   for i, c in enumerate(columns))
+    head = "".join(
+        f'<th class="text">{esc(c)}</th>' if i in text_columns else f"<th>{esc(c)}</th>"
+        for i, c in enumerate(columns)
+    )
     body = []
     for row in rows:
-        cells = "".join(f'<td class="text">{esc(v)}</td>' if i in text_columns else f"<td>{esc(_cell(v))}</td>"
-                        for i, v in enumerate(row))
+        cells = "".join(
+            f'<td class="text">{esc(v)}</td>' if i in text_columns else f"<td>{esc(_cell(v))}</td>"
+            for i, v in enumerate(row)
+        )
         body.append(f"<tr>{cells}</tr>")
     caption = f"<caption>{esc(title)}</caption>" if title else ""
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -369,23 +388,41 @@ def _cell(v: Any) -> Any:
 
 
 def kv_table(title: str, pairs: Sequence[tuple[str, Any]]) -> str:
-    rows = [(k, json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v) for k, v in pairs
-            if v is not None]
+    rows = [
+        (k, json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
+        for k, v in pairs
+        if v is not None
+    ]
     return table_html(title, ["", "value"], rows, text_columns=(1,))
 
 
-def gallery_data(samples: list[dict], images: list[str], models: list[str], statuses: list[tuple[str, str]],
-                 sorts: list[tuple[str, str]], group_name: str = "group") -> dict:
+def gallery_data(
+    samples: list[dict],
+    images: list[str],
+    models: list[str],
+    statuses: list[tuple[str, str]],
+    sorts: list[tuple[str, str]],
+    group_name: str = "group",
+) -> dict:
     """What the gallery script reads. Each sample: id, img (index into `images` or None),
     w, h, query, group, labels, tags, sort {key: number}, gt [[x1, y1, x2, y2, label]],
     preds (one per model: boxes, text, lines, ok), info (lines)."""
     groups = sorted({s["group"] for s in samples if s.get("group") is not None}, key=_natural)
     labels = sorted({lab for s in samples for lab in s["labels"]}, key=str.lower)
-    return {"samples": samples, "images": images, "models": models,
-            "colors": [MODEL_COLORS[i % len(MODEL_COLORS)] for i in range(len(models))], "gt_color": GT_COLOR,
-            "statuses": [list(s) for s in statuses], "sorts": [list(s) for s in sorts],
-            "groups": groups if len(groups) > 1 else [], "group_name": group_name, "labels": labels,
-            "page_size": PAGE_SIZES[0], "page_sizes": list(PAGE_SIZES)}
+    return {
+        "samples": samples,
+        "images": images,
+        "models": models,
+        "colors": [MODEL_COLORS[i % len(MODEL_COLORS)] for i in range(len(models))],
+        "gt_color": GT_COLOR,
+        "statuses": [list(s) for s in statuses],
+        "sorts": [list(s) for s in sorts],
+        "groups": groups if len(groups) > 1 else [],
+        "group_name": group_name,
+        "labels": labels,
+        "page_size": PAGE_SIZES[0],
+        "page_sizes": list(PAGE_SIZES),
+    }
 
 
 def _natural(value: str) -> tuple:
@@ -399,8 +436,11 @@ def page(title: str, subtitle: str, body: str, data: dict | None = None) -> str:
     """A whole page: header, the body's sections, then the gallery with `data` (if any)."""
     gallery = ""
     if data is not None:
-        gallery = (GALLERY_HTML + f'<script type="application/json" id="report-data">{embed_json(data)}</script>\n'
-                   f"<script>{GALLERY_JS}</script>")
+        gallery = (
+            GALLERY_HTML
+            + f'<script type="application/json" id="report-data">{embed_json(data)}</script>\n'
+            f"<script>{GALLERY_JS}</script>"
+        )
     else:
         gallery = "<script>document.body.dataset.ready = '1';</script>"
     return f"""<!DOCTYPE html>

@@ -51,12 +51,16 @@ def read_eval_folder(folder: str | Path, image_root: str | None = None) -> EvalF
     folder = Path(folder)
     metrics_file = folder / METRICS
     if not metrics_file.is_file() or not (folder / PREDICTIONS).is_file():
-        raise UserError(f"{folder}: not an evaluation folder (needs {METRICS} and {PREDICTIONS} "
-                        "written by `vlmr1 evaluate --model ...`)")
+        raise UserError(
+            f"{folder}: not an evaluation folder (needs {METRICS} and {PREDICTIONS} "
+            "written by `vlmr1 evaluate --model ...`)"
+        )
     metrics = read_json_object(metrics_file)
     for key in ("task", "data"):
         if key not in metrics:
-            raise UserError(f"{metrics_file}: no '{key}' (scoring mode's metrics.json has no samples to show)")
+            raise UserError(
+                f"{metrics_file}: no '{key}' (scoring mode's metrics.json has no samples to show)"
+            )
     run = read_json_object(folder / RUN_FILE) if (folder / RUN_FILE).is_file() else {}
     data = str(run.get("data") or metrics["data"])  # run.json's path is resolved
     if not Path(data).is_file():
@@ -77,7 +81,9 @@ def record_kind(task: str) -> str:
     from vlmr1_cli.evaluate.tasks import RECORD_TASK
 
     if task not in RECORD_TASK:
-        raise UserError(f"evaluation task '{task}' has no samples to show (known: {', '.join(RECORD_TASK)})")
+        raise UserError(
+            f"evaluation task '{task}' has no samples to show (known: {', '.join(RECORD_TASK)})"
+        )
     return RECORD_TASK[task]
 
 
@@ -91,8 +97,14 @@ def score_rec(rec: dict, pred: dict) -> SampleScore:
     ok = is_hit(value, 0.5, compat=False)
     centre = box is not None and center_inside(box, gt)
     lines = [f"IoU {value:.3f}", "hit" if ok else "miss"]
-    lines.append("centre inside" if centre else ("centre outside" if parsed else "UNPARSEABLE answer"))
-    tags = ["hit" if ok else "miss"] + (["center"] if centre else []) + ([] if parsed else ["unparsed"])
+    lines.append(
+        "centre inside" if centre else ("centre outside" if parsed else "UNPARSEABLE answer")
+    )
+    tags = (
+        ["hit" if ok else "miss"]
+        + (["center"] if centre else [])
+        + ([] if parsed else ["unparsed"])
+    )
     boxes = [[*_round(box), "prediction"]] if parsed else []
     return SampleScore(parsed, ok, boxes, lines, tags, {"iou": value})
 
@@ -126,11 +138,18 @@ def score_ovd(rec: dict, pred: dict) -> SampleScore:
     fp, fn = len(objects) - tp, len(gt) - tp
     ok = fp == 0 and fn == 0
     lines = [f"TP {tp}", f"FP {fp}", f"FN {fn}"] + ([] if parsed else ["UNPARSEABLE answer"])
-    tags = ["hit" if ok else "miss"] + (["fp"] if fp else []) + (["fn"] if fn else []) + ([] if parsed else ["unparsed"])
+    tags = (
+        ["hit" if ok else "miss"]
+        + (["fp"] if fp else [])
+        + (["fn"] if fn else [])
+        + ([] if parsed else ["unparsed"])
+    )
     boxes = [[*_round(o["bbox_2d"]), str(o.get("label") or "?")] for o in objects]
     recall = tp / len(gt) if gt else None
     sort = {"fp": float(fp), **({"recall": recall} if recall is not None else {})}
-    return SampleScore(parsed, ok, boxes, lines, tags, sort, sorted({str(o.get("label") or "") for o in objects}))
+    return SampleScore(
+        parsed, ok, boxes, lines, tags, sort, sorted({str(o.get("label") or "") for o in objects})
+    )
 
 
 def score_sample(kind: str, rec: dict, pred: dict) -> SampleScore:
@@ -138,10 +157,19 @@ def score_sample(kind: str, rec: dict, pred: dict) -> SampleScore:
 
 
 STATUSES = {
-    "rec": [("hit", "hits (IoU >= 0.5)"), ("miss", "misses"), ("unparsed", "format failures"),
-            ("center", "centre inside the GT")],
-    "ovd": [("hit", "all found, nothing extra"), ("miss", "with errors"), ("fn", "with missed objects"),
-            ("fp", "with false positives"), ("unparsed", "format failures")],
+    "rec": [
+        ("hit", "hits (IoU >= 0.5)"),
+        ("miss", "misses"),
+        ("unparsed", "format failures"),
+        ("center", "centre inside the GT"),
+    ],
+    "ovd": [
+        ("hit", "all found, nothing extra"),
+        ("miss", "with errors"),
+        ("fn", "with missed objects"),
+        ("fp", "with false positives"),
+        ("unparsed", "format failures"),
+    ],
 }
 SORTS = {"rec": [("iou", "IoU")], "ovd": [("recall", "recall"), ("fp", "false positives")]}
 
@@ -170,16 +198,34 @@ def base_sample(kind: str, rec: dict, store: Any) -> dict[str, Any]:
         query = "labels: " + ", ".join(rec.get("labels") or [])
         gt = [[*_round(o["bbox_2d"]), str(o["label"])] for o in rec["solution"]]
         labels = sorted({str(o["label"]) for o in rec["solution"]})
-    return {"id": str(rec["id"]), "img": store.add(paths[k]) if len(paths) > k else None, "w": w, "h": h,
-            "query": query, "group": group_of(rec), "labels": labels, "gt": gt, "info": [],
-            "tags": [], "sort": {}, "preds": []}
+    return {
+        "id": str(rec["id"]),
+        "img": store.add(paths[k]) if len(paths) > k else None,
+        "w": w,
+        "h": h,
+        "query": query,
+        "group": group_of(rec),
+        "labels": labels,
+        "gt": gt,
+        "info": [],
+        "tags": [],
+        "sort": {},
+        "preds": [],
+    }
 
 
 def prediction_entry(score: SampleScore, pred: dict) -> dict[str, Any]:
-    return {"boxes": score.boxes, "text": str(pred.get("completion", "")), "lines": score.lines, "ok": score.ok}
+    return {
+        "boxes": score.boxes,
+        "text": str(pred.get("completion", "")),
+        "lines": score.lines,
+        "ok": score.ok,
+    }
 
 
-def group_table(kind: str, records: list[dict], scores: list[SampleScore]) -> tuple[list[str], list[list]] | None:
+def group_table(
+    kind: str, records: list[dict], scores: list[SampleScore]
+) -> tuple[list[str], list[list]] | None:
     """Per group (subset / split): samples, hits, format failures, and mean IoU (REC); None
     when every sample is in one group."""
     groups: dict[str, list[SampleScore]] = {}
@@ -187,11 +233,19 @@ def group_table(kind: str, records: list[dict], scores: list[SampleScore]) -> tu
         groups.setdefault(group_of(rec), []).append(score)
     if len(groups) < 2:
         return None
-    cols = ["group", "samples", "hits", "hit rate", "format failures"] + (["mean IoU"] if kind == "rec" else [])
+    cols = ["group", "samples", "hits", "hit rate", "format failures"] + (
+        ["mean IoU"] if kind == "rec" else []
+    )
     rows = []
     for name, items in groups.items():
         hits = sum(s.ok for s in items)
-        row = [name, len(items), hits, f"{100 * hits / len(items):.2f}", sum(not s.parsed for s in items)]
+        row = [
+            name,
+            len(items),
+            hits,
+            f"{100 * hits / len(items):.2f}",
+            sum(not s.parsed for s in items),
+        ]
         if kind == "rec":
             row.append(f"{100 * sum(s.sort['iou'] for s in items) / len(items):.2f}")
         rows.append(row)

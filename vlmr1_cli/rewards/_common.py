@@ -47,5 +47,3 @@ def named(fn: RewardFn, name: str, doc: str | None = None) -> RewardFn:
     if doc:
         fn.__doc__ = doc
     return fn
-
-

@@ -36,4 +36,6 @@ def make_ovd_format(strict: bool = False) -> RewardFn:
             for t in texts(completions)
         ]
 
-    return named(ovd_format, "ovd_format_strict" if strict else "ovd_format", make_ovd_format.__doc__)
+    return named(
+        ovd_format, "ovd_format_strict" if strict else "ovd_format", make_ovd_format.__doc__
+    )

@@ -77,7 +77,7 @@ def _gt_arrays(gt_items: list) -> tuple[dict, list, list, list]:
             xywh.append([b[0], b[1], b[2] - b[0], b[3] - b[1]])
             area.append((b[2] - b[0]) * (b[3] - b[1]))
             cat.append(cats[label])
-    except Exception as e:  # noqa: BLE001 - any malformed GT item: VLM-R1 crashes here
+    except Exception as e:
         raise BadGroundTruth(str(e)) from None
     return cats, xywh, area, cat
 
@@ -94,7 +94,7 @@ def od_map(pred_items: list, gt_items: list) -> tuple[float, float]:
             b = p["bbox_2d"]
             box = [b[0], b[1], b[2] - b[0], b[3] - b[1]]
             _ = (b[2] - b[0]) * (b[3] - b[1])  # VLM-R1 computes the area too; it may raise
-        except Exception:  # noqa: BLE001 - VLM-R1 drops every prediction it cannot convert
+        except Exception:
             continue
         dt_xywh.append(box)
         dt_cat.append(k)
@@ -109,7 +109,7 @@ def od_map(pred_items: list, gt_items: list) -> tuple[float, float]:
 
         try:
             return vlmr1_calculate_map(pred_items, gt_items)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise BadGroundTruth(str(e)) from None
     return res
 
@@ -144,9 +144,14 @@ def od_reward_value(text: str, gt: _GT | None, kind: str) -> float:
 
 
 def _make_od(kind: str, doc: str | None) -> RewardFn:
-    def reward(completions: Sequence[Any], solution: Sequence[Any] | None = None, **kwargs: Any) -> list[float]:
+    def reward(
+        completions: Sequence[Any], solution: Sequence[Any] | None = None, **kwargs: Any
+    ) -> list[float]:
         sols = need_solution(kind, completions, solution)
-        return [unit(od_reward_value(t, od_ground_truth(s), kind)) for t, s in zip(texts(completions), sols, strict=True)]
+        return [
+            unit(od_reward_value(t, od_ground_truth(s), kind))
+            for t, s in zip(texts(completions), sols, strict=True)
+        ]
 
     return named(reward, kind, doc)
 
@@ -202,7 +207,7 @@ def _first_fence_items(text: str, *, strict: bool) -> list:
 def _label(item: Any) -> str:
     try:
         label = item["label"].lower()
-    except Exception:  # noqa: BLE001 - VLM-R1 crashes here; vlmr1 reads it as ""
+    except Exception:
         return ""
     return label if isinstance(label, str) else ""
 
@@ -219,7 +224,7 @@ def detection_score(pred_boxes: list, gt_boxes: list, iou_threshold: float = 0.5
         for g_i, g in enumerate(gt_boxes):
             try:
                 v = iou_vlmr1(p["bbox_2d"], g["bbox_2d"])
-            except Exception:  # noqa: BLE001 - VLM-R1: IoU of a malformed item is 0
+            except Exception:
                 v = 0.0
             if v >= iou_threshold:
                 edges.append((-v, p_i, g_i))
@@ -244,7 +249,9 @@ def detection_score(pred_boxes: list, gt_boxes: list, iou_threshold: float = 0.5
     miss_rate = len(free_g) / len(gt_boxes)
     false_alarm_rate = len(free_p) / len(pred_boxes) if pred_boxes else 0.0
     completeness_score = 1.0 - (miss_rate + false_alarm_rate) / 2.0
-    return (alpha * position_score + beta * label_score + gamma * completeness_score) / (alpha + beta + gamma)
+    return (alpha * position_score + beta * label_score + gamma * completeness_score) / (
+        alpha + beta + gamma
+    )
 
 
 def weighted_sum_value(text: str, sol: Any) -> float:
@@ -274,8 +281,12 @@ def make_weighted_sum() -> RewardFn:
     first ```json fences of the cleaned completion and ground truth; "none" vs "none" is 1.
     """
 
-    def weighted_sum(completions: Sequence[Any], solution: Sequence[Any] | None = None, **kwargs: Any) -> list[float]:
+    def weighted_sum(
+        completions: Sequence[Any], solution: Sequence[Any] | None = None, **kwargs: Any
+    ) -> list[float]:
         sols = need_solution("weighted_sum", completions, solution)
-        return [unit(weighted_sum_value(t, s)) for t, s in zip(texts(completions), sols, strict=True)]
+        return [
+            unit(weighted_sum_value(t, s)) for t, s in zip(texts(completions), sols, strict=True)
+        ]
 
     return named(weighted_sum, "weighted_sum", make_weighted_sum.__doc__)

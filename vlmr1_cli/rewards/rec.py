@@ -52,7 +52,9 @@ def paper_pred_box(text: str) -> tuple[int, int, int, int] | None:
         return None
 
 
-def make_rec_iou(iou_kind: str = "discrete", parser: str = "paper", threshold: float | None = None) -> RewardFn:
+def make_rec_iou(
+    iou_kind: str = "discrete", parser: str = "paper", threshold: float | None = None
+) -> RewardFn:
     """Build `rec_iou`.
 
     Default (the paper's code): the prediction is the first integer `[a,b,c,d]` of the first
@@ -72,7 +74,9 @@ def make_rec_iou(iou_kind: str = "discrete", parser: str = "paper", threshold: f
         raise ValueError(f"threshold must be a number in (0, 1], got {threshold!r}")
     iou_fn = _IOUS[iou_kind]
     read = paper_pred_box if parser == "paper" else parse_rec_box
-    name = "rec_iou" if (iou_kind, parser) == ("discrete", "paper") else f"rec_iou_{iou_kind}_{parser}"
+    name = (
+        "rec_iou" if (iou_kind, parser) == ("discrete", "paper") else f"rec_iou_{iou_kind}_{parser}"
+    )
     if threshold is not None:
         name = f"{name}_at{threshold:g}"
 
@@ -84,7 +88,9 @@ def make_rec_iou(iou_kind: str = "discrete", parser: str = "paper", threshold: f
             return value
         return 1.0 if value >= threshold else 0.0
 
-    def rec_iou(completions: Sequence[Any], solution: Sequence[Any] | None = None, **kwargs: Any) -> list[float]:
+    def rec_iou(
+        completions: Sequence[Any], solution: Sequence[Any] | None = None, **kwargs: Any
+    ) -> list[float]:
         sols = need_solution(name, completions, solution)
         out = []
         for text, sol in zip(texts(completions), sols, strict=True):

@@ -34,7 +34,7 @@ def _user_reward(spec: str, options: dict[str, Any]) -> RewardFn:
         raise UserError(f"reward '{spec}': a user reward is written 'module.path:function'")
     try:
         module = importlib.import_module(module_name)
-    except (Exception, SystemExit) as e:  # noqa: BLE001 - any import failure is the user's module
+    except (Exception, SystemExit) as e:
         # SystemExit too (a module that calls sys.exit at import must not end vlmr1 silently);
         # KeyboardInterrupt still interrupts
         why = f"it called sys.exit({e.code!r})" if isinstance(e, SystemExit) else str(e)
@@ -77,8 +77,10 @@ def _check_signature(fn: Callable[..., Any], options: dict[str, Any], what: str)
     else:
         problem = None if takes_kwargs else "no **kwargs"
     if problem:
-        raise UserError(f"{what} takes {sig}, but a reward is called as "
-                        f"f(completions, solution, **kwargs) ({problem})")
+        raise UserError(
+            f"{what} takes {sig}, but a reward is called as "
+            f"f(completions, solution, **kwargs) ({problem})"
+        )
 
 
 def plugin_rewards() -> dict[str, Plugin]:

@@ -11,8 +11,19 @@ from transformers import TrainerCallback
 LOG_FILE = "train_log.jsonl"
 CURVES_FILE = "training_curves.png"
 # Plotted when logged, in this order; every `rewards/<name>/mean` is added after `reward`.
-CURVES = ("reward", "reward_std", "loss", "kl", "completions/mean_length", "completions/clipped_ratio",
-          "clip_ratio/region_mean", "entropy", "ovd/pred_to_gt_boxes", "grad_norm", "mean_token_accuracy")
+CURVES = (
+    "reward",
+    "reward_std",
+    "loss",
+    "kl",
+    "completions/mean_length",
+    "completions/clipped_ratio",
+    "clip_ratio/region_mean",
+    "entropy",
+    "ovd/pred_to_gt_boxes",
+    "grad_norm",
+    "mean_token_accuracy",
+)
 
 
 def trim_jsonl(path: Path, max_step: int | None) -> None:
@@ -72,8 +83,12 @@ def curve_names(history: list[dict]) -> list[str]:
 
 
 def plot_curves(history: list[dict], path: Path) -> Path | None:
-    series = {k: [(h["step"], h[k]) for h in history if isinstance(h.get(k), (int, float)) and "step" in h]
-              for k in curve_names(history)}
+    series = {
+        k: [
+            (h["step"], h[k]) for h in history if isinstance(h.get(k), (int, float)) and "step" in h
+        ]
+        for k in curve_names(history)
+    }
     series = {k: v for k, v in series.items() if v}
     if not series:
         return None
@@ -89,7 +104,9 @@ def plot_curves(history: list[dict], path: Path) -> Path | None:
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3 * rows), squeeze=False)
     for ax, (name, pts) in zip(axes.flat, series.items(), strict=False):
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2, marker="." if len(pts) < 30 else None)
+        ax.plot(
+            [p[0] for p in pts], [p[1] for p in pts], lw=1.2, marker="." if len(pts) < 30 else None
+        )
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)

@@ -17,21 +17,31 @@ def check_data_files(recipe: dict) -> None:
     for split in ("train", "eval"):
         for i, src in enumerate(recipe["data"][split]):
             if not Path(src["path"]).is_file():
-                raise UserError(f"recipe: key 'data.{split}[{i}].path': file not found: {src['path']}")
+                raise UserError(
+                    f"recipe: key 'data.{split}[{i}].path': file not found: {src['path']}"
+                )
             if not Path(src["image_root"]).is_dir():
-                raise UserError(f"recipe: key 'data.{split}[{i}].image_root': folder not found: {src['image_root']}")
+                raise UserError(
+                    f"recipe: key 'data.{split}[{i}].image_root': folder not found: {src['image_root']}"
+                )
             if float(src["weight"]) <= 0:
-                raise UserError(f"recipe: key 'data.{split}[{i}].weight': must be > 0, got {src['weight']}")
+                raise UserError(
+                    f"recipe: key 'data.{split}[{i}].weight': must be > 0, got {src['weight']}"
+                )
 
 
 def check_modes(recipe: dict) -> None:
     """Training-mode combinations that would silently train nothing (or not what was asked)."""
     freeze, peft = recipe["freeze"], recipe["peft"]
     if peft.get("enabled") and (freeze.get("vision") or freeze.get("language")):
-        raise UserError("recipe: key 'freeze' has no effect with peft.enabled: LoRA trains only its adapters "
-                        "(the vision tower is left out unless peft.include_vision is true)")
+        raise UserError(
+            "recipe: key 'freeze' has no effect with peft.enabled: LoRA trains only its adapters "
+            "(the vision tower is left out unless peft.include_vision is true)"
+        )
     if freeze.get("vision") and freeze.get("language"):
-        raise UserError("recipe: key 'freeze': freezing both vision and language leaves nothing to train")
+        raise UserError(
+            "recipe: key 'freeze': freezing both vision and language leaves nothing to train"
+        )
 
 
 def check_family(recipe: dict, family, meta: dict) -> None:
@@ -39,15 +49,21 @@ def check_family(recipe: dict, family, meta: dict) -> None:
     checkpoint was trained in, from its vlmr1.json)."""
     m = recipe["model"]
     if m.get("family") and m["family"] != family.name:
-        raise UserError(f"recipe: key 'model.family': the recipe is written for '{m['family']}' but "
-                        f"{m['path']} is a '{family.name}' model (frame {family.frame_name})")
+        raise UserError(
+            f"recipe: key 'model.family': the recipe is written for '{m['family']}' but "
+            f"{m['path']} is a '{family.name}' model (frame {family.frame_name})"
+        )
     if m.get("frame") and m["frame"] != family.frame_name:
-        raise UserError(f"recipe: key 'model.frame': the recipe's boxes are in frame '{m['frame']}' but "
-                        f"{m['path']} ({family.name}) answers in frame '{family.frame_name}'")
+        raise UserError(
+            f"recipe: key 'model.frame': the recipe's boxes are in frame '{m['frame']}' but "
+            f"{m['path']} ({family.name}) answers in frame '{family.frame_name}'"
+        )
     saved = meta.get("frame")
     if saved and saved != family.frame_name:
-        raise UserError(f"{m['path']}: vlmr1.json says frame '{saved}' but the model is a {family.name} "
-                        f"(frame '{family.frame_name}'): the folder mixes two models")
+        raise UserError(
+            f"{m['path']}: vlmr1.json says frame '{saved}' but the model is a {family.name} "
+            f"(frame '{family.frame_name}'): the folder mixes two models"
+        )
 
 
 def check_tasks(recipe: dict, tasks: set[str]) -> None:
@@ -60,11 +76,15 @@ def check_tasks(recipe: dict, tasks: set[str]) -> None:
     for task in sorted(rewarded - tasks):
         close = difflib.get_close_matches(task, sorted(tasks), n=2, cutoff=0.5)
         hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-        raise UserError(f"recipe: key 'rewards.{task}': no training record has task '{task}'{hint}; "
-                        f"tasks in the data: {', '.join(sorted(tasks))}")
+        raise UserError(
+            f"recipe: key 'rewards.{task}': no training record has task '{task}'{hint}; "
+            f"tasks in the data: {', '.join(sorted(tasks))}"
+        )
     for task in sorted(tasks - rewarded):
-        raise UserError(f"recipe: key 'rewards': the training data has task '{task}' but no reward for it "
-                        f"(add rewards.{task}; rewards are given for: {', '.join(sorted(rewarded)) or 'none'})")
+        raise UserError(
+            f"recipe: key 'rewards': the training data has task '{task}' but no reward for it "
+            f"(add rewards.{task}; rewards are given for: {', '.join(sorted(rewarded)) or 'none'})"
+        )
 
 
 def accelerate_config(launch: dict) -> dict:
@@ -86,8 +106,20 @@ def accelerate_config(launch: dict) -> dict:
 def effective_launch(launch: dict) -> dict:
     """The launch settings accelerate will use: the config file's, overridden by those set."""
     data = accelerate_config(launch)
-    out = {k: data.get(k) for k in ("num_processes", "num_machines", "machine_rank", "main_process_ip",
-                                    "main_process_port")} if data else {}
+    out = (
+        {
+            k: data.get(k)
+            for k in (
+                "num_processes",
+                "num_machines",
+                "machine_rank",
+                "main_process_ip",
+                "main_process_port",
+            )
+        }
+        if data
+        else {}
+    )
     out.update({k: v for k, v in launch.items() if v is not None})
     return out
 
@@ -102,7 +134,7 @@ def world_size(recipe: dict) -> int:
 
 
 def sharding_of(launch: dict) -> str | None:
-    """"ZeRO-3" or "FSDP" when the launch shards parameters across processes, else None.
+    """ "ZeRO-3" or "FSDP" when the launch shards parameters across processes, else None.
     Read from the accelerate config file (and its DeepSpeed JSON), or inside a launched
     worker from the variables accelerate sets."""
     import json
@@ -118,8 +150,12 @@ def sharding_of(launch: dict) -> str | None:
             ds_file = ds.get("deepspeed_config_file")
             if ds_file and Path(ds_file).is_file():
                 try:
-                    stage = (json.loads(Path(ds_file).read_text(encoding="utf-8")).get("zero_optimization")
-                             or {}).get("stage", stage)
+                    stage = (
+                        json.loads(Path(ds_file).read_text(encoding="utf-8")).get(
+                            "zero_optimization"
+                        )
+                        or {}
+                    ).get("stage", stage)
                 except (ValueError, AttributeError):
                     pass  # DeepSpeed reports its own file's errors
             return "ZeRO-3" if str(stage) == "3" else None
@@ -148,8 +184,10 @@ def check_batch(recipe: dict, n_text: int, n_image: int) -> None:
     if t.get("log_multimodal") and n_text and n_image and world_size(recipe) > 1:
         # TRL 1.16 gathers the logged images only on ranks whose batch has images: a rank
         # with a text-only batch skips the collective and the run hangs.
-        raise UserError("recipe: key 'training.log_multimodal': must stay false when text-only and image "
-                        "samples train together on several processes (TRL would hang)")
+        raise UserError(
+            "recipe: key 'training.log_multimodal': must stay false when text-only and image "
+            "samples train together on several processes (TRL would hang)"
+        )
     g = t.get("num_generations", 8)
     per_device = t.get("per_device_train_batch_size", 8)
     steps = t.get("steps_per_generation") or t.get("gradient_accumulation_steps", 1)
@@ -159,13 +197,17 @@ def check_batch(recipe: dict, n_text: int, n_image: int) -> None:
         total = int(per_device) * int(steps) * world_size(recipe)
         how = f"per_device_train_batch_size {per_device} x {steps} steps x {world_size(recipe)} processes"
     if g and total % int(g):
-        raise UserError(f"recipe: key 'training.num_generations': the generation batch ({how} = {total} "
-                        f"completions) must be a multiple of num_generations ({g})")
+        raise UserError(
+            f"recipe: key 'training.num_generations': the generation batch ({how} = {total} "
+            f"completions) must be a multiple of num_generations ({g})"
+        )
 
 
 def check_vllm(training: dict) -> None:
     if training.get("use_vllm") and importlib.util.find_spec("vllm") is None:
-        raise UserError("recipe: key 'training.use_vllm': vLLM is not installed (pip install 'vlmr1[vllm]')")
+        raise UserError(
+            "recipe: key 'training.use_vllm': vLLM is not installed (pip install 'vlmr1[vllm]')"
+        )
 
 
 def check_launch_config(launch: dict) -> None:
@@ -175,8 +217,12 @@ def check_launch_config(launch: dict) -> None:
     eff = effective_launch(launch)
     machines = int(eff.get("num_machines") or 1)
     if machines > 1 and not eff.get("main_process_ip"):
-        raise UserError("recipe: key 'launch.main_process_ip' (--main-process-ip) is required with "
-                        f"{machines} machines")
+        raise UserError(
+            "recipe: key 'launch.main_process_ip' (--main-process-ip) is required with "
+            f"{machines} machines"
+        )
     if int(eff.get("machine_rank") or 0) >= machines:
-        raise UserError(f"recipe: key 'launch.machine_rank': {eff['machine_rank']} is not below the "
-                        f"number of machines ({machines})")
+        raise UserError(
+            f"recipe: key 'launch.machine_rank': {eff['machine_rank']} is not below the "
+            f"number of machines ({machines})"
+        )

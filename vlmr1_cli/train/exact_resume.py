@@ -67,9 +67,15 @@ class ResumeWeightsMixin(_TrainerBase):
         from transformers.trainer import _is_peft_model
 
         target = self.model if model is None else model
-        plain = not (getattr(self, "is_fsdp_enabled", False) or getattr(self, "is_deepspeed_enabled", False))
-        if plain and target is self.model and not _is_peft_model(target) \
-                and has_full_weights(resume_from_checkpoint):
+        plain = not (
+            getattr(self, "is_fsdp_enabled", False) or getattr(self, "is_deepspeed_enabled", False)
+        )
+        if (
+            plain
+            and target is self.model
+            and not _is_peft_model(target)
+            and has_full_weights(resume_from_checkpoint)
+        ):
             load_full_weights(target, resume_from_checkpoint)
             return
         super()._load_from_checkpoint(resume_from_checkpoint, model)
@@ -134,7 +140,9 @@ class GrpoResumeMixin(_GrpoTrainerBase):
         every = steps_per_generation * self.num_iterations
         # The buffer only matters between two generations; at a boundary the next step samples.
         buffer = self._buffered_inputs if self._step % every else None
-        with atomic_open(generation_state_path(folder, self.args.process_index), "wb", encoding=None) as fh:
+        with atomic_open(
+            generation_state_path(folder, self.args.process_index), "wb", encoding=None
+        ) as fh:
             torch.save({"step": self._step, "buffer": buffer}, fh)
         super()._save_checkpoint(model, trial)
 

@@ -20,12 +20,16 @@ WORKER_MODULE = "vlmr1_cli.train.worker"
 
 
 def needs_launcher(launch: dict) -> bool:
-    return int(launch.get("num_processes") or 1) > 1 or int(launch.get("num_machines") or 1) > 1 \
+    return (
+        int(launch.get("num_processes") or 1) > 1
+        or int(launch.get("num_machines") or 1) > 1
         or bool(launch.get("config_file"))
+    )
 
 
-def launch_command(launch: dict, recipe_path: Path, resume: bool, workdir: Path,
-                   overwrite: bool = False) -> list[str]:
+def launch_command(
+    launch: dict, recipe_path: Path, resume: bool, workdir: Path, overwrite: bool = False
+) -> list[str]:
     cfg = launch.get("config_file")
     if cfg:  # a file, or a packaged accelerate config name (zero2, fsdp, ...)
         from vlmr1_cli.recipe_files import resolve_accelerate_config
@@ -36,8 +40,12 @@ def launch_command(launch: dict, recipe_path: Path, resume: bool, workdir: Path,
             raise UserError(f"recipe: key 'launch.config_file': {e}") from None
     machines = int(launch.get("num_machines") or 1)
     if not cfg:
-        cfg = write_default_config(workdir, int(launch.get("num_processes") or 1), machines,
-                                   int(launch.get("machine_rank") or 0))
+        cfg = write_default_config(
+            workdir,
+            int(launch.get("num_processes") or 1),
+            machines,
+            int(launch.get("machine_rank") or 0),
+        )
     flags: list[tuple[str, object]] = []
     if launch.get("num_processes"):
         flags.append(("num_processes", int(launch["num_processes"])))

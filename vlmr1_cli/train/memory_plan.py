@@ -70,7 +70,9 @@ class ModelShape:
     vision_intermediate: int
     vision_gated_mlp: bool
     patch_size: int
-    merge_size: int  # Qwen's spatial merge (patches per image token = merge^2); 1 for tiling families
+    merge_size: (
+        int  # Qwen's spatial merge (patches per image token = merge^2); 1 for tiling families
+    )
     tile_tokens: int  # tiling families (Idefics3): image tokens per tile; 0 otherwise
     tile_patches: int  # tiling families: vision patches per tile; 0 otherwise
 
@@ -84,7 +86,9 @@ class Parallelism:
     zero_stage: int = 0
     offload_optimizer: bool = False
     offload_params: bool = False
-    fsdp_upcast: bool = False  # accelerate keeps FSDP's trainable parameters in fp32 under mixed precision
+    fsdp_upcast: bool = (
+        False  # accelerate keeps FSDP's trainable parameters in fp32 under mixed precision
+    )
     config_name: str | None = None
     machines: int = 1
 
@@ -94,8 +98,17 @@ class Parallelism:
 
     def describe(self) -> str:
         if self.kind == "deepspeed":
-            off = [w for w, on in (("optimizer", self.offload_optimizer), ("parameters", self.offload_params)) if on]
-            text = f"DeepSpeed ZeRO-{self.zero_stage}" + (f", {' and '.join(off)} offloaded to CPU" if off else "")
+            off = [
+                w
+                for w, on in (
+                    ("optimizer", self.offload_optimizer),
+                    ("parameters", self.offload_params),
+                )
+                if on
+            ]
+            text = f"DeepSpeed ZeRO-{self.zero_stage}" + (
+                f", {' and '.join(off)} offloaded to CPU" if off else ""
+            )
         elif self.kind == "fsdp":
             text = "FSDP" + (", parameters offloaded to CPU" if self.offload_params else "")
         elif self.kind == "ddp":
@@ -150,8 +163,13 @@ class Term:
     note: str = ""
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "bytes": int(self.bytes), "gib": round(self.bytes / GIB, 3),
-                "phase": self.phase, "note": self.note}
+        return {
+            "name": self.name,
+            "bytes": int(self.bytes),
+            "gib": round(self.bytes / GIB, 3),
+            "phase": self.phase,
+            "note": self.note,
+        }
 
 
 @dataclass
@@ -186,7 +204,9 @@ class MemoryPlan:
 
     @property
     def host_bytes_per_machine(self) -> int:
-        return self.host_bytes * max(self.parallelism.processes // max(self.parallelism.machines, 1), 1)
+        return self.host_bytes * max(
+            self.parallelism.processes // max(self.parallelism.machines, 1), 1
+        )
 
     @property
     def usable(self) -> int:
@@ -198,9 +218,11 @@ class MemoryPlan:
 
     def summary_line(self) -> str:
         verdict = "fits" if self.fits else "does NOT fit"
-        head = (f"memory plan: {self.total / GIB:.1f} GiB per device at the peak ({self.peak_phase}) of "
-                f"{self.device_memory / GIB:.0f} GiB ({self.device_memory_source}): {verdict}; "
-                f"{self.parallelism.describe()}")
+        head = (
+            f"memory plan: {self.total / GIB:.1f} GiB per device at the peak ({self.peak_phase}) of "
+            f"{self.device_memory / GIB:.0f} GiB ({self.device_memory_source}): {verdict}; "
+            f"{self.parallelism.describe()}"
+        )
         if self.host_bytes:
             head += f"; {self.host_bytes_per_machine / GIB:.0f} GiB of CPU memory per machine for offloaded states"
         if self.suggestion:
@@ -213,7 +235,10 @@ class MemoryPlan:
             "parameters": self.shape.params,
             "trainable_parameters": trainable_params(self.shape, self.workload),
             "shape": dataclasses.asdict(self.shape),
-            "parallelism": {**dataclasses.asdict(self.parallelism), "description": self.parallelism.describe()},
+            "parallelism": {
+                **dataclasses.asdict(self.parallelism),
+                "description": self.parallelism.describe(),
+            },
             "workload": {**dataclasses.asdict(self.workload), "sequence": self.workload.sequence},
             "device_type": self.device_type,
             "terms": [t.as_dict() for t in self.terms],
@@ -241,7 +266,9 @@ def dtype_bytes(name: str) -> int:
 def trainable_params(shape: ModelShape, w: Workload) -> int:
     if w.lora:
         return shape.lora_params
-    frozen = (shape.vision_params if w.freeze_vision else 0) + (shape.language_params if w.freeze_language else 0)
+    frozen = (shape.vision_params if w.freeze_vision else 0) + (
+        shape.language_params if w.freeze_language else 0
+    )
     return max(shape.params - frozen, 0)
 
 
@@ -283,7 +310,11 @@ def _lora_bytes(s: ModelShape, w: Workload, b: int, adapter_bytes: int) -> int:
     if not w.lora:
         return 0
     cast = adapter_bytes != b
-    per = (adapter_bytes + 1 + (1 if cast else 0)) if w.lora_dropout > 0 else (adapter_bytes if cast else 0)
+    per = (
+        (adapter_bytes + 1 + (1 if cast else 0))
+        if w.lora_dropout > 0
+        else (adapter_bytes if cast else 0)
+    )
     return s.lora_inputs * per
 
 
@@ -307,7 +338,9 @@ def _text_layer_transient(s: ModelShape, b: int) -> int:
 
 def _vision_block_transient(s: ModelShape, b: int) -> int:
     vh = s.vision_hidden
-    return 2 * b * vh + max(4 * vh + 3 * b * vh, (3 if s.vision_gated_mlp else 2) * b * s.vision_intermediate)
+    return 2 * b * vh + max(
+        4 * vh + 3 * b * vh, (3 if s.vision_gated_mlp else 2) * b * s.vision_intermediate
+    )
 
 
 def activation_bytes(w: Workload) -> int:
@@ -316,7 +349,9 @@ def activation_bytes(w: Workload) -> int:
     return dtype_bytes(w.weight_dtype)
 
 
-def estimate(shape: ModelShape, w: Workload, par: Parallelism, device_type: str = "cuda") -> list[Term]:
+def estimate(
+    shape: ModelShape, w: Workload, par: Parallelism, device_type: str = "cuda"
+) -> list[Term]:
     """The plan's terms, per device (bytes). Pure arithmetic: no torch."""
     terms: list[Term] = []
     n = max(par.processes, 1)
@@ -341,16 +376,30 @@ def estimate(shape: ModelShape, w: Workload, par: Parallelism, device_type: str 
     if par.shards_params:
         weights //= n
         if par.offload_params:
-            terms.append(Term("policy weights (offloaded)", weights, "cpu", "CPU memory per process"))
+            terms.append(
+                Term("policy weights (offloaded)", weights, "cpu", "CPU memory per process")
+            )
             weights = 0
-    terms.append(Term("policy weights", weights, "always",
-                      f"{shape.params / 1e9:.3g} B parameters x {wb} bytes"
-                      + (f" / {n} shards" if par.shards_params else "")))
+    terms.append(
+        Term(
+            "policy weights",
+            weights,
+            "always",
+            f"{shape.params / 1e9:.3g} B parameters x {wb} bytes"
+            + (f" / {n} shards" if par.shards_params else ""),
+        )
+    )
     if par.shards_params:
         # gathered in the compute dtype (bf16 under FSDP's mixed precision)
         gather = 2 * shape.largest_unit_params * (2 if par.fsdp_upcast else wb)
-        terms.append(Term("gathered layers (sharded)", gather, "always",
-                          "the largest layer gathered whole, and the next one prefetched"))
+        terms.append(
+            Term(
+                "gathered layers (sharded)",
+                gather,
+                "always",
+                "the largest layer gathered whole, and the next one prefetched",
+            )
+        )
 
     # --- reference model (GRPO, beta > 0, full fine-tuning) ----------------------------------
     if w.method == "grpo" and w.beta > 0 and not w.lora:
@@ -358,9 +407,13 @@ def estimate(shape: ModelShape, w: Workload, par: Parallelism, device_type: str 
         if par.shards_params:
             ref //= n
             if par.offload_params:
-                terms.append(Term("reference model (offloaded)", ref, "cpu", "CPU memory per process"))
+                terms.append(
+                    Term("reference model (offloaded)", ref, "cpu", "CPU memory per process")
+                )
                 ref = 0
-        terms.append(Term("reference model", ref, "always", "TRL's frozen copy for the KL term (beta > 0)"))
+        terms.append(
+            Term("reference model", ref, "always", "TRL's frozen copy for the KL term (beta > 0)")
+        )
 
     # --- optimizer ----------------------------------------------------------------------
     if deepspeed:
@@ -377,9 +430,18 @@ def estimate(shape: ModelShape, w: Workload, par: Parallelism, device_type: str 
     if par.offload_optimizer:
         terms.append(Term("optimizer states (offloaded)", opt, "cpu", "CPU memory per process"))
         opt = 0
-    terms.append(Term("optimizer states", opt, "always", f"{trainable / 1e6:.4g} M trainable parameters"))
+    terms.append(
+        Term("optimizer states", opt, "always", f"{trainable / 1e6:.4g} M trainable parameters")
+    )
     if par.kind == "ddp" and n > 1:
-        terms.append(Term("DDP gradient buckets", trainable * tb, "always", "a flat copy of the gradients for all-reduce"))
+        terms.append(
+            Term(
+                "DDP gradient buckets",
+                trainable * tb,
+                "always",
+                "a flat copy of the gradients for all-reduce",
+            )
+        )
 
     # --- training step -----------------------------------------------------------------
     grads = trainable * tb
@@ -391,17 +453,39 @@ def estimate(shape: ModelShape, w: Workload, par: Parallelism, device_type: str 
     grads_kept = deepspeed or w.gradient_accumulation > 1
     # Offloading moves the gradient partitions to CPU memory too, where the optimizer steps
     # (DeepSpeed's CPU Adam; FSDP2's CPU offload policy)
-    grads_offloaded = (deepspeed and par.offload_optimizer) or (par.kind == "fsdp" and par.offload_params)
+    grads_offloaded = (deepspeed and par.offload_optimizer) or (
+        par.kind == "fsdp" and par.offload_params
+    )
     if grads_offloaded:
-        terms.append(Term("gradients (offloaded)", grads * (4 // tb if deepspeed else 1), "cpu",
-                          "CPU memory per process"))
+        terms.append(
+            Term(
+                "gradients (offloaded)",
+                grads * (4 // tb if deepspeed else 1),
+                "cpu",
+                "CPU memory per process",
+            )
+        )
         grads = 0
     elif grads_kept:
-        terms.append(Term("gradients", grads, "training", "kept across accumulation steps"
-                          if not deepspeed else "DeepSpeed's gradient partitions"))
+        terms.append(
+            Term(
+                "gradients",
+                grads,
+                "training",
+                "kept across accumulation steps"
+                if not deepspeed
+                else "DeepSpeed's gradient partitions",
+            )
+        )
     if w.mixed_precision and wb == 4 and device_type == "cuda":
-        terms.append(Term("autocast weight copies", trainable * 2, "training",
-                          "fp32 weights cast to bf16/fp16 once per forward"))
+        terms.append(
+            Term(
+                "autocast weight copies",
+                trainable * 2,
+                "training",
+                "fp32 weights cast to bf16/fp16 once per forward",
+            )
+        )
 
     seq = w.sequence
     tokens = w.batch * seq
@@ -422,7 +506,9 @@ def estimate(shape: ModelShape, w: Workload, par: Parallelism, device_type: str 
     # outside the layers: final norm and the LM head's input (text); merger, patch inputs (vision)
     acts += (4 * shape.hidden + 3 * b * shape.hidden) * tokens
     if vision_grads:
-        acts += (4 * shape.vision_hidden + 5 * b * shape.vision_hidden + 6 * shape.patch_size ** 2 * b) * patches
+        acts += (
+            4 * shape.vision_hidden + 5 * b * shape.vision_hidden + 6 * shape.patch_size**2 * b
+        ) * patches
     acts += w.batch * seq * seq * (b if w.attention == "eager" else 1)  # the attention mask
     terms.append(Term("activations", acts, "training", how))
 
@@ -440,11 +526,15 @@ def estimate(shape: ModelShape, w: Workload, par: Parallelism, device_type: str 
         head += CPU_TILE_COPIES_BACKWARD * tile_tokens * min(VOCAB_TILE, shape.vocab) * 4
     backward, what = head, f"the LM head's: fused log-probabilities over {scored} positions"
     if w.activation_checkpointing:
-        layer = max((text_layer + _text_layer_transient(shape, b)) * tokens + lora_extra // shape.layers,
-                    (vision_block + _vision_block_transient(shape, b)) * patches if vision_grads else 0)
+        layer = max(
+            (text_layer + _text_layer_transient(shape, b)) * tokens + lora_extra // shape.layers,
+            (vision_block + _vision_block_transient(shape, b)) * patches if vision_grads else 0,
+        )
         if layer + (0 if grads_kept else grads) > backward:
             backward = layer + (0 if grads_kept else grads)
-            what = "one recomputed layer's" + ("" if grads_kept else ", beside the gradients made so far")
+            what = "one recomputed layer's" + (
+                "" if grads_kept else ", beside the gradients made so far"
+            )
     terms.append(Term("backward working set", backward, "training", what))
     if w.method == "grpo":
         # per completion token: log-probs (policy, old, reference), advantages, ratios,
@@ -459,38 +549,80 @@ def estimate(shape: ModelShape, w: Workload, par: Parallelism, device_type: str 
         elif w.vllm_mode != "server":
             per_token_kv = shape.layers * 2 * shape.kv_heads * shape.head_dim * b
             kv = g * seq * per_token_kv
-            terms.append(Term("KV cache", kv, "generation",
-                              f"{g} sequences x {seq} tokens x {shape.layers} layers"))
+            terms.append(
+                Term(
+                    "KV cache",
+                    kv,
+                    "generation",
+                    f"{g} sequences x {seq} tokens x {shape.layers} layers",
+                )
+            )
             # The prefill (the cache then holds the prompts only), or a decoding step: the
             # last token's fp32 logits and the samplers' copies, one layer's cache copied as
             # it grows.
             prefill = g * w.prompt_tokens * (_text_layer_transient(shape, b) + b * shape.hidden)
-            prefill += g * w.vision_patches * (_vision_block_transient(shape, b) + b * shape.vision_hidden)
-            prefill += g * w.prompt_tokens ** 2  # the prefill's attention mask
+            prefill += (
+                g * w.vision_patches * (_vision_block_transient(shape, b) + b * shape.vision_hidden)
+            )
+            prefill += g * w.prompt_tokens**2  # the prefill's attention mask
             prefill -= g * w.completion_tokens * per_token_kv
             decode = g * shape.vocab * 4 * 4 + kv // max(shape.layers, 1)
-            terms.append(Term("generation working set", max(prefill, decode), "generation",
-                              f"the prefill of {g} prompts of {w.prompt_tokens} tokens" if prefill > decode
-                              else "a decoding step"))
+            terms.append(
+                Term(
+                    "generation working set",
+                    max(prefill, decode),
+                    "generation",
+                    f"the prefill of {g} prompts of {w.prompt_tokens} tokens"
+                    if prefill > decode
+                    else "a decoding step",
+                )
+            )
             if par.kind == "deepspeed" and par.zero_stage == 3 and w.ds3_gather_for_generation:
-                terms.append(Term("weights gathered for generation", shape.params * wb - shape.params * wb // n,
-                                  "generation", "ZeRO-3 with ds3_gather_for_generation (TRL's default)"))
+                terms.append(
+                    Term(
+                        "weights gathered for generation",
+                        shape.params * wb - shape.params * wb // n,
+                        "generation",
+                        "ZeRO-3 with ds3_gather_for_generation (TRL's default)",
+                    )
+                )
 
     # --- optimizer step ------------------------------------------------------------------
     if not grads_offloaded:
         fused = "fused" in w.optimizer.lower()
-        terms.append(Term("gradients and optimizer step", grads + (0 if fused else grads), "optimizer",
-                          "all gradients, plus one temporary of their size unless the optimizer is fused"))
+        terms.append(
+            Term(
+                "gradients and optimizer step",
+                grads + (0 if fused else grads),
+                "optimizer",
+                "all gradients, plus one temporary of their size unless the optimizer is fused",
+            )
+        )
     return terms
 
 
-def build_plan(model: str, shape: ModelShape, work: Workload, par: Parallelism, device_type: str,
-               memory: int, source: str) -> MemoryPlan:
+def build_plan(
+    model: str,
+    shape: ModelShape,
+    work: Workload,
+    par: Parallelism,
+    device_type: str,
+    memory: int,
+    source: str,
+) -> MemoryPlan:
     terms = estimate(shape, work, par, device_type)
-    notes = [f"prompt: {work.prompt_text_tokens} text + {work.image_tokens} image tokens ({work.prompt_source})"]
+    notes = [
+        f"prompt: {work.prompt_text_tokens} text + {work.image_tokens} image tokens ({work.prompt_source})"
+    ]
     if work.vllm_mode == "colocate":
-        terms.append(Term("vLLM (colocate)", int(memory * work.vllm_memory_fraction), "always",
-                          f"vllm_gpu_memory_utilization {work.vllm_memory_fraction:g} of the device"))
+        terms.append(
+            Term(
+                "vLLM (colocate)",
+                int(memory * work.vllm_memory_fraction),
+                "always",
+                f"vllm_gpu_memory_utilization {work.vllm_memory_fraction:g} of the device",
+            )
+        )
     if not work.activation_checkpointing:
         notes.append("activation checkpointing is off: every layer's activations are kept")
     return MemoryPlan(model, shape, par, work, device_type, terms, memory, source, notes)
@@ -500,15 +632,21 @@ def build_plan(model: str, shape: ModelShape, work: Workload, par: Parallelism, 
 
 
 ZERO3 = Parallelism(kind="deepspeed", zero_stage=3, config_name="zero3")
-ZERO3_OFFLOAD = Parallelism(kind="deepspeed", zero_stage=3, offload_optimizer=True, offload_params=True,
-                            config_name="zero3_offload")
+ZERO3_OFFLOAD = Parallelism(
+    kind="deepspeed",
+    zero_stage=3,
+    offload_optimizer=True,
+    offload_params=True,
+    config_name="zero3_offload",
+)
 MAX_PIXEL_HALVINGS = 6  # down to 1/64 of the area
 # A change: the workload and parallelism it gives, how to say it, the command-line arguments.
 Variant = tuple[Workload, Parallelism, str, list[str]]
 
 
-def cheapest_fix(plan: MemoryPlan, prompt_at: Callable[[int], tuple[int, int] | None],
-                 num_generations: int = 1) -> dict | None:
+def cheapest_fix(
+    plan: MemoryPlan, prompt_at: Callable[[int], tuple[int, int] | None], num_generations: int = 1
+) -> dict | None:
     """The first change that fits, in order of cost: activation checkpointing, LoRA, ZeRO-3,
     ZeRO-3 with CPU offload, layer-by-layer generation under ZeRO-3, fewer pixels, a
     smaller per-device batch (the same effective batch); if none alone fits, the same
@@ -519,8 +657,15 @@ def cheapest_fix(plan: MemoryPlan, prompt_at: Callable[[int], tuple[int, int] | 
     n, machines = plan.parallelism.processes, plan.parallelism.machines
 
     def total_if_fits(work: Workload, par: Parallelism) -> int | None:
-        trial = build_plan(plan.model, plan.shape, work, par, plan.device_type, plan.device_memory,
-                           plan.device_memory_source)
+        trial = build_plan(
+            plan.model,
+            plan.shape,
+            work,
+            par,
+            plan.device_type,
+            plan.device_memory,
+            plan.device_memory_source,
+        )
         return trial.total if trial.fits else None
 
     def sharded(target: Parallelism) -> Parallelism:
@@ -528,13 +673,21 @@ def cheapest_fix(plan: MemoryPlan, prompt_at: Callable[[int], tuple[int, int] | 
 
     def checkpointing(w: Workload, p: Parallelism) -> Iterator[Variant]:
         if not w.activation_checkpointing:
-            yield (dataclasses.replace(w, activation_checkpointing=True), p, "activation checkpointing",
-                   ["--set activation_checkpointing=true"])
+            yield (
+                dataclasses.replace(w, activation_checkpointing=True),
+                p,
+                "activation checkpointing",
+                ["--set activation_checkpointing=true"],
+            )
 
     def lora(w: Workload, p: Parallelism) -> Iterator[Variant]:
         if not w.lora:
-            yield (dataclasses.replace(w, lora=True, freeze_vision=False, freeze_language=False), p,
-                   "LoRA", ["--set peft.enabled=true"])
+            yield (
+                dataclasses.replace(w, lora=True, freeze_vision=False, freeze_language=False),
+                p,
+                "LoRA",
+                ["--set peft.enabled=true"],
+            )
 
     def zero3(w: Workload, p: Parallelism) -> Iterator[Variant]:
         if not p.shards_params and n > 1:
@@ -542,15 +695,26 @@ def cheapest_fix(plan: MemoryPlan, prompt_at: Callable[[int], tuple[int, int] | 
 
     def offload(w: Workload, p: Parallelism) -> Iterator[Variant]:
         if not p.offload_optimizer:
-            yield w, sharded(ZERO3_OFFLOAD), "ZeRO-3 with CPU offload", ["--config-file zero3_offload"]
+            yield (
+                w,
+                sharded(ZERO3_OFFLOAD),
+                "ZeRO-3 with CPU offload",
+                ["--config-file zero3_offload"],
+            )
 
     def layerwise_generation(w: Workload, p: Parallelism) -> Iterator[Variant]:
         if w.method == "grpo" and w.ds3_gather_for_generation and w.vllm_mode is None:
             zero3_now = p.kind == "deepspeed" and p.zero_stage == 3
             target = p if zero3_now else sharded(ZERO3_OFFLOAD)
-            args = ([] if zero3_now else ["--config-file zero3_offload"]) + ["--set ds3_gather_for_generation=false"]
-            yield (dataclasses.replace(w, ds3_gather_for_generation=False), target,
-                   "ZeRO-3 generating layer by layer" + ("" if zero3_now else " with CPU offload"), args)
+            args = ([] if zero3_now else ["--config-file zero3_offload"]) + [
+                "--set ds3_gather_for_generation=false"
+            ]
+            yield (
+                dataclasses.replace(w, ds3_gather_for_generation=False),
+                target,
+                "ZeRO-3 generating layer by layer" + ("" if zero3_now else " with CPU offload"),
+                args,
+            )
 
     def fewer_pixels(w: Workload, p: Parallelism) -> Iterator[Variant]:
         pixels = w.max_pixels
@@ -559,8 +723,14 @@ def cheapest_fix(plan: MemoryPlan, prompt_at: Callable[[int], tuple[int, int] | 
             cost = prompt_at(pixels)
             if cost is None:
                 return
-            yield (dataclasses.replace(w, image_tokens=cost[0], vision_patches=cost[1], max_pixels=pixels), p,
-                   f"max_pixels {pixels:,}", [f"--set model.max_pixels={pixels}"])
+            yield (
+                dataclasses.replace(
+                    w, image_tokens=cost[0], vision_patches=cost[1], max_pixels=pixels
+                ),
+                p,
+                f"max_pixels {pixels:,}",
+                [f"--set model.max_pixels={pixels}"],
+            )
 
     def smaller_batch(w: Workload, p: Parallelism) -> Iterator[Variant]:
         batch, steps = w.batch, w.gradient_accumulation
@@ -568,12 +738,30 @@ def cheapest_fix(plan: MemoryPlan, prompt_at: Callable[[int], tuple[int, int] | 
             batch, steps = batch // 2, steps * 2
             if w.method == "grpo" and (batch * steps * n) % max(num_generations, 1):
                 return  # the generation batch must stay a multiple of num_generations
-            yield (dataclasses.replace(w, batch=batch, gradient_accumulation=steps,
-                                       generation_batch=batch * steps if w.method == "grpo" else 0), p,
-                   f"per-device batch {batch} x {steps} accumulation steps (the same effective batch)",
-                   [f"--set per_device_train_batch_size={batch}", f"--set gradient_accumulation_steps={steps}"])
+            yield (
+                dataclasses.replace(
+                    w,
+                    batch=batch,
+                    gradient_accumulation=steps,
+                    generation_batch=batch * steps if w.method == "grpo" else 0,
+                ),
+                p,
+                f"per-device batch {batch} x {steps} accumulation steps (the same effective batch)",
+                [
+                    f"--set per_device_train_batch_size={batch}",
+                    f"--set gradient_accumulation_steps={steps}",
+                ],
+            )
 
-    candidates = (checkpointing, lora, zero3, offload, layerwise_generation, fewer_pixels, smaller_batch)
+    candidates = (
+        checkpointing,
+        lora,
+        zero3,
+        offload,
+        layerwise_generation,
+        fewer_pixels,
+        smaller_batch,
+    )
     for candidate in candidates:
         for work, par, text, args in candidate(plan.workload, plan.parallelism):
             total = total_if_fits(work, par)
@@ -587,8 +775,12 @@ def cheapest_fix(plan: MemoryPlan, prompt_at: Callable[[int], tuple[int, int] | 
         for last in candidate(work, par):
             total = total_if_fits(last[0], last[1])
             if total is not None:
-                return {"change": " + ".join([*texts, last[2]]), "arguments": _merge_arguments(arguments, last[3]),
-                        "bytes": total, "gib": total / GIB}
+                return {
+                    "change": " + ".join([*texts, last[2]]),
+                    "arguments": _merge_arguments(arguments, last[3]),
+                    "bytes": total,
+                    "gib": total / GIB,
+                }
         if last is not None:  # the strongest step of this change, then the next change on top
             work, par = last[0], last[1]
             texts.append(last[2])

@@ -63,19 +63,24 @@ def locate_training_model(recipe: dict, revision: str | None) -> tuple[str, Star
         raise UserError(f"recipe: key 'model.adapter': {e}") from None
     recorded, recorded_revision = adapter_origin(folder)
     if recorded is None:
-        raise UserError(f"recipe: key 'model.adapter': {given} is not a LoRA adapter folder "
-                        "(no adapter_config.json)")
+        raise UserError(
+            f"recipe: key 'model.adapter': {given} is not a LoRA adapter folder "
+            "(no adapter_config.json)"
+        )
     if path is None:
-        adapter = StartingAdapter(given, "model.adapter", folder, recorded, recorded,
-                                  revision or recorded_revision)
+        adapter = StartingAdapter(
+            given, "model.adapter", folder, recorded, recorded, revision or recorded_revision
+        )
         check_adapter_modes(recipe, adapter)
         return _recorded_base_folder(adapter), adapter
     adapter = StartingAdapter(given, "model.adapter", folder, recorded, path, revision)
     check_adapter_modes(recipe, adapter)
     base_folder = resolve_model(path, revision)
     if adapter_origin(base_folder)[0] is not None:
-        raise UserError(f"recipe: key 'model.path': {path} is a LoRA adapter too; beside model.adapter, "
-                        "model.path names the base model")
+        raise UserError(
+            f"recipe: key 'model.path': {path} is a LoRA adapter too; beside model.adapter, "
+            "model.path names the base model"
+        )
     _check_same_base(adapter, base_folder)
     return base_folder, adapter
 
@@ -83,12 +88,16 @@ def locate_training_model(recipe: dict, revision: str | None) -> tuple[str, Star
 def check_adapter_modes(recipe: dict, adapter: StartingAdapter) -> None:
     """Continuing an adapter trains its own LoRA weights: no new LoRA, nothing to freeze."""
     if recipe["peft"].get("enabled"):
-        raise UserError(f"recipe: keys 'peft.enabled' and '{adapter.key}': training continues the adapter "
-                        "with its own LoRA settings (adapter_config.json); set peft.enabled to false")
+        raise UserError(
+            f"recipe: keys 'peft.enabled' and '{adapter.key}': training continues the adapter "
+            "with its own LoRA settings (adapter_config.json); set peft.enabled to false"
+        )
     freeze = recipe["freeze"]
     if freeze.get("vision") or freeze.get("language"):
-        raise UserError(f"recipe: keys 'freeze' and '{adapter.key}': an adapter trains only its own weights "
-                        "(the base model stays as it is); remove the freeze keys")
+        raise UserError(
+            f"recipe: keys 'freeze' and '{adapter.key}': an adapter trains only its own weights "
+            "(the base model stays as it is); remove the freeze keys"
+        )
 
 
 def _recorded_base_folder(adapter: StartingAdapter) -> str:
@@ -97,8 +106,10 @@ def _recorded_base_folder(adapter: StartingAdapter) -> str:
     try:
         return resolve_base(adapter.recorded_base, adapter.base_revision)
     except UserError as e:
-        raise UserError(f"{Path(adapter.folder) / 'adapter_config.json'}: its base model cannot be found ({e}); "
-                        "set model.path to the base model") from None
+        raise UserError(
+            f"{Path(adapter.folder) / 'adapter_config.json'}: its base model cannot be found ({e}); "
+            "set model.path to the base model"
+        ) from None
 
 
 def _check_same_base(adapter: StartingAdapter, base_folder: str) -> None:
@@ -113,18 +124,25 @@ def _check_same_base(adapter: StartingAdapter, base_folder: str) -> None:
     family = family_for_path(base_folder).name
     recorded_folder = Path(resolve_model_path(adapter.recorded_base))
     here = recorded_folder.is_dir()
-    trained_on = read_meta(adapter.folder).get("family") or (family_for_path(str(recorded_folder)).name
-                                                             if here else None)
+    trained_on = read_meta(adapter.folder).get("family") or (
+        family_for_path(str(recorded_folder)).name if here else None
+    )
     if trained_on and trained_on != family:
-        raise UserError(f"recipe: keys 'model.path' and 'model.adapter': {adapter.base} is a '{family}' model "
-                        f"but the adapter {adapter.given} was trained on a '{trained_on}' model")
+        raise UserError(
+            f"recipe: keys 'model.path' and 'model.adapter': {adapter.base} is a '{family}' model "
+            f"but the adapter {adapter.given} was trained on a '{trained_on}' model"
+        )
     cached = hub_id_of_cache_path(base_folder)
-    same = (adapter.recorded_base == adapter.base
-            or (here and recorded_folder.resolve() == Path(base_folder).resolve())
-            or (cached is not None and cached[0] == adapter.recorded_base))
+    same = (
+        adapter.recorded_base == adapter.base
+        or (here and recorded_folder.resolve() == Path(base_folder).resolve())
+        or (cached is not None and cached[0] == adapter.recorded_base)
+    )
     if not same:
-        note(f"the adapter {adapter.given} was trained on {adapter.recorded_base}; it continues on "
-             f"{adapter.base} (model.path)")
+        note(
+            f"the adapter {adapter.given} was trained on {adapter.recorded_base}; it continues on "
+            f"{adapter.base} (model.path)"
+        )
 
 
 def _load_errors() -> tuple[type[BaseException], ...]:
@@ -148,7 +166,10 @@ def load_policy_model(model_path: str, family: ModelFamily, recipe: dict):
     m = recipe["model"]
     check_model_weights(model_path, recipe)
     # `is True`, not bool(): a stray string such as "no" must never turn remote code on.
-    kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": m.get("trust_remote_code") is True}
+    kwargs: dict[str, Any] = {
+        "local_files_only": True,
+        "trust_remote_code": m.get("trust_remote_code") is True,
+    }
     if m.get("dtype"):
         kwargs["dtype"] = getattr(torch, m["dtype"])
     if m.get("attn_implementation"):
@@ -178,7 +199,9 @@ def load_trainable_adapter(model, folder: str, base_folder: str):
         raise
     except _load_errors() as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"{folder}: cannot load the LoRA adapter onto {base_folder}: {first}") from None
+        raise UserError(
+            f"{folder}: cannot load the LoRA adapter onto {base_folder}: {first}"
+        ) from None
     for config in model.peft_config.values():
         config.base_model_name_or_path = base_folder
     return model
@@ -198,7 +221,9 @@ def apply_freezing(model, family: ModelFamily, freeze: dict) -> int:
             param.requires_grad_(False)
             frozen += 1
     if (freeze.get("vision") or freeze.get("language")) and frozen == 0:
-        raise UserError(f"recipe: key 'freeze': no parameters matched the {family.name} module names")
+        raise UserError(
+            f"recipe: key 'freeze': no parameters matched the {family.name} module names"
+        )
     return frozen
 
 
@@ -213,15 +238,21 @@ def lora_config(model, family: ModelFamily, peft: dict):
     targets = peft.get("target_modules", "all-linear")
     if targets == "all-linear":
         targets = sorted(
-            name for name, mod in model.named_modules()
-            if isinstance(mod, torch.nn.Linear) and not name.endswith("lm_head")
+            name
+            for name, mod in model.named_modules()
+            if isinstance(mod, torch.nn.Linear)
+            and not name.endswith("lm_head")
             and (peft.get("include_vision") or not _under(name, family.vision_prefixes))
         )
     if not targets:
         raise UserError("recipe: key 'peft.target_modules': no linear layer to adapt")
-    return LoraConfig(r=int(peft["r"]), lora_alpha=int(peft["lora_alpha"]),
-                      lora_dropout=float(peft["lora_dropout"]), target_modules=targets,
-                      task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=int(peft["r"]),
+        lora_alpha=int(peft["lora_alpha"]),
+        lora_dropout=float(peft["lora_dropout"]),
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
 
 
 FINAL_STAGING = ".final-model.tmp"  # one name for every rank: save_model is collective

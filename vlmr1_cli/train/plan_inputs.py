@@ -80,25 +80,43 @@ def parallelism_of(recipe: dict) -> Parallelism:
     kind = str(data.get("distributed_type") or "").upper()
     if kind == "DEEPSPEED":
         ds = data.get("deepspeed_config") or {}
-        stage, off_opt, off_par = ds.get("zero_stage"), ds.get("offload_optimizer_device"), ds.get("offload_param_device")
+        stage, off_opt, off_par = (
+            ds.get("zero_stage"),
+            ds.get("offload_optimizer_device"),
+            ds.get("offload_param_device"),
+        )
         ds_file = ds.get("deepspeed_config_file")
         if ds_file and Path(ds_file).is_file():
             try:
-                zero = json.loads(Path(ds_file).read_text(encoding="utf-8")).get("zero_optimization") or {}
+                zero = (
+                    json.loads(Path(ds_file).read_text(encoding="utf-8")).get("zero_optimization")
+                    or {}
+                )
             except ValueError:
                 raise UserError(f"{ds_file}: invalid JSON (DeepSpeed config)") from None
             stage = zero.get("stage", stage)
             off_opt = (zero.get("offload_optimizer") or {}).get("device", off_opt)
             off_par = (zero.get("offload_param") or {}).get("device", off_par)
         stage = 3 if sharding_of(launch) == "ZeRO-3" else int(stage or 0)
-        return Parallelism(processes, "deepspeed", stage, _offloaded(off_opt), _offloaded(off_par) and stage == 3,
-                           config_name=name, machines=machines)
+        return Parallelism(
+            processes,
+            "deepspeed",
+            stage,
+            _offloaded(off_opt),
+            _offloaded(off_par) and stage == 3,
+            config_name=name,
+            machines=machines,
+        )
     if kind == "FSDP":
         fsdp = data.get("fsdp_config") or {}
         offload = str(fsdp.get("fsdp_offload_params", False)).lower() == "true"
         upcast = str(data.get("mixed_precision") or "no").lower() != "no"
-        return Parallelism(processes, "fsdp", 0, offload, offload, upcast, config_name=name, machines=machines)
-    return Parallelism(processes, "ddp" if processes > 1 else "single", config_name=name, machines=machines)
+        return Parallelism(
+            processes, "fsdp", 0, offload, offload, upcast, config_name=name, machines=machines
+        )
+    return Parallelism(
+        processes, "ddp" if processes > 1 else "single", config_name=name, machines=machines
+    )
 
 
 def _offloaded(device: Any) -> bool:
@@ -113,7 +131,9 @@ def model_files(recipe: dict) -> Path:
     from vlmr1_cli.models.presets import resolve_model_path
 
     m = recipe["model"]
-    if m.get("adapter") is not None or (m.get("path") and adapter_origin(resolve_model_path(str(m["path"])))[0]):
+    if m.get("adapter") is not None or (
+        m.get("path") and adapter_origin(resolve_model_path(str(m["path"])))[0]
+    ):
         from vlmr1_cli.train.model_setup import locate_training_model
 
         # training on from a LoRA adapter: its base, as the run resolves it
@@ -175,14 +195,18 @@ def model_shape(folder: Path, family: Any, peft: dict) -> ModelShape:
     try:
         config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"{folder / 'config.json'}: cannot read the model config: {str(e).splitlines()[0]}") from None
+        raise UserError(
+            f"{folder / 'config.json'}: cannot read the model config: {str(e).splitlines()[0]}"
+        ) from None
     with torch.device("meta"):
         model = AutoModelForImageTextToText.from_config(config)
     names = dict(model.named_parameters())  # tied weights once
     params = sum(p.numel() for p in names.values())
     vision = sum(p.numel() for n, p in names.items() if _under(n, family.vision_prefixes))
     language = sum(p.numel() for n, p in names.items() if _under(n, family.language_prefixes))
-    units = [sum(p.numel() for p in m.parameters()) for n, m in model.named_modules() if _UNIT.search(n)]
+    units = [
+        sum(p.numel() for p in m.parameters()) for n, m in model.named_modules() if _UNIT.search(n)
+    ]
     embed = model.get_input_embeddings().weight.numel()
     lora = lora_inputs = 0
     modules = dict(model.named_modules())
@@ -190,13 +214,17 @@ def model_shape(folder: Path, family: Any, peft: dict) -> ModelShape:
     targets = lora_cfg.target_modules
     targets = [targets] if isinstance(targets, str) else list(targets)
     for name, mod in modules.items():
-        if isinstance(mod, torch.nn.Linear) and any(name == t or name.endswith("." + t) for t in targets):
+        if isinstance(mod, torch.nn.Linear) and any(
+            name == t or name.endswith("." + t) for t in targets
+        ):
             lora += int(peft.get("r") or 8) * (mod.in_features + mod.out_features)
             lora_inputs += mod.in_features
     text = config.get_text_config()
     vcfg = getattr(config, "vision_config", None)
     vh = int(getattr(vcfg, "embed_dim", None) or getattr(vcfg, "hidden_size", 0) or 0)
-    vi = int(getattr(vcfg, "intermediate_size", None) or vh * float(getattr(vcfg, "mlp_ratio", 4) or 4))
+    vi = int(
+        getattr(vcfg, "intermediate_size", None) or vh * float(getattr(vcfg, "mlp_ratio", 4) or 4)
+    )
     vdepth = int(getattr(vcfg, "depth", None) or getattr(vcfg, "num_hidden_layers", 0) or 0)
     patch = int(getattr(vcfg, "patch_size", 14) or 14)
     merge = int(getattr(vcfg, "spatial_merge_size", 0) or 0)
@@ -206,18 +234,37 @@ def model_shape(folder: Path, family: Any, peft: dict) -> ModelShape:
         scale = int(getattr(config, "scale_factor", 1) or 1)
         tile_patches, tile_tokens, merge = side * side, side * side // (scale * scale), 1
     heads = int(text.num_attention_heads)
-    gated = any(n.endswith("mlp.gate_proj") for n in modules if not _under(n, family.vision_prefixes))
+    gated = any(
+        n.endswith("mlp.gate_proj") for n in modules if not _under(n, family.vision_prefixes)
+    )
     vgated = any(n.endswith("mlp.gate_proj") for n in modules if _under(n, family.vision_prefixes))
     return ModelShape(
-        model_type=str(config.model_type), family=family.name, params=params, vision_params=vision,
-        language_params=language, largest_unit_params=max([*units, embed]), lora_params=lora,
+        model_type=str(config.model_type),
+        family=family.name,
+        params=params,
+        vision_params=vision,
+        language_params=language,
+        largest_unit_params=max([*units, embed]),
+        lora_params=lora,
         lora_inputs=lora_inputs,
-        stored_dtype=_config_dtype(config), hidden=int(text.hidden_size), layers=int(text.num_hidden_layers),
-        heads=heads, kv_heads=int(getattr(text, "num_key_value_heads", None) or heads),
+        stored_dtype=_config_dtype(config),
+        hidden=int(text.hidden_size),
+        layers=int(text.num_hidden_layers),
+        heads=heads,
+        kv_heads=int(getattr(text, "num_key_value_heads", None) or heads),
         head_dim=int(getattr(text, "head_dim", None) or text.hidden_size // heads),
-        intermediate=int(text.intermediate_size), vocab=int(text.vocab_size), gated_mlp=gated,
-        vision_hidden=vh, vision_depth=vdepth, vision_intermediate=vi, vision_gated_mlp=vgated,
-        patch_size=patch, merge_size=merge, tile_tokens=tile_tokens, tile_patches=tile_patches)
+        intermediate=int(text.intermediate_size),
+        vocab=int(text.vocab_size),
+        gated_mlp=gated,
+        vision_hidden=vh,
+        vision_depth=vdepth,
+        vision_intermediate=vi,
+        vision_gated_mlp=vgated,
+        patch_size=patch,
+        merge_size=merge,
+        tile_tokens=tile_tokens,
+        tile_patches=tile_patches,
+    )
 
 
 def pixel_limits(recipe: dict, folder: Path, family: Any):
@@ -228,7 +275,10 @@ def pixel_limits(recipe: dict, folder: Path, family: Any):
     data: dict = {}
     # transformers 5 saves processor_config.json with an "image_processor" section; older
     # checkpoints (the Qwen2.5-VL Hub repos) a flat preprocessor_config.json
-    for name, section in (("preprocessor_config.json", None), ("processor_config.json", "image_processor")):
+    for name, section in (
+        ("preprocessor_config.json", None),
+        ("processor_config.json", "image_processor"),
+    ):
         path = folder / name
         if not path.is_file():
             continue
@@ -240,15 +290,23 @@ def pixel_limits(recipe: dict, folder: Path, family: Any):
         if isinstance(found, dict):
             data = found
             break
-    base = family.pixel_limits(SimpleNamespace(**{k: v for k, v in data.items() if k.isidentifier()}))
+    base = family.pixel_limits(
+        SimpleNamespace(**{k: v for k, v in data.items() if k.isidentifier()})
+    )
     m = recipe["model"]
     if m.get("min_pixels") or m.get("max_pixels"):
-        base = PixelLimits(int(m.get("min_pixels") or base.min_pixels), int(m.get("max_pixels") or base.max_pixels),
-                           base.factor, None if m.get("max_pixels") else base.longest_edge)
+        base = PixelLimits(
+            int(m.get("min_pixels") or base.min_pixels),
+            int(m.get("max_pixels") or base.max_pixels),
+            base.factor,
+            None if m.get("max_pixels") else base.longest_edge,
+        )
     return base
 
 
-def image_cost(shape: ModelShape, family: Any, limits: Any, width: int, height: int) -> tuple[int, int]:
+def image_cost(
+    shape: ModelShape, family: Any, limits: Any, width: int, height: int
+) -> tuple[int, int]:
     """(image tokens, vision patches) of one image at its model-input size."""
     w, h = family.input_size(int(width), int(height), limits)
     if shape.tile_tokens:
@@ -256,7 +314,7 @@ def image_cost(shape: ModelShape, family: Any, limits: Any, width: int, height: 
         tiles = rows * cols + 1
         return tiles * shape.tile_tokens, tiles * shape.tile_patches
     patches = (w // shape.patch_size) * (h // shape.patch_size)
-    return patches // (shape.merge_size ** 2), patches
+    return patches // (shape.merge_size**2), patches
 
 
 def _quantile(values: list[int], q: float) -> int:
@@ -278,7 +336,9 @@ def _text_tokens(tok: Any, system: str | None, text: str, answer: str | None = N
     if tok is None:
         chars = len(text) + len(system or "") + len(answer or "")
         return int(math.ceil(chars / CHARS_PER_TOKEN)) + CHAT_TEMPLATE_TOKENS
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": text}
+    ]
     if answer is not None:
         messages.append({"role": "assistant", "content": answer})
     ids = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=answer is None)
@@ -305,13 +365,19 @@ class PromptSample:
 
     def images(self, shape: ModelShape, family: Any, limits: Any) -> tuple[int, int]:
         """(image tokens, vision patches) per prompt at these pixel limits."""
-        costs = [[image_cost(shape, family, limits, w, h) for w, h in sizes] for sizes in self.image_sizes]
-        return (_quantile([sum(c[0] for c in cs) for cs in costs], PROMPT_QUANTILE),
-                _quantile([sum(c[1] for c in cs) for cs in costs], PROMPT_QUANTILE))
+        costs = [
+            [image_cost(shape, family, limits, w, h) for w, h in sizes]
+            for sizes in self.image_sizes
+        ]
+        return (
+            _quantile([sum(c[0] for c in cs) for cs in costs], PROMPT_QUANTILE),
+            _quantile([sum(c[1] for c in cs) for cs in costs], PROMPT_QUANTILE),
+        )
 
 
-def sample_prompts(recipe: dict, family: Any, limits: Any, folder: Path,
-                   image_size: tuple[int, int] | None) -> PromptSample:
+def sample_prompts(
+    recipe: dict, family: Any, limits: Any, folder: Path, image_size: tuple[int, int] | None
+) -> PromptSample:
     """Up to DATA_SAMPLE records of each training file; when the files are not at hand (or
     `image_size` is given), the recipe's template with one image of `image_size`, default
     one at max_pixels (the worst case)."""
@@ -329,14 +395,22 @@ def sample_prompts(recipe: dict, family: Any, limits: Any, folder: Path,
     if sources and image_size is None:
         texts, answers, sizes = [], [], []
         for src in sources:
-            for rec in iter_records(src["path"], src["image_root"], max_samples=DATA_SAMPLE, check_images=False):
+            for rec in iter_records(
+                src["path"], src["image_root"], max_samples=DATA_SAMPLE, check_images=False
+            ):
                 question = prompt_text(rec, prompt["templates"])
                 bare = _text_tokens(tok, system, question)
                 answer = 0
                 if recipe["method"] == "sft":
-                    inputs = [family.input_size(int(w), int(h), limits) for w, h in rec["image_sizes"]]
-                    target = answer_text(rec, solution_to_model_frame(rec, family, inputs), family,
-                                         prompt["answer_templates"])
+                    inputs = [
+                        family.input_size(int(w), int(h), limits) for w, h in rec["image_sizes"]
+                    ]
+                    target = answer_text(
+                        rec,
+                        solution_to_model_frame(rec, family, inputs),
+                        family,
+                        prompt["answer_templates"],
+                    )
                     answer = _text_tokens(tok, system, question, target) - bare
                 texts.append(bare + 2 * len(rec["image_sizes"]))  # vision start/end markers
                 answers.append(answer)
@@ -345,24 +419,39 @@ def sample_prompts(recipe: dict, family: Any, limits: Any, folder: Path,
         return PromptSample(texts, answers, sizes, where)
     task = next(iter(recipe.get("rewards") or {}), None) or next(iter(prompt["templates"]), "rec")
     question = prompt["templates"].get(task, "{problem}")
-    question = question.replace("{problem}", "the object on the left").replace("{labels}", "['object']")
+    question = question.replace("{problem}", "the object on the left").replace(
+        "{labels}", "['object']"
+    )
     answer = 0
     if recipe["method"] == "sft":  # a one-box answer
         target = prompt["answer_templates"].get(task, "{solution}")
         target = target.replace("{think}", "").replace("{box}", "[120, 80, 360, 300]")
-        target = target.replace("{objects}", '[{"bbox_2d": [120, 80, 360, 300], "label": "object"}]')
-        answer = _text_tokens(tok, system, question, target.replace("{solution}", "42")) - _text_tokens(
-            tok, system, question)
+        target = target.replace(
+            "{objects}", '[{"bbox_2d": [120, 80, 360, 300], "label": "object"}]'
+        )
+        answer = _text_tokens(
+            tok, system, question, target.replace("{solution}", "42")
+        ) - _text_tokens(tok, system, question)
     side = math.isqrt(limits.max_pixels)
     w, h = image_size or (side, side)
-    where = (f"one {w}x{h} image per prompt (--image-size)" if image_size else
-             f"no training data at hand: one image at max_pixels ({limits.max_pixels:,} pixels), the worst "
-             "case (--image-size sets a typical size)")
+    where = (
+        f"one {w}x{h} image per prompt (--image-size)"
+        if image_size
+        else f"no training data at hand: one image at max_pixels ({limits.max_pixels:,} pixels), the worst "
+        "case (--image-size sets a typical size)"
+    )
     return PromptSample([_text_tokens(tok, system, question) + 2], [answer], [[(w, h)]], where)
 
 
-def workload_of(recipe: dict, settings: dict, shape: ModelShape, family: Any, limits: Any,
-                sample: PromptSample, processes: int) -> Workload:
+def workload_of(
+    recipe: dict,
+    settings: dict,
+    shape: ModelShape,
+    family: Any,
+    limits: Any,
+    sample: PromptSample,
+    processes: int,
+) -> Workload:
     t = settings
     method = recipe["method"]
     text_tokens, answer = sample.text(), sample.answer()
@@ -383,20 +472,32 @@ def workload_of(recipe: dict, settings: dict, shape: ModelShape, family: Any, li
     mp = "bf16" if t.get("bf16") else ("fp16" if t.get("fp16") else None)
     dtype = str(recipe["model"].get("dtype") or shape.stored_dtype)
     return Workload(
-        method=method, batch=batch, generation_batch=generation,
+        method=method,
+        batch=batch,
+        generation_batch=generation,
         gradient_accumulation=int(t.get("gradient_accumulation_steps") or 1),
-        prompt_text_tokens=text_tokens, image_tokens=image_tokens, vision_patches=patches,
-        completion_tokens=completion, activation_checkpointing=bool(t.get("activation_checkpointing")),
+        prompt_text_tokens=text_tokens,
+        image_tokens=image_tokens,
+        vision_patches=patches,
+        completion_tokens=completion,
+        activation_checkpointing=bool(t.get("activation_checkpointing")),
         beta=float(t.get("beta") or 0.0) if method == "grpo" else 0.0,
-        lora=bool(recipe["peft"].get("enabled")), lora_dropout=float(recipe["peft"].get("lora_dropout") or 0.0),
+        lora=bool(recipe["peft"].get("enabled")),
+        lora_dropout=float(recipe["peft"].get("lora_dropout") or 0.0),
         freeze_vision=bool(recipe["freeze"].get("vision")),
-        freeze_language=bool(recipe["freeze"].get("language")), weight_dtype=dtype, mixed_precision=mp,
+        freeze_language=bool(recipe["freeze"].get("language")),
+        weight_dtype=dtype,
+        mixed_precision=mp,
         optimizer=str(t.get("optim") or "adamw_torch"),
         attention=str(recipe["model"].get("attn_implementation") or "sdpa"),
         vllm_mode=str(t.get("vllm_mode") or "colocate") if t.get("use_vllm") else None,
-        vllm_memory_fraction=float(t.get("vllm_gpu_memory_utilization") or 0.3) if t.get("use_vllm") else 0.0,
-        ds3_gather_for_generation=bool(t.get("ds3_gather_for_generation", True)), max_pixels=limits.max_pixels,
-        prompt_source=sample.source)
+        vllm_memory_fraction=float(t.get("vllm_gpu_memory_utilization") or 0.3)
+        if t.get("use_vllm")
+        else 0.0,
+        ds3_gather_for_generation=bool(t.get("ds3_gather_for_generation", True)),
+        max_pixels=limits.max_pixels,
+        prompt_source=sample.source,
+    )
 
 
 def device_memory_of(given: int | None, device_type: str) -> tuple[int, str]:
@@ -418,9 +519,26 @@ def device_memory_of(given: int | None, device_type: str) -> tuple[int, str]:
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
-_UNITS = {"": GIB, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "K": 10**3, "M": 10**6, "G": 10**9,
-          "T": 10**12, "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
+_UNITS = {
+    "": GIB,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "KI": 2**10,
+    "MI": 2**20,
+    "GI": 2**30,
+    "TI": 2**40,
+}
 
 
 def parse_memory(text: str, option: str = "--device-memory") -> int:
@@ -438,8 +556,13 @@ def parse_image_size(text: str, option: str = "--image-size") -> tuple[int, int]
     return int(m.group(1)), int(m.group(2))
 
 
-def plan_for_recipe(recipe: dict, device_memory: int | None = None, device_type: str | None = None,
-                    image_size: tuple[int, int] | None = None, suggest: bool = True) -> MemoryPlan:
+def plan_for_recipe(
+    recipe: dict,
+    device_memory: int | None = None,
+    device_type: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    suggest: bool = True,
+) -> MemoryPlan:
     """The memory plan of a loaded recipe (launch settings applied). `device_type` is what the
     plan is for: "cuda" (the default when planning, GPU or not) or "cpu"."""
     from vlmr1_cli.models.registry import family_for_path
@@ -461,8 +584,9 @@ def plan_for_recipe(recipe: dict, device_memory: int | None = None, device_type:
         def prompt_at(max_pixels: int) -> tuple[int, int] | None:
             if max_pixels < limits.min_pixels:
                 return None
-            return sample.images(shape, family, dataclasses.replace(limits, max_pixels=max_pixels,
-                                                                    longest_edge=None))
+            return sample.images(
+                shape, family, dataclasses.replace(limits, max_pixels=max_pixels, longest_edge=None)
+            )
 
         plan.suggestion = cheapest_fix(plan, prompt_at, int(settings.get("num_generations") or 1))
     return plan

@@ -65,13 +65,17 @@ def checked_scores(name: str, scores: Any, rows: list[int], ids: Any) -> list[fl
     if hasattr(scores, "tolist") and not isinstance(scores, (list, tuple)):
         scores = scores.tolist()  # numpy arrays, tensors
     if not isinstance(scores, (list, tuple)):
-        raise UserError(f"{where} returned {_describe(scores)} for the batch starting at "
-                        f"{_sample_name(ids, rows[0])}: it must return a list of numbers, "
-                        "one per completion")
+        raise UserError(
+            f"{where} returned {_describe(scores)} for the batch starting at "
+            f"{_sample_name(ids, rows[0])}: it must return a list of numbers, "
+            "one per completion"
+        )
     if len(scores) != len(rows):
-        raise UserError(f"{where} returned {len(scores)} scores for {len(rows)} completions "
-                        f"(the batch starting at {_sample_name(ids, rows[0])}): it must return "
-                        "one number per completion")
+        raise UserError(
+            f"{where} returned {len(scores)} scores for {len(rows)} completions "
+            f"(the batch starting at {_sample_name(ids, rows[0])}): it must return "
+            "one number per completion"
+        )
     out = []
     for row, value in zip(rows, scores, strict=True):
         if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
@@ -82,8 +86,10 @@ def checked_scores(name: str, scores: Any, rows: list[int], ids: Any) -> list[fl
             ok = False
         if not ok:
             hint = " (return 0.0 for a completion it cannot score)" if value is None else ""
-            raise UserError(f"{where} returned {_describe(value)} for {_sample_name(ids, row)}: "
-                            f"rewards must be finite numbers{hint}")
+            raise UserError(
+                f"{where} returned {_describe(value)} for {_sample_name(ids, row)}: "
+                f"rewards must be finite numbers{hint}"
+            )
         out.append(float(value))
     return out
 
@@ -91,9 +97,16 @@ def checked_scores(name: str, scores: Any, rows: list[int], ids: Any) -> list[fl
 class TaskReward:
     """A reward restricted to one task; logs under `rewards/<task>/<name>` when several tasks train."""
 
-    def __init__(self, fn: Callable, task: str, name: str, multi_task: bool,
-                 samples: SampleLog | None = None, log_boxes: bool = False,
-                 source: str | None = None):
+    def __init__(
+        self,
+        fn: Callable,
+        task: str,
+        name: str,
+        multi_task: bool,
+        samples: SampleLog | None = None,
+        log_boxes: bool = False,
+        source: str | None = None,
+    ):
         self.fn = fn
         self.source = source or name  # as the recipe names it (`module:function` for a user's)
         self.task = task
@@ -107,13 +120,19 @@ class TaskReward:
         idx = list(range(n)) if task is None else [i for i, t in enumerate(task) if t == self.task]
         out: list[float | None] = [None] * n
         if idx:
-            sub = {k: [v[i] for i in idx] if isinstance(v, list) and len(v) == n else v
-                   for k, v in kwargs.items()}
+            sub = {
+                k: [v[i] for i in idx] if isinstance(v, list) and len(v) == n else v
+                for k, v in kwargs.items()
+            }
             comps, sols = [completions[i] for i in idx], [solution[i] for i in idx]
             if task is not None:
                 sub["task"] = [task[i] for i in idx]
-            scores = checked_scores(self.__name__, self._call(comps, sols, sub, idx, kwargs.get("id")),
-                                    idx, kwargs.get("id"))
+            scores = checked_scores(
+                self.__name__,
+                self._call(comps, sols, sub, idx, kwargs.get("id")),
+                idx,
+                kwargs.get("id"),
+            )
             for i, s in zip(idx, scores, strict=True):
                 out[i] = s
             if self.log_boxes and callable(kwargs.get("log_metric")):
@@ -122,7 +141,9 @@ class TaskReward:
                     kwargs["log_metric"]("ovd/pred_to_gt_boxes", n_pred / n_gt)
         state = kwargs.get("trainer_state")
         if self.samples is not None and state is not None:
-            self.samples.record(int(state.global_step) + 1, kwargs.get("id"), task, completions, self.__name__, out)
+            self.samples.record(
+                int(state.global_step) + 1, kwargs.get("id"), task, completions, self.__name__, out
+            )
         return out
 
     def _call(self, comps: list, sols: list, sub: dict, rows: list[int], ids: Any) -> Any:
@@ -133,11 +154,16 @@ class TaskReward:
             return self.fn(comps, sols, **sub)
         except UserError:
             raise
-        except (Exception, SystemExit) as e:  # noqa: BLE001 - the reward's failure, worded
-            what = f"sys.exit({e.code!r})" if isinstance(e, SystemExit) else \
-                f"{type(e).__name__}: {_first_line(e)}"
-            raise UserError(f"reward '{self.source}' failed on the batch starting at "
-                            f"{_sample_name(ids, rows[0])}: {what}") from e
+        except (Exception, SystemExit) as e:
+            what = (
+                f"sys.exit({e.code!r})"
+                if isinstance(e, SystemExit)
+                else f"{type(e).__name__}: {_first_line(e)}"
+            )
+            raise UserError(
+                f"reward '{self.source}' failed on the batch starting at "
+                f"{_sample_name(ids, rows[0])}: {what}"
+            ) from e
 
 
 def _first_line(e: BaseException) -> str:
@@ -148,7 +174,9 @@ def _first_line(e: BaseException) -> str:
 def _reward_items(spec: dict):
     for task, items in spec.items():
         if not isinstance(items, list) or not items:
-            raise UserError(f"recipe: key 'rewards.{task}' must be a non-empty list of reward names")
+            raise UserError(
+                f"recipe: key 'rewards.{task}' must be a non-empty list of reward names"
+            )
         for j, item in enumerate(items):
             if isinstance(item, str):
                 item = {"name": item}
@@ -156,16 +184,22 @@ def _reward_items(spec: dict):
                 raise UserError(f"recipe: key 'rewards.{task}[{j}]' needs a 'name'")
             unknown = set(item) - set(REWARD_ITEM_KEYS)
             if unknown:
-                raise UserError(f"recipe: key 'rewards.{task}[{j}].{sorted(unknown)[0]}': unknown (use name, weight, options)")
+                raise UserError(
+                    f"recipe: key 'rewards.{task}[{j}].{sorted(unknown)[0]}': unknown (use name, weight, options)"
+                )
             weight = item.get("weight", 1.0)
             try:
                 if isinstance(weight, bool):
                     raise TypeError
                 weight = float(weight)
             except (TypeError, ValueError, OverflowError):
-                raise UserError(f"recipe: key 'rewards.{task}[{j}].weight': not a number: {item['weight']!r}") from None
+                raise UserError(
+                    f"recipe: key 'rewards.{task}[{j}].weight': not a number: {item['weight']!r}"
+                ) from None
             if not math.isfinite(weight):
-                raise UserError(f"recipe: key 'rewards.{task}[{j}].weight': must be a finite number, got {weight}")
+                raise UserError(
+                    f"recipe: key 'rewards.{task}[{j}].weight': must be a finite number, got {weight}"
+                )
             options = item.get("options") or {}
             if not isinstance(options, dict):
                 raise UserError(f"recipe: key 'rewards.{task}[{j}].options': must be a mapping")
@@ -180,7 +214,9 @@ def reward_spec(recipe: dict) -> dict:
     return {task: items for task, items in spec.items() if items is not None}
 
 
-def build_reward_funcs(recipe: dict, samples: SampleLog | None = None) -> tuple[list[Callable], list[float]]:
+def build_reward_funcs(
+    recipe: dict, samples: SampleLog | None = None
+) -> tuple[list[Callable], list[float]]:
     """The recipe's `rewards` section as TRL reward functions and weights (names checked here,
     with suggestions for typos, before any model loads)."""
     from vlmr1_cli.rewards import get_reward
@@ -189,7 +225,9 @@ def build_reward_funcs(recipe: dict, samples: SampleLog | None = None) -> tuple[
     if not spec:
         raise UserError("recipe: key 'rewards' is empty: GRPO needs at least one reward per task")
     if recipe["training"].get("reward_weights") is not None:
-        raise UserError("recipe: key 'training.reward_weights': set weights on each reward under 'rewards' instead")
+        raise UserError(
+            "recipe: key 'training.reward_weights': set weights on each reward under 'rewards' instead"
+        )
     multi = len(spec) > 1
     funcs: list[Callable] = []
     weights: list[float] = []

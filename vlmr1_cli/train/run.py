@@ -12,7 +12,9 @@ from pathlib import Path
 from vlmr1_cli.train import setup
 
 
-def train(recipe: dict, resume: bool = False, overwrite: bool = False, launched: bool = False) -> dict:
+def train(
+    recipe: dict, resume: bool = False, overwrite: bool = False, launched: bool = False
+) -> dict:
     """Check, train, save the final model and processor, and return a summary.
 
     With `resume`, training continues from the last complete checkpoint in the output folder:
@@ -46,7 +48,9 @@ def _train(recipe: dict, resume: bool, overwrite: bool, launched: bool = False) 
         from vlmr1_cli.train.grpo import build_trainer
     else:
         from vlmr1_cli.train.sft import build_trainer
-    trainer = build_trainer(recipe, ctx)  # loads the weights: the last check, still before any write
+    trainer = build_trainer(
+        recipe, ctx
+    )  # loads the weights: the last check, still before any write
     if setup.is_main_process():
         if overwrite:  # every check has passed: now the earlier run may go
             clear_run(out)
@@ -57,7 +61,9 @@ def _train(recipe: dict, resume: bool, overwrite: bool, launched: bool = False) 
     result = trainer.train(resume_from_checkpoint=ctx.resume_from)
     from vlmr1_cli.train.model_setup import save_final_model
 
-    save_final_model(trainer, ctx.processor, out)  # staged, config.json last: never beside missing weights
+    save_final_model(
+        trainer, ctx.processor, out
+    )  # staged, config.json last: never beside missing weights
     if trainer.is_world_process_zero():
         setup.write_run_files(ctx)
     trainer.save_state()  # last (rank 0 only): out/trainer_state.json marks the run finished
@@ -78,8 +84,12 @@ def finished_summary(done) -> dict:
 
     copied = finish_from_checkpoint(done.output_dir, done.checkpoint) if done.checkpoint else []
     info(f"{done}" + (f" (final model copied from {done.checkpoint.name})" if copied else ""))
-    return {"output_dir": str(done.output_dir), "global_step": done.step, "already_finished": True,
-            "final_model_from": done.checkpoint.name if copied else None}
+    return {
+        "output_dir": str(done.output_dir),
+        "global_step": done.step,
+        "already_finished": True,
+        "final_model_from": done.checkpoint.name if copied else None,
+    }
 
 
 def train_launched(recipe: dict, resume: bool = False, overwrite: bool = False) -> dict:

@@ -20,25 +20,52 @@ CHECKPOINT_PREFIX = "checkpoint-"
 TRAINER_STATE = "trainer_state.json"
 # vlmr1's own files: the metadata, the recipe, the logs, the curves, and the final trainer
 # state (run.py saves it last, so its presence means the run finished).
-RUN_FILES = ("vlmr1.json", "vlmr1_recipe.yaml", "train_log.jsonl", "samples.jsonl", "training_curves.png",
-             TRAINER_STATE)
-WEIGHT_PATTERNS = ("model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json",
-                   "pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json",
-                   "adapter_model.safetensors", "adapter_model.bin")
+RUN_FILES = (
+    "vlmr1.json",
+    "vlmr1_recipe.yaml",
+    "train_log.jsonl",
+    "samples.jsonl",
+    "training_curves.png",
+    TRAINER_STATE,
+)
+WEIGHT_PATTERNS = (
+    "model.safetensors",
+    "model-*-of-*.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model-*-of-*.bin",
+    "pytorch_model.bin.index.json",
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+)
 # What save_model writes beside the weights: config, generation config, processor, tokenizer,
 # the pickled training arguments. Removed with the weights, but no sign of a run on their own
 # (a copied base model's processor files are not a run).
-MODEL_FILES = ("config.json", "generation_config.json", "adapter_config.json", "training_args.bin",
-               "processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json",
-               "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
-               "added_tokens.json", "vocab.json", "merges.txt", "chat_template.json", "chat_template.jinja")
+MODEL_FILES = (
+    "config.json",
+    "generation_config.json",
+    "adapter_config.json",
+    "training_args.bin",
+    "processor_config.json",
+    "preprocessor_config.json",
+    "video_preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.json",
+    "chat_template.jinja",
+)
 TB_EVENTS = "runs/*/events.out.tfevents.*"  # TensorBoard's default logging_dir
 TRL_COMPLETIONS = "completions/completions_*.parquet"  # TRL's log_completions
 TRL_CARD = "README.md"  # TRL's model card, removed only when it says it is one
 TRL_CARD_MARK = "generated_from_trainer"
 
 
-class RunFinished(Exception):  # noqa: N818  (not an error: the command exits 0)
+class RunFinished(Exception):
     """`--resume` on a run that already reached its last step: nothing to train."""
 
     def __init__(self, output_dir: Path, step: int, checkpoint: Path | None):
@@ -52,9 +79,14 @@ def checkpoints(output_dir: Path) -> list[Path]:
     """`checkpoint-N` folders, by N."""
     if not output_dir.is_dir():
         return []
-    found = [p for p in output_dir.iterdir()
-             if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and p.name[len(CHECKPOINT_PREFIX):].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+    found = [
+        p
+        for p in output_dir.iterdir()
+        if p.is_dir()
+        and p.name.startswith(CHECKPOINT_PREFIX)
+        and p.name[len(CHECKPOINT_PREFIX) :].isdigit()
+    ]
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
 
 
 def complete_checkpoints(output_dir: Path) -> list[Path]:
@@ -96,7 +128,12 @@ def training_outputs(output_dir: Path) -> list[Path]:
     found += [output_dir / FINAL_STAGING] if (output_dir / FINAL_STAGING).is_dir() else []
     found += [output_dir / n for n in (*RUN_FILES, *MODEL_FILES) if (output_dir / n).is_file()]
     found += _weights(output_dir)
-    found += sorted(p for pattern in (TB_EVENTS, TRL_COMPLETIONS) for p in output_dir.glob(pattern) if p.is_file())
+    found += sorted(
+        p
+        for pattern in (TB_EVENTS, TRL_COMPLETIONS)
+        for p in output_dir.glob(pattern)
+        if p.is_file()
+    )
     card = _trl_card(output_dir)
     return found + ([card] if card else [])
 
@@ -110,7 +147,11 @@ def clear_run(output_dir: Path) -> list[Path]:
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
-    for logs in (*sorted(output_dir.glob("runs/*")), output_dir / "runs", output_dir / "completions"):
+    for logs in (
+        *sorted(output_dir.glob("runs/*")),
+        output_dir / "runs",
+        output_dir / "completions",
+    ):
         if logs.is_dir() and not logs.is_symlink() and not any(logs.iterdir()):
             logs.rmdir()
     return removed
@@ -135,8 +176,13 @@ def reached_end(state: dict, training: dict) -> bool:
         return step >= max_steps
     planned, epochs = state.get("max_steps"), state.get("num_train_epochs")
     wanted = float(training.get("num_train_epochs", 3.0))
-    return isinstance(planned, int) and planned > 0 and step >= planned \
-        and isinstance(epochs, (int, float)) and float(epochs) >= wanted
+    return (
+        isinstance(planned, int)
+        and planned > 0
+        and step >= planned
+        and isinstance(epochs, (int, float))
+        and float(epochs) >= wanted
+    )
 
 
 def finished_at(output_dir: Path, training: dict) -> tuple[int, Path | None] | None:
@@ -153,18 +199,23 @@ def finished_at(output_dir: Path, training: dict) -> tuple[int, Path | None] | N
     return None
 
 
-def check_output_dir(output_dir: Path, resume: bool, overwrite: bool, recipe: dict,
-                     launched: bool = False) -> str | None:
+def check_output_dir(
+    output_dir: Path, resume: bool, overwrite: bool, recipe: dict, launched: bool = False
+) -> str | None:
     """The checkpoint to resume from (None: a fresh run). Refuses a new run into a folder that
     holds one; raises `RunFinished` for `--resume` on a finished run. `launched`: a process
     started by the launcher, which made these checks (and cleared the folder) already."""
     training = recipe["training"]
     if resume and overwrite:
-        raise UserError("--resume and --overwrite exclude each other: continue the run, or replace it")
+        raise UserError(
+            "--resume and --overwrite exclude each other: continue the run, or replace it"
+        )
     model = Path(str(recipe["model"]["path"]))
     if overwrite and model.is_dir() and model.resolve() == output_dir.resolve():
-        raise UserError(f"recipe: key 'training.output_dir': {output_dir} is the model being trained "
-                        "(model.path): --overwrite would delete it; choose another output_dir")
+        raise UserError(
+            f"recipe: key 'training.output_dir': {output_dir} is the model being trained "
+            "(model.path): --overwrite would delete it; choose another output_dir"
+        )
     if resume:
         if not launched:
             end = finished_at(output_dir, training)
@@ -182,8 +233,10 @@ def check_output_dir(output_dir: Path, resume: bool, overwrite: bool, recipe: di
     held = run_contents(output_dir)
     if held:
         shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
-        raise UserError(f"recipe: key 'training.output_dir': {output_dir} already holds {shown}: pass --resume "
-                        "to continue that run, --overwrite to replace it, or choose another output_dir")
+        raise UserError(
+            f"recipe: key 'training.output_dir': {output_dir} already holds {shown}: pass --resume "
+            "to continue that run, --overwrite to replace it, or choose another output_dir"
+        )
     return None
 
 
@@ -197,9 +250,16 @@ def finish_from_checkpoint(output_dir: Path, checkpoint: Path) -> list[str]:
 
     if _weights(output_dir):
         return []
-    wanted = [src for src in sorted(checkpoint.iterdir())
-              if src.is_file() and (src.name in MODEL_FILES or src.name in RUN_FILES[:2]
-                                    or any(src.match(pattern) for pattern in WEIGHT_PATTERNS))]
+    wanted = [
+        src
+        for src in sorted(checkpoint.iterdir())
+        if src.is_file()
+        and (
+            src.name in MODEL_FILES
+            or src.name in RUN_FILES[:2]
+            or any(src.match(pattern) for pattern in WEIGHT_PATTERNS)
+        )
+    ]
     wanted.sort(key=lambda src: src.name == "config.json")
     _check_final_files(output_dir, checkpoint, [*wanted, checkpoint / TRAINER_STATE])
     for src in [*wanted, checkpoint / TRAINER_STATE]:
@@ -214,15 +274,23 @@ def _check_final_files(output_dir: Path, checkpoint: Path, files: list[Path]) ->
     first broken one and the way out (the checkpoint before it, or a new run)."""
     from vlmr1_cli.models.integrity import file_problem, weight_files
 
-    broken = [(path, "missing (named by the sharded index)") for path in weight_files(checkpoint)
-              if not path.is_file()]
+    broken = [
+        (path, "missing (named by the sharded index)")
+        for path in weight_files(checkpoint)
+        if not path.is_file()
+    ]
     broken += [(path, why) for path in files for why in [file_problem(path)] if why is not None]
     if not broken:
         return
     path, why = broken[0]
     earlier = [c for c in complete_checkpoints(output_dir) if c != checkpoint]
-    then = (f"delete the folder {checkpoint} and --resume from {earlier[-1].name} (its last steps "
-            "are trained again)" if earlier else
-            f"it is the only checkpoint: delete the folder {checkpoint} and train again without --resume")
-    raise UserError(f"--resume: the run finished, but its final model would be copied from "
-                    f"{path}, which is {why}; {then}")
+    then = (
+        f"delete the folder {checkpoint} and --resume from {earlier[-1].name} (its last steps "
+        "are trained again)"
+        if earlier
+        else f"it is the only checkpoint: delete the folder {checkpoint} and train again without --resume"
+    )
+    raise UserError(
+        f"--resume: the run finished, but its final model would be copied from "
+        f"{path}, which is {why}; {then}"
+    )

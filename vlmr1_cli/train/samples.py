@@ -24,16 +24,29 @@ class SampleLog:
         self.step = -1
         self.rows: list[dict] = []
 
-    def record(self, step: int, ids: list | None, tasks: list | None, completions: list, name: str,
-               scores: list) -> None:
+    def record(
+        self,
+        step: int,
+        ids: list | None,
+        tasks: list | None,
+        completions: list,
+        name: str,
+        scores: list,
+    ) -> None:
         from vlmr1_cli.parsing import completion_text
 
         if step != self.step or len(self.rows) != len(completions):
             self.step = step
-            self.rows = [{"step": step, "id": ids[i] if ids else None,
-                          "task": tasks[i] if tasks else None,
-                          "completion": completion_text(c), "rewards": {}}
-                         for i, c in enumerate(completions)]
+            self.rows = [
+                {
+                    "step": step,
+                    "id": ids[i] if ids else None,
+                    "task": tasks[i] if tasks else None,
+                    "completion": completion_text(c),
+                    "rewards": {},
+                }
+                for i, c in enumerate(completions)
+            ]
         for row, score in zip(self.rows, scores, strict=True):
             if score is not None:
                 row["rewards"][name] = float(score)

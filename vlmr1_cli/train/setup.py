@@ -15,7 +15,7 @@ from vlmr1_cli.models.loading import META_FILE, read_meta
 from vlmr1_cli.models.registry import family_for_path
 from vlmr1_cli.recipes import dump_recipe, validate_training
 from vlmr1_cli.train import checks, run_folder
-from vlmr1_cli.train.checks import check_data_files  # noqa: F401  (re-exported for the CLI)
+from vlmr1_cli.train.checks import check_data_files
 from vlmr1_cli.train.model_setup import (  # noqa: F401  (apply_freezing, lora_config: re-exported)
     ADAPTER_FOLDER,
     StartingAdapter,
@@ -48,8 +48,13 @@ def default_output_dir(recipe: dict) -> Path:
     return Path(recipe["training"].get("output_dir") or f"runs/{recipe['method']}")
 
 
-def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True, overwrite: bool = False,
-                launched: bool = False) -> RunContext:
+def prepare_run(
+    recipe: dict,
+    resume: bool = False,
+    load_data: bool = True,
+    overwrite: bool = False,
+    launched: bool = False,
+) -> RunContext:
     """Validate everything that can be validated without loading weights: recipe keys, files,
     training modes, rewards (names and tasks), vLLM, the model's family and frame, the output
     folder, then the processor and the datasets. Nothing is written: `--overwrite` clears the
@@ -78,11 +83,15 @@ def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True, over
     model_path, adapter = locate_training_model(recipe, model_revision(recipe))
     recipe[ADAPTER_FOLDER] = adapter.folder if adapter else None  # for load_policy_model
     if adapter and overwrite and Path(adapter.folder).resolve() == out.resolve():
-        raise UserError(f"recipe: key 'training.output_dir': {out} is the adapter being trained "
-                        f"({adapter.key}): --overwrite would delete it; choose another output_dir")
+        raise UserError(
+            f"recipe: key 'training.output_dir': {out} is the adapter being trained "
+            f"({adapter.key}): --overwrite would delete it; choose another output_dir"
+        )
     family = family_for_path(model_path)
     checks.check_family(recipe, family, read_meta(model_path))
-    check_model_weights(model_path, recipe)  # a truncated weights file: named now, not after the data
+    check_model_weights(
+        model_path, recipe
+    )  # a truncated weights file: named now, not after the data
     if adapter:
         check_model_files(adapter.folder, label=adapter.given)
     if recipe["training"].get("use_vllm"):
@@ -93,12 +102,25 @@ def prepare_run(recipe: dict, resume: bool = False, load_data: bool = True, over
     limits = None
     if m.get("min_pixels") or m.get("max_pixels"):
         base = family.pixel_limits(family.load_processor(model_path))
-        limits = PixelLimits(int(m.get("min_pixels") or base.min_pixels),
-                             int(m.get("max_pixels") or base.max_pixels), base.factor)
+        limits = PixelLimits(
+            int(m.get("min_pixels") or base.min_pixels),
+            int(m.get("max_pixels") or base.max_pixels),
+            base.factor,
+        )
     processor = family.load_processor(model_path, limits)
     limits = family.pixel_limits(processor)
-    ctx = RunContext(recipe, model_path, family, processor, limits, out, resume_from=resume_from,
-                     reward_funcs=funcs, reward_weights=weights, adapter=adapter)
+    ctx = RunContext(
+        recipe,
+        model_path,
+        family,
+        processor,
+        limits,
+        out,
+        resume_from=resume_from,
+        reward_funcs=funcs,
+        reward_weights=weights,
+        adapter=adapter,
+    )
     if load_data:
         load_datasets(ctx)
     if not launched:  # every check has passed: the memory plan's line, once per run
@@ -120,11 +142,25 @@ def load_datasets(ctx: RunContext) -> None:
 
     recipe, data = ctx.recipe, ctx.recipe["data"]
     sft = recipe["method"] == "sft"
-    ctx.train_dataset = build_dataset(data["train"], ctx.family, ctx.limits, recipe["prompt"], with_answers=sft,
-                                      seed=data["seed"], max_samples=data["max_samples"])
+    ctx.train_dataset = build_dataset(
+        data["train"],
+        ctx.family,
+        ctx.limits,
+        recipe["prompt"],
+        with_answers=sft,
+        seed=data["seed"],
+        max_samples=data["max_samples"],
+    )
     if data["eval"]:
-        ctx.eval_dataset = build_dataset(data["eval"], ctx.family, ctx.limits, recipe["prompt"], with_answers=sft,
-                                         seed=data["seed"], max_samples=data["max_samples"])
+        ctx.eval_dataset = build_dataset(
+            data["eval"],
+            ctx.family,
+            ctx.limits,
+            recipe["prompt"],
+            with_answers=sft,
+            seed=data["seed"],
+            max_samples=data["max_samples"],
+        )
     # Before any tokenizer sees a row: text longer than the model's context is refused.
     context = context_tokens(ctx.model_path, ctx.processor)
     check_dataset_text(ctx.train_dataset, context, "recipe: key 'data.train'")

@@ -36,7 +36,9 @@ def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
         eval_dataset=ctx.eval_dataset,
         processing_class=ctx.processor,
         peft_config=lora_config(model, ctx.family, recipe["peft"]),
-        callbacks=[RunFilesCallback(ctx.output_dir, lambda folder: setup.write_run_files(ctx, folder))],
+        callbacks=[
+            RunFilesCallback(ctx.output_dir, lambda folder: setup.write_run_files(ctx, folder))
+        ],
     )
     if ctx.vision_keepalive:  # text-only beside image batches on several processes
         from vlmr1_cli.train.vision_keepalive import keep_trainer_vision_alive

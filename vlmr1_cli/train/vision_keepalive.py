@@ -138,7 +138,9 @@ def transformers_model(model: Any) -> Any:
     return model
 
 
-def keep_trainer_vision_alive(trainer: Any, family: ModelFamily, processor: Any) -> list[VisionKeepAlive]:
+def keep_trainer_vision_alive(
+    trainer: Any, family: ModelFamily, processor: Any
+) -> list[VisionKeepAlive]:
     """The hooks on a trainer's model and, where TRL built one (GRPO with beta > 0 and no
     LoRA), on its reference model: it is sharded too and runs on the same batches."""
     kept = [keep_vision_alive(trainer.model, family, processor)]

@@ -12,11 +12,19 @@ def main(argv: list[str]) -> int:
     from vlmr1_cli.train.run import train
 
     if not argv:
-        sys.stderr.write("usage: python -m vlmr1_cli.train.worker RECIPE.yaml [--resume] [--overwrite]\n")
+        sys.stderr.write(
+            "usage: python -m vlmr1_cli.train.worker RECIPE.yaml [--resume] [--overwrite]\n"
+        )
         return 2
     # launched: the launcher holds the folder's lock and checked the folder already
-    return worker_main(lambda: train(load_recipe(argv[0]), resume="--resume" in argv[1:],
-                                     overwrite="--overwrite" in argv[1:], launched=True))
+    return worker_main(
+        lambda: train(
+            load_recipe(argv[0]),
+            resume="--resume" in argv[1:],
+            overwrite="--overwrite" in argv[1:],
+            launched=True,
+        )
+    )
 
 
 if __name__ == "__main__":
