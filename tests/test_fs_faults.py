@@ -11,6 +11,7 @@ root (root ignores them), so EACCES is raised by a patched call instead.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import one_line, run_main
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.io import atomic_open, remove_stale_temps, temp_prefix, write_json, write_jsonl
 
@@ -75,28 +77,7 @@ def _leftovers(folder: Path) -> list[str]:
 @pytest.fixture
 def main_cli(monkeypatch, capsys):
     """The real `main()` in-process: (exit code, stdout, stderr)."""
-    from vlmr1_cli.cli.app import main
-
-    def run(*args):
-        monkeypatch.setenv("VLMR1_NO_PROGRESS", "1")
-        monkeypatch.delenv("VLMR1_DEBUG", raising=False)
-        monkeypatch.setattr(sys, "argv", ["vlmr1", *map(str, args)])
-        code = 0
-        try:
-            main()
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-def one_line(code: int, out: str, err: str) -> str:
-    assert code == 1, (out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    return lines[0]
+    return functools.partial(run_main, monkeypatch, capsys)
 
 
 # ----------------------------------------------------------------------------- atomic_open

@@ -4,15 +4,16 @@ and the documented limit can be raised (--max-image-pixels, VLMR1_MAX_IMAGE_PIXE
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import struct
-import sys
 import zlib
 from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import run_main
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.images import (
     DEFAULT_MAX_IMAGE_PIXELS,
@@ -68,21 +69,7 @@ def _default_limit(monkeypatch):
 @pytest.fixture
 def main_cli(monkeypatch, capsys):
     """The real `main()` in-process: (exit code, stdout, stderr)."""
-    from vlmr1_cli.cli.app import main
-
-    def run(*args):
-        monkeypatch.setenv("VLMR1_NO_PROGRESS", "1")
-        monkeypatch.delenv("VLMR1_DEBUG", raising=False)
-        monkeypatch.setattr(sys, "argv", ["vlmr1", *map(str, args)])
-        code = 0
-        try:
-            main()
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return functools.partial(run_main, monkeypatch, capsys)
 
 
 def test_the_bomb_is_tiny_but_declares_900_megapixels(tmp_path):

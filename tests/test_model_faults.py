@@ -3,6 +3,7 @@ the record, exit 1, before any weights load or any tokenizer runs."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import one_line, run_main
 from vlmr1_cli.errors import UserError
 
 DEMO = "demo_shapes_grpo"
@@ -22,28 +24,7 @@ DEMO = "demo_shapes_grpo"
 @pytest.fixture
 def main_cli(monkeypatch, capsys):
     """The real `main()` in-process: (exit code, stdout, stderr)."""
-    from vlmr1_cli.cli.app import main
-
-    def run(*args):
-        monkeypatch.setenv("VLMR1_NO_PROGRESS", "1")
-        monkeypatch.delenv("VLMR1_DEBUG", raising=False)
-        monkeypatch.setattr(sys, "argv", ["vlmr1", *map(str, args)])
-        code = 0
-        try:
-            main()
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-def one_line(code: int, out: str, err: str) -> str:
-    assert code == 1, (out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    return lines[0]
+    return functools.partial(run_main, monkeypatch, capsys)
 
 
 @pytest.fixture

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from tests.cli_runner import run_main
 from vlmr1_cli.cli import options
 from vlmr1_cli.cli.app import app
 
@@ -47,19 +47,9 @@ def _help(path) -> str:
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """The real `main()` in-process (its UserError handling included): (exit code, stdout, stderr)."""
-    from vlmr1_cli.cli.app import main
 
     def run(*args):
-        monkeypatch.setenv("VLMR1_NO_PROGRESS", "1")
-        monkeypatch.delenv("VLMR1_DEBUG", raising=False)
-        monkeypatch.setattr(sys, "argv", ["vlmr1", *map(str, args)])
-        code = 0
-        try:
-            main()
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
+        return subprocess.CompletedProcess(args, *run_main(monkeypatch, capsys, *args))
 
     return run
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
+from tests.cli_runner import run_main
 from vlmr1_cli.data.report import RecordSink
 
 from .conftest import read_jsonl
@@ -22,22 +22,6 @@ from .fixtures import (
     write_lisa,
     write_refer,
 )
-
-
-def run_main(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """The real `main()` in-process (same error handling as the console script)."""
-    from vlmr1_cli.cli.app import main
-
-    monkeypatch.setenv("VLMR1_NO_PROGRESS", "1")
-    monkeypatch.delenv("VLMR1_DEBUG", raising=False)
-    monkeypatch.setattr(sys, "argv", ["vlmr1", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _refcoco(root, out, split="train"):

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import run_main
 from vlmr1_cli.data.hf_export import export_to_folder, push_folder
 from vlmr1_cli.data.hf_import import convert_hf
 from vlmr1_cli.data.validate import validate_file
 from vlmr1_cli.errors import UserError
 
 from .conftest import read_jsonl
-from .test_hf_import import jpeg, png, run_main
+from .test_hf_import import jpeg, png
 
 
 def write_source(tmp_path: Path) -> tuple[Path, list[dict]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import run_main
 from vlmr1_cli.data.hf_import import convert_hf
 from vlmr1_cli.data.hf_layouts import parse_solution, to_xyxy_pixels
 from vlmr1_cli.data.validate import validate_file
@@ -58,24 +59,6 @@ def write_parquet(path: Path, columns: dict, features: dict | None = None) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     datasets.Dataset.from_dict(columns, features=feats).to_parquet(str(path))
     return path
-
-
-def run_main(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """The real `main()` in-process (same error handling as the console script, no start-up cost)."""
-    import sys
-
-    from vlmr1_cli.cli.app import main
-
-    monkeypatch.delenv("VLMR1_DEBUG", raising=False)
-    monkeypatch.setattr(sys, "argv", ["vlmr1", *map(str, args)])
-    capsys.readouterr()  # what the test printed before (fixture progress bars) is not the command's
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def hf_meta(name: str, split: str = "train") -> dict:

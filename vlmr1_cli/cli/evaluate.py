@@ -16,6 +16,10 @@ from vlmr1_cli.cli.options import (
     MaxImagePixelsOpt,
     Metric,
     ModelOpt,
+    RevisionOpt,
+    SystemOpt,
+    TemplateOpt,
+    TrustRemoteCodeOpt,
     alias_option,
     count_option,
     device_option,
@@ -23,6 +27,7 @@ from vlmr1_cli.cli.options import (
     flag_name,
     given,
     output_option,
+    refuse_file_output,
     seed_option,
     take_alias,
     value,
@@ -50,14 +55,10 @@ def _refuse_mixed_modes(ctx: typer.Context) -> None:
 
 def _score(gt: Path, results: Path, metric: Metric, output: Path | None, json_out: bool) -> None:
     from vlmr1_cli.cli.output import info, print_json, print_kv
-    from vlmr1_cli.errors import UserError
     from vlmr1_cli.io import write_json
     from vlmr1_cli.metrics.scoring import score_files
 
-    if output is not None and output.exists() and not output.is_dir():
-        raise UserError(
-            f"--output {output}: is a file; --output names the folder metrics.json goes into"
-        )
+    refuse_file_output(output, "metrics.json goes into")
     metrics = score_files(gt, results, metric.value)
     if output is not None:
         write_json(output / "metrics.json", metrics)
@@ -76,14 +77,7 @@ def register(app: typer.Typer) -> None:
     def evaluate(
         ctx: typer.Context,
         model: ModelOpt = None,
-        revision: Annotated[
-            str | None,
-            typer.Option(
-                "--revision",
-                help="Hub branch, tag or commit of a --model given as ORG/NAME (default: main).",
-                show_default=False,
-            ),
-        ] = None,
+        revision: RevisionOpt = None,
         data: Annotated[
             Path | None,
             typer.Option(
@@ -124,22 +118,8 @@ def register(app: typer.Typer) -> None:
         max_new_tokens: Annotated[
             int, count_option("--max-new-tokens", "Generation budget per sample.", min=1)
         ] = 256,
-        template: Annotated[
-            str | None,
-            typer.Option(
-                "--template",
-                help="Prompt template ({problem}, {labels}); default: the checkpoint's recipe.",
-                show_default=False,
-            ),
-        ] = None,
-        system: Annotated[
-            str | None,
-            typer.Option(
-                "--system",
-                help="System message (default: the checkpoint's recipe).",
-                show_default=False,
-            ),
-        ] = None,
+        template: TemplateOpt = None,
+        system: SystemOpt = None,
         vlmr1_compat: Annotated[
             bool,
             flag(
@@ -180,9 +160,7 @@ def register(app: typer.Typer) -> None:
             device_option("Device for one process (default: cuda if available, else cpu)."),
         ] = None,
         max_image_pixels: MaxImagePixelsOpt = None,
-        trust_remote_code: Annotated[
-            bool, flag("--trust-remote-code", help="Allow model code from the checkpoint.")
-        ] = False,
+        trust_remote_code: TrustRemoteCodeOpt = False,
         overwrite: Annotated[
             bool,
             flag(

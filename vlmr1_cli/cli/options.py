@@ -185,6 +185,41 @@ MaxImagePixelsOpt = Annotated[
     ),
 ]
 
+# What a command that runs a model reads besides --model (evaluate, predict).
+RevisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--revision",
+        help="Hub branch, tag or commit of a --model given as ORG/NAME (default: main).",
+        show_default=False,
+    ),
+]
+TemplateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--template",
+        help="Prompt template ({problem}, {labels}); default: the checkpoint's recipe.",
+        show_default=False,
+    ),
+]
+SystemOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--system", help="System message (default: the checkpoint's recipe).", show_default=False
+    ),
+]
+TrustRemoteCodeOpt = Annotated[
+    bool, flag("--trust-remote-code", help="Allow model code from the checkpoint.")
+]
+
+
+def refuse_file_output(output: Path | None, holds: str) -> None:
+    """An --output folder that is an existing file: one line saying what the folder `holds`."""
+    if output is not None and output.exists() and not output.is_dir():
+        from vlmr1_cli.errors import UserError
+
+        raise UserError(f"--output {output}: is a file; --output names the folder {holds}")
+
 
 def _device_syntax(text: str | None) -> str | None:
     """--device at parse time: cpu, cuda, cuda:N or mps (whether it exists is checked later,

@@ -12,10 +12,15 @@ from vlmr1_cli.cli.options import (
     JsonOpt,
     MaxImagePixelsOpt,
     ModelOpt,
+    RevisionOpt,
+    SystemOpt,
+    TemplateOpt,
+    TrustRemoteCodeOpt,
     count_option,
     device_option,
     flag,
     output_option,
+    refuse_file_output,
     value,
 )
 
@@ -66,22 +71,8 @@ def register(app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
-        template: Annotated[
-            str | None,
-            typer.Option(
-                "--template",
-                help="Prompt template ({problem}, {labels}); default: the checkpoint's recipe.",
-                show_default=False,
-            ),
-        ] = None,
-        system: Annotated[
-            str | None,
-            typer.Option(
-                "--system",
-                help="System message (default: the checkpoint's recipe).",
-                show_default=False,
-            ),
-        ] = None,
+        template: TemplateOpt = None,
+        system: SystemOpt = None,
         output: Annotated[
             Path | None,
             output_option(
@@ -97,21 +88,12 @@ def register(app: typer.Typer) -> None:
         max_new_tokens: Annotated[
             int, count_option("--max-new-tokens", "Generation budget per image.", min=1)
         ] = 256,
-        revision: Annotated[
-            str | None,
-            typer.Option(
-                "--revision",
-                help="Hub branch, tag or commit of a --model given as ORG/NAME (default: main).",
-                show_default=False,
-            ),
-        ] = None,
+        revision: RevisionOpt = None,
         dtype: DtypeOpt = None,
         device: Annotated[
             str | None, device_option("Device (default: cuda if available, else cpu).")
         ] = None,
-        trust_remote_code: Annotated[
-            bool, flag("--trust-remote-code", help="Allow model code from the checkpoint.")
-        ] = False,
+        trust_remote_code: TrustRemoteCodeOpt = False,
         max_image_pixels: MaxImagePixelsOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
@@ -125,10 +107,7 @@ def register(app: typer.Typer) -> None:
 
         if not model or image is None:
             raise UserError("predict needs --model and --image (and --phrase or --labels)")
-        if output is not None and output.exists() and not output.is_dir():
-            raise UserError(
-                f"--output {output}: is a file; --output names the folder the pictures go into"
-            )
+        refuse_file_output(output, "the pictures go into")
         if template is not None:
             from vlmr1_cli.recipes import check_template
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vlmr1_cli.cli.options import JsonOpt, output_option
+from vlmr1_cli.cli.options import JsonOpt, output_option, refuse_file_output
 
 
 def register(app: typer.Typer) -> None:
@@ -53,10 +53,7 @@ def register(app: typer.Typer) -> None:
         from vlmr1_cli.errors import UserError
         from vlmr1_cli.report.folders import write_report
 
-        if output is not None and output.exists() and not output.is_dir():
-            raise UserError(
-                f"--output {output}: is a file; --output names the folder report.html goes into"
-            )
+        refuse_file_output(output, "report.html goes into")
         name_list = None
         if names is not None:
             name_list = [n.strip() for n in names.split(",")]

@@ -29,18 +29,10 @@ from vlmr1_cli.data.paths import check_relpath
 from vlmr1_cli.data.report import RecordSink, Summary
 from vlmr1_cli.data.validate import BOX_TOLERANCE, box_problem
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.metrics.ovdeval import OVDEVAL_SUBSETS
 from vlmr1_cli.progress import track
 
-SUBSETS = (
-    "celebrity",
-    "logo",
-    "landmark",
-    "color",
-    "material",
-    "position",
-    "relationship",
-    "negation",
-)
+SUBSETS = OVDEVAL_SUBSETS  # the 8 annotation files an OVDEval release names
 ALL_CATEGORY_SUBSETS = ("celebrity", "logo", "landmark", "coco")
 
 

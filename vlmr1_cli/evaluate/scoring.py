@@ -117,22 +117,9 @@ def _coco_inputs(
 
 
 def _stats_keys(metrics: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "stats",
-        "AP",
-        "AP50",
-        "AP75",
-        "APs",
-        "APm",
-        "APl",
-        "AR1",
-        "AR10",
-        "AR100",
-        "ARs",
-        "ARm",
-        "ARl",
-    )
-    return {k: metrics[k] for k in keys if k in metrics}
+    from vlmr1_cli.metrics.ap import STAT_NAMES
+
+    return {k: metrics[k] for k in ("stats", *STAT_NAMES) if k in metrics}
 
 
 def score_detection(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from vlmr1_cli.models.tiny_configs import text_config, vit_config
 from vlmr1_cli.models.tiny_save import save_tiny
 from vlmr1_cli.models.tiny_tokenizer import build_tokenizer
 
@@ -52,32 +53,9 @@ def _build_tiling(
     tok.add_tokens([*IMAGE_TOKENS, END_OF_UTTERANCE], special_tokens=True)
     tok.eos_token = END_OF_UTTERANCE
     tok.chat_template = CHAT_TEMPLATE
-    vocab = ((len(tok) + 63) // 64) * 64
-    text = dict(
-        model_type="llama",
-        vocab_size=vocab,
-        hidden_size=preset.hidden,
-        intermediate_size=preset.intermediate,
-        num_hidden_layers=preset.layers,
-        num_attention_heads=preset.heads,
-        num_key_value_heads=preset.kv_heads,
-        max_position_embeddings=4096,
-        tie_word_embeddings=True,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=None,
-    )
-    vision = dict(
-        hidden_size=preset.vision_hidden,
-        intermediate_size=preset.vision_hidden * 2,
-        num_hidden_layers=preset.vision_depth,
-        num_attention_heads=2,
-        image_size=tile,
-        patch_size=PATCH,
-    )
     config = config_cls(
-        text_config=text,
-        vision_config=vision,
+        text_config=text_config(preset, tok, model_type="llama"),
+        vision_config=vit_config(preset, image_size=tile, patch_size=PATCH),
         scale_factor=SCALE_FACTOR,
         image_token_id=tok.convert_tokens_to_ids("<image>"),
         tie_word_embeddings=True,

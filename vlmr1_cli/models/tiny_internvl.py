@@ -19,6 +19,7 @@ import math
 import tempfile
 from pathlib import Path
 
+from vlmr1_cli.models.tiny_configs import text_config, vit_config
 from vlmr1_cli.models.tiny_save import save_tiny
 from vlmr1_cli.models.tiny_tokenizer import build_tokenizer
 
@@ -77,33 +78,10 @@ def build_tiny_internvl(preset, output: Path, seed: int = 0) -> Path:
     tile = math.isqrt(preset.min_pixels)
     max_patches = preset.max_pixels // (tile * tile)
     tok = _internvl_tokenizer(seed, preset.vocab)
-    vocab = ((len(tok) + 63) // 64) * 64
-    text = dict(
-        model_type="qwen2",
-        vocab_size=vocab,
-        hidden_size=preset.hidden,
-        intermediate_size=preset.intermediate,
-        num_hidden_layers=preset.layers,
-        num_attention_heads=preset.heads,
-        num_key_value_heads=preset.kv_heads,
-        max_position_embeddings=4096,
-        tie_word_embeddings=True,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=None,
-    )
-    vision = dict(
-        hidden_size=preset.vision_hidden,
-        intermediate_size=preset.vision_hidden * 2,
-        num_hidden_layers=preset.vision_depth,
-        num_attention_heads=2,
-        image_size=tile,
-        patch_size=PATCH,
-    )
     image_seq_length = int((tile // PATCH) ** 2 * DOWNSAMPLE_RATIO**2)
     config = InternVLConfig(
-        text_config=text,
-        vision_config=vision,
+        text_config=text_config(preset, tok, model_type="qwen2"),
+        vision_config=vit_config(preset, image_size=tile, patch_size=PATCH),
         downsample_ratio=DOWNSAMPLE_RATIO,
         image_token_id=tok.context_image_token_id,
         image_seq_length=image_seq_length,

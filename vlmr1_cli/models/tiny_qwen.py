@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
-from vlmr1_cli.io import make_temp_dir, share_weight_files
+from vlmr1_cli.models.tiny_configs import text_config
+from vlmr1_cli.models.tiny_save import save_tiny
 from vlmr1_cli.models.tiny_tokenizer import build_tokenizer
 
 
@@ -21,57 +20,27 @@ def tiny_qwen_configs(preset, tok):
         mrope = list(preset.mrope_section)
         if sum(mrope) != half:
             raise ValueError(f"preset {preset.name}: mrope_section must sum to head_dim/2 = {half}")
-    vocab = ((len(tok) + 63) // 64) * 64
     ids = {
         "image_token_id": tok.convert_tokens_to_ids("<|image_pad|>"),
         "video_token_id": tok.convert_tokens_to_ids("<|video_pad|>"),
         "vision_start_token_id": tok.convert_tokens_to_ids("<|vision_start|>"),
         "vision_end_token_id": tok.convert_tokens_to_ids("<|vision_end|>"),
     }
-    text = dict(
-        vocab_size=vocab,
-        hidden_size=preset.hidden,
-        intermediate_size=preset.intermediate,
-        num_hidden_layers=preset.layers,
-        num_attention_heads=preset.heads,
-        num_key_value_heads=preset.kv_heads,
-        max_position_embeddings=4096,
+    text = text_config(
+        preset,
+        tok,
         rope_parameters={
             "rope_type": "default",
             "rope_theta": float(getattr(preset, "rope_theta", 1e6)),
             "mrope_section": mrope,
         },
-        tie_word_embeddings=True,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=None,
     )
-    return text, ids, vocab
-
-
-def _atomic_save(build, output: Path) -> Path:
-    """Save into a temp folder and rename, so a half-built preset is never picked up."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_dir(f".{output.name}.", output.parent)  # 0755 under umask 022
-    try:
-        build(tmp)
-        share_weight_files(tmp)
-        if output.exists():
-            shutil.rmtree(output)
-        os.replace(tmp, output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return output
+    return text, ids, text["vocab_size"]
 
 
 def build_tiny_qwen25vl(preset, output: Path, seed: int = 0) -> Path:
     import torch
-    from transformers import (
-        GenerationConfig,
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-    )
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     from vlmr1_cli.models.qwen2_5_vl import Qwen25VL
@@ -98,12 +67,6 @@ def build_tiny_qwen25vl(preset, output: Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(
-        eos_token_id=[tok.eos_token_id, tok.pad_token_id],
-        pad_token_id=tok.pad_token_id,
-        do_sample=True,
-        temperature=1.0,
-    )
     image_processor = Qwen2VLImageProcessorPil(
         size={"shortest_edge": preset.min_pixels, "longest_edge": preset.max_pixels},
         patch_size=14,
@@ -113,9 +76,6 @@ def build_tiny_qwen25vl(preset, output: Path, seed: int = 0) -> Path:
     processor = processor_cls(
         image_processor=image_processor, tokenizer=tok, chat_template=tok.chat_template
     )
-
-    def save(folder: Path) -> None:
-        model.save_pretrained(folder)
-        processor.save_pretrained(folder)
-
-    return _atomic_save(save, output)
+    return save_tiny(
+        model, processor, [tok.eos_token_id, tok.pad_token_id], tok.pad_token_id, output
+    )

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
-from vlmr1_cli.models.tiny_qwen import _atomic_save
+from vlmr1_cli.io import make_temp_dir, share_weight_files
+
+
+def _atomic_save(build, output: Path) -> Path:
+    """Save into a temp folder and rename, so a half-built preset is never picked up."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = make_temp_dir(f".{output.name}.", output.parent)  # 0755 under umask 022
+    try:
+        build(tmp)
+        share_weight_files(tmp)
+        if output.exists():
+            shutil.rmtree(output)
+        os.replace(tmp, output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return output
 
 
 def save_tiny(model, processor, eos_ids: list[int], pad_id: int, output: Path) -> Path:

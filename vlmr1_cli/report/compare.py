@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.report.page import gallery_data, page, table_html
+from vlmr1_cli.report.page import gallery_data, table_html, write_page
 
 
 def model_names(folders: list[Path]) -> list[str]:
@@ -51,9 +51,8 @@ def write_comparison(
     image_root: str | None = None,
 ) -> Path:
     """Write `report.html` comparing evaluation folders of the same data; returns its path."""
-    from vlmr1_cli.io import atomic_open
     from vlmr1_cli.progress import track
-    from vlmr1_cli.report.evaluation import REPORT_FILE, accuracy_chart
+    from vlmr1_cli.report.evaluation import accuracy_chart
     from vlmr1_cli.report.images import ImageStore
     from vlmr1_cli.report.samples import (
         SORTS,
@@ -157,13 +156,10 @@ def write_comparison(
         group_name="subset" if any(r.get("subset") for r in records) else "split",
     )
     title = f"Comparison: {' vs '.join(names)} on {Path(runs[0].data).name}"
-    html = page(
+    return write_page(
+        out,
         title,
         f"{runs[0].metrics['task']} · {len(samples)} samples · data {runs[0].data}",
         "\n".join(body),
         data,
     )
-    path = out / REPORT_FILE
-    with atomic_open(path) as fh:
-        fh.write(html)
-    return path

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlmr1_cli.report.page import MODEL_COLORS, gallery_data, kv_table, page, table_html
+from vlmr1_cli.report.page import MODEL_COLORS, gallery_data, kv_table, table_html, write_page
 
-REPORT_FILE = "report.html"
 # How a metrics.json says it was made (shown under the tables when present).
 PROVENANCE = (
     "model",
@@ -66,7 +65,6 @@ def write_eval_report(
     folder: str | Path, output: str | Path | None = None, image_root: str | None = None
 ) -> Path:
     """Write `report.html` (and `report_files/`) for an evaluation folder; returns its path."""
-    from vlmr1_cli.io import atomic_open
     from vlmr1_cli.progress import track
     from vlmr1_cli.report.images import ImageStore
     from vlmr1_cli.report.samples import (
@@ -129,13 +127,10 @@ def write_eval_report(
         group_name="subset" if any(r.get("subset") for r in run.records) else "split",
     )
     title = f"Evaluation: {Path(str(m['model'])).name} on {Path(run.data).name}"
-    html = page(
+    return write_page(
+        out,
         title,
         f"{m['task']} · {len(samples)} samples · model {m['model']} · data {run.data}",
         "\n".join(body),
         data,
     )
-    path = out / REPORT_FILE
-    with atomic_open(path) as fh:
-        fh.write(html)
-    return path

@@ -19,7 +19,12 @@ import html
 import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from vlmr1_cli.io import atomic_open
+
+REPORT_FILE = "report.html"
 
 GT_COLOR = "#00a000"
 # Predictions: one colour per model (a comparison shows up to six side by side).
@@ -430,6 +435,14 @@ def _natural(value: str) -> tuple:
     import re
 
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(value)))
+
+
+def write_page(out: Path, title: str, subtitle: str, body: str, data: dict | None = None) -> Path:
+    """The page (see `page`) written whole or not at all as `out/report.html`; returns its path."""
+    path = out / REPORT_FILE
+    with atomic_open(path) as fh:
+        fh.write(page(title, subtitle, body, data))
+    return path
 
 
 def page(title: str, subtitle: str, body: str, data: dict | None = None) -> str:

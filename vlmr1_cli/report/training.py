@@ -11,7 +11,7 @@ from typing import Any
 
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.geometry import is_number
-from vlmr1_cli.report.page import MODEL_COLORS, esc, gallery_data, kv_table, page
+from vlmr1_cli.report.page import MODEL_COLORS, esc, gallery_data, kv_table, write_page
 
 # The run folder's files (train/callbacks.py, train/samples.py, train/setup.py; named here
 # because those modules import transformers, which would cost a report seconds).
@@ -156,10 +156,9 @@ def write_training_report(run_dir: str | Path, output: str | Path | None = None)
     """Write `report.html` (and `report_files/`) for a training output folder; returns its path."""
     import yaml
 
-    from vlmr1_cli.io import atomic_open, iter_jsonl, read_json_object
+    from vlmr1_cli.io import iter_jsonl, read_json_object
     from vlmr1_cli.progress import track
     from vlmr1_cli.report.charts import line_chart
-    from vlmr1_cli.report.evaluation import REPORT_FILE
     from vlmr1_cli.report.images import ImageStore
 
     run_dir = Path(run_dir)
@@ -256,13 +255,10 @@ def write_training_report(run_dir: str | Path, output: str | Path | None = None)
     sorts = [("step", "step"), ("reward", "reward sum"), ("iou", "IoU (REC)")]
     data = gallery_data(samples, store.urls, ["policy"], statuses, sorts, group_name="step")
     title = f"Training run: {run_dir.resolve().name}"
-    html = page(
+    return write_page(
+        out,
         title,
         f"{run_dir.resolve()} · {len(history)} logged steps · {len(rows)} sampled completions",
         "\n".join(body),
         data,
     )
-    path = out / REPORT_FILE
-    with atomic_open(path) as fh:
-        fh.write(html)
-    return path
