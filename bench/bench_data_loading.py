@@ -207,7 +207,7 @@ def _child(arm: str, work: Path, cache: Path) -> None:
     from vlmr1_cli.data.dataset import build_dataset
     from vlmr1_cli.models.base import PixelLimits
     from vlmr1_cli.models.qwen2_5_vl import Qwen25VL
-    from vlmr1_cli.recipes import DEFAULTS
+    from vlmr1_cli.recipes.schema import DEFAULTS
 
     family, limits = Qwen25VL(), PixelLimits(3136, 12845056, 28)
     before = resource.getrusage(resource.RUSAGE_SELF)

@@ -81,7 +81,7 @@ def settings(args, out: Path) -> dict:
 
 
 def run_vlmr1(args, work: Path, out: Path) -> list[dict]:
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train.run import train
 
     data = work / "data"

@@ -6,7 +6,7 @@ Qwen2.5-VL-3B's text dimensions (hidden 2048, 36 layers, 16 heads, 2 KV heads, M
 and a 32-block 1280-wide vision tower (gpu_step's builder sets the vision MLP to 4 x width,
 5120, where the released model has 3420). Then, for LoRA and for full fine-tuning:
 a few GRPO steps through vlmr1's trainer, `torch.cuda.max_memory_allocated` against the
-memory plan's per-device peak (vlmr1_cli/train/memory_plan.py). Last, the mixed-batch
+memory plan's per-device peak (vlmr1_cli/train/plan_inputs.py: plan_for_recipe). Last, the mixed-batch
 invariant on the device (train/vision_keepalive.py): on a text-only batch the vision tower
 runs, the loss is bit-identical to the loss without it, and the tower's gradients are
 exactly zero.
@@ -49,7 +49,7 @@ def grpo_arm(args, model_dir: Path, data: Path, out: Path, lora: bool) -> dict:
     """GRPO steps through vlmr1's trainer, timed and measured by gpu_step.measure."""
     import yaml
 
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train.grpo import build_trainer
 
     settings = gpu_step.settings(args, out)
@@ -86,31 +86,24 @@ def memory_plan(recipe: dict, measured: dict) -> dict:
     """The plan's per-device peak beside the measured one (CUDA only: the plan is for GPUs)."""
     import torch
 
-    from vlmr1_cli.train import memory_plan as mp
+    from vlmr1_cli.train.plan_inputs import plan_for_recipe
 
-    plan_for_recipe = getattr(mp, "plan_for_recipe", None)
-    if plan_for_recipe is None:  # the planner's public entry point moved: say so, do not guess
-        print(
-            "gpu_check: vlmr1_cli.train.memory_plan has no plan_for_recipe: plan comparison skipped",
-            file=sys.stderr,
-        )
-        return {"skipped": "vlmr1_cli.train.memory_plan.plan_for_recipe not found", "ratio": None}
     if not torch.cuda.is_available():
         plan = plan_for_recipe(recipe, device_type="cpu", suggest=False)
-        return {"planned_gib": round(plan.total() / 2**30, 3), "measured_gib": None, "ratio": None}
+        return {"planned_gib": round(plan.total / 2**30, 3), "measured_gib": None, "ratio": None}
     plan = plan_for_recipe(
         recipe,
         device_memory=torch.cuda.get_device_properties(0).total_memory,
         device_type="cuda",
         suggest=False,
     )
-    planned = plan.total() / 2**30
+    planned = plan.total / 2**30
     peak = measured["peak_gpu_gib"]
     return {
         "planned_gib": round(planned, 2),
         "measured_gib": peak,
         "ratio": round(planned / peak, 3),
-        "peak_phase": plan.peak_phase(),
+        "peak_phase": plan.peak_phase,
     }
 
 

@@ -198,7 +198,7 @@ def step_times(history: list[dict], warmup: int) -> list[float]:
 def run_vlmr1(args, model_dir: Path, data: Path, out: Path) -> dict:
     import yaml
 
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train.grpo import build_trainer
 
     recipe_path = out.parent / "recipe.yaml"

@@ -122,7 +122,7 @@ def main() -> int:
     args = p.parse_args()
     os.environ.setdefault("VLMR1_NO_PROGRESS", "1")
     if args.template is None or args.temperature is None:
-        from vlmr1_cli.recipes import load_recipe
+        from vlmr1_cli.recipes.loading import load_recipe
 
         recipe = load_recipe("demo_shapes_grpo")
         args.template = args.template or recipe["prompt"]["templates"]["rec"]

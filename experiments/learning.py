@@ -54,7 +54,7 @@ CONTROLS = {
 def control_rewards(cfg, grpo_set: list[str], control: str = "permuted") -> str:
     """The recipe's REC rewards with `rec_iou` (and its options) replaced by a control
     (experiments/controls.py): its values permuted across samples, or scored against other prompts' boxes."""
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
 
     items = load_recipe(Path(cfg.recipes_dir) / "demo_shapes_grpo.yaml", grpo_set)["rewards"]["rec"]
     items = [{"name": i} if isinstance(i, str) else dict(i) for i in items]
@@ -68,7 +68,7 @@ def control_rewards(cfg, grpo_set: list[str], control: str = "permuted") -> str:
 
 def final_lr(cfg, sft_set: list[str]) -> float:
     """The learning rate the SFT warm start ends at (its peak times any cosine floor)."""
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
 
     t = load_recipe(Path(cfg.recipes_dir) / "demo_shapes_sft.yaml", sft_set)["training"]
     peak = float(t["learning_rate"])

@@ -47,7 +47,7 @@ def test_permuted_reward_keeps_the_values_and_loses_the_samples(monkeypatch):
 
 def test_control_keeps_the_recipes_reward_options():
     from vlmr1_cli.demo import DemoConfig
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
 
     cfg = DemoConfig()
     real = load_recipe("demo_shapes_grpo")["rewards"]["rec"]
@@ -136,7 +136,7 @@ def test_check_fails_when_any_claim_fails():
 
 def test_compute_matched_sft_starts_at_the_warm_starts_final_rate():
     from vlmr1_cli.demo import DemoConfig
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
 
     cfg = DemoConfig()
     t = load_recipe("demo_shapes_sft")["training"]

@@ -185,7 +185,7 @@ def test_evaluation_pictures_refuse_the_bomb(tmp_path):
 
 
 def test_importers_refuse_the_bomb(tmp_path):
-    from vlmr1_cli.data.hf_import import _probe_bytes
+    from vlmr1_cli.data.hf_images import probe_bytes
     from vlmr1_cli.data.lisa import convert_lisa
     from vlmr1_cli.data.vlmr1_rec import convert_vlmr1_rec
 
@@ -228,7 +228,7 @@ def test_importers_refuse_the_bomb(tmp_path):
     with pytest.raises(ImageTooLarge, match=r"a.json: image a.jpg: image of 900,000,000 pixels"):
         convert_lisa(lisa, tmp_path / "lisa.jsonl")
     # Hugging Face rows: a bomb row is skipped with its reason, like any unusable row
-    assert _probe_bytes(bomb_png()) == "image over the pixel limit (decompression bomb guard)"
+    assert probe_bytes(bomb_png()) == "image over the pixel limit (decompression bomb guard)"
     # to-hf: a bomb is not shipped in a dataset
     from vlmr1_cli.data.hf_export import record_to_row
 

@@ -82,7 +82,7 @@ def write_records(path: Path, records: list[dict], image_from: Path) -> Path:
 
 
 def _recipe(model: Path, data: Path, out: Path, *extra: str) -> dict:
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
 
     return load_recipe(
         DEMO,
@@ -122,7 +122,7 @@ def test_training_names_a_broken_weights_file_before_loading(
 def test_training_load_turns_any_loading_error_into_one_line(model_copy, monkeypatch):
     """Past the header check (here switched off), what from_pretrained raises is still one line."""
     from vlmr1_cli.models.registry import family_for_path
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train import model_setup
 
     weights = model_copy / "model.safetensors"

@@ -411,7 +411,7 @@ def test_a_plugin_reward_is_named_in_a_recipe(good):
     assert not good.imported  # printing the recipe resolves no reward
 
     out = good.python("""
-        from vlmr1_cli.recipes import load_recipe
+        from vlmr1_cli.recipes.loading import load_recipe
         from vlmr1_cli.rewards import get_reward
         from vlmr1_cli.train.reward_funcs import build_reward_funcs
 

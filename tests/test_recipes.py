@@ -8,7 +8,8 @@ from vlmr1_cli.recipe_files import (
     packaged_recipes,
     packaged_recipes_dir,
 )
-from vlmr1_cli.recipes import dump_recipe, load_recipe, parse_scalar, validate_training
+from vlmr1_cli.recipes.loading import dump_recipe, load_recipe, parse_scalar
+from vlmr1_cli.recipes.trl_fields import validate_training
 
 PACKAGED = packaged_recipes_dir()
 

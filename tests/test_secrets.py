@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vlmr1_cli.recipes import dump_recipe, load_recipe
+from vlmr1_cli.recipes.loading import dump_recipe, load_recipe
 from vlmr1_cli.secrets import (
     REDACTED,
     TOKEN_ENV,

@@ -91,7 +91,7 @@ def stage_recipe(
 ) -> dict:
     """One stage's recipe: the packaged (or --recipes-dir) file, the demo's settings, then the
     user's overrides."""
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
 
     return load_recipe(
         Path(cfg.recipes_dir) / recipe_name,
@@ -109,7 +109,7 @@ def check_stages(cfg: DemoConfig) -> None:
     """Both stages' recipes and overrides, checked before any data, model or training work: a
     typo in --grpo-set must not cost a whole SFT run first."""
     from vlmr1_cli.errors import UserError
-    from vlmr1_cli.recipes import validate_training
+    from vlmr1_cli.recipes.trl_fields import validate_training
 
     out = Path(cfg.output_dir)
     if out.exists() and not out.is_dir():
@@ -176,7 +176,7 @@ def write_comparison_report(out: Path, names: list[str]) -> Path:
 
 
 def demo_template(cfg: DemoConfig) -> str:
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
 
     return load_recipe(Path(cfg.recipes_dir) / "demo_shapes_grpo.yaml")["prompt"]["templates"][
         "rec"
@@ -185,7 +185,7 @@ def demo_template(cfg: DemoConfig) -> str:
 
 def run_demo(cfg: DemoConfig, log=print) -> dict:
     from vlmr1_cli.models.presets import resolve_model_path
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
 
     out = Path(cfg.output_dir)
     check_stages(cfg)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from vlmr1_cli.cli.app import app
 from vlmr1_cli.recipe_files import packaged_accelerate_configs, packaged_recipes
-from vlmr1_cli.recipes import load_recipe
+from vlmr1_cli.recipes.loading import load_recipe
 
 HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub")
 

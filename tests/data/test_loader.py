@@ -16,7 +16,7 @@ from vlmr1_cli.data.paths import safe_join
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import PixelLimits
 from vlmr1_cli.models.qwen2_5_vl import Qwen25VL
-from vlmr1_cli.recipes import DEFAULTS
+from vlmr1_cli.recipes.schema import DEFAULTS
 
 
 def _rec(**over):

@@ -339,7 +339,7 @@ def test_grpo_step_then_evaluation_in_original_pixels(
 ):
     from vlmr1_cli.evaluate import generation
     from vlmr1_cli.evaluate.runner import EvalOptions, evaluate
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train.run import train
 
     base = family_model(preset)
@@ -401,7 +401,7 @@ def test_grpo_step_then_evaluation_in_original_pixels(
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_sft_step_trains_the_answer_then_exports(preset, family_model, shapes_data, tmp_path):
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train.run import train
 
     out = tmp_path / "sft"

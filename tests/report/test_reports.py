@@ -136,7 +136,7 @@ def test_model_output_cannot_break_out_of_the_page(rec_eval):
     assert "</script><script>window.pwned" not in html and "<img src=x" not in html
     assert "\\u003c/script\\u003e\\u003cscript\\u003ewindow.pwned" in html
     # the page's script puts text on the page with textContent only
-    from vlmr1_cli.report.page import GALLERY_JS
+    from vlmr1_cli.report.gallery import GALLERY_JS
 
     assert "innerHTML" not in GALLERY_JS and "insertAdjacentHTML" not in GALLERY_JS
 
@@ -336,7 +336,7 @@ def test_training_report_without_its_data_still_shows_completions(run_folder, tm
 def test_report_of_a_real_training_run(tiny_model, shapes_data, grpo_settings, tmp_path):
     """A real (tiny) GRPO run's folder, as training leaves it, gives a page with its curves
     and its sampled completions."""
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.report.training import write_training_report
     from vlmr1_cli.train.run import train
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.recipes import load_recipe
+from vlmr1_cli.recipes.loading import load_recipe
 from vlmr1_cli.train.reward_funcs import TaskReward, build_reward_funcs
 
 IDS = ["s0", "s1", "s2", "s3"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.recipes import load_recipe
+from vlmr1_cli.recipes.loading import load_recipe
 
 
 def _data(shapes_data: Path) -> str:
@@ -205,7 +205,8 @@ def test_adapter_errors_are_one_line(tiny_model, sft_adapter, grpo_recipe, tmp_p
 
 
 def test_the_memory_plan_reads_the_adapters_base(tiny_model, sft_adapter, grpo_recipe, tmp_path):
-    from vlmr1_cli.train.plan_inputs import model_files, plan_for_recipe
+    from vlmr1_cli.train.plan_inputs import plan_for_recipe
+    from vlmr1_cli.train.plan_model import model_files
 
     for extra in (
         [f"model.adapter={sft_adapter}", "model.path=null"],

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.train.tensor_meter import TensorMeter
-from vlmr1_cli.recipes import load_recipe
+from vlmr1_cli.recipes.loading import load_recipe
 from vlmr1_cli.train.memory_plan import GIB
 from vlmr1_cli.train.plan_inputs import plan_for_recipe
 
@@ -309,7 +309,7 @@ def test_parameter_counts_are_the_models_own(tiny_model):
 
     from vlmr1_cli.models.registry import family_for_path
     from vlmr1_cli.train.model_setup import lora_config
-    from vlmr1_cli.train.plan_inputs import model_shape
+    from vlmr1_cli.train.plan_model import model_shape
 
     family = family_for_path(tiny_model)
     peft = {
@@ -332,8 +332,8 @@ def test_parameter_counts_are_the_models_own(tiny_model):
 @pytest.mark.parametrize("size", sorted(QWEN25_VL))
 def test_qwen25_vl_parameter_counts_match_the_published_ones(size, qwen_configs):
     from vlmr1_cli.models.registry import family_for_path
-    from vlmr1_cli.recipes import DEFAULTS
-    from vlmr1_cli.train.plan_inputs import model_shape
+    from vlmr1_cli.recipes.schema import DEFAULTS
+    from vlmr1_cli.train.plan_model import model_shape
 
     shape = model_shape(qwen_configs[size], family_for_path(qwen_configs[size]), DEFAULTS["peft"])
     assert shape.params == PUBLISHED_PARAMETERS[size]

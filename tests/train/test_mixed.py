@@ -14,7 +14,8 @@ from vlmr1_cli.data.loader import interleave, weighted_take
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import PixelLimits
 from vlmr1_cli.models.qwen2_5_vl import Qwen25VL
-from vlmr1_cli.recipes import DEFAULTS, load_recipe
+from vlmr1_cli.recipes.loading import load_recipe
+from vlmr1_cli.recipes.schema import DEFAULTS
 
 HERE = Path(__file__).resolve().parent
 LIMITS = PixelLimits(56 * 56, 112 * 112, 28)

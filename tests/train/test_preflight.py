@@ -6,7 +6,7 @@ import pytest
 
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.recipe_files import packaged_accelerate_dir
-from vlmr1_cli.recipes import load_recipe
+from vlmr1_cli.recipes.loading import load_recipe
 
 DEMO = "demo_shapes_grpo"  # the packaged recipe, by name
 

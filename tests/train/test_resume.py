@@ -28,7 +28,7 @@ def _ids_per_step(out: Path) -> dict[int, list[str]]:
 def test_sigkill_then_resume_matches_an_uninterrupted_run(
     tiny_model, shapes_data, tmp_path, monkeypatch
 ):
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train.run import train
 
     monkeypatch.syspath_prepend(str(HERE))
@@ -138,7 +138,7 @@ def test_sigkill_then_resume_ends_with_bit_identical_weights_and_a_finished_run_
 
     Before the fix the resumed run started from the base weights (the checkpoint's keys did
     not match the model's, transformers issue #43701), so every tensor differed."""
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train.run import train
 
     monkeypatch.syspath_prepend(str(HERE))
@@ -222,7 +222,7 @@ def test_resume_between_two_generations_in_a_later_epoch_is_bit_identical(
     generation and its reuse at step 6. Before the fix the resumed run sampled afresh at step
     6 (the generation buffer was not checkpointed), and from epoch 2 on replayed epoch 1's
     data order (TRL's sampler generator was created afresh)."""
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train import callbacks
     from vlmr1_cli.train.run import train
 
@@ -302,7 +302,7 @@ def test_the_epoch_ordered_sampler_gives_trls_order_whatever_epoch_it_starts_in(
 
 def test_sft_resume_is_bit_identical(tiny_model, shapes_data, tmp_path, monkeypatch):
     """SFT shares the weights fix: before it, the resumed run trained on from the base weights."""
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train import callbacks
     from vlmr1_cli.train.run import train
 

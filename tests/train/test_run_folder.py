@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.recipes import load_recipe
+from vlmr1_cli.recipes.loading import load_recipe
 from vlmr1_cli.train.run_folder import RunFinished, check_output_dir
 
 DEMO = "demo_shapes_grpo"
@@ -235,7 +235,7 @@ def test_launcher_checks_in_the_parent_and_ranks_do_not_recheck(
     calls = []
     monkeypatch.setattr("vlmr1_cli.train.run.train", lambda recipe, **kw: calls.append(kw))
     recipe_file = finished_run.parent / "r.yaml"
-    from vlmr1_cli.recipes import dump_recipe
+    from vlmr1_cli.recipes.loading import dump_recipe
 
     recipe_file.write_text(dump_recipe(load_recipe(DEMO, settings)))
     assert worker.main([str(recipe_file), "--overwrite"]) == 0

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.recipes import load_recipe
+from vlmr1_cli.recipes.loading import load_recipe
 from vlmr1_cli.train.reward_funcs import TaskReward, build_reward_funcs
 from vlmr1_cli.train.samples import SampleLog, SampleLogCallback
 

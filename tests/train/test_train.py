@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.recipes import load_recipe
+from vlmr1_cli.recipes.loading import load_recipe
 
 
 @pytest.fixture

@@ -218,7 +218,7 @@ def register(app: typer.Typer) -> None:
                 "evaluate needs --model and --data (or --gt, --results and --metric to score files)"
             )
         if template is not None:
-            from vlmr1_cli.recipes import check_template
+            from vlmr1_cli.recipes.values import check_template
 
             check_template(
                 template, "--template", value(task)

@@ -42,7 +42,7 @@ def output_option(kind: str, help: str) -> Any:
     return typer.Option("--output", "-o", help=f"Output {kind}: {help}", show_default=False)
 
 
-# numpy's seed range, which training (recipes.SEED) and torch initialisation also keep to: a
+# numpy's seed range, which training (recipes.values.SEED) and torch initialisation also keep to: a
 # larger --seed would be refused deep inside a run (or overflow torch's C long) instead.
 SEED_MAX = 2**32 - 1
 

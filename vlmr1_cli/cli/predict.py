@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
             raise UserError("predict needs --model and --image (and --phrase or --labels)")
         refuse_file_output(output, "the pictures go into")
         if template is not None:
-            from vlmr1_cli.recipes import check_template
+            from vlmr1_cli.recipes.values import check_template
 
             # names the query (as evaluate --template), before any weights load
             task = "rec" if phrase is not None else "ovd" if labels is not None else None

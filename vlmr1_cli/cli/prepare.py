@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vlmr1_cli.cli import prepare_hf
+from vlmr1_cli.cli import prepare_hf, prepare_shapes, prepare_validate
 from vlmr1_cli.cli.options import (
     CONTEXT_SETTINGS,
     BoxRule,
@@ -17,7 +17,6 @@ from vlmr1_cli.cli.options import (
     JsonOpt,
     KeepDrop,
     LabelMode,
-    MaxImagePixelsOpt,
     OutputFileOpt,
     RefcocoDataset,
     RefcocoSplit,
@@ -26,7 +25,6 @@ from vlmr1_cli.cli.options import (
     TextMode,
     count_option,
     flag,
-    output_option,
     seed_option,
     value,
 )
@@ -40,13 +38,7 @@ app = typer.Typer(
     cls=PluginGroup,
 )
 
-# Shapes never overlap and are a quarter to half of the shorter image side: more than this
-# rarely fit (placement is best effort, so a crowded image may still hold fewer).
-MAX_SHAPES = 6
-MIN_CANVAS = 16  # pixels: the smallest shape is 8 px wide
-# Larger images only cost memory (60000 px a side is 10 GB each): every model downscales them
-# (Qwen2.5-VL's default max_pixels is 12.8 M, about 3584 px a side).
-MAX_CANVAS = 4096
+prepare_shapes.register(app)  # shapes: the synthetic dataset, first in the list
 
 
 def _not_an_input(output: Path, inputs, flag: str = "--output") -> None:
@@ -65,71 +57,6 @@ def _not_an_input(output: Path, inputs, flag: str = "--output") -> None:
 
 def _folder_inputs(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     return [p for p in folder.iterdir() if p.suffix.lower() in suffixes] if folder.is_dir() else []
-
-
-@app.command("shapes")
-def shapes(
-    output: Annotated[Path, output_option("folder", "the JSONL files and images/.")],
-    train: Annotated[int, count_option("--train", "Training samples.")] = 2000,
-    eval: Annotated[int, count_option("--eval", "In-domain evaluation samples.")] = 200,
-    ood: Annotated[
-        int, count_option("--ood", "Samples per out-of-domain split (held-out colour-shape pairs).")
-    ] = 200,
-    seed: Annotated[int, seed_option("Random seed; same seed, same bytes.")] = 0,
-    shapes: Annotated[
-        tuple[int, int],
-        typer.Option(
-            "--shapes",
-            min=1,
-            max=MAX_SHAPES,
-            help=f"Min and max shapes per in-domain image (1-{MAX_SHAPES}).",
-        ),
-    ] = (1, 2),
-    ood_shapes: Annotated[
-        tuple[int, int],
-        typer.Option(
-            "--ood-shapes",
-            min=1,
-            max=MAX_SHAPES,
-            help=f"Min and max shapes per eval_ood image (1-{MAX_SHAPES}; eval_ood_pairs uses --shapes).",
-        ),
-    ] = (2, 3),
-    canvas: Annotated[
-        tuple[int, int],
-        typer.Option(
-            "--canvas",
-            min=MIN_CANVAS,
-            max=MAX_CANVAS,
-            help=f"Min and max image side, pixels ({MIN_CANVAS}-{MAX_CANVAS}).",
-        ),
-    ] = (56, 112),
-    json_out: JsonOpt = False,
-) -> None:
-    """Synthetic coloured-shapes REC data (offline; the demo's dataset)."""
-    from vlmr1_cli.cli.output import print_json, print_table
-    from vlmr1_cli.data.shapes import generate_shapes
-
-    for flag_, (low, high) in (
-        ("--shapes", shapes),
-        ("--ood-shapes", ood_shapes),
-        ("--canvas", canvas),
-    ):
-        if low > high:
-            raise typer.BadParameter(f"min {low} is above max {high}", param_hint=f"'{flag_}'")
-    counts = generate_shapes(
-        output,
-        train=train,
-        eval=eval,
-        ood=ood,
-        seed=seed,
-        shapes=shapes,
-        ood_shapes=ood_shapes,
-        canvas=canvas,
-    )
-    if json_out:
-        print_json({"output": str(output), "records": counts})
-        return
-    print_table(f"shapes -> {output}", ["file", "records"], sorted(counts.items()))
 
 
 def _print_summary(title: str, summary, json_out: bool) -> None:
@@ -442,79 +369,5 @@ def lisa(
     _print_summary(f"lisa ({box_rule.value}) -> {output}", s, json_out)
 
 
-@app.command("validate")
-def validate(
-    file: Annotated[
-        Path, typer.Argument(help="JSONL file (schema v1) to check.", show_default=False)
-    ],
-    image_root: Annotated[
-        Path | None,
-        typer.Option(
-            "--image-root", help="Image folder (default: the file's folder).", show_default=False
-        ),
-    ] = None,
-    no_images: Annotated[bool, flag("--no-images", help="Skip the image checks.")] = False,
-    tolerance: Annotated[
-        float, typer.Option("--tolerance", min=0.0, help="Pixels a box may overhang the image.")
-    ] = 1.0,
-    decode: Annotated[
-        bool, flag("--decode", help="Decode every image fully (slower; catches truncated files).")
-    ] = False,
-    allow_absolute: Annotated[
-        bool, flag("--allow-absolute", help="Accept absolute image paths inside the image root.")
-    ] = False,
-    max_lines: Annotated[
-        int, count_option("--max-lines", "Problems printed one per line (all are counted).")
-    ] = 200,
-    max_image_pixels: MaxImagePixelsOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Check every record: schema, images, sizes, boxes, labels. Exit 1 on any problem."""
-    from vlmr1_cli.cli.output import print_json, print_table
-    from vlmr1_cli.data.validate import validate_file
-
-    root = None if no_images else (image_root if image_root is not None else file.parent)
-    rep = validate_file(
-        file,
-        root,
-        tolerance=tolerance,
-        decode=decode,
-        allow_absolute=allow_absolute,
-        max_pixels=max_image_pixels,
-    )
-    if json_out:
-        print_json(
-            {
-                "file": str(file),
-                "ok": rep.ok,
-                "records": rep.records,
-                "records_with_problems": rep.bad_lines,
-                "images_checked": rep.images_checked if root is not None else None,
-                "problem_kinds": dict(sorted(rep.kinds.items())),
-                "problems": [
-                    {"line": line, "message": msg} for line, msg in rep.problems[:max_lines]
-                ],
-                "problems_not_listed": max(0, len(rep.problems) - max_lines),
-            }
-        )
-        if not rep.ok:
-            raise typer.Exit(1)
-        return
-    for line, msg in rep.problems[:max_lines]:
-        typer.echo(f"{file}:{line}: {msg}")
-    if len(rep.problems) > max_lines:
-        typer.echo(
-            f"... {len(rep.problems) - max_lines} more problems (raise --max-lines to see them)"
-        )
-    rows = [
-        ("records", rep.records),
-        ("records with problems", rep.bad_lines),
-        ("images checked", rep.images_checked if root is not None else "skipped"),
-    ]
-    rows += [(f"problem: {k}", n) for k, n in sorted(rep.kinds.items())]
-    print_table(f"validate {file}: {'OK' if rep.ok else 'FAILED'}", ["", "count"], rows)
-    if not rep.ok:
-        raise typer.Exit(1)
-
-
+prepare_validate.register(app)  # validate: checks what the importers wrote
 prepare_hf.register(app)  # hf, to-hf: Hugging Face datasets in and out

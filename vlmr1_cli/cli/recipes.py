@@ -44,7 +44,7 @@ def _description(path: Path) -> str:
 def _recipe_row(name: str, path: Path) -> dict:
     import yaml
 
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
 
     recipe = load_recipe(path)
     tasks = sorted(task for task, items in recipe["rewards"].items() if items is not None)
@@ -157,7 +157,7 @@ def show(
             raise UserError(
                 f"--resolved: '{name}' is an accelerate config, not a recipe (it has no extends)"
             )
-        from vlmr1_cli.recipes import dump_recipe, load_recipe
+        from vlmr1_cli.recipes.loading import dump_recipe, load_recipe
 
         typer.echo(dump_recipe(load_recipe(path)), nl=False)
         return
@@ -206,7 +206,7 @@ def cp(
     if resolved and kind != "recipe":
         raise UserError(f"--resolved: '{name}' is an accelerate config, not a recipe")
     if resolved:
-        from vlmr1_cli.recipes import dump_recipe, load_recipe
+        from vlmr1_cli.recipes.loading import dump_recipe, load_recipe
 
         text = dump_recipe(load_recipe(path))
     else:

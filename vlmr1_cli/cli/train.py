@@ -23,7 +23,8 @@ def _run(
 ) -> None:
     from vlmr1_cli.cli.output import info, print_kv
     from vlmr1_cli.errors import UserError
-    from vlmr1_cli.recipes import check_launch, dump_recipe, load_recipe
+    from vlmr1_cli.recipes.launch_settings import check_launch
+    from vlmr1_cli.recipes.loading import dump_recipe, load_recipe
 
     recipe = load_recipe(recipe_path, overrides)
     if recipe["method"] != method:
@@ -37,7 +38,7 @@ def _run(
             recipe["launch"][key] = value
     check_launch(recipe["launch"], "command line")
     if print_config:
-        from vlmr1_cli.recipes import validate_training
+        from vlmr1_cli.recipes.trl_fields import validate_training
 
         validate_training(recipe)
         typer.echo(dump_recipe(recipe), nl=False)
@@ -81,7 +82,7 @@ def _show_plan(recipe: dict, options: dict, json_out: bool) -> None:
     from rich.table import Table
 
     from vlmr1_cli.cli.output import print_json
-    from vlmr1_cli.recipes import validate_training
+    from vlmr1_cli.recipes.trl_fields import validate_training
     from vlmr1_cli.train.memory_plan import GIB
     from vlmr1_cli.train.plan_inputs import parse_image_size, parse_memory, plan_for_recipe
 

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.report.page import gallery_data, table_html, write_page
+from vlmr1_cli.report.gallery import gallery_data
+from vlmr1_cli.report.page import table_html, write_page
 
 
 def model_names(folders: list[Path]) -> list[str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlmr1_cli.report.page import MODEL_COLORS, gallery_data, kv_table, table_html, write_page
+from vlmr1_cli.report.gallery import MODEL_COLORS, gallery_data
+from vlmr1_cli.report.page import kv_table, table_html, write_page
 
 # How a metrics.json says it was made (shown under the tables when present).
 PROVENANCE = (

@@ -11,7 +11,8 @@ from typing import Any
 
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.geometry import is_number
-from vlmr1_cli.report.page import MODEL_COLORS, esc, gallery_data, kv_table, write_page
+from vlmr1_cli.report.gallery import MODEL_COLORS, gallery_data
+from vlmr1_cli.report.page import esc, kv_table, write_page
 
 # The run folder's files (train/callbacks.py, train/samples.py, train/setup.py; named here
 # because those modules import transformers, which would cost a report seconds).

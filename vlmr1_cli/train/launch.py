@@ -73,7 +73,7 @@ def launch_command(
 def launch(recipe: dict, resume: bool = False, overwrite: bool = False) -> int:
     """Write the resolved recipe, run the workers, and return their exit code; a worker's
     configuration error is raised here as the same one-line UserError."""
-    from vlmr1_cli.recipes import dump_recipe
+    from vlmr1_cli.recipes.loading import dump_recipe
     from vlmr1_cli.secrets import hub_token_env
 
     with tempfile.TemporaryDirectory(prefix="vlmr1-launch-") as tmp:

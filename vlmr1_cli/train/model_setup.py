@@ -48,7 +48,8 @@ def locate_training_model(recipe: dict, revision: str | None) -> tuple[str, Star
     m = recipe["model"]
     path = str(m["path"]) if m.get("path") else None
     if m.get("adapter") is None:
-        assert path is not None  # recipes.validate_training requires model.path without an adapter
+        # recipes.trl_fields.validate_training requires model.path without an adapter
+        assert path is not None
         folder = resolve_model(path, revision)
         recorded, recorded_revision = adapter_origin(folder)
         if recorded is None:

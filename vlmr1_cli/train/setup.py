@@ -13,7 +13,8 @@ from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import ModelFamily, PixelLimits
 from vlmr1_cli.models.loading import META_FILE, read_meta
 from vlmr1_cli.models.registry import family_for_path
-from vlmr1_cli.recipes import dump_recipe, validate_training
+from vlmr1_cli.recipes.loading import dump_recipe
+from vlmr1_cli.recipes.trl_fields import validate_training
 from vlmr1_cli.train import checks, run_folder
 from vlmr1_cli.train.checks import check_data_files
 from vlmr1_cli.train.model_setup import (  # noqa: F401  (apply_freezing, lora_config: re-exported)

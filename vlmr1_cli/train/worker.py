@@ -8,7 +8,7 @@ import sys
 
 def main(argv: list[str]) -> int:
     from vlmr1_cli.launch.workers import worker_main
-    from vlmr1_cli.recipes import load_recipe
+    from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train.run import train
 
     if not argv:
