@@ -234,10 +234,7 @@ def test_two_process_fsdp2_with_a_text_only_rank_finishes(tiny_model):
 
     ok = run(keep=True)
     assert ok.returncode == 0, ok.stderr[-3000:]
-    ranks = {
-        r["rank"]: r
-        for r in map(json.loads, (line for line in ok.stdout.splitlines() if line.startswith("{")))
-    }
+    ranks = {r["rank"]: r for r in _json_objects(ok.stdout)}
     assert ranks[0]["dummy_runs"] == 0 and ranks[1]["dummy_runs"] == 2
     # gradients are averaged over the ranks, so rank 1 holds rank 0's image gradient / 2
     assert ranks[0]["fsdp_units"] > 2 and ranks[0]["vision_grads"] == ranks[1]["vision_grads"] > 0
@@ -293,6 +290,17 @@ def _worker(model_dir: str, keep: bool) -> None:
         flush=True,
     )
     dist.destroy_process_group()
+
+
+def _json_objects(text: str) -> list[dict]:
+    """Every `{"rank": ...}` object printed by the ranks: two processes share one stdout, so
+    their lines can run together (`{...}{...}`)."""
+    decoder, out, i = json.JSONDecoder(), [], text.find('{"rank"')
+    while i != -1:
+        obj, end = decoder.raw_decode(text, i)
+        out.append(obj)
+        i = text.find('{"rank"', end)
+    return out
 
 
 if __name__ == "__main__":
