@@ -159,7 +159,7 @@ def test_preset_reloads_with_its_limits_and_module_names(preset, family_model):
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from vlmr1_cli.train.setup import apply_freezing
+    from vlmr1_cli.train.model_setup import apply_freezing
 
     path = family_model(preset)
     name, limits = PRESET_FAMILIES[preset]

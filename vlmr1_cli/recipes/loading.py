@@ -155,7 +155,6 @@ def load_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         for part in reversed(parts):
             nested = {part: nested}
         recipe = _merge(recipe, nested, f"--set {key}")
-    recipe["_source"] = str(path) if path else None
     normalise_data(recipe)
     if recipe["method"] not in ("grpo", "sft"):
         raise UserError(f"{where}: key 'method': must be grpo or sft, got {recipe['method']!r}")

@@ -58,7 +58,9 @@ def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
     samples = SampleLog(int(recipe["training"].get("num_completions_to_print") or DEFAULT_LIMIT))
     funcs, weights = build_reward_funcs(recipe, samples)
     args = setup.trainer_args(ctx, {"reward_weights": weights})
-    model = load_policy_model(ctx.model_path, ctx.family, recipe)
+    model = load_policy_model(
+        ctx.model_path, ctx.family, recipe, ctx.adapter.folder if ctx.adapter else None
+    )
     trainer = trainer_class()(
         model=model,
         reward_funcs=funcs,

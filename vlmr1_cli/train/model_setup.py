@@ -20,9 +20,6 @@ def check_model_weights(model_path: str, recipe: dict) -> None:
     check_model_files(model_path, label=str(recipe["model"]["path"] or model_path))
 
 
-ADAPTER_FOLDER = "_adapter_folder"  # the recipe's private key: set by setup.prepare_run
-
-
 @dataclass(frozen=True)
 class StartingAdapter:
     """A LoRA adapter that training continues from, unmerged."""
@@ -158,7 +155,9 @@ def _load_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
-def load_policy_model(model_path: str, family: ModelFamily, recipe: dict):
+def load_policy_model(
+    model_path: str, family: ModelFamily, recipe: dict, adapter_folder: str | None = None
+):
     """The model to train: the checkpoint (local files only) with the recipe's dtype,
     attention implementation and freezing. (Inference loads with `models.loading.load_model`.)"""
     import torch
@@ -183,8 +182,8 @@ def load_policy_model(model_path: str, family: ModelFamily, recipe: dict):
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UserError(f"{m['path'] or model_path}: cannot load model: {first}") from None
     apply_freezing(model, family, recipe["freeze"])
-    if recipe.get(ADAPTER_FOLDER):
-        model = load_trainable_adapter(model, recipe[ADAPTER_FOLDER], model_path)
+    if adapter_folder:  # the LoRA adapter training continues from (model.adapter)
+        model = load_trainable_adapter(model, adapter_folder, model_path)
     return model
 
 

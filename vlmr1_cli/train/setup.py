@@ -17,12 +17,7 @@ from vlmr1_cli.recipes.loading import dump_recipe
 from vlmr1_cli.recipes.trl_fields import validate_training
 from vlmr1_cli.train import checks, run_folder
 from vlmr1_cli.train.checks import check_data_files
-from vlmr1_cli.train.model_setup import (  # noqa: F401  (apply_freezing, lora_config: re-exported)
-    ADAPTER_FOLDER,
-    StartingAdapter,
-    apply_freezing,
-    lora_config,
-)
+from vlmr1_cli.train.model_setup import StartingAdapter
 
 RECIPE_FILE = "vlmr1_recipe.yaml"
 
@@ -82,7 +77,6 @@ def prepare_run(
     resume_from = run_folder.check_output_dir(out, resume, overwrite, recipe, launched)
     # Hub ids download; an adapter (model.adapter, or model.path naming one) gives its base
     model_path, adapter = locate_training_model(recipe, model_revision(recipe))
-    recipe[ADAPTER_FOLDER] = adapter.folder if adapter else None  # for load_policy_model
     if adapter and overwrite and Path(adapter.folder).resolve() == out.resolve():
         raise UserError(
             f"recipe: key 'training.output_dir': {out} is the adapter being trained "

@@ -28,7 +28,9 @@ def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
     # max_length=None: the default 1024 can cut through image tokens (docs/environment.md §6).
     extra = {} if "max_length" in recipe["training"] else {"max_length": None}
     args = setup.trainer_args(ctx, extra)
-    model = load_policy_model(ctx.model_path, ctx.family, recipe)
+    model = load_policy_model(
+        ctx.model_path, ctx.family, recipe, ctx.adapter.folder if ctx.adapter else None
+    )
     trainer = trainer_class()(
         model=model,
         args=args,
