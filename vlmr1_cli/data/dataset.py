@@ -1,15 +1,64 @@
 """The training `datasets.Dataset`: one or more JSONL sources, each read through its Arrow
-cache (arrow_cache.py), mixed by weight and interleaved; images load lazily (loader.py)."""
+cache (arrow_cache.py), mixed by weight and interleaved; images load lazily (loader.py).
+
+`prepare_mix` checks and caches the sources and computes the mix (a `PreparedMix`: the Arrow
+files and the row order); `open_mix` opens it without checking again. The training launcher
+prepares once and hands the `PreparedMix` to its ranks (`save`/`load`)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vlmr1_cli.data.arrow_cache import cached_rows
 from vlmr1_cli.data.loader import _materialise, interleave_order, weighted_indices
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import ModelFamily, PixelLimits
+
+
+@dataclass
+class PreparedMix:
+    """A mixed dataset ready to open: its sources' Arrow files (in order), the row order over
+    their concatenation (None: every row once, in order) and the fingerprint of the mix."""
+
+    entries: list[str]
+    indices: Any = None  # a numpy integer array
+    fingerprint: str | None = None
+
+    def save(self, folder: Path, name: str) -> dict:
+        """Write the row order to `folder/<name>.npy`; the rest is returned as JSON-ready."""
+        import numpy as np
+
+        order = None
+        if self.indices is not None:
+            order = str(folder / f"{name}.npy")
+            with open(order, "wb") as fh:
+                np.save(fh, self.indices, allow_pickle=False)
+        return {"entries": self.entries, "indices": order, "fingerprint": self.fingerprint}
+
+    @classmethod
+    def load(cls, saved: dict) -> PreparedMix:
+        import numpy as np
+
+        order = saved["indices"]
+        return cls(
+            list(saved["entries"]),
+            None if order is None else np.load(order, allow_pickle=False),
+            saved["fingerprint"],
+        )
+
+
+def open_mix(mix: PreparedMix):
+    """The `datasets.Dataset` of a prepared mix (memory-mapped; images load when read)."""
+    from datasets import Dataset, concatenate_datasets
+
+    tables = [Dataset.from_file(entry) for entry in mix.entries]
+    ds = tables[0] if len(tables) == 1 else concatenate_datasets(tables)
+    if mix.indices is not None:
+        ds = ds.select(mix.indices.tolist(), new_fingerprint=mix.fingerprint)
+    return ds.with_transform(_materialise)
 
 
 def build_dataset(
@@ -23,7 +72,34 @@ def build_dataset(
     check_images: bool = True,
     cache_dir: str | Path | None = None,
 ):
-    """One `datasets.Dataset` from one or more JSONL sources with image roots and weights.
+    """One `datasets.Dataset` from one or more JSONL sources (`prepare_mix`, then `open_mix`)."""
+    return open_mix(
+        prepare_mix(
+            sources,
+            family,
+            limits,
+            prompt_cfg,
+            with_answers,
+            seed,
+            max_samples,
+            check_images,
+            cache_dir,
+        )
+    )
+
+
+def prepare_mix(
+    sources: list[dict],
+    family: ModelFamily,
+    limits: PixelLimits,
+    prompt_cfg: dict,
+    with_answers: bool = False,
+    seed: int = 0,
+    max_samples: int | None = None,
+    check_images: bool = True,
+    cache_dir: str | Path | None = None,
+) -> PreparedMix:
+    """The mix of one or more JSONL sources with image roots and weights.
 
     A source's `weight` says how many times each of its records is used per epoch (1: once,
     2: twice, 0.5: a seeded half), so weights set both the mix and the epoch size. Sources are
@@ -37,7 +113,6 @@ def build_dataset(
     import hashlib
 
     import numpy as np
-    from datasets import concatenate_datasets
 
     tables, picks, keys = [], [], []
     for k, src in enumerate(sources):
@@ -68,12 +143,13 @@ def build_dataset(
         indices = (np.concatenate(picks) + np.repeat(offsets, [len(p) for p in picks]))[
             starts[source] + item
         ]
-    ds = tables[0] if len(tables) == 1 else concatenate_datasets(tables)
-    if not (len(indices) == len(ds) and np.array_equal(indices, np.arange(len(ds)))):
-        # The fingerprint names the mix, so datasets need not hash millions of indices.
-        mix = hashlib.sha256(json.dumps([keys, seed]).encode()).hexdigest()[:32]
-        ds = ds.select(indices.tolist(), new_fingerprint=mix)
-    return ds.with_transform(_materialise)
+    entries = [table.cache_files[0]["filename"] for table in tables]
+    rows = sum(len(t) for t in tables)
+    if len(indices) == rows and np.array_equal(indices, np.arange(rows)):
+        return PreparedMix(entries)
+    # The fingerprint names the mix, so datasets need not hash millions of indices.
+    mix = hashlib.sha256(json.dumps([keys, seed]).encode()).hexdigest()[:32]
+    return PreparedMix(entries, indices, mix)
 
 
 def dataset_composition(ds) -> tuple[set[str], int, int]:
