@@ -25,9 +25,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench import gpu_step
 from bench.summary import emit
+
+if TYPE_CHECKING:
+    from vlmr1_cli.recipes.schema import Recipe
 
 # Qwen2.5-VL-3B-Instruct's config.json dimensions
 gpu_step.SIZES.setdefault(
@@ -51,6 +55,7 @@ def grpo_arm(args, model_dir: Path, data: Path, out: Path, lora: bool) -> dict:
 
     from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train.grpo import build_trainer
+    from vlmr1_cli.train.setup import prepare_run
 
     settings = gpu_step.settings(args, out)
     settings["learning_rate"] = 1e-5 if lora else 1e-6
@@ -77,12 +82,12 @@ def grpo_arm(args, model_dir: Path, data: Path, out: Path, lora: bool) -> dict:
         )
     )
     recipe = load_recipe(recipe_path)
-    result = gpu_step.measure(build_trainer(recipe), args)
+    result = gpu_step.measure(build_trainer(prepare_run(recipe)), args)
     result["plan"] = memory_plan(recipe, result)
     return result
 
 
-def memory_plan(recipe: dict, measured: dict) -> dict:
+def memory_plan(recipe: Recipe, measured: dict) -> dict:
     """The plan's per-device peak beside the measured one (CUDA only: the plan is for GPUs)."""
     import torch
 

@@ -200,6 +200,7 @@ def run_vlmr1(args, model_dir: Path, data: Path, out: Path) -> dict:
 
     from vlmr1_cli.recipes.loading import load_recipe
     from vlmr1_cli.train.grpo import build_trainer
+    from vlmr1_cli.train.setup import prepare_run
 
     recipe_path = out.parent / "recipe.yaml"
     recipe_path.write_text(
@@ -222,7 +223,7 @@ def run_vlmr1(args, model_dir: Path, data: Path, out: Path) -> dict:
             }
         )
     )
-    trainer = build_trainer(load_recipe(recipe_path))
+    trainer = build_trainer(prepare_run(load_recipe(recipe_path)))
     return measure(trainer, args)
 
 

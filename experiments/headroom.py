@@ -125,11 +125,11 @@ def main() -> int:
         from vlmr1_cli.recipes.loading import load_recipe
 
         recipe = load_recipe("demo_shapes_grpo")
-        args.template = args.template or recipe["prompt"]["templates"]["rec"]
+        args.template = args.template or recipe.prompt.templates["rec"]
         args.temperature = (
             args.temperature
             if args.temperature is not None
-            else float(recipe["training"]["temperature"])
+            else float(recipe.training["temperature"])
         )
     specs = [m.split("=", 1) for m in args.models]
     if any(len(s) != 2 for s in specs):

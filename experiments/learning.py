@@ -22,6 +22,7 @@ every seed and by >= 3 points on average, and the format rate stays >= 95%.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -56,8 +57,8 @@ def control_rewards(cfg, grpo_set: list[str], control: str = "permuted") -> str:
     (experiments/controls.py): its values permuted across samples, or scored against other prompts' boxes."""
     from vlmr1_cli.recipes.loading import load_recipe
 
-    items = load_recipe(Path(cfg.recipes_dir) / "demo_shapes_grpo.yaml", grpo_set)["rewards"]["rec"]
-    items = [{"name": i} if isinstance(i, str) else dict(i) for i in items]
+    terms = load_recipe(Path(cfg.recipes_dir) / "demo_shapes_grpo.yaml", grpo_set).rewards["rec"]
+    items = [dataclasses.asdict(term) for term in terms]
     if not any(i["name"] == "rec_iou" for i in items):
         raise SystemExit("learning: the GRPO recipe has no rec_iou reward to shuffle")
     for i in items:
@@ -70,7 +71,7 @@ def final_lr(cfg, sft_set: list[str]) -> float:
     """The learning rate the SFT warm start ends at (its peak times any cosine floor)."""
     from vlmr1_cli.recipes.loading import load_recipe
 
-    t = load_recipe(Path(cfg.recipes_dir) / "demo_shapes_sft.yaml", sft_set)["training"]
+    t = load_recipe(Path(cfg.recipes_dir) / "demo_shapes_sft.yaml", sft_set).training
     peak = float(t["learning_rate"])
     if t.get("lr_scheduler_type") == "cosine_with_min_lr":
         kw = t.get("lr_scheduler_kwargs") or {}

@@ -50,16 +50,15 @@ def test_control_keeps_the_recipes_reward_options():
     from vlmr1_cli.recipes.loading import load_recipe
 
     cfg = DemoConfig()
-    real = load_recipe("demo_shapes_grpo")["rewards"]["rec"]
+    real = load_recipe("demo_shapes_grpo").rewards["rec"]
     control = load_recipe("demo_shapes_grpo", [learning.control_rewards(cfg, [])])
-    control = control["rewards"]["rec"]
-    assert [c["name"] for c in control] == [
-        "experiments.controls:permuted_rec_iou" if r["name"] == "rec_iou" else r["name"]
-        for r in real
+    control = control.rewards["rec"]
+    assert [c.name for c in control] == [
+        "experiments.controls:permuted_rec_iou" if r.name == "rec_iou" else r.name for r in real
     ]
-    assert [c.get("options") for c in control] == [r.get("options") for r in real]
+    assert [(c.options, c.weight) for c in control] == [(r.options, r.weight) for r in real]
     other = load_recipe("demo_shapes_grpo", [learning.control_rewards(cfg, [], "other-box")])
-    assert "experiments.controls:shuffled_rec_iou" in [c["name"] for c in other["rewards"]["rec"]]
+    assert "experiments.controls:shuffled_rec_iou" in [c.name for c in other.rewards["rec"]]
 
 
 def test_summary_gaps_and_reward_curve_key():
@@ -139,7 +138,7 @@ def test_compute_matched_sft_starts_at_the_warm_starts_final_rate():
     from vlmr1_cli.recipes.loading import load_recipe
 
     cfg = DemoConfig()
-    t = load_recipe("demo_shapes_sft")["training"]
+    t = load_recipe("demo_shapes_sft").training
     floor = float(t.get("lr_scheduler_kwargs", {}).get("min_lr_rate", 0.0)) * float(
         t["learning_rate"]
     )

@@ -156,9 +156,10 @@ def test_a_sharded_index_naming_a_missing_shard_is_refused(model_copy):
 
 def resume_from(out: Path) -> str | None:
     """The checkpoint `--resume` picks in `out` (the run's folder checks, as training runs them)."""
+    from vlmr1_cli.recipes.schema import ModelSettings, Recipe
     from vlmr1_cli.train.run_folder import check_output_dir
 
-    recipe = {"training": {"max_steps": 100}, "model": {"path": "some-model"}}
+    recipe = Recipe(model=ModelSettings(path="some-model"), training={"max_steps": 100})
     return check_output_dir(out, resume=True, overwrite=False, recipe=recipe)
 
 

@@ -9,6 +9,7 @@ from vlmr1_cli.recipe_files import (
     packaged_recipes_dir,
 )
 from vlmr1_cli.recipes.loading import dump_recipe, load_recipe, parse_scalar
+from vlmr1_cli.recipes.schema import DataSource, Recipe, RewardTerm
 from vlmr1_cli.recipes.trl_fields import validate_training
 
 PACKAGED = packaged_recipes_dir()
@@ -29,10 +30,10 @@ def test_overrides_and_bare_training_keys(tmp_path):
         p,
         ["max_steps=2", "training.learning_rate=1e-5", "model.dtype=bfloat16", "peft.enabled=true"],
     )
-    assert r["training"] == {"learning_rate": 1e-5, "max_steps": 2}
-    assert r["model"]["dtype"] == "bfloat16" and r["peft"]["enabled"] is True
-    assert r["data"]["train"] == [
-        {"path": "x.jsonl", "image_root": ".", "weight": 1.0, "max_samples": None}
+    assert r.training == {"learning_rate": 1e-5, "max_steps": 2, "output_dir": "runs/grpo"}
+    assert r.model.dtype == "bfloat16" and r.peft.enabled is True
+    assert r.data.train == [
+        DataSource(path="x.jsonl", image_root=".", weight=1.0, max_samples=None)
     ]
 
 
@@ -47,9 +48,11 @@ def test_unknown_keys_name_the_closest(tmp_path):
 
 def test_training_keys_validated_against_trl(tmp_path):
     p = _write(tmp_path, "model: {path: m}\ntraining: {learning_rat: 1}\n")
-    r = load_recipe(p)
+    # load_recipe runs the check itself, and so does validate_training on a training section
     with pytest.raises(UserError, match=r"training.learning_rat.*learning_rate"):
-        validate_training(r)
+        load_recipe(p)
+    with pytest.raises(UserError, match=r"training.learning_rat.*learning_rate"):
+        validate_training("grpo", {"learning_rat": 1})
 
 
 def test_invalid_yaml_names_line(tmp_path):
@@ -94,16 +97,17 @@ def test_every_recipe_and_accelerate_config_is_packaged():
 @pytest.mark.parametrize("name", sorted(packaged_recipes()))
 def test_shipped_recipes_resolve(name):
     r = load_recipe(name)
-    validate_training(r)
+    assert isinstance(r, Recipe)
+    validate_training(r.method, r.training)
     assert "training" in dump_recipe(r)
 
 
 # ----------------------------------------------------------------------------- paper recipes
 
 
-def _paper(name: str) -> dict:
+def _paper(name: str) -> Recipe:
     r = load_recipe(name)  # "rec_refcoco.yaml": a packaged name, with or without .yaml
-    validate_training(r)
+    validate_training(r.method, r.training)
     return r
 
 
@@ -116,11 +120,9 @@ def _paper(name: str) -> dict:
 )
 def test_paper_recipes_carry_the_papers_settings(name, beta, rewards):
     r = _paper(name)
-    assert r["method"] == "grpo"
-    assert (
-        r["model"]["path"] == "Qwen/Qwen2.5-VL-3B-Instruct" and r["model"]["frame"] == "qwen25_abs"
-    )
-    t = r["training"]
+    assert r.method == "grpo"
+    assert r.model.path == "Qwen/Qwen2.5-VL-3B-Instruct" and r.model.frame == "qwen25_abs"
+    t = r.training
     assert (t["num_generations"], t["temperature"], t["num_iterations"], t["epsilon"]) == (
         8,
         0.9,
@@ -134,13 +136,10 @@ def test_paper_recipes_carry_the_papers_settings(name, beta, rewards):
         "grpo",
     )
     assert t["bf16"] is True and t["scale_rewards"] == "group"
-    got = {
-        task: [(i["name"], i.get("options") or {}) for i in items]
-        for task, items in r["rewards"].items()
-        if items is not None
-    }
+    got = {task: [(term.name, term.options) for term in terms] for task, terms in r.rewards.items()}
     assert got == rewards
-    assert all(Path(s["path"]).name.endswith(".jsonl") for s in r["data"]["train"])
+    assert all(term.weight == 1.0 for terms in r.rewards.values() for term in terms)
+    assert all(Path(s.path).name.endswith(".jsonl") for s in r.data.train)
 
 
 def test_lora_and_sft_variants_share_model_data_and_prompt():
@@ -149,23 +148,23 @@ def test_lora_and_sft_variants_share_model_data_and_prompt():
         ("ovd_d3.yaml", "ovd_d3_lora.yaml"),
     ):
         a, b = _paper(full), _paper(lora)
-        assert b["peft"]["enabled"] and not b["peft"]["include_vision"] and not a["peft"]["enabled"]
-        assert (a["data"], a["prompt"], a["rewards"], a["training"]["beta"]) == (
-            b["data"],
-            b["prompt"],
-            b["rewards"],
-            b["training"]["beta"],
+        assert b.peft.enabled and not b.peft.include_vision and not a.peft.enabled
+        assert (a.data, a.prompt, a.rewards, a.training["beta"]) == (
+            b.data,
+            b.prompt,
+            b.rewards,
+            b.training["beta"],
         )
     for grpo, sft in (
         ("rec_refcoco.yaml", "sft_rec_refcoco.yaml"),
         ("ovd_d3.yaml", "sft_ovd_d3.yaml"),
     ):
         a, b = _paper(grpo), _paper(sft)
-        assert b["method"] == "sft" and a["data"]["train"] == b["data"]["train"]
-        assert a["model"]["path"] == b["model"]["path"]
+        assert b.method == "sft" and a.data.train == b.data.train
+        assert a.model.path == b.model.path
         task = "rec" if grpo.startswith("rec") else "ovd"
-        assert a["prompt"]["templates"][task] == b["prompt"]["templates"][task]
-        assert (b["training"]["learning_rate"], b["training"]["num_train_epochs"]) == (1e-6, 2)
+        assert a.prompt.templates[task] == b.prompt.templates[task]
+        assert (b.training["learning_rate"], b.training["num_train_epochs"]) == (1e-6, 2)
 
 
 def test_extends_merges_mappings_and_null_removes(tmp_path):
@@ -178,11 +177,14 @@ def test_extends_merges_mappings_and_null_removes(tmp_path):
         "training: {max_steps: null, learning_rate: 1e-5}\n",
     )
     r = load_recipe(child)
-    assert r["model"] == {**r["model"], "path": "m", "dtype": "bfloat16"}
-    assert r["rewards"] == {"ovd": ["od_length"]}
-    assert r["training"] == {"beta": 0.04, "learning_rate": "1e-5"}
-    validate_training(r)
-    assert r["training"]["learning_rate"] == 1e-5  # YAML 1.1 reads 1e-5 as text; TRL wants a float
+    assert r.model.path == "m" and r.model.dtype == "bfloat16"
+    assert r.rewards == {"ovd": [RewardTerm(name="od_length", weight=1.0, options={})]}
+    # YAML 1.1 reads 1e-5 as text; TRL wants a float, and load_recipe's check converts it
+    assert r.training == {"beta": 0.04, "learning_rate": 1e-5, "output_dir": "runs/grpo"}
+    assert isinstance(r.training["learning_rate"], float)
+    training = {"beta": 0.04, "learning_rate": "1e-5"}
+    validate_training("grpo", training)  # in place
+    assert training["learning_rate"] == 1e-5 and isinstance(training["learning_rate"], float)
     _write(tmp_path, "extends: r.yaml\n")
     with pytest.raises(UserError, match="cycle"):
         load_recipe(tmp_path / "r.yaml")
@@ -194,11 +196,14 @@ def test_extends_merges_mappings_and_null_removes(tmp_path):
 def test_training_values_are_type_checked(tmp_path):
     p = _write(tmp_path, "model: {path: m}\n")
     with pytest.raises(UserError, match=r"training.num_generations.*expected int"):
-        validate_training(load_recipe(p, ["num_generations=eight"]))
+        load_recipe(p, ["num_generations=eight"])
     with pytest.raises(UserError, match=r"training.bf16.*expected true or false"):
-        validate_training(load_recipe(p, ["bf16=3"]))
+        load_recipe(p, ["bf16=3"])
+    with pytest.raises(UserError, match=r"training.num_generations.*expected int"):
+        validate_training("grpo", {"num_generations": "eight"})
     r = load_recipe(p, ["report_to=[tensorboard, wandb]", "use_vllm=true", "vllm_mode=server"])
-    validate_training(r)  # lists and strings are TRL's to check
+    validate_training(r.method, r.training)  # lists and strings are TRL's to check
+    assert r.training["report_to"] == ["tensorboard", "wandb"]
 
 
 def test_launch_keys_are_checked(tmp_path):
@@ -266,13 +271,13 @@ def test_print_config_shows_the_resolved_recipe():
 def test_a_recipe_is_a_file_first_then_a_packaged_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     packaged = load_recipe(PACKAGED / "rec_refcoco.yaml")
-    assert load_recipe("rec_refcoco")["training"] == packaged["training"]
-    assert load_recipe("rec_refcoco.yaml")["training"] == packaged["training"]
+    assert load_recipe("rec_refcoco").training == packaged.training
+    assert load_recipe("rec_refcoco.yaml").training == packaged.training
     # a file of that name in the working directory wins over the packaged recipe
     (tmp_path / "rec_refcoco.yaml").write_text("model: {path: mine}\n")
-    assert load_recipe("rec_refcoco.yaml")["model"]["path"] == "mine"
+    assert load_recipe("rec_refcoco.yaml").model.path == "mine"
     assert (
-        load_recipe("rec_refcoco")["model"]["path"] == "Qwen/Qwen2.5-VL-3B-Instruct"
+        load_recipe("rec_refcoco").model.path == "Qwen/Qwen2.5-VL-3B-Instruct"
     )  # no file 'rec_refcoco'
 
 
@@ -302,54 +307,54 @@ def test_config_file_takes_a_packaged_accelerate_config_name(tmp_path):
 
     p = _write(tmp_path, "model: {path: m}\n")
     r = load_recipe(p, ["launch.config_file=zero2"])
-    assert r["launch"]["config_file"] == str(packaged_accelerate_configs()["zero2"])
-    assert load_recipe(p, ["launch.config_file=fsdp.yaml"])["launch"]["config_file"].endswith(
-        "fsdp.yaml"
-    )
+    assert r.launch.config_file == str(packaged_accelerate_configs()["zero2"])
+    fsdp = load_recipe(p, ["launch.config_file=fsdp.yaml"]).launch.config_file
+    assert fsdp is not None and fsdp.endswith("fsdp.yaml")
     with pytest.raises(
         UserError,
         match=r"key 'launch.config_file': accelerate config 'zero5': no such file.*"
         r"did you mean: zero",
     ):
         load_recipe(p, ["launch.config_file=zero5"])
-    # launch.py resolves a name itself too (a recipe dict built without load_recipe)
-    cmd = launch_command({"config_file": "ddp"}, tmp_path / "r.yaml", False, tmp_path)
+    # the launcher passes on the file the name resolved to when the recipe loaded
+    launch = load_recipe(p, ["launch.config_file=ddp"]).launch
+    cmd = launch_command(launch, tmp_path / "handover", tmp_path)
     assert cmd[cmd.index("--config_file") + 1] == str(packaged_accelerate_configs()["ddp"])
     with pytest.raises(UserError, match="launch.config_file.*'nope'"):
-        launch_command({"config_file": "nope"}, tmp_path / "r.yaml", False, tmp_path)
+        load_recipe(p, ["launch.config_file=nope"])
 
 
 def test_a_user_recipe_extends_a_packaged_one(tmp_path):
     child = _write(tmp_path, "extends: rec_refcoco.yaml\ntraining: {learning_rate: 2.0e-6}\n")
     r = load_recipe(child)
     base = load_recipe("rec_refcoco")
-    assert r["training"] == {**base["training"], "learning_rate": 2e-6}
-    assert r["rewards"] == base["rewards"] and r["model"]["path"] == "Qwen/Qwen2.5-VL-3B-Instruct"
+    assert r.training == {**base.training, "learning_rate": 2e-6}
+    assert r.rewards == base.rewards and r.model.path == "Qwen/Qwen2.5-VL-3B-Instruct"
 
 
 def test_a_file_beside_wins_over_the_packaged_base(tmp_path):
     """A copied LoRA recipe next to a copied (edited) base reads that base; alone, the packaged one."""
     lora = tmp_path / "rec_refcoco_lora.yaml"
     lora.write_text((PACKAGED / "rec_refcoco_lora.yaml").read_text())
-    assert load_recipe(lora)["training"]["learning_rate"] == 1e-5
-    assert load_recipe(lora)["model"]["path"] == "Qwen/Qwen2.5-VL-3B-Instruct"
+    assert load_recipe(lora).training["learning_rate"] == 1e-5
+    assert load_recipe(lora).model.path == "Qwen/Qwen2.5-VL-3B-Instruct"
     (tmp_path / "rec_refcoco.yaml").write_text(
         "model: {path: my-model}\nrewards: {rec: [rec_iou]}\n"
     )
     r = load_recipe(lora)
     assert (
-        r["model"]["path"] == "my-model"
-        and r["rewards"] == {"rec": ["rec_iou"]}
-        and r["peft"]["r"] == 64
+        r.model.path == "my-model"
+        and r.rewards == {"rec": [RewardTerm(name="rec_iou", weight=1.0, options={})]}
+        and r.peft.r == 64
     )
 
 
 def test_packaged_recipes_extend_packaged_ones():
     """ovd_d3_lora -> ovd_d3 -> rec_refcoco, all inside the package."""
     r = load_recipe("ovd_d3_lora")
-    assert r["peft"]["enabled"] and r["training"]["beta"] == 0.0
-    assert r["training"]["temperature"] == 0.9  # from rec_refcoco
-    assert "rec" not in {k for k, v in r["rewards"].items() if v is not None}
+    assert r.peft.enabled and r.training["beta"] == 0.0
+    assert r.training["temperature"] == 0.9  # from rec_refcoco
+    assert "rec" not in r.rewards and "ovd" in r.rewards  # ovd_d3 sets rewards.rec to null
 
 
 def test_extends_cycles_across_user_files_are_found(tmp_path):
@@ -445,11 +450,11 @@ def test_bad_values_in_a_file(tmp_path, text, message):
 
 def test_empty_sections_keep_their_defaults(tmp_path):
     r = load_recipe(_write(tmp_path, "model: {path: m}\ntraining:\npeft:\n"))
-    assert r["training"] == {} and r["peft"]["r"] == 8
+    assert r.training == {"output_dir": "runs/grpo"} and r.peft.r == 8
     r = load_recipe(
         _write(tmp_path, "model: {path: m, trust_remote_code: no}\n")
     )  # YAML 1.1 boolean
-    assert r["model"]["trust_remote_code"] is False
+    assert r.model.trust_remote_code is False
 
 
 def test_a_recipe_that_is_not_utf8_is_one_line(tmp_path):
@@ -494,7 +499,7 @@ def test_a_recipe_that_is_not_utf8_is_one_line(tmp_path):
 def test_trl_numbers_and_booleans_are_checked(tmp_path, setting, message):
     p = _write(tmp_path, _MINIMAL)
     with pytest.raises(UserError, match=message):
-        validate_training(load_recipe(p, [setting]))
+        load_recipe(p, [setting])
 
 
 def test_trl_values_in_range_pass(tmp_path):
@@ -513,10 +518,10 @@ def test_trl_values_in_range_pass(tmp_path):
             "save_total_limit=0",
         ],
     )
-    validate_training(r)
-    assert r["training"]["save_strategy"] == "no"  # TRL's enum keeps its "no"
-    assert r["training"]["max_steps"] == -1 and r["training"]["bf16"] is False
-    assert r["training"]["learning_rate"] == 1e-6
+    validate_training(r.method, r.training)
+    assert r.training["save_strategy"] == "no"  # TRL's enum keeps its "no"
+    assert r.training["max_steps"] == -1 and r.training["bf16"] is False
+    assert r.training["learning_rate"] == 1e-6
 
 
 def test_model_loading_never_reads_a_string_as_remote_code_on(monkeypatch):
@@ -534,9 +539,11 @@ def test_model_loading_never_reads_a_string_as_remote_code_on(monkeypatch):
     monkeypatch.setattr(
         transformers.AutoModelForImageTextToText, "from_pretrained", fake_from_pretrained
     )
+    from vlmr1_cli.recipes.schema import ModelSettings
+
     for value in ("no", "false", True):
+        # a recipe built by hand, past load_recipe's check that refuses these strings
+        recipe = Recipe(model=ModelSettings(path="m", trust_remote_code=value))
         with pytest.raises(UserError, match="cannot load model"):
-            load_policy_model(
-                "m", None, {"model": {"path": "m", "trust_remote_code": value}, "freeze": {}}
-            )
+            load_policy_model("m", None, recipe)
     assert seen == [False, False, True]

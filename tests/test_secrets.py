@@ -4,6 +4,7 @@ recipe and model card, the launcher's recipe for workers) and never uploaded (`p
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from vlmr1_cli.recipes.loading import dump_recipe, load_recipe
+from vlmr1_cli.recipes.schema import Recipe
 from vlmr1_cli.secrets import (
     REDACTED,
     TOKEN_ENV,
@@ -84,20 +86,22 @@ def test_the_trainer_config_never_holds_the_token(monkeypatch, tmp_path):
     from vlmr1_cli.train.setup import trainer_args
 
     monkeypatch.setenv(TOKEN_ENV, "hf_a_read_token_from_the_shell")
-    recipe = {
-        "method": "grpo",
-        "training": {"hub_token": TOKEN, "output_dir": str(tmp_path), "report_to": "none"},
-    }
+    recipe = Recipe(
+        method="grpo",
+        training={"hub_token": TOKEN, "output_dir": str(tmp_path), "report_to": "none"},
+    )
     cfg = trainer_args(SimpleNamespace(recipe=recipe))
     assert cfg.hub_token is None
     assert os.environ[TOKEN_ENV] == TOKEN  # the recipe's token wins, as TRL's hub_token did
-    assert recipe["training"]["hub_token"] == TOKEN
+    assert recipe.training["hub_token"] == TOKEN
     # a redacted copy (a worker's recipe) leaves the token the launcher passed alone
     monkeypatch.setenv(TOKEN_ENV, "hf_passed_by_the_launcher")
     training = {"hub_token": REDACTED}
     take_hub_token(training)
     assert "hub_token" not in training and os.environ[TOKEN_ENV] == "hf_passed_by_the_launcher"
-    assert hub_token_env({"training": {"hub_token": REDACTED}}) == {}
+    assert hub_token_env({"hub_token": REDACTED}) == {}
+    assert hub_token_env({"hub_token": TOKEN}) == {TOKEN_ENV: TOKEN}
+    assert hub_token_env({}) == {}
 
 
 def test_print_config_hides_the_token(tmp_path):
@@ -110,13 +114,16 @@ def test_print_config_hides_the_token(tmp_path):
 
 def test_workers_get_the_token_through_the_environment(tmp_path, monkeypatch):
     from vlmr1_cli.launch import workers
+    from vlmr1_cli.models.base import PixelLimits
+    from vlmr1_cli.models.registry import family_by_name
     from vlmr1_cli.train import launch
+    from vlmr1_cli.train.setup import RunContext
 
     seen = {}
 
     def fake_call(cmd, env, stdin, **kwargs):
-        recipe_file = Path(cmd[cmd.index("vlmr1_cli.train.worker") + 1])
-        seen["recipe"] = recipe_file.read_text(encoding="utf-8")
+        handover = Path(cmd[cmd.index("vlmr1_cli.train.worker") + 1])
+        seen["handover"] = handover.read_text(encoding="utf-8")
         seen["env"] = env
         return 0
 
@@ -125,9 +132,21 @@ def test_workers_get_the_token_through_the_environment(tmp_path, monkeypatch):
     recipe = load_recipe(
         write_recipe(tmp_path, "preset:tiny-qwen2.5-vl", tmp_path), ["launch.num_processes=2"]
     )
-    assert launch.launch(recipe) == 0
-    assert TOKEN not in seen["recipe"] and f"hub_token: {REDACTED}" in seen["recipe"]
+    ctx = RunContext(
+        recipe=recipe,
+        model_path=str(tmp_path / "model"),
+        family=family_by_name("qwen2_5_vl"),
+        processor=None,
+        limits=PixelLimits(min_pixels=3136, max_pixels=12845056, factor=28),
+        output_dir=tmp_path / "run",
+    )
+    assert launch.launch(ctx) == 0
+    # the ranks' hand-over file holds the resolved recipe without its token
+    saved = json.loads(seen["handover"])
+    assert TOKEN not in seen["handover"] and "hub_token" not in saved["recipe"]["training"]
+    assert saved["recipe"]["training"]["seed"] == 0  # the rest of the section is there
     assert seen["env"][TOKEN_ENV] == TOKEN
+    assert recipe.training["hub_token"] == TOKEN  # the in-memory recipe keeps it
     assert TOKEN_ENV not in os.environ  # this process's environment is not the way
 
 
@@ -184,4 +203,4 @@ def test_dump_recipe_redacts(tmp_path):
     recipe = load_recipe(write_recipe(tmp_path, "m", tmp_path))
     text = dump_recipe(recipe)
     assert TOKEN not in text and f"hub_token: {REDACTED}" in text
-    assert recipe["training"]["hub_token"] == TOKEN
+    assert recipe.training["hub_token"] == TOKEN

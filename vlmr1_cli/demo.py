@@ -19,8 +19,12 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vlmr1_cli.recipe_files import packaged_recipes_dir
+
+if TYPE_CHECKING:
+    from vlmr1_cli.recipes.schema import Recipe
 
 # The task's data are drawn with seed + TASK_SEED_OFFSET, so no image repeats the warm start's.
 TASK_SEED_OFFSET = 1000
@@ -88,7 +92,7 @@ def make_data(cfg: DemoConfig) -> DemoData:
 
 def stage_recipe(
     cfg: DemoConfig, recipe_name: str, data: Path, out: Path, overrides: list[str]
-) -> dict:
+) -> Recipe:
     """One stage's recipe: the packaged (or --recipes-dir) file, the demo's settings, then the
     user's overrides."""
     from vlmr1_cli.recipes.loading import load_recipe
@@ -109,7 +113,6 @@ def check_stages(cfg: DemoConfig) -> None:
     """Both stages' recipes and overrides, checked before any data, model or training work: a
     typo in --grpo-set must not cost a whole SFT run first."""
     from vlmr1_cli.errors import UserError
-    from vlmr1_cli.recipes.trl_fields import validate_training
 
     out = Path(cfg.output_dir)
     if out.exists() and not out.is_dir():
@@ -124,7 +127,7 @@ def check_stages(cfg: DemoConfig) -> None:
             [f"model.path={out / 'sft'}", *cfg.grpo_overrides],
         ),
     ):
-        validate_training(stage_recipe(cfg, name, data, stage, overrides))
+        stage_recipe(cfg, name, data, stage, overrides)  # loading checks every rule
 
 
 def run_stage(
@@ -178,9 +181,9 @@ def write_comparison_report(out: Path, names: list[str]) -> Path:
 def demo_template(cfg: DemoConfig) -> str:
     from vlmr1_cli.recipes.loading import load_recipe
 
-    return load_recipe(Path(cfg.recipes_dir) / "demo_shapes_grpo.yaml")["prompt"]["templates"][
-        "rec"
-    ]
+    template = load_recipe(Path(cfg.recipes_dir) / "demo_shapes_grpo.yaml").prompt.templates["rec"]
+    assert template is not None  # the packaged recipe sets it
+    return template
 
 
 def run_demo(cfg: DemoConfig, log=print) -> dict:
@@ -198,7 +201,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
         f"{cfg.eval} in-domain, {cfg.ood} + {cfg.ood} out-of-domain and {cfg.eval} warm-start evaluation samples"
     )
     base = resolve_model_path(
-        str(load_recipe(Path(cfg.recipes_dir) / "demo_shapes_sft.yaml")["model"]["path"])
+        str(load_recipe(Path(cfg.recipes_dir) / "demo_shapes_sft.yaml").model.path)
     )
 
     log("[demo] SFT warm start (1-2 shapes per image) ...")

@@ -66,9 +66,10 @@ def redact_recipe_text(text: str) -> str:
     return text
 
 
-def recipe_hub_token(recipe: dict) -> str | None:
-    """The Hub token the recipe sets, or None (unset, empty, or a redacted copy's placeholder)."""
-    value = (recipe.get("training") or {}).get("hub_token")
+def recipe_hub_token(training: dict) -> str | None:
+    """The Hub token a recipe's `training` section sets, or None (unset, empty, or a redacted
+    copy's placeholder)."""
+    value = training.get("hub_token")
     return value if _is_secret_value(value) else None
 
 
@@ -84,9 +85,10 @@ def take_hub_token(training_config: dict) -> None:
         os.environ[TOKEN_ENV] = value
 
 
-def hub_token_env(recipe: dict) -> dict[str, str]:
-    """Environment entries that hand the recipe's token to worker processes (none if unset)."""
-    token = recipe_hub_token(recipe)
+def hub_token_env(training: dict) -> dict[str, str]:
+    """Environment entries that hand a recipe's token (from its `training` section) to worker
+    processes (none if unset)."""
+    token = recipe_hub_token(training)
     return {TOKEN_ENV: token} if token else {}
 
 

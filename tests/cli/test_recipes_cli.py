@@ -115,7 +115,7 @@ def test_cp_into_a_folder_then_refuses_to_overwrite(tmp_path):
     copy = tmp_path / "rec_refcoco_lora.yaml"
     assert copy.read_text() == packaged_recipes()["rec_refcoco_lora"].read_text()
     # the copy keeps `extends: rec_refcoco.yaml`, which reads the packaged base: it runs as it is
-    assert load_recipe(copy)["training"] == load_recipe("rec_refcoco_lora")["training"]
+    assert load_recipe(copy).training == load_recipe("rec_refcoco_lora").training
     copy.write_text("# edited\n" + copy.read_text())
     line = _error("recipes", "cp", "rec_refcoco_lora", str(tmp_path))
     assert "rec_refcoco_lora.yaml: file exists (pass --overwrite to replace it)" in line
@@ -133,11 +133,11 @@ def test_cp_to_a_file_and_resolved(tmp_path):
     _invoke("recipes", "cp", "ovd_d3_lora", str(flat), "--resolved")
     assert "extends" not in yaml.safe_load(flat.read_text())
     a, b = load_recipe(flat), load_recipe("ovd_d3_lora")
-    assert (a["training"], a["rewards"], a["peft"], a["prompt"]) == (
-        b["training"],
-        b["rewards"],
-        b["peft"],
-        b["prompt"],
+    assert (a.training, a.rewards, a.peft, a.prompt) == (
+        b.training,
+        b.rewards,
+        b.peft,
+        b.prompt,
     )
 
 

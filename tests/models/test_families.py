@@ -159,6 +159,7 @@ def test_preset_reloads_with_its_limits_and_module_names(preset, family_model):
     import torch
     from transformers import AutoModelForImageTextToText
 
+    from vlmr1_cli.recipes.schema import FreezeSettings
     from vlmr1_cli.train.model_setup import apply_freezing
 
     path = family_model(preset)
@@ -178,7 +179,7 @@ def test_preset_reloads_with_its_limits_and_module_names(preset, family_model):
     vision = {n for n in names if any(n.startswith(p + ".") for p in fam.vision_prefixes)}
     language = {n for n in names if any(n.startswith(p + ".") for p in fam.language_prefixes)}
     assert vision and language and not vision & language and vision | language == set(names)
-    apply_freezing(model, fam, {"vision": True, "language": False})
+    apply_freezing(model, fam, FreezeSettings(vision=True, language=False))
     assert {n for n, p in model.named_parameters() if not p.requires_grad} == vision
 
     from PIL import Image

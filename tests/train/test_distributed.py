@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from vlmr1_cli.recipe_files import packaged_accelerate_dir
-from vlmr1_cli.train.launch import launch_command, needs_launcher
+from vlmr1_cli.recipes.launch_settings import needs_launcher
+from vlmr1_cli.recipes.schema import LaunchSettings as Launch
+from vlmr1_cli.train.launch import launch_command
 
 HERE = Path(__file__).resolve().parent
 
@@ -22,22 +24,22 @@ def _flag(cmd: list[str], name: str) -> str | None:
 
 
 def test_launch_flags_are_forwarded(tmp_path):
-    assert not needs_launcher({"num_processes": 1})
-    assert needs_launcher({"num_processes": 2}) and needs_launcher({"num_machines": 2})
+    assert not needs_launcher(Launch(num_processes=1))
+    assert needs_launcher(Launch(num_processes=2)) and needs_launcher(Launch(num_machines=2))
     cfg = packaged_accelerate_dir() / "multi_node.yaml"
-    assert needs_launcher({"config_file": str(cfg)})
+    assert needs_launcher(Launch(config_file=str(cfg)))
     cmd = launch_command(
-        {
-            "num_processes": 16,
-            "num_machines": 2,
-            "machine_rank": 1,
-            "main_process_ip": "10.0.0.1",
-            "main_process_port": 29501,
-            "config_file": str(cfg),
-        },
-        tmp_path / "r.yaml",
-        True,
+        Launch(
+            num_processes=16,
+            num_machines=2,
+            machine_rank=1,
+            main_process_ip="10.0.0.1",
+            main_process_port=29501,
+            config_file=str(cfg),
+        ),
+        tmp_path / "run.json",
         tmp_path,
+        overwrite=True,
     )
     assert cmd[1:3] == ["-m", "accelerate.commands.launch"]
     assert _flag(cmd, "--config_file") == str(cfg) and _flag(cmd, "--num_processes") == "16"
@@ -46,12 +48,13 @@ def test_launch_flags_are_forwarded(tmp_path):
         _flag(cmd, "--main_process_ip") == "10.0.0.1"
         and _flag(cmd, "--main_process_port") == "29501"
     )
-    assert cmd[-4:] == ["-m", "vlmr1_cli.train.worker", str(tmp_path / "r.yaml"), "--resume"]
+    # the ranks train the run this process prepared: the hand-over file, not the recipe
+    assert cmd[-4:] == ["-m", "vlmr1_cli.train.worker", str(tmp_path / "run.json"), "--overwrite"]
     # only the config file: its own process counts stand (nothing forced to 1)
-    cmd = launch_command({"config_file": str(cfg)}, tmp_path / "r.yaml", False, tmp_path)
-    assert "--num_processes" not in cmd and "--num_machines" not in cmd and "--resume" not in cmd
+    cmd = launch_command(Launch(config_file=str(cfg)), tmp_path / "run.json", tmp_path)
+    assert "--num_processes" not in cmd and "--num_machines" not in cmd and "--overwrite" not in cmd
     # no config file: vlmr1 writes one that really starts N processes on CPU (torchrun + gloo)
-    cmd = launch_command({"num_processes": 2}, tmp_path / "r.yaml", False, tmp_path)
+    cmd = launch_command(Launch(num_processes=2), tmp_path / "run.json", tmp_path)
     written = Path(_flag(cmd, "--config_file")).read_text()
     assert "distributed_type: MULTI_GPU" in written and "num_processes: 2" in written
     assert "use_cpu: true" in written  # the CI machine has no GPU

@@ -14,6 +14,7 @@ import torch
 
 from tests.train.tensor_meter import TensorMeter
 from vlmr1_cli.recipes.loading import load_recipe
+from vlmr1_cli.recipes.schema import PeftSettings, Recipe
 from vlmr1_cli.train.memory_plan import GIB
 from vlmr1_cli.train.plan_inputs import plan_for_recipe
 
@@ -136,17 +137,17 @@ def qwen_configs(tmp_path_factory) -> dict[str, Path]:
 # ------------------------------------------------------------------ estimates vs measured peaks
 
 
-def _measured_peak(recipe: dict) -> int:
+def _measured_peak(recipe: Recipe) -> int:
     """Peak live tensor storage (bytes) of a real run: the trainer's models as it starts,
     then every tensor created (tests/train/tensor_meter.py)."""
     from vlmr1_cli.train import setup
 
     ctx = setup.prepare_run(recipe)
-    if recipe["method"] == "grpo":
+    if recipe.method == "grpo":
         from vlmr1_cli.train.grpo import build_trainer
     else:
         from vlmr1_cli.train.sft import build_trainer
-    trainer = build_trainer(recipe, ctx)
+    trainer = build_trainer(ctx)
     models = [trainer.model] + (
         [trainer.ref_model] if getattr(trainer, "ref_model", None) is not None else []
     )
@@ -287,7 +288,7 @@ def test_estimate_is_within_25_percent_of_the_gpu_peak(
         ],
     )
     plan = plan_for_recipe(recipe, device_type="cuda", suggest=False)
-    trainer = build_trainer(recipe, setup.prepare_run(recipe))
+    trainer = build_trainer(setup.prepare_run(recipe))
     torch.cuda.reset_peak_memory_stats()
     trainer.train()
     peak = torch.cuda.max_memory_allocated()
@@ -312,14 +313,14 @@ def test_parameter_counts_are_the_models_own(tiny_model):
     from vlmr1_cli.train.plan_model import model_shape
 
     family = family_for_path(tiny_model)
-    peft = {
-        "enabled": True,
-        "r": 4,
-        "lora_alpha": 8,
-        "lora_dropout": 0.0,
-        "target_modules": "all-linear",
-        "include_vision": False,
-    }
+    peft = PeftSettings(
+        enabled=True,
+        r=4,
+        lora_alpha=8,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        include_vision=False,
+    )
     shape = model_shape(tiny_model, family, peft)
     model = AutoModelForImageTextToText.from_pretrained(str(tiny_model), dtype=torch.float32)
     assert shape.params == sum(p.numel() for p in model.parameters())
@@ -332,10 +333,9 @@ def test_parameter_counts_are_the_models_own(tiny_model):
 @pytest.mark.parametrize("size", sorted(QWEN25_VL))
 def test_qwen25_vl_parameter_counts_match_the_published_ones(size, qwen_configs):
     from vlmr1_cli.models.registry import family_for_path
-    from vlmr1_cli.recipes.schema import DEFAULTS
     from vlmr1_cli.train.plan_model import model_shape
 
-    shape = model_shape(qwen_configs[size], family_for_path(qwen_configs[size]), DEFAULTS["peft"])
+    shape = model_shape(qwen_configs[size], family_for_path(qwen_configs[size]), PeftSettings())
     assert shape.params == PUBLISHED_PARAMETERS[size]
     assert (shape.hidden, shape.layers, shape.vision_depth, shape.vision_hidden) == (
         QWEN25_VL[size]["hidden_size"],

@@ -7,6 +7,7 @@ import pytest
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.recipe_files import packaged_accelerate_dir
 from vlmr1_cli.recipes.loading import load_recipe
+from vlmr1_cli.recipes.schema import LaunchSettings
 
 DEMO = "demo_shapes_grpo"  # the packaged recipe, by name
 
@@ -196,7 +197,7 @@ def test_sharded_launch_trains_text_beside_images(tiny_model, mixed_data, tmp_pa
     from vlmr1_cli.train.checks import sharding_of
 
     cfg = packaged_accelerate_dir() / config
-    assert sharding_of({"config_file": str(cfg)}) == kind
+    assert sharding_of(LaunchSettings(config_file=str(cfg))) == kind
     recipe = _recipe(
         tiny_model,
         mixed_data,
@@ -223,8 +224,8 @@ def test_sharding_check_reads_the_launch(tmp_path, monkeypatch):
     for var in ("WORLD_SIZE", "ACCELERATE_USE_FSDP", "ACCELERATE_DEEPSPEED_ZERO_STAGE"):
         monkeypatch.delenv(var, raising=False)
     acc = packaged_accelerate_dir()
-    assert sharding_of({"config_file": str(acc / "zero2.yaml")}) is None
-    assert sharding_of({"config_file": str(acc / "ddp.yaml")}) is None
+    assert sharding_of(LaunchSettings(config_file=str(acc / "zero2.yaml"))) is None
+    assert sharding_of(LaunchSettings(config_file=str(acc / "ddp.yaml"))) is None
     # ZeRO stage given in a DeepSpeed JSON file named by the accelerate config
     ds = tmp_path / "ds.json"
     ds.write_text('{"zero_optimization": {"stage": 3}}')
@@ -232,22 +233,22 @@ def test_sharding_check_reads_the_launch(tmp_path, monkeypatch):
     cfg.write_text(
         f"distributed_type: DEEPSPEED\nnum_processes: 4\ndeepspeed_config:\n  deepspeed_config_file: {ds}\n"
     )
-    assert sharding_of({"config_file": str(cfg)}) == "ZeRO-3"
-    recipe = {"launch": {"config_file": str(cfg)}}
-    assert needs_vision_keepalive(recipe, n_text=3, n_image=5)
-    assert not needs_vision_keepalive(recipe, n_text=0, n_image=5)  # image data only
-    assert not needs_vision_keepalive(recipe, n_text=3, n_image=0)  # the tower never runs anywhere
-    assert not needs_vision_keepalive(
-        {"launch": {"config_file": str(cfg), "num_processes": 1}}, 3, 5
-    )
+    assert sharding_of(LaunchSettings(config_file=str(cfg))) == "ZeRO-3"
+    launch = LaunchSettings(config_file=str(cfg))
+    assert needs_vision_keepalive(launch, n_text=3, n_image=5)
+    assert not needs_vision_keepalive(launch, n_text=0, n_image=5)  # image data only
+    assert not needs_vision_keepalive(launch, n_text=3, n_image=0)  # the tower never runs anywhere
+    assert not needs_vision_keepalive(LaunchSettings(config_file=str(cfg), num_processes=1), 3, 5)
     # inside a launched worker, from accelerate's variables
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert sharding_of({}) is None
+    assert sharding_of(LaunchSettings()) is None
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
-    assert sharding_of({}) == "FSDP" and needs_vision_keepalive({"launch": {}}, n_text=1, n_image=1)
+    assert sharding_of(LaunchSettings()) == "FSDP" and needs_vision_keepalive(
+        LaunchSettings(), n_text=1, n_image=1
+    )
     monkeypatch.delenv("ACCELERATE_USE_FSDP")
     monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")
-    assert sharding_of({}) == "ZeRO-3"
+    assert sharding_of(LaunchSettings()) == "ZeRO-3"
 
 
 def test_vllm_without_vllm_is_one_line(run_cli, tiny_model, mixed_data, data_override):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.recipes.loading import load_recipe
+from vlmr1_cli.recipes.schema import LaunchSettings, ModelSettings, Recipe
 from vlmr1_cli.train.run_folder import RunFinished, check_output_dir
 
 DEMO = "demo_shapes_grpo"
@@ -74,7 +74,7 @@ def finished_run(tiny_model, tmp_path) -> Path:
 
 def test_what_counts_as_a_run(tiny_model, tmp_path):
     def check(folder, resume=False, overwrite=False):
-        recipe = {"training": {"max_steps": 5}, "model": {"path": str(tiny_model)}}
+        recipe = Recipe(model=ModelSettings(path=str(tiny_model)), training={"max_steps": 5})
         return check_output_dir(folder, resume, overwrite, recipe)
 
     assert check(tmp_path / "missing") is None
@@ -109,7 +109,8 @@ def test_what_counts_as_a_run(tiny_model, tmp_path):
     with pytest.raises(RunFinished) as finished:
         check(done, resume=True)
     assert finished.value.step == 5 and finished.value.checkpoint == done / "checkpoint-5"
-    recipe = {"training": {"max_steps": 8}, "model": {"path": str(tiny_model)}}  # extended: resumes
+    recipe = Recipe(model=ModelSettings(path=str(tiny_model)), training={"max_steps": 8})
+    # extended: resumes
     assert check_output_dir(done, True, False, recipe) == str(done / "checkpoint-5")
 
 
@@ -206,18 +207,24 @@ def test_resume_of_a_finished_run_trains_nothing_and_completes_a_missing_final_s
 def test_launcher_checks_in_the_parent_and_ranks_do_not_recheck(
     run_cli, monkeypatch, tiny_model, shapes_data, finished_run, grpo_settings, graded_reward
 ):
-    """With several processes the parent checks the folder and holds its lock; the ranks get
-    --overwrite (rank 0 clears the folder after loading the model) and skip the folder check,
-    which would otherwise trip over the files rank 0 has just written."""
+    """With several processes the parent checks the folder, prepares the run and holds the
+    folder's lock; the ranks get --overwrite (rank 0 clears the folder after loading the
+    model) and train the handed-over run without checking the folder again, which would
+    otherwise trip over the files rank 0 has just written."""
     from vlmr1_cli.train import launch as launch_module
+    from vlmr1_cli.train import run as run_module
     from vlmr1_cli.train import worker
+    from vlmr1_cli.train.setup import hand_over
 
     settings = _settings(tiny_model, shapes_data, finished_run, grpo_settings, graded_reward)
-    launched = []
+    launched, handovers = [], []
+    handover_dir = finished_run.parent / "handover"
+    handover_dir.mkdir()
 
-    def fake_launch(recipe, resume=False, overwrite=False):
+    def fake_launch(ctx, overwrite=False):
         held = json.loads((finished_run / ".vlmr1.lock").read_text())
-        launched.append((resume, overwrite, held["pid"], _snapshot(finished_run)))
+        launched.append((ctx.resume_from, overwrite, held["pid"], _snapshot(finished_run)))
+        handovers.append(hand_over(ctx, handover_dir))
         return 0
 
     monkeypatch.setattr(launch_module, "launch", fake_launch)
@@ -226,20 +233,23 @@ def test_launcher_checks_in_the_parent_and_ranks_do_not_recheck(
     assert code == 1 and "already holds" in err and launched == []
     code, _, err = run_cli(*_cli_args(settings), "--num-processes", "2", "--overwrite")
     assert code == 0, err
-    assert launched == [(False, True, os.getpid(), before)]  # nothing removed before the ranks load
+    assert launched == [(None, True, os.getpid(), before)]  # nothing removed before the ranks load
     cmd = launch_module.launch_command(
-        {"num_processes": 2}, Path("r.yaml"), False, finished_run, overwrite=True
+        LaunchSettings(num_processes=2), Path("run.json"), finished_run, overwrite=True
     )
-    assert cmd[-2:] == ["r.yaml", "--overwrite"]
+    assert cmd[-2:] == ["run.json", "--overwrite"]
 
     calls = []
-    monkeypatch.setattr("vlmr1_cli.train.run.train", lambda recipe, **kw: calls.append(kw))
-    recipe_file = finished_run.parent / "r.yaml"
-    from vlmr1_cli.recipes.loading import dump_recipe
-
-    recipe_file.write_text(dump_recipe(load_recipe(DEMO, settings)))
-    assert worker.main([str(recipe_file), "--overwrite"]) == 0
-    assert calls == [{"resume": False, "overwrite": True, "launched": True}]
+    monkeypatch.setattr(
+        run_module,
+        "train_prepared",
+        lambda ctx, overwrite: calls.append((ctx.output_dir, ctx.resume_from, overwrite)),
+    )
+    assert worker.main([str(handovers[0]), "--overwrite"]) == 0
+    # without --overwrite too: the folder still holds the earlier run, which a rank that
+    # checked the folder again would refuse
+    assert worker.main([str(handovers[0])]) == 0
+    assert calls == [(finished_run, None, True), (finished_run, None, False)]
 
 
 def test_a_folder_in_use_by_another_run_is_refused(

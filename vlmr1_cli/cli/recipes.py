@@ -46,19 +46,19 @@ def _recipe_row(name: str, path: Path) -> dict:
 
     from vlmr1_cli.recipes.loading import load_recipe
 
-    recipe = load_recipe(path)
-    tasks = sorted(task for task, items in recipe["rewards"].items() if items is not None)
-    data = [src["path"] for src in recipe["data"]["train"]]
+    recipe = load_recipe(path, check_trl_fields=False)  # a listing: no need to import trl
+    tasks = sorted(recipe.rewards)
+    data = [src.path for src in recipe.data.train]
     # GRPO names its tasks in its rewards; an SFT recipe names none, so its data files say
     # what it trains on.
     task = ", ".join(tasks) if tasks else "data: " + ", ".join(data)
     extends = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("extends")
     return {
         "name": name,
-        "method": recipe["method"],
+        "method": recipe.method,
         "task": task,
         "tasks": tasks,
-        "model": recipe["model"]["path"],
+        "model": recipe.model.path,
         "data": data,
         "extends": extends,
         "description": _description(path),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vlmr1_cli.cli.options import count_option, flag
+
+if TYPE_CHECKING:
+    from vlmr1_cli.recipes.schema import Recipe
 
 
 def _run(
@@ -23,24 +26,11 @@ def _run(
 ) -> None:
     from vlmr1_cli.cli.output import info, print_kv
     from vlmr1_cli.errors import UserError
-    from vlmr1_cli.recipes.launch_settings import check_launch
+    from vlmr1_cli.recipes.launch_settings import needs_launcher
     from vlmr1_cli.recipes.loading import dump_recipe, load_recipe
 
-    recipe = load_recipe(recipe_path, overrides)
-    if recipe["method"] != method:
-        if "method" in (recipe.get("_raw_keys") or ()):
-            raise UserError(
-                f"{recipe_path}: key 'method' is {recipe['method']!r}; use train-{recipe['method']}"
-            )
-        recipe["method"] = method
-    for key, value in launch_opts.items():
-        if value is not None:
-            recipe["launch"][key] = value
-    check_launch(recipe["launch"], "command line")
+    recipe = load_recipe(recipe_path, overrides, method=method, launch_options=launch_opts)
     if print_config:
-        from vlmr1_cli.recipes.trl_fields import validate_training
-
-        validate_training(recipe)
         typer.echo(dump_recipe(recipe), nl=False)
         return
     plan_opts = plan_opts or {}
@@ -55,9 +45,7 @@ def _run(
     ):
         if given:
             raise UserError(f"{option} goes with --plan")
-    from vlmr1_cli.train.launch import needs_launcher
-
-    if needs_launcher(recipe["launch"]):
+    if needs_launcher(recipe.launch):
         from vlmr1_cli.train.run import train_launched
 
         # Every check runs here once, so a bad recipe is one line, not one traceback per rank.
@@ -68,7 +56,7 @@ def _run(
             raise UserError(
                 f"training workers exited with code {summary['exit_code']} (see the log above)"
             )
-        info(f"done: {recipe['training'].get('output_dir')}")
+        info(f"done: {recipe.output_dir}")
         return
     from vlmr1_cli.train.run import train
 
@@ -76,17 +64,15 @@ def _run(
     print_kv(f"train-{method}", summary)
 
 
-def _show_plan(recipe: dict, options: dict, json_out: bool) -> None:
+def _show_plan(recipe: Recipe, options: dict, json_out: bool) -> None:
     """`--plan`: the memory plan as a table (or JSON), nothing trained, no weights loaded."""
     from rich.console import Console, JustifyMethod
     from rich.table import Table
 
     from vlmr1_cli.cli.output import print_json
-    from vlmr1_cli.recipes.trl_fields import validate_training
     from vlmr1_cli.train.memory_plan import GIB
     from vlmr1_cli.train.plan_inputs import parse_image_size, parse_memory, plan_for_recipe
 
-    validate_training(recipe)
     memory = parse_memory(options["device_memory"]) if options.get("device_memory") else None
     size = parse_image_size(options["image_size"]) if options.get("image_size") else None
     plan = plan_for_recipe(recipe, memory, image_size=size)
@@ -96,7 +82,7 @@ def _show_plan(recipe: dict, options: dict, json_out: bool) -> None:
     w = plan.workload
     title = (
         f"memory plan per device: {plan.model} ({plan.shape.params / 1e9:.2f} B parameters), "
-        f"{recipe['method'].upper()}{' + LoRA' if w.lora else ''}, {plan.parallelism.describe()}"
+        f"{recipe.method.upper()}{' + LoRA' if w.lora else ''}, {plan.parallelism.describe()}"
     )
     table = Table(title=title, title_justify="left")
     columns: tuple[tuple[str, JustifyMethod], ...] = (

@@ -1,4 +1,4 @@
-"""Recipes: YAML -> a validated, resolved config dict, with `--set key=value` overrides.
+"""Recipes: YAML -> a checked, typed `Recipe` (schema.py), with `--set key=value` overrides.
 
 A recipe has these sections (all optional except `model` and `data`):
 
@@ -24,8 +24,10 @@ Values are checked strictly, each error one line naming the key: sections are ma
 booleans are true/false (the text "no" or "false" is an error, never a truthy string: it
 would turn `model.trust_remote_code` on), numbers are finite and in range.
 
-The package, by concept: `schema` (the sections and their defaults), `loading` (reading a
-recipe: YAML, `extends`, `--set` overrides, defaults; and dumping one), `values` (types and
-ranges of the fixed keys), `launch_settings` (the `launch` section) and `trl_fields` (the
-`training` section against TRL's config classes).
+The package, by concept: `schema` (the typed sections and their defaults), `loading` (reading
+a recipe: YAML, `extends`, `--set` overrides, defaults, every check; and dumping one),
+`values` (types and ranges of the fixed keys, the data sources and rewards in their full
+form), `launch_settings` (the `launch` section with the accelerate config it names) and
+`trl_fields` (the `training` section against TRL's config classes, and TRL's config built
+from it).
 """

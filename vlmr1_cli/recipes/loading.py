@@ -1,6 +1,6 @@
 """Loading a recipe: a file (or packaged name) read as YAML, `extends` applied, merged over the
-defaults with unknown keys named, `--set key=value` overrides, then checked; and dumping one
-back to YAML with the secrets hidden."""
+defaults with unknown keys named, `--set key=value` overrides, every rule checked, then built
+into a typed `Recipe` (schema.py); and dumping one back to YAML with the secrets hidden."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ from typing import Any
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.recipe_files import resolve_extends, resolve_recipe
 from vlmr1_cli.recipes.launch_settings import check_launch
-from vlmr1_cli.recipes.schema import DEFAULTS, OPEN_SECTIONS, OPEN_SUBKEYS
-from vlmr1_cli.recipes.values import check_values, normalise_data, shown, suggest
+from vlmr1_cli.recipes.schema import DEFAULTS, OPEN_SECTIONS, OPEN_SUBKEYS, Recipe
+from vlmr1_cli.recipes.trl_fields import validate_training
+from vlmr1_cli.recipes.values import (
+    check_values,
+    normalise_data,
+    normalise_rewards,
+    shown,
+    suggest,
+)
 
 
 def parse_scalar(text: str) -> Any:
@@ -134,16 +141,17 @@ def read_recipe_file(path: str | os.PathLike) -> tuple[Path, dict]:
     return p, _read_with_extends(p, ())
 
 
-def load_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
-    """Read a recipe file, apply `key=value` overrides, fill defaults; structure-checked."""
-
+def resolve_mapping(
+    path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = ()
+) -> tuple[str, dict, dict]:
+    """(where, the file's own mapping, the mapping with defaults and `--set` overrides): the
+    merge only, with unknown keys named; values are not checked yet."""
     raw: dict = {}
     where = "recipe"
     if path is not None:
-        path, raw = read_recipe_file(path)
-        where = str(path)
-    recipe = _merge(DEFAULTS, raw, where)
-    recipe["_raw_keys"] = sorted(raw)
+        file, raw = read_recipe_file(path)
+        where = str(file)
+    mapping = _merge(DEFAULTS, raw, where)
     for item in overrides:
         if "=" not in item:
             raise UserError(f"--set '{item}': expected key=value")
@@ -154,25 +162,61 @@ def load_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         nested: Any = parse_scalar(value)
         for part in reversed(parts):
             nested = {part: nested}
-        recipe = _merge(recipe, nested, f"--set {key}")
-    normalise_data(recipe)
-    if recipe["method"] not in ("grpo", "sft"):
-        raise UserError(f"{where}: key 'method': must be grpo or sft, got {recipe['method']!r}")
-    if not recipe["model"]["path"] and recipe["model"]["adapter"] is None:
+        mapping = _merge(mapping, nested, f"--set {key}")
+    return where, raw, mapping
+
+
+def load_recipe(
+    path: str | os.PathLike | None,
+    overrides: list[str] | tuple[str, ...] = (),
+    method: str | None = None,
+    launch_options: dict[str, Any] | None = None,
+    check_trl_fields: bool = True,
+) -> Recipe:
+    """Read a recipe file (or packaged name), apply `key=value` overrides, fill defaults, check
+    every rule, and return the typed recipe.
+
+    `method`: the command's (train-grpo, train-sft); a recipe that states another one is an
+    error naming the command to use. `launch_options`: the command line's launch flags, which
+    override the recipe's `launch` section. `check_trl_fields=False` leaves the `training`
+    keys unchecked against TRL's config fields, sparing the import of trl: for listing
+    recipes, never for running one.
+    """
+    where, raw, mapping = resolve_mapping(path, overrides)
+    if method is not None and mapping["method"] != method:
+        if "method" in raw:
+            raise UserError(
+                f"{where}: key 'method' is {mapping['method']!r}; use train-{mapping['method']}"
+            )
+        mapping["method"] = method
+    normalise_data(mapping)
+    if mapping["method"] not in ("grpo", "sft"):
+        raise UserError(f"{where}: key 'method': must be grpo or sft, got {mapping['method']!r}")
+    if not mapping["model"]["path"] and mapping["model"]["adapter"] is None:
         raise UserError(
             f"{where}: key 'model.path' is required (or model.adapter: a LoRA adapter "
             "whose adapter_config.json names its base)"
         )
-    check_values(recipe)
-    check_launch(recipe["launch"], where)
-    return recipe
+    check_values(mapping)
+    normalise_rewards(mapping)
+    check_launch(mapping["launch"], where)
+    for key, value in (launch_options or {}).items():
+        if value is not None:
+            mapping["launch"][key] = value
+    if launch_options:
+        check_launch(mapping["launch"], "command line")
+    if check_trl_fields:
+        validate_training(mapping["method"], mapping["training"])
+    training = mapping["training"]
+    training["output_dir"] = str(training.get("output_dir") or f"runs/{mapping['method']}")
+    return Recipe.from_mapping(mapping)
 
 
-def dump_recipe(recipe: dict) -> str:
+def dump_recipe(recipe: Recipe) -> str:
     import yaml
 
     from vlmr1_cli.secrets import redact_recipe
 
-    # Every dump (--print-config, vlmr1_recipe.yaml, the launcher's copy) hides the secrets.
-    clean = redact_recipe({k: v for k, v in recipe.items() if not k.startswith("_")})
+    # Every dump (--print-config, vlmr1_recipe.yaml) hides the secrets.
+    clean = redact_recipe(recipe.as_mapping())
     return yaml.safe_dump(clean, sort_keys=False, allow_unicode=True, width=100)

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.recipes.values import check_number, suggest, training_range
+from vlmr1_cli.recipes.values import check_number, check_text, suggest, training_range
 
 
 def trainer_config_fields(method: str) -> dict[str, Any]:
@@ -59,19 +59,70 @@ def _check_value(key: str, value: Any, field, method: str) -> Any:
     return float(number) if "float" in tokens and isinstance(value, str) else number
 
 
-def validate_training(recipe: dict) -> None:
+def validate_training(method: str, training: dict) -> None:
     """Every `training` key must be a field of TRL's GRPOConfig/SFTConfig (typos name the
-    closest fields); numbers and booleans are type-checked here, the rest by TRL itself."""
-    fields = trainer_config_fields(recipe["method"])
-    for key in list(recipe["training"]):
+    closest fields); numbers and booleans are type-checked here (in place: a YAML `1e-6` text
+    becomes a float), the rest by TRL itself when the config is built."""
+    fields = trainer_config_fields(method)
+    for key in list(training):
         if key not in fields:
             raise UserError(
-                f"recipe: unknown key 'training.{key}' for {recipe['method']}{suggest(key, fields)}"
+                f"recipe: unknown key 'training.{key}' for {method}{suggest(key, fields)}"
             )
-        recipe["training"][key] = _check_value(
-            key, recipe["training"][key], fields[key], recipe["method"]
+        training[key] = _check_value(key, training[key], fields[key], method)
+    check_text(training.get("output_dir"), "training.output_dir")
+    if method == "grpo" and training.get("reward_weights") is not None:
+        raise UserError(
+            "recipe: key 'training.reward_weights': set weights on each reward under 'rewards' instead"
         )
-    _check_choices(recipe["training"], fields, recipe["method"])
+    _check_choices(training, fields, method)
+
+
+def trainer_config(method: str, training: dict, extra: dict | None = None):
+    """TRL's GRPOConfig/SFTConfig from the recipe's `training` section (checked by
+    validate_training), through transformers' HfArgumentParser as TrlParser does, so TRL's
+    own validation applies. vlmr1's defaults fill what the recipe leaves unset: CPU-safe
+    precision without CUDA, TensorBoard, the columns the image transform needs; `extra`
+    (vlmr1's own settings, such as GRPO's reward weights) goes last.
+
+    Built in the process that trains: TRL reads the world size and sets up the device here.
+    """
+    import torch
+    from transformers import HfArgumentParser
+    from trl import GRPOConfig, SFTConfig
+
+    from vlmr1_cli.secrets import take_hub_token
+
+    config_class = GRPOConfig if method == "grpo" else SFTConfig
+    cfg = dict(training)
+    take_hub_token(cfg)  # to HF_TOKEN: training_args.bin pickles the config, token and all
+    if not torch.cuda.is_available():
+        cfg.setdefault("use_cpu", True)
+        cfg.setdefault("bf16", False)
+        cfg.setdefault("fp16", False)
+    if cfg.get("report_to") is None:  # unset or null: TensorBoard ("none" turns logging off)
+        cfg["report_to"] = "tensorboard"
+    # Images load lazily in a dataset transform that needs the path columns.
+    cfg.setdefault("remove_unused_columns", False)
+    if "activation_checkpointing" not in cfg and "gradient_checkpointing" not in cfg:
+        # TRL's configs default the old name (gradient_checkpointing=True); stating TRL's default
+        # under transformers 5's name keeps the behaviour without its FutureWarning on every run.
+        field = config_class.__dataclass_fields__["gradient_checkpointing"]
+        cfg["activation_checkpointing"] = field.default
+    if method == "grpo":
+        # vlmr1 logs its own samples; TRL's image logging hangs mixed text/image batches
+        # on several processes (see train/checks.check_batch).
+        cfg.setdefault("log_multimodal", False)
+    else:
+        # max_length=None: the default 1024 can cut through image tokens (docs/environment.md §6).
+        cfg.setdefault("max_length", None)
+    cfg.update(extra or {})
+    try:
+        # transformers types the parser's argument as one dataclass type, not a union of two
+        (config,) = HfArgumentParser(config_class).parse_dict(cfg)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as e:
+        raise UserError(f"recipe: section 'training': {str(e).splitlines()[0]}") from None
+    return config
 
 
 def _documented_choices(field) -> set[str]:

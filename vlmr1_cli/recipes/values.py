@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmr1_cli.errors import UserError
-from vlmr1_cli.recipes.schema import DATA_SOURCE_KEYS
+from vlmr1_cli.recipes.schema import DATA_SOURCE_KEYS, REWARD_TERM_KEYS
 
 
 def suggest(key: str, valid) -> str:
@@ -264,12 +264,9 @@ def check_values(recipe: dict) -> None:
         if text is not None:
             check_template(text, f"recipe: key 'prompt.templates.{task}'", task)
     _text_map(p["answer_templates"], "prompt.answer_templates")
-    for task, items in recipe["rewards"].items():
-        for j, item in enumerate(items if isinstance(items, list) else []):
-            if isinstance(item, dict) and item.get("weight") is not None:
-                item["weight"] = check_number(
-                    item["weight"], f"rewards.{task}[{j}].weight", integer=False
-                )
+    for key in ("templates", "answer_templates"):
+        # null removes a task's template: the loader's fallback for that task applies
+        p[key] = {task: text for task, text in p[key].items() if text is not None}
     peft = recipe["peft"]
     check_bool(peft["enabled"], "peft.enabled")
     if peft["enabled"] and m["adapter"] is not None:
@@ -345,3 +342,46 @@ def normalise_data(recipe: dict) -> None:
                 }
             )
         recipe["data"][split] = out
+
+
+def normalise_rewards(recipe: dict) -> None:
+    """The `rewards` section as task -> [{name, weight, options}]: a bare name is a reward of
+    weight 1; tasks set to null are dropped (`--set rewards.rec=null` removes REC's rewards).
+    Names are resolved when the run is prepared (train/reward_funcs.py)."""
+    spec = recipe["rewards"]
+    if not isinstance(spec, dict):
+        raise UserError("recipe: key 'rewards' must map task names to reward lists")
+    out: dict[str, list[dict]] = {}
+    for task, items in spec.items():
+        if items is None:
+            continue
+        if not isinstance(items, list) or not items:
+            raise UserError(
+                f"recipe: key 'rewards.{task}' must be a non-empty list of reward names"
+            )
+        terms = []
+        for j, item in enumerate(items):
+            key = f"rewards.{task}[{j}]"
+            if isinstance(item, str):
+                item = {"name": item}
+            if not isinstance(item, dict) or "name" not in item:
+                raise UserError(f"recipe: key '{key}' needs a 'name'")
+            unknown = set(item) - set(REWARD_TERM_KEYS)
+            if unknown:
+                raise UserError(
+                    f"recipe: key '{key}.{sorted(unknown)[0]}': unknown (use name, weight, options)"
+                )
+            check_text(item["name"], f"{key}.name", required=True)
+            weight = item.get("weight", 1.0)
+            options = item.get("options") or {}
+            if not isinstance(options, dict):
+                raise UserError(f"recipe: key '{key}.options': must be a mapping")
+            terms.append(
+                {
+                    "name": item["name"],
+                    "weight": float(check_number(weight, f"{key}.weight", integer=False)),
+                    "options": options,
+                }
+            )
+        out[str(task)] = terms
+    recipe["rewards"] = out

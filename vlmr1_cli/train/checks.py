@@ -9,70 +9,64 @@ import os
 from pathlib import Path
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.recipes.launch_settings import accelerate_config, effective_launch
+from vlmr1_cli.recipes.schema import LaunchSettings, Recipe
 
 
-def check_data_files(recipe: dict) -> None:
-    if not recipe["data"]["train"]:
+def check_data_files(recipe: Recipe) -> None:
+    if not recipe.data.train:
         raise UserError("recipe: key 'data.train' is empty: name at least one JSONL file")
-    for split in ("train", "eval"):
-        for i, src in enumerate(recipe["data"][split]):
-            if not Path(src["path"]).is_file():
+    for split, sources in (("train", recipe.data.train), ("eval", recipe.data.eval)):
+        for i, src in enumerate(sources):
+            if not Path(src.path).is_file():
+                raise UserError(f"recipe: key 'data.{split}[{i}].path': file not found: {src.path}")
+            if not Path(src.image_root).is_dir():
                 raise UserError(
-                    f"recipe: key 'data.{split}[{i}].path': file not found: {src['path']}"
-                )
-            if not Path(src["image_root"]).is_dir():
-                raise UserError(
-                    f"recipe: key 'data.{split}[{i}].image_root': folder not found: {src['image_root']}"
-                )
-            if float(src["weight"]) <= 0:
-                raise UserError(
-                    f"recipe: key 'data.{split}[{i}].weight': must be > 0, got {src['weight']}"
+                    f"recipe: key 'data.{split}[{i}].image_root': folder not found: {src.image_root}"
                 )
 
 
-def check_modes(recipe: dict) -> None:
+def check_modes(recipe: Recipe) -> None:
     """Training-mode combinations that would silently train nothing (or not what was asked)."""
-    freeze, peft = recipe["freeze"], recipe["peft"]
-    if peft.get("enabled") and (freeze.get("vision") or freeze.get("language")):
+    freeze, peft = recipe.freeze, recipe.peft
+    if peft.enabled and (freeze.vision or freeze.language):
         raise UserError(
             "recipe: key 'freeze' has no effect with peft.enabled: LoRA trains only its adapters "
             "(the vision tower is left out unless peft.include_vision is true)"
         )
-    if freeze.get("vision") and freeze.get("language"):
+    if freeze.vision and freeze.language:
         raise UserError(
             "recipe: key 'freeze': freezing both vision and language leaves nothing to train"
         )
 
 
-def check_family(recipe: dict, family, meta: dict) -> None:
+def check_family(recipe: Recipe, family, meta: dict) -> None:
     """The recipe's expected family/frame against the checkpoint's (and the frame a vlmr1
     checkpoint was trained in, from its vlmr1.json)."""
-    m = recipe["model"]
-    if m.get("family") and m["family"] != family.name:
+    m = recipe.model
+    if m.family and m.family != family.name:
         raise UserError(
-            f"recipe: key 'model.family': the recipe is written for '{m['family']}' but "
-            f"{m['path']} is a '{family.name}' model (frame {family.frame_name})"
+            f"recipe: key 'model.family': the recipe is written for '{m.family}' but "
+            f"{m.path} is a '{family.name}' model (frame {family.frame_name})"
         )
-    if m.get("frame") and m["frame"] != family.frame_name:
+    if m.frame and m.frame != family.frame_name:
         raise UserError(
-            f"recipe: key 'model.frame': the recipe's boxes are in frame '{m['frame']}' but "
-            f"{m['path']} ({family.name}) answers in frame '{family.frame_name}'"
+            f"recipe: key 'model.frame': the recipe's boxes are in frame '{m.frame}' but "
+            f"{m.path} ({family.name}) answers in frame '{family.frame_name}'"
         )
     saved = meta.get("frame")
     if saved and saved != family.frame_name:
         raise UserError(
-            f"{m['path']}: vlmr1.json says frame '{saved}' but the model is a {family.name} "
+            f"{m.path}: vlmr1.json says frame '{saved}' but the model is a {family.name} "
             f"(frame '{family.frame_name}'): the folder mixes two models"
         )
 
 
-def check_tasks(recipe: dict, tasks: set[str]) -> None:
+def check_tasks(recipe: Recipe, tasks: set[str]) -> None:
     """GRPO: every task in the data has rewards, and every reward task occurs in the data."""
-    if recipe["method"] != "grpo":
+    if recipe.method != "grpo":
         return
-    from vlmr1_cli.train.reward_funcs import reward_spec
-
-    rewarded = set(reward_spec(recipe))
+    rewarded = set(recipe.rewards)
     for task in sorted(rewarded - tasks):
         close = difflib.get_close_matches(task, sorted(tasks), n=2, cutoff=0.5)
         hint = f" (did you mean: {', '.join(close)}?)" if close else ""
@@ -87,53 +81,16 @@ def check_tasks(recipe: dict, tasks: set[str]) -> None:
         )
 
 
-def accelerate_config(launch: dict) -> dict:
-    """The accelerate config file named by `launch.config_file`, as a mapping ({} if none)."""
-    cfg = launch.get("config_file")
-    if not (cfg and Path(cfg).is_file()):
-        return {}
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(cfg).read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"{cfg}: invalid YAML: {getattr(e, 'problem', e)}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{cfg}: an accelerate config must be a YAML mapping")
-    return data
-
-
-def effective_launch(launch: dict) -> dict:
-    """The launch settings accelerate will use: the config file's, overridden by those set."""
-    data = accelerate_config(launch)
-    out = (
-        {
-            k: data.get(k)
-            for k in (
-                "num_processes",
-                "num_machines",
-                "machine_rank",
-                "main_process_ip",
-                "main_process_port",
-            )
-        }
-        if data
-        else {}
-    )
-    out.update({k: v for k, v in launch.items() if v is not None})
-    return out
-
-
-def world_size(recipe: dict) -> int:
+def world_size(launch: LaunchSettings) -> int:
     """Processes over all machines: WORLD_SIZE inside a launched worker, else the launch
     settings (`num_processes` counts all machines' processes, as in accelerate)."""
     env = os.environ.get("WORLD_SIZE")
     if env:
         return int(env)
-    return int(effective_launch(recipe["launch"]).get("num_processes") or 1)
+    return int(effective_launch(launch).get("num_processes") or 1)
 
 
-def sharding_of(launch: dict) -> str | None:
+def sharding_of(launch: LaunchSettings) -> str | None:
     """ "ZeRO-3" or "FSDP" when the launch shards parameters across processes, else None.
     Read from the accelerate config file (and its DeepSpeed JSON), or inside a launched
     worker from the variables accelerate sets."""
@@ -167,21 +124,22 @@ def sharding_of(launch: dict) -> str | None:
     return None
 
 
-def needs_vision_keepalive(recipe: dict, n_text: int, n_image: int) -> bool:
+def needs_vision_keepalive(launch: LaunchSettings, n_text: int, n_image: int) -> bool:
     """Text-only beside image samples on several processes: a rank's batch may have no image
     while another's has. Under ZeRO-3/FSDP (`sharding_of`) its vision tower must still run,
     or the collective gathers of the tower's shards would hang the run; vlmr1 then runs the
     tower on a dummy input whose contribution is exactly zero (train/vision_keepalive.py).
     Under DDP it makes every parameter take part in every step, too."""
-    return bool(n_text and n_image) and world_size(recipe) > 1
+    return bool(n_text and n_image) and world_size(launch) > 1
 
 
-def check_batch(recipe: dict, n_text: int, n_image: int) -> None:
+def check_batch(recipe: Recipe, n_text: int, n_image: int) -> None:
     """GRPO batch arithmetic and the mixed text/image logging trap, before any model loads."""
-    if recipe["method"] != "grpo":
+    if recipe.method != "grpo":
         return
-    t = recipe["training"]
-    if t.get("log_multimodal") and n_text and n_image and world_size(recipe) > 1:
+    t = recipe.training
+    processes = world_size(recipe.launch)
+    if t.get("log_multimodal") and n_text and n_image and processes > 1:
         # TRL 1.16 gathers the logged images only on ranks whose batch has images: a rank
         # with a text-only batch skips the collective and the run hangs.
         raise UserError(
@@ -194,8 +152,8 @@ def check_batch(recipe: dict, n_text: int, n_image: int) -> None:
     if t.get("generation_batch_size"):
         total, how = int(t["generation_batch_size"]), "generation_batch_size"
     else:
-        total = int(per_device) * int(steps) * world_size(recipe)
-        how = f"per_device_train_batch_size {per_device} x {steps} steps x {world_size(recipe)} processes"
+        total = int(per_device) * int(steps) * processes
+        how = f"per_device_train_batch_size {per_device} x {steps} steps x {processes} processes"
     if g and total % int(g):
         raise UserError(
             f"recipe: key 'training.num_generations': the generation batch ({how} = {total} "
@@ -207,22 +165,4 @@ def check_vllm(training: dict) -> None:
     if training.get("use_vllm") and importlib.util.find_spec("vllm") is None:
         raise UserError(
             "recipe: key 'training.use_vllm': vLLM is not installed (pip install 'vlmr1[vllm]')"
-        )
-
-
-def check_launch_config(launch: dict) -> None:
-    cfg = launch.get("config_file")
-    if cfg and not Path(cfg).is_file():
-        raise UserError(f"recipe: key 'launch.config_file': file not found: {cfg}")
-    eff = effective_launch(launch)
-    machines = int(eff.get("num_machines") or 1)
-    if machines > 1 and not eff.get("main_process_ip"):
-        raise UserError(
-            "recipe: key 'launch.main_process_ip' (--main-process-ip) is required with "
-            f"{machines} machines"
-        )
-    if int(eff.get("machine_rank") or 0) >= machines:
-        raise UserError(
-            f"recipe: key 'launch.machine_rank': {eff['machine_rank']} is not below the "
-            f"number of machines ({machines})"
         )

@@ -48,14 +48,14 @@ def trainer_class():
     return VlmGRPOTrainer
 
 
-def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
+def build_trainer(ctx: setup.RunContext):
     from vlmr1_cli.train.callbacks import RunFilesCallback
     from vlmr1_cli.train.model_setup import load_policy_model, lora_config
     from vlmr1_cli.train.reward_funcs import build_reward_funcs
     from vlmr1_cli.train.samples import DEFAULT_LIMIT, SampleLog, SampleLogCallback
 
-    ctx = ctx or setup.prepare_run(recipe)
-    samples = SampleLog(int(recipe["training"].get("num_completions_to_print") or DEFAULT_LIMIT))
+    recipe = ctx.recipe
+    samples = SampleLog(int(recipe.training.get("num_completions_to_print") or DEFAULT_LIMIT))
     funcs, weights = build_reward_funcs(recipe, samples)
     args = setup.trainer_args(ctx, {"reward_weights": weights})
     model = load_policy_model(
@@ -68,7 +68,7 @@ def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
         train_dataset=ctx.train_dataset,
         eval_dataset=ctx.eval_dataset,
         processing_class=ctx.processor,
-        peft_config=lora_config(model, ctx.family, recipe["peft"]),
+        peft_config=lora_config(model, ctx.family, recipe.peft),
         callbacks=[
             RunFilesCallback(ctx.output_dir, lambda folder: setup.write_run_files(ctx, folder)),
             SampleLogCallback(samples, ctx.output_dir),

@@ -10,14 +10,16 @@ from typing import Any
 
 from vlmr1_cli.errors import UserError
 from vlmr1_cli.models.base import ModelFamily
+from vlmr1_cli.recipes.schema import FreezeSettings, PeftSettings, Recipe
 
 
-def check_model_weights(model_path: str, recipe: dict) -> None:
+def check_model_weights(model_path: str, given: str | None) -> None:
     """The weights files are whole (headers only, no tensor read): called before the data
-    is built, so a truncated download or copy fails in seconds, naming the file."""
+    is built, so a truncated download or copy fails in seconds, naming the file (as the
+    recipe's model.path names it, `given`)."""
     from vlmr1_cli.models.integrity import check_model_files
 
-    check_model_files(model_path, label=str(recipe["model"]["path"] or model_path))
+    check_model_files(model_path, label=str(given or model_path))
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,9 @@ class StartingAdapter:
     base_revision: str | None  # the base's Hub revision, if any
 
 
-def locate_training_model(recipe: dict, revision: str | None) -> tuple[str, StartingAdapter | None]:
+def locate_training_model(
+    recipe: Recipe, revision: str | None
+) -> tuple[str, StartingAdapter | None]:
     """(the base model's folder, the adapter training continues from or None), no weights read.
 
     `model.adapter` set: the base is `model.path` if given (the adapter's own base may be
@@ -42,10 +46,10 @@ def locate_training_model(recipe: dict, revision: str | None) -> tuple[str, Star
     alone, the revision of the adapter's base (a Hub id)."""
     from vlmr1_cli.models.loading import adapter_origin, resolve_model
 
-    m = recipe["model"]
-    path = str(m["path"]) if m.get("path") else None
-    if m.get("adapter") is None:
-        # recipes.trl_fields.validate_training requires model.path without an adapter
+    m = recipe.model
+    path = str(m.path) if m.path else None
+    if m.adapter is None:
+        # recipes.loading.load_recipe requires model.path without an adapter
         assert path is not None
         folder = resolve_model(path, revision)
         recorded, recorded_revision = adapter_origin(folder)
@@ -54,7 +58,7 @@ def locate_training_model(recipe: dict, revision: str | None) -> tuple[str, Star
         adapter = StartingAdapter(path, "model.path", folder, recorded, recorded, recorded_revision)
         check_adapter_modes(recipe, adapter)
         return _recorded_base_folder(adapter), adapter
-    given = str(m["adapter"])
+    given = str(m.adapter)
     try:
         folder = resolve_model(given)
     except UserError as e:
@@ -83,15 +87,14 @@ def locate_training_model(recipe: dict, revision: str | None) -> tuple[str, Star
     return base_folder, adapter
 
 
-def check_adapter_modes(recipe: dict, adapter: StartingAdapter) -> None:
+def check_adapter_modes(recipe: Recipe, adapter: StartingAdapter) -> None:
     """Continuing an adapter trains its own LoRA weights: no new LoRA, nothing to freeze."""
-    if recipe["peft"].get("enabled"):
+    if recipe.peft.enabled:
         raise UserError(
             f"recipe: keys 'peft.enabled' and '{adapter.key}': training continues the adapter "
             "with its own LoRA settings (adapter_config.json); set peft.enabled to false"
         )
-    freeze = recipe["freeze"]
-    if freeze.get("vision") or freeze.get("language"):
+    if recipe.freeze.vision or recipe.freeze.language:
         raise UserError(
             f"recipe: keys 'freeze' and '{adapter.key}': an adapter trains only its own weights "
             "(the base model stays as it is); remove the freeze keys"
@@ -156,32 +159,32 @@ def _load_errors() -> tuple[type[BaseException], ...]:
 
 
 def load_policy_model(
-    model_path: str, family: ModelFamily, recipe: dict, adapter_folder: str | None = None
+    model_path: str, family: ModelFamily, recipe: Recipe, adapter_folder: str | None = None
 ):
     """The model to train: the checkpoint (local files only) with the recipe's dtype,
     attention implementation and freezing. (Inference loads with `models.loading.load_model`.)"""
     import torch
     from transformers import AutoModelForImageTextToText
 
-    m = recipe["model"]
-    check_model_weights(model_path, recipe)
+    m = recipe.model
+    check_model_weights(model_path, m.path)
     # `is True`, not bool(): a stray string such as "no" must never turn remote code on.
     kwargs: dict[str, Any] = {
         "local_files_only": True,
-        "trust_remote_code": m.get("trust_remote_code") is True,
+        "trust_remote_code": m.trust_remote_code is True,
     }
-    if m.get("dtype"):
-        kwargs["dtype"] = getattr(torch, m["dtype"])
-    if m.get("attn_implementation"):
-        kwargs["attn_implementation"] = m["attn_implementation"]
+    if m.dtype:
+        kwargs["dtype"] = getattr(torch, m.dtype)
+    if m.attn_implementation:
+        kwargs["attn_implementation"] = m.attn_implementation
     try:
         model = AutoModelForImageTextToText.from_pretrained(model_path, **kwargs)
     except torch.OutOfMemoryError:
         raise
     except _load_errors() as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"{m['path'] or model_path}: cannot load model: {first}") from None
-    apply_freezing(model, family, recipe["freeze"])
+        raise UserError(f"{m.path or model_path}: cannot load model: {first}") from None
+    apply_freezing(model, family, recipe.freeze)
     if adapter_folder:  # the LoRA adapter training continues from (model.adapter)
         model = load_trainable_adapter(model, adapter_folder, model_path)
     return model
@@ -211,45 +214,45 @@ def _under(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-def apply_freezing(model, family: ModelFamily, freeze: dict) -> int:
+def apply_freezing(model, family: ModelFamily, freeze: FreezeSettings) -> int:
     """Freeze the vision tower and/or the language model; returns the number of frozen tensors."""
     frozen = 0
     for name, param in model.named_parameters():
-        if (freeze.get("vision") and _under(name, family.vision_prefixes)) or (
-            freeze.get("language") and _under(name, family.language_prefixes)
+        if (freeze.vision and _under(name, family.vision_prefixes)) or (
+            freeze.language and _under(name, family.language_prefixes)
         ):
             param.requires_grad_(False)
             frozen += 1
-    if (freeze.get("vision") or freeze.get("language")) and frozen == 0:
+    if (freeze.vision or freeze.language) and frozen == 0:
         raise UserError(
             f"recipe: key 'freeze': no parameters matched the {family.name} module names"
         )
     return frozen
 
 
-def lora_config(model, family: ModelFamily, peft: dict):
+def lora_config(model, family: ModelFamily, peft: PeftSettings):
     """LoRA on the language model's linear layers (lm_head excluded); the vision tower only
     with `peft.include_vision` (vLLM cannot serve vision-tower LoRA)."""
-    if not peft.get("enabled"):
+    if not peft.enabled:
         return None
     import torch
     from peft import LoraConfig
 
-    targets = peft.get("target_modules", "all-linear")
+    targets = peft.target_modules
     if targets == "all-linear":
         targets = sorted(
             name
             for name, mod in model.named_modules()
             if isinstance(mod, torch.nn.Linear)
             and not name.endswith("lm_head")
-            and (peft.get("include_vision") or not _under(name, family.vision_prefixes))
+            and (peft.include_vision or not _under(name, family.vision_prefixes))
         )
     if not targets:
         raise UserError("recipe: key 'peft.target_modules': no linear layer to adapt")
     return LoraConfig(
-        r=int(peft["r"]),
-        lora_alpha=int(peft["lora_alpha"]),
-        lora_dropout=float(peft["lora_dropout"]),
+        r=int(peft.r),
+        lora_alpha=int(peft.lora_alpha),
+        lora_dropout=float(peft.lora_dropout),
         target_modules=targets,
         task_type="CAUSAL_LM",
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.recipes.schema import LaunchSettings, Recipe
 from vlmr1_cli.train.memory_fixes import cheapest_fix
 from vlmr1_cli.train.memory_plan import (
     GIB,
@@ -30,41 +31,41 @@ from vlmr1_cli.train.plan_prompts import PromptSample, sample_prompts
 DEFAULT_DEVICE_MEMORY = 80 * GIB  # the plan's device when there is no GPU: an 80 GB card
 
 
-def training_settings(recipe: dict, cuda: bool = True) -> dict:
+def training_settings(recipe: Recipe, cuda: bool = True) -> dict:
     """The recipe's `training` section over TRL's defaults, with the rules TRL applies after
     construction (steps_per_generation, bf16, activation checkpointing)."""
     from vlmr1_cli.recipes.trl_fields import trainer_config_fields
 
-    fields = trainer_config_fields(recipe["method"])
+    fields = trainer_config_fields(recipe.method)
     out: dict[str, Any] = {}
     for name, f in fields.items():
         if f.default is not dataclasses.MISSING:
             out[name] = f.default
         elif f.default_factory is not dataclasses.MISSING:
             out[name] = f.default_factory()
-    out.update({k: v for k, v in recipe["training"].items() if v is not None})
+    out.update({k: v for k, v in recipe.training.items() if v is not None})
     if out.get("activation_checkpointing") is None:
         out["activation_checkpointing"] = bool(out.get("gradient_checkpointing"))
     if out.get("bf16") is None:
         out["bf16"] = not out.get("fp16")
     if not cuda:  # vlmr1's trainer_args on a machine without CUDA, where the recipe is silent
-        out["bf16"] = bool(recipe["training"].get("bf16", False))
-        out["fp16"] = bool(recipe["training"].get("fp16", False))
+        out["bf16"] = bool(recipe.training.get("bf16", False))
+        out["fp16"] = bool(recipe.training.get("fp16", False))
     if not out.get("steps_per_generation"):
         out["steps_per_generation"] = out.get("gradient_accumulation_steps") or 1
     out["optim"] = str(getattr(out.get("optim"), "value", out.get("optim")))
     return out
 
 
-def parallelism_of(recipe: dict) -> Parallelism:
-    """Processes, ZeRO stage, FSDP and offload from the accelerate config (checks.py reads it)."""
-    from vlmr1_cli.train.checks import accelerate_config, effective_launch, sharding_of, world_size
+def parallelism_of(launch: LaunchSettings) -> Parallelism:
+    """Processes, ZeRO stage, FSDP and offload from the accelerate config."""
+    from vlmr1_cli.recipes.launch_settings import accelerate_config, effective_launch
+    from vlmr1_cli.train.checks import sharding_of, world_size
 
-    launch = recipe["launch"]
     data = accelerate_config(launch)
-    processes = world_size(recipe)
+    processes = world_size(launch)
     machines = int(effective_launch(launch).get("num_machines") or 1)
-    name = Path(launch["config_file"]).stem if launch.get("config_file") else None
+    name = Path(launch.config_file).stem if launch.config_file else None
     kind = str(data.get("distributed_type") or "").upper()
     if kind == "DEEPSPEED":
         ds = data.get("deepspeed_config") or {}
@@ -112,7 +113,7 @@ def _offloaded(device: Any) -> bool:
 
 
 def workload_of(
-    recipe: dict,
+    recipe: Recipe,
     settings: dict,
     shape: ModelShape,
     family: Any,
@@ -121,7 +122,7 @@ def workload_of(
     processes: int,
 ) -> Workload:
     t = settings
-    method = recipe["method"]
+    method = recipe.method
     text_tokens, answer = sample.text(), sample.answer()
     image_tokens, patches = sample.images(shape, family, limits)
     batch = int(t.get("per_device_train_batch_size") or 1)
@@ -138,7 +139,7 @@ def workload_of(
         if limit and text_tokens + image_tokens + answer > int(limit):
             completion = max(int(limit) - text_tokens - image_tokens, 0)
     mp = "bf16" if t.get("bf16") else ("fp16" if t.get("fp16") else None)
-    dtype = str(recipe["model"].get("dtype") or shape.stored_dtype)
+    dtype = str(recipe.model.dtype or shape.stored_dtype)
     return Workload(
         method=method,
         batch=batch,
@@ -150,14 +151,14 @@ def workload_of(
         completion_tokens=completion,
         activation_checkpointing=bool(t.get("activation_checkpointing")),
         beta=float(t.get("beta") or 0.0) if method == "grpo" else 0.0,
-        lora=bool(recipe["peft"].get("enabled")),
-        lora_dropout=float(recipe["peft"].get("lora_dropout") or 0.0),
-        freeze_vision=bool(recipe["freeze"].get("vision")),
-        freeze_language=bool(recipe["freeze"].get("language")),
+        lora=recipe.peft.enabled,
+        lora_dropout=float(recipe.peft.lora_dropout),
+        freeze_vision=recipe.freeze.vision,
+        freeze_language=recipe.freeze.language,
         weight_dtype=dtype,
         mixed_precision=mp,
         optimizer=str(t.get("optim") or "adamw_torch"),
-        attention=str(recipe["model"].get("attn_implementation") or "sdpa"),
+        attention=str(recipe.model.attn_implementation or "sdpa"),
         vllm_mode=str(t.get("vllm_mode") or "colocate") if t.get("use_vllm") else None,
         vllm_memory_fraction=float(t.get("vllm_gpu_memory_utilization") or 0.3)
         if t.get("use_vllm")
@@ -225,7 +226,7 @@ def parse_image_size(text: str, option: str = "--image-size") -> tuple[int, int]
 
 
 def plan_for_recipe(
-    recipe: dict,
+    recipe: Recipe,
     device_memory: int | None = None,
     device_type: str | None = None,
     image_size: tuple[int, int] | None = None,
@@ -238,14 +239,14 @@ def plan_for_recipe(
     device_type = device_type or "cuda"
     folder = model_files(recipe)
     family = family_for_path(folder)
-    shape = model_shape(folder, family, recipe["peft"])
-    par = parallelism_of(recipe)
+    shape = model_shape(folder, family, recipe.peft)
+    par = parallelism_of(recipe.launch)
     settings = training_settings(recipe, cuda=device_type == "cuda")
     limits = pixel_limits(recipe, folder, family)
     sample = sample_prompts(recipe, family, limits, folder, image_size)
     work = workload_of(recipe, settings, shape, family, limits, sample, par.processes)
     memory, source = device_memory_of(device_memory, device_type)
-    label = str(recipe["model"].get("path") or recipe["model"].get("adapter"))
+    label = str(recipe.model.path or recipe.model.adapter)
     plan = build_plan(label, shape, work, par, device_type, memory, source)
     if suggest and not plan.fits:
 
@@ -260,7 +261,7 @@ def plan_for_recipe(
     return plan
 
 
-def announce_plan(recipe: dict) -> None:
+def announce_plan(recipe: Recipe) -> None:
     """The plan's one line on stderr as a run starts, for the device it trains on. The run's
     own checks have passed: a plan that cannot be made is a note, never the run's end."""
     import torch

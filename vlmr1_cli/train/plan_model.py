@@ -5,6 +5,7 @@ the meta device, and the processor's pixel limits with the recipe's over them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -12,26 +13,24 @@ from types import SimpleNamespace
 from typing import Any
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.recipes.schema import PeftSettings, Recipe
 from vlmr1_cli.train.memory_plan import ModelShape
 
 
-def model_files(recipe: dict) -> Path:
+def model_files(recipe: Recipe) -> Path:
     """The folder holding the model's config.json: a local folder or preset as is; for a
     Hub id only config.json and preprocessor_config.json are fetched (and cached)."""
     from vlmr1_cli.models.hub import is_hub_id
     from vlmr1_cli.models.loading import adapter_origin
     from vlmr1_cli.models.presets import resolve_model_path
 
-    m = recipe["model"]
-    if m.get("adapter") is not None or (
-        m.get("path") and adapter_origin(resolve_model_path(str(m["path"])))[0]
-    ):
+    m = recipe.model
+    if m.adapter is not None or (m.path and adapter_origin(resolve_model_path(str(m.path)))[0]):
         from vlmr1_cli.train.model_setup import locate_training_model
 
         # training on from a LoRA adapter: its base, as the run resolves it
-        revision = None if m.get("revision") is None else str(m["revision"])
-        return Path(locate_training_model(recipe, revision)[0])
-    given = str(m["path"])
+        return Path(locate_training_model(recipe, m.revision)[0])
+    given = str(m.path)
     path = resolve_model_path(given)
     if Path(path).is_dir():
         if not (Path(path) / "config.json").is_file():
@@ -44,8 +43,7 @@ def model_files(recipe: dict) -> Path:
 
     from vlmr1_cli.models.hub import describe_failure
 
-    revision = recipe["model"].get("revision")
-    revision = None if revision is None else str(revision)
+    revision = m.revision
     try:
         config = Path(hf_hub_download(path, "config.json", revision=revision))
     except Exception as e:  # every Hub/network failure becomes one line
@@ -76,7 +74,7 @@ def _under(name: str, prefixes: tuple[str, ...]) -> bool:
 _UNIT = re.compile(r"\.(layers|blocks)\.\d+$")
 
 
-def model_shape(folder: Path, family: Any, peft: dict) -> ModelShape:
+def model_shape(folder: Path, family: Any, peft: PeftSettings) -> ModelShape:
     """Parameter counts from the model class built on the meta device (no memory, no
     weights), and the sizes from its config."""
     import torch
@@ -102,14 +100,14 @@ def model_shape(folder: Path, family: Any, peft: dict) -> ModelShape:
     embed = model.get_input_embeddings().weight.numel()
     lora = lora_inputs = 0
     modules = dict(model.named_modules())
-    lora_cfg = lora_config(model, family, {**peft, "enabled": True})
+    lora_cfg = lora_config(model, family, dataclasses.replace(peft, enabled=True))
     targets = lora_cfg.target_modules
     targets = [targets] if isinstance(targets, str) else list(targets)
     for name, mod in modules.items():
         if isinstance(mod, torch.nn.Linear) and any(
             name == t or name.endswith("." + t) for t in targets
         ):
-            lora += int(peft.get("r") or 8) * (mod.in_features + mod.out_features)
+            lora += int(peft.r) * (mod.in_features + mod.out_features)
             lora_inputs += mod.in_features
     text = config.get_text_config()
     vcfg = getattr(config, "vision_config", None)
@@ -159,7 +157,7 @@ def model_shape(folder: Path, family: Any, peft: dict) -> ModelShape:
     )
 
 
-def pixel_limits(recipe: dict, folder: Path, family: Any):
+def pixel_limits(recipe: Recipe, folder: Path, family: Any):
     """The processor's pixel limits from preprocessor_config.json (the family reads them as
     from a loaded processor), with the recipe's model.min_pixels/max_pixels over them."""
     from vlmr1_cli.models.base import PixelLimits
@@ -185,12 +183,12 @@ def pixel_limits(recipe: dict, folder: Path, family: Any):
     base = family.pixel_limits(
         SimpleNamespace(**{k: v for k, v in data.items() if k.isidentifier()})
     )
-    m = recipe["model"]
-    if m.get("min_pixels") or m.get("max_pixels"):
+    m = recipe.model
+    if m.min_pixels or m.max_pixels:
         base = PixelLimits(
-            int(m.get("min_pixels") or base.min_pixels),
-            int(m.get("max_pixels") or base.max_pixels),
+            int(m.min_pixels or base.min_pixels),
+            int(m.max_pixels or base.max_pixels),
             base.factor,
-            None if m.get("max_pixels") else base.longest_edge,
+            None if m.max_pixels else base.longest_edge,
         )
     return base

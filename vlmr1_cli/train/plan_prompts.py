@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlmr1_cli.recipes.schema import Recipe
 from vlmr1_cli.train.memory_plan import ModelShape
 
 # Records read per training file to find the typical prompt (text and image tokens).
@@ -98,7 +99,7 @@ class PromptSample:
 
 
 def sample_prompts(
-    recipe: dict, family: Any, limits: Any, folder: Path, image_size: tuple[int, int] | None
+    recipe: Recipe, family: Any, limits: Any, folder: Path, image_size: tuple[int, int] | None
 ) -> PromptSample:
     """Up to DATA_SAMPLE records of each training file; when the files are not at hand (or
     `image_size` is given), the recipe's template with one image of `image_size`, default
@@ -110,20 +111,20 @@ def sample_prompts(
         solution_to_model_frame,
     )
 
-    prompt = recipe["prompt"]
-    system = prompt.get("system")
+    prompt = recipe.prompt
+    system = prompt.system
     tok = _tokenizer(folder)
-    sources = [s for s in recipe["data"]["train"] if Path(s["path"]).is_file()]
+    sources = [s for s in recipe.data.train if Path(s.path).is_file()]
     if sources and image_size is None:
         texts, answers, sizes = [], [], []
         for src in sources:
             for rec in iter_records(
-                src["path"], src["image_root"], max_samples=DATA_SAMPLE, check_images=False
+                src.path, src.image_root, max_samples=DATA_SAMPLE, check_images=False
             ):
-                question = prompt_text(rec, prompt["templates"])
+                question = prompt_text(rec, prompt.templates)
                 bare = _text_tokens(tok, system, question)
                 answer = 0
-                if recipe["method"] == "sft":
+                if recipe.method == "sft":
                     inputs = [
                         family.input_size(int(w), int(h), limits) for w, h in rec["image_sizes"]
                     ]
@@ -131,7 +132,7 @@ def sample_prompts(
                         rec,
                         solution_to_model_frame(rec, family, inputs),
                         family,
-                        prompt["answer_templates"],
+                        prompt.answer_templates,
                     )
                     answer = _text_tokens(tok, system, question, target) - bare
                 texts.append(bare + 2 * len(rec["image_sizes"]))  # vision start/end markers
@@ -139,14 +140,14 @@ def sample_prompts(
                 sizes.append([(int(w), int(h)) for w, h in rec["image_sizes"]])
         where = f"{len(texts)} training records sampled, their {PROMPT_QUANTILE:.0%} quantile"
         return PromptSample(texts, answers, sizes, where)
-    task = next(iter(recipe.get("rewards") or {}), None) or next(iter(prompt["templates"]), "rec")
-    question = prompt["templates"].get(task, "{problem}")
+    task = next(iter(recipe.rewards), None) or next(iter(prompt.templates), "rec")
+    question = prompt.templates.get(task) or "{problem}"
     question = question.replace("{problem}", "the object on the left").replace(
         "{labels}", "['object']"
     )
     answer = 0
-    if recipe["method"] == "sft":  # a one-box answer
-        target = prompt["answer_templates"].get(task, "{solution}")
+    if recipe.method == "sft":  # a one-box answer
+        target = prompt.answer_templates.get(task) or "{solution}"
         target = target.replace("{think}", "").replace("{box}", "[120, 80, 360, 300]")
         target = target.replace(
             "{objects}", '[{"bbox_2d": [120, 80, 360, 300], "label": "object"}]'

@@ -27,9 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.recipes.schema import Recipe
 from vlmr1_cli.train.samples import SampleLog
-
-REWARD_ITEM_KEYS = ("name", "weight", "options")
 
 
 def box_count_ratio(completions: list, solution: list) -> tuple[int, int]:
@@ -171,75 +170,37 @@ def _first_line(e: BaseException) -> str:
     return lines[0][:300] if lines else "(no message)"
 
 
-def _reward_items(spec: dict):
-    for task, items in spec.items():
-        if not isinstance(items, list) or not items:
-            raise UserError(
-                f"recipe: key 'rewards.{task}' must be a non-empty list of reward names"
-            )
-        for j, item in enumerate(items):
-            if isinstance(item, str):
-                item = {"name": item}
-            if not isinstance(item, dict) or "name" not in item:
-                raise UserError(f"recipe: key 'rewards.{task}[{j}]' needs a 'name'")
-            unknown = set(item) - set(REWARD_ITEM_KEYS)
-            if unknown:
-                raise UserError(
-                    f"recipe: key 'rewards.{task}[{j}].{sorted(unknown)[0]}': unknown (use name, weight, options)"
-                )
-            weight = item.get("weight", 1.0)
-            try:
-                if isinstance(weight, bool):
-                    raise TypeError
-                weight = float(weight)
-            except (TypeError, ValueError, OverflowError):
-                raise UserError(
-                    f"recipe: key 'rewards.{task}[{j}].weight': not a number: {item['weight']!r}"
-                ) from None
-            if not math.isfinite(weight):
-                raise UserError(
-                    f"recipe: key 'rewards.{task}[{j}].weight': must be a finite number, got {weight}"
-                )
-            options = item.get("options") or {}
-            if not isinstance(options, dict):
-                raise UserError(f"recipe: key 'rewards.{task}[{j}].options': must be a mapping")
-            yield task, j, str(item["name"]), weight, options
-
-
-def reward_spec(recipe: dict) -> dict:
-    """The `rewards` section without tasks set to null (`--set rewards.rec=null` drops REC's)."""
-    spec = recipe.get("rewards") or {}
-    if not isinstance(spec, dict):
-        raise UserError("recipe: key 'rewards' must map task names to reward lists")
-    return {task: items for task, items in spec.items() if items is not None}
-
-
 def build_reward_funcs(
-    recipe: dict, samples: SampleLog | None = None
+    recipe: Recipe, samples: SampleLog | None = None
 ) -> tuple[list[Callable], list[float]]:
     """The recipe's `rewards` section as TRL reward functions and weights (names checked here,
     with suggestions for typos, before any model loads)."""
     from vlmr1_cli.rewards import get_reward
 
-    spec = reward_spec(recipe)
-    if not spec:
+    if not recipe.rewards:
         raise UserError("recipe: key 'rewards' is empty: GRPO needs at least one reward per task")
-    if recipe["training"].get("reward_weights") is not None:
-        raise UserError(
-            "recipe: key 'training.reward_weights': set weights on each reward under 'rewards' instead"
-        )
-    multi = len(spec) > 1
+    multi = len(recipe.rewards) > 1
     funcs: list[Callable] = []
     weights: list[float] = []
     first_ovd = True
-    for task, j, name, weight, options in _reward_items(spec):
-        try:
-            fn = get_reward(name, **options)
-        except UserError as e:
-            raise UserError(f"recipe: key 'rewards.{task}[{j}]': {e}") from None
-        log_boxes = task == "ovd" and first_ovd
-        first_ovd = first_ovd and task != "ovd"
-        label = getattr(fn, "__name__", None) or name.split(":")[-1]
-        funcs.append(TaskReward(fn, task, label, multi, samples, log_boxes, source=name))
-        weights.append(weight)
+    for task, terms in recipe.rewards.items():
+        for j, term in enumerate(terms):
+            try:  # a NaN weight would make every advantage NaN
+                finite = math.isfinite(term.weight)
+            except OverflowError:  # an integer too large for a float
+                finite = False
+            if not finite:
+                raise UserError(
+                    f"recipe: key 'rewards.{task}[{j}].weight': must be a finite number, "
+                    f"got {term.weight}"
+                )
+            try:
+                fn = get_reward(term.name, **term.options)
+            except UserError as e:
+                raise UserError(f"recipe: key 'rewards.{task}[{j}]': {e}") from None
+            log_boxes = task == "ovd" and first_ovd
+            first_ovd = first_ovd and task != "ovd"
+            label = getattr(fn, "__name__", None) or term.name.split(":")[-1]
+            funcs.append(TaskReward(fn, task, label, multi, samples, log_boxes, source=term.name))
+            weights.append(term.weight)
     return funcs, weights

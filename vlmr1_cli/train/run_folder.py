@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from vlmr1_cli.errors import UserError
+from vlmr1_cli.recipes.schema import Recipe
 from vlmr1_cli.train.model_setup import FINAL_STAGING  # the final save's staging folder
 
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -200,17 +201,17 @@ def finished_at(output_dir: Path, training: dict) -> tuple[int, Path | None] | N
 
 
 def check_output_dir(
-    output_dir: Path, resume: bool, overwrite: bool, recipe: dict, launched: bool = False
+    output_dir: Path, resume: bool, overwrite: bool, recipe: Recipe, launched: bool = False
 ) -> str | None:
     """The checkpoint to resume from (None: a fresh run). Refuses a new run into a folder that
     holds one; raises `RunFinished` for `--resume` on a finished run. `launched`: a process
     started by the launcher, which made these checks (and cleared the folder) already."""
-    training = recipe["training"]
+    training = recipe.training
     if resume and overwrite:
         raise UserError(
             "--resume and --overwrite exclude each other: continue the run, or replace it"
         )
-    model = Path(str(recipe["model"]["path"]))
+    model = Path(str(recipe.model.path))
     if overwrite and model.is_dir() and model.resolve() == output_dir.resolve():
         raise UserError(
             f"recipe: key 'training.output_dir': {output_dir} is the model being trained "

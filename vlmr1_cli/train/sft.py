@@ -20,14 +20,12 @@ def trainer_class():
     return VlmSFTTrainer
 
 
-def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
+def build_trainer(ctx: setup.RunContext):
     from vlmr1_cli.train.callbacks import RunFilesCallback
     from vlmr1_cli.train.model_setup import load_policy_model, lora_config
 
-    ctx = ctx or setup.prepare_run(recipe)
-    # max_length=None: the default 1024 can cut through image tokens (docs/environment.md §6).
-    extra = {} if "max_length" in recipe["training"] else {"max_length": None}
-    args = setup.trainer_args(ctx, extra)
+    recipe = ctx.recipe
+    args = setup.trainer_args(ctx)
     model = load_policy_model(
         ctx.model_path, ctx.family, recipe, ctx.adapter.folder if ctx.adapter else None
     )
@@ -37,7 +35,7 @@ def build_trainer(recipe: dict, ctx: setup.RunContext | None = None):
         train_dataset=ctx.train_dataset,
         eval_dataset=ctx.eval_dataset,
         processing_class=ctx.processor,
-        peft_config=lora_config(model, ctx.family, recipe["peft"]),
+        peft_config=lora_config(model, ctx.family, recipe.peft),
         callbacks=[
             RunFilesCallback(ctx.output_dir, lambda folder: setup.write_run_files(ctx, folder))
         ],
