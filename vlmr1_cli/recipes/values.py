@@ -297,6 +297,22 @@ def check_values(recipe: dict) -> None:
         check_bool(recipe["freeze"][key], f"freeze.{key}")
 
 
+def _list_item(item: Any, key: str, main: str, valid: tuple[str, ...]) -> dict:
+    """One entry of a list section (data sources, rewards): its mapping, a bare text standing
+    for its `main` key; it must have that key and no key outside `valid`."""
+    if isinstance(item, str):
+        item = {main: item}
+    if not isinstance(item, dict) or main not in item:
+        raise UserError(f"recipe: key '{key}' needs a '{main}'")
+    unknown = sorted(set(item) - set(valid))
+    if unknown:
+        raise UserError(
+            f"recipe: key '{key}.{unknown[0]}': unknown{suggest(unknown[0], valid)} "
+            f"(use {', '.join(valid)})"
+        )
+    return item
+
+
 def normalise_data(recipe: dict) -> None:
     """Each data source becomes {path, image_root, weight, max_samples}; relative paths are kept
     as given (resolved against the working directory, like every CLI path)."""
@@ -311,14 +327,7 @@ def normalise_data(recipe: dict) -> None:
         out = []
         for i, item in enumerate(items or []):
             key = f"data.{split}[{i}]"
-            if isinstance(item, str):
-                item = {"path": item}
-            if not isinstance(item, dict) or "path" not in item:
-                raise UserError(f"recipe: key '{key}': needs a 'path'")
-            bad = set(item) - set(DATA_SOURCE_KEYS)
-            if bad:
-                k = sorted(bad)[0]
-                raise UserError(f"recipe: key '{key}.{k}': unknown{suggest(k, DATA_SOURCE_KEYS)}")
+            item = _list_item(item, key, "path", DATA_SOURCE_KEYS)
             check_text(item["path"], f"{key}.path", required=True)
             check_text(item.get("image_root"), f"{key}.image_root")
             max_samples = item.get("max_samples")
@@ -362,15 +371,7 @@ def normalise_rewards(recipe: dict) -> None:
         terms = []
         for j, item in enumerate(items):
             key = f"rewards.{task}[{j}]"
-            if isinstance(item, str):
-                item = {"name": item}
-            if not isinstance(item, dict) or "name" not in item:
-                raise UserError(f"recipe: key '{key}' needs a 'name'")
-            unknown = set(item) - set(REWARD_TERM_KEYS)
-            if unknown:
-                raise UserError(
-                    f"recipe: key '{key}.{sorted(unknown)[0]}': unknown (use name, weight, options)"
-                )
+            item = _list_item(item, key, "name", REWARD_TERM_KEYS)
             check_text(item["name"], f"{key}.name", required=True)
             weight = item.get("weight", 1.0)
             options = item.get("options") or {}
