@@ -141,7 +141,7 @@ def read_recipe_file(path: str | os.PathLike) -> tuple[Path, dict]:
     return p, _read_with_extends(p, ())
 
 
-def resolve_mapping(
+def _merged_mapping(
     path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = ()
 ) -> tuple[str, dict, dict]:
     """(where, the file's own mapping, the mapping with defaults and `--set` overrides): the
@@ -182,7 +182,7 @@ def load_recipe(
     keys unchecked against TRL's config fields, sparing the import of trl: for listing
     recipes, never for running one.
     """
-    where, raw, mapping = resolve_mapping(path, overrides)
+    where, raw, mapping = _merged_mapping(path, overrides)
     if method is not None and mapping["method"] != method:
         if "method" in raw:
             raise UserError(
